@@ -1,0 +1,168 @@
+/**
+ * build: a BuildPlan to blobs in the store. Each layer is streamed as tar, hashed
+ * (diff_id), gzipped, hashed again (digest) and written to a temp file that is renamed
+ * into the store: never the whole layer in memory. A layer whose cache key the store
+ * already holds is not rebuilt, and its content is not read.
+ */
+import { createHash } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import * as fs from "node:fs/promises";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import * as tar from "tar-stream";
+import type { Digest } from "../core/index.ts";
+import { digestFromHex } from "../core/index.ts";
+import type { Blob, ImageConfig, LayerBlob, Manifest } from "../oci/index.ts";
+import { canonicalBlob, makeManifest } from "../oci/index.ts";
+import type { BuildPlan, LayerFormat, PlanInputs, PlannedLayer } from "../plan/index.ts";
+import type { Store } from "../store/index.ts";
+import { compressionId, createDeterministicGzip } from "./gzip.ts";
+import { TAR_FORMAT, writeLayerTar } from "./tar.ts";
+
+/**
+ * The layer format this build writes; plan puts it into every cache key.
+ *
+ * @category constructors
+ */
+export const layerFormat: LayerFormat = { tar: TAR_FORMAT, compression: compressionId };
+
+/**
+ * Progress events, for a terminal's progress line.
+ *
+ * @category model
+ */
+export type BuildEvent =
+  | { readonly _tag: "LayerCached"; readonly layer: string }
+  | { readonly _tag: "LayerStarted"; readonly layer: string; readonly contentSize: number }
+  | { readonly _tag: "LayerBuilt"; readonly layer: string; readonly blob: LayerBlob };
+
+/**
+ * A built image: all its blobs are in the store.
+ *
+ * @category model
+ */
+export interface BuiltImage {
+  readonly manifest: Blob<Manifest>;
+  readonly config: Blob<ImageConfig>;
+  readonly layers: ReadonlyArray<LayerBlob>;
+  /** Layers taken from the cache, by name. */
+  readonly cached: ReadonlyArray<string>;
+}
+
+const hashing = (hash: ReturnType<typeof createHash>, count: { n: number }): Transform =>
+  new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      count.n += chunk.byteLength;
+      cb(null, chunk);
+    },
+  });
+
+/**
+ * Builds one layer into the store, unconditionally.
+ *
+ * @category destructors
+ */
+export const buildLayer = async (store: Store, layer: PlannedLayer, inputs: PlanInputs, created: number): Promise<LayerBlob> => {
+  const temp = store.tempPath();
+  const diffHash = createHash("sha256");
+  const blobHash = createHash("sha256");
+  const tarSize = { n: 0 };
+  const blobSize = { n: 0 };
+  const pack = tar.pack();
+  const producing = writeLayerTar(pack, layer, inputs, created).catch((e: unknown) => {
+    pack.destroy(e as Error);
+    throw e;
+  });
+  try {
+    await Promise.all([
+      producing,
+      pipeline(
+        pack as unknown as NodeJS.ReadableStream,
+        hashing(diffHash, tarSize),
+        createDeterministicGzip(),
+        hashing(blobHash, blobSize),
+        createWriteStream(temp),
+      ),
+    ]);
+  } catch (e) {
+    await fs.rm(temp, { force: true });
+    // The producer's error says what went wrong; the pipeline's is only its echo.
+    await producing;
+    throw e;
+  }
+  const blob: LayerBlob = {
+    digest: digestFromHex(blobHash.digest("hex")),
+    size: blobSize.n,
+    diffId: digestFromHex(diffHash.digest("hex")),
+    uncompressedSize: tarSize.n,
+  };
+  await store.commitBlob(temp, blob.digest);
+  return blob;
+};
+
+const isoTime = (seconds: number): string => new Date(seconds * 1000).toISOString().replace(/\.000Z$/, "Z");
+
+/**
+ * The image config of a plan whose layers are built.
+ *
+ * @category constructors
+ */
+export const makeImageConfig = (plan: BuildPlan, layers: ReadonlyArray<LayerBlob>): Blob<ImageConfig> => {
+  const created = isoTime(plan.created);
+  return canonicalBlob<ImageConfig>({
+    architecture: plan.platform.architecture,
+    os: plan.platform.os,
+    ...(plan.platform.variant === undefined ? {} : { variant: plan.platform.variant }),
+    created,
+    config: JSON.parse(JSON.stringify(plan.config)) as NonNullable<ImageConfig["config"]>,
+    rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
+    history: plan.layers.map((l) => ({
+      created,
+      created_by: `lading: layer ${l.name}`,
+      ...(l.comment === undefined ? {} : { comment: l.comment }),
+    })),
+  });
+};
+
+/**
+ * Builds every layer of a plan (or takes it from the cache), then the config and
+ * manifest, all into the store.
+ *
+ * @category destructors
+ */
+export const buildImage = async (
+  store: Store,
+  plan: BuildPlan,
+  inputs: PlanInputs,
+  onEvent: (e: BuildEvent) => void = () => {},
+): Promise<BuiltImage> => {
+  const layers: LayerBlob[] = [];
+  const cached: string[] = [];
+  for (const layer of plan.layers) {
+    const hit = await store.getLayer(layer.cacheKey);
+    if (hit !== undefined && (await store.hasBlob(hit.digest))) {
+      layers.push(hit);
+      cached.push(layer.name);
+      onEvent({ _tag: "LayerCached", layer: layer.name });
+      continue;
+    }
+    onEvent({ _tag: "LayerStarted", layer: layer.name, contentSize: layer.contentSize });
+    const blob = await buildLayer(store, layer, inputs, plan.created);
+    await store.putLayer(layer.cacheKey, blob);
+    layers.push(blob);
+    onEvent({ _tag: "LayerBuilt", layer: layer.name, blob });
+  }
+  const config = makeImageConfig(plan, layers);
+  await store.putBlob(config.bytes);
+  const manifest = makeManifest(config, layers, plan.annotations);
+  await store.putBlob(manifest.bytes);
+  return { manifest, config, layers, cached };
+};
+
+/**
+ * The digest of an image: its manifest's.
+ *
+ * @category destructors
+ */
+export const imageDigest = (image: BuiltImage): Digest => image.manifest.digest;

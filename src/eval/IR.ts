@@ -1,0 +1,81 @@
+/**
+ * The evaluated, normalized form of one image export: every lazy part forced, every
+ * path absolute and clean, every attribute defaulted, config merged.
+ */
+import type { ImagePath } from "../core/index.ts";
+
+/**
+ * Ownership and mode, all defaulted.
+ *
+ * @category model
+ */
+export interface Owner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/**
+ * @category model
+ */
+export type EntryIR =
+  | { readonly _tag: "File"; readonly path: ImagePath; readonly content: Uint8Array; readonly mode: number } & Owner
+  | { readonly _tag: "Directory"; readonly path: ImagePath; readonly mode: number } & Owner
+  | { readonly _tag: "Symlink"; readonly path: ImagePath; readonly target: string } & Owner
+  | { readonly _tag: "Hardlink"; readonly path: ImagePath; readonly target: ImagePath } & Owner
+  | {
+      readonly _tag: "HostCopy";
+      readonly path: ImagePath;
+      /** The source as written in the spec, relative to the spec's directory. */
+      readonly source: string;
+      readonly exclude: ReadonlyArray<string>;
+      /** File mode override; undefined keeps 0644/0755 by the host's owner-exec bit. */
+      readonly mode: number | undefined;
+      /** Directory mode for copied directories. */
+      readonly dirMode: number;
+    } & Owner;
+
+/**
+ * @category model
+ */
+export interface LayerIR {
+  readonly name: string;
+  readonly comment: string | undefined;
+  readonly entries: ReadonlyArray<EntryIR>;
+}
+
+/**
+ * The merged runtime config, in OCI field spelling.
+ *
+ * @category model
+ */
+export interface ConfigIR {
+  readonly Env?: ReadonlyArray<string>;
+  readonly Entrypoint?: ReadonlyArray<string>;
+  readonly Cmd?: ReadonlyArray<string>;
+  readonly WorkingDir?: string;
+  readonly User?: string;
+  readonly ExposedPorts?: Readonly<Record<string, Record<string, never>>>;
+  readonly Volumes?: Readonly<Record<string, Record<string, never>>>;
+  readonly Labels?: Readonly<Record<string, string>>;
+  readonly StopSignal?: string;
+}
+
+/**
+ * @category model
+ */
+export interface PlatformIR {
+  readonly os: string;
+  readonly architecture: string;
+  readonly variant?: string;
+}
+
+/**
+ * @category model
+ */
+export interface ImageIR {
+  readonly exportName: string;
+  readonly layers: ReadonlyArray<LayerIR>;
+  readonly config: ConfigIR;
+  readonly platform: PlatformIR;
+  readonly annotations: Readonly<Record<string, string>>;
+}

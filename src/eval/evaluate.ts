@@ -1,0 +1,281 @@
+/**
+ * eval: forces one image export into its IR, or reports every problem found, each
+ * naming the export, the layer and the path. Pure: reads no file, runs no effect
+ * other than the spec's own pure generators.
+ */
+import * as E from "fp-ts/lib/Either.js";
+import type { Diagnostic, ImagePath, Place } from "../core/index.ts";
+import { error, normalizeImagePath } from "../core/index.ts";
+import * as Image from "../spec/Image.ts";
+import type { Entry } from "../spec/Entry.ts";
+import type { Layer } from "../spec/Layer.ts";
+import { isLayer } from "../spec/Layer.ts";
+import { architectures } from "../spec/Platform.ts";
+import type { ConfigIR, EntryIR, ImageIR, LayerIR } from "./IR.ts";
+
+/** The largest uid/gid a USTAR header holds (6 octal digits). */
+export const MAX_ID = 0o777777;
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const USER = /^([a-z_][a-z0-9_.-]*|[0-9]+)(:([a-z_][a-z0-9_.-]*|[0-9]+))?$/i;
+const SIGNAL = /^SIG[A-Z0-9+-]+$/;
+const PORT = /^([0-9]+)\/(tcp|udp|sctp)$/;
+const LAYER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+type Sink = Diagnostic[];
+
+const checkPath = (raw: unknown, place: Place, out: Sink, what = "path"): ImagePath | undefined => {
+  if (typeof raw !== "string") {
+    out.push(error(place, `${what} must be a string, got ${typeof raw}`));
+    return undefined;
+  }
+  const r = normalizeImagePath(raw);
+  if (E.isLeft(r)) {
+    out.push(error({ ...place, path: raw }, r.left));
+    return undefined;
+  }
+  return r.right;
+};
+
+const checkId = (v: unknown, what: "uid" | "gid", place: Place, out: Sink): number => {
+  if (v === undefined) return 0;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > MAX_ID) {
+    out.push(error(place, `invalid ${what} ${String(v)}: must be an integer from 0 to ${MAX_ID}`));
+    return 0;
+  }
+  return v;
+};
+
+const checkMode = (v: unknown, fallback: number, place: Place, out: Sink): number => {
+  if (v === undefined) return fallback;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0o7777) {
+    out.push(
+      error(place, `invalid mode ${typeof v === "number" ? `0o${v.toString(8)}` : JSON.stringify(v)}: must be an integer from 0 to 0o7777`, "write modes as octal numbers, e.g. 0o644"),
+    );
+    return fallback;
+  }
+  return v;
+};
+
+const evalEntry = (entry: Entry, place: Place, out: Sink): EntryIR | undefined => {
+  if (typeof entry !== "object" || entry === null) {
+    out.push(error(place, `an entry must be an Entry value, got ${entry === null ? "null" : typeof entry}`));
+    return undefined;
+  }
+  const path = checkPath(entry.path, place, out);
+  if (path === undefined) return undefined;
+  const at: Place = { ...place, path };
+  const owner = { uid: checkId(entry.uid, "uid", at, out), gid: checkId(entry.gid, "gid", at, out) };
+  switch (entry._tag) {
+    case "File": {
+      if (path === "/") out.push(error(at, "a file cannot be at /"));
+      const content = entry.content;
+      if (typeof content !== "string" && !(content instanceof Uint8Array)) {
+        out.push(error(at, "file content must be a string or a Uint8Array"));
+        return undefined;
+      }
+      const bytes = typeof content === "string" ? new TextEncoder().encode(content) : content;
+      return { _tag: "File", path, content: bytes, mode: checkMode(entry.mode, 0o644, at, out), ...owner };
+    }
+    case "Directory":
+      return { _tag: "Directory", path, mode: checkMode(entry.mode, 0o755, at, out), ...owner };
+    case "Symlink":
+      if (typeof entry.target !== "string" || entry.target === "" || entry.target.includes("\0")) {
+        out.push(error(at, "a symlink needs a non-empty target without NUL bytes"));
+        return undefined;
+      }
+      return { _tag: "Symlink", path, target: entry.target, ...owner };
+    case "Hardlink": {
+      const target = checkPath(entry.target, at, out, "hardlink target");
+      if (target === undefined) return undefined;
+      if (target === path) out.push(error(at, "a hardlink cannot point to itself"));
+      return { _tag: "Hardlink", path, target, ...owner };
+    }
+    case "HostCopy": {
+      if (typeof entry.source !== "string" || entry.source === "") {
+        out.push(error(at, "a host copy needs a non-empty source path"));
+        return undefined;
+      }
+      if (entry.source.startsWith("/")) {
+        out.push(error(at, `host source "${entry.source}" is absolute`, "host paths are relative to the spec file, so a spec builds the same on any machine"));
+        return undefined;
+      }
+      const mode = entry.mode === undefined ? undefined : checkMode(entry.mode, 0o644, at, out);
+      return { _tag: "HostCopy", path, source: entry.source, exclude: entry.exclude, mode, dirMode: 0o755, ...owner };
+    }
+    default: {
+      const never: never = entry;
+      out.push(error(at, `unknown entry kind ${JSON.stringify((never as { _tag?: unknown })._tag)}`));
+      return undefined;
+    }
+  }
+};
+
+/** Within one layer: no two entries at a path, no entry below a file or symlink. */
+const checkLayerPaths = (entries: ReadonlyArray<EntryIR>, place: Place, out: Sink): void => {
+  const kinds = new Map<string, EntryIR["_tag"]>();
+  for (const e of entries) {
+    const prev = kinds.get(e.path);
+    if (prev !== undefined && !(prev === "Directory" && e._tag === "Directory")) {
+      out.push(error({ ...place, path: e.path }, `two entries at one path (${prev} and ${e._tag})`));
+    }
+    kinds.set(e.path, e._tag);
+  }
+  for (const e of entries) {
+    const segs = e.path.split("/");
+    for (let i = 2; i < segs.length; i++) {
+      const parent = segs.slice(0, i).join("/");
+      const kind = kinds.get(parent);
+      if (kind !== undefined && kind !== "Directory" && kind !== "HostCopy") {
+        out.push(error({ ...place, path: e.path }, `parent ${parent} is a ${kind.toLowerCase()}, not a directory`));
+        break;
+      }
+    }
+    if (e._tag === "Hardlink") {
+      const target = kinds.get(e.target);
+      if (target !== undefined && target !== "File" && target !== "HostCopy") {
+        out.push(error({ ...place, path: e.path }, `hardlink target ${e.target} is a ${target.toLowerCase()}, not a regular file`));
+      } else if (target === undefined) {
+        out.push(error({ ...place, path: e.path }, `hardlink target ${e.target} is not in this layer`));
+      }
+    }
+  }
+};
+
+const evalLayer = (layer: Layer, place: Place, out: Sink): LayerIR | undefined => {
+  const at: Place = { ...place, layer: layer.name };
+  const entries: EntryIR[] = [];
+  for (const source of layer.sources) {
+    if (source._tag === "Generated") {
+      let generated: ReadonlyArray<Entry>;
+      try {
+        generated = source.generate();
+      } catch (e) {
+        out.push(error(at, `generating entries failed: ${e instanceof Error ? e.message : String(e)}`));
+        continue;
+      }
+      if (!Array.isArray(generated)) {
+        out.push(error(at, "a generator must return an array of entries"));
+        continue;
+      }
+      for (const g of generated) {
+        const ir = evalEntry(g, at, out);
+        if (ir !== undefined) entries.push(ir);
+      }
+    } else {
+      const ir = evalEntry(source, at, out);
+      if (ir !== undefined) entries.push(ir);
+    }
+  }
+  checkLayerPaths(entries, at, out);
+  return { name: layer.name, comment: layer.comment, entries };
+};
+
+const evalConfig = (image: Image.Image, place: Place, out: Sink): ConfigIR => {
+  const c = image.config;
+  const config: { -readonly [K in keyof ConfigIR]: ConfigIR[K] } = {};
+  const env = Object.entries(c.env);
+  for (const [name, value] of env) {
+    if (!ENV_NAME.test(name)) out.push(error(place, `invalid environment variable name ${JSON.stringify(name)}`, "names are letters, digits and _, not starting with a digit"));
+    if (typeof value !== "string" || value.includes("\0")) out.push(error(place, `environment variable ${name} must be a string without NUL bytes`));
+  }
+  if (env.length > 0) config.Env = env.map(([k, v]) => `${k}=${v}`);
+  const argv = (what: "entrypoint" | "cmd", v: ReadonlyArray<string> | undefined): ReadonlyArray<string> | undefined => {
+    if (v === undefined) return undefined;
+    if (what === "entrypoint" && v.length === 0) {
+      out.push(error(place, "empty entrypoint", "leave the entrypoint unset instead, or give the program to run"));
+    } else if (v.length > 0 && v[0] === "") {
+      out.push(error(place, `${what} starts with an empty program name`));
+    }
+    if (v.some((a) => typeof a !== "string" || a.includes("\0"))) out.push(error(place, `${what} arguments must be strings without NUL bytes`));
+    return v;
+  };
+  const entrypoint = argv("entrypoint", c.entrypoint);
+  if (entrypoint !== undefined) config.Entrypoint = entrypoint;
+  const cmd = argv("cmd", c.cmd);
+  if (cmd !== undefined) config.Cmd = cmd;
+  if (c.workingDir !== undefined) {
+    const wd = checkPath(c.workingDir, place, out, "working directory");
+    if (wd !== undefined) config.WorkingDir = wd;
+  }
+  if (c.user !== undefined) {
+    if (!USER.test(c.user)) out.push(error(place, `invalid user ${JSON.stringify(c.user)}`, "use a name or uid, optionally :group"));
+    config.User = c.user;
+  }
+  if (c.exposedPorts.length > 0) {
+    const ports: Record<string, Record<string, never>> = {};
+    for (const p of c.exposedPorts) {
+      const m = PORT.exec(p);
+      const n = m === null ? NaN : Number(m[1]);
+      if (m === null || !(n >= 1 && n <= 65535)) out.push(error(place, `invalid port ${JSON.stringify(p)}`, "ports are 1-65535 with a protocol, e.g. \"8080/tcp\""));
+      else ports[`${n}/${m[2]}`] = {};
+    }
+    config.ExposedPorts = ports;
+  }
+  if (c.volumes.length > 0) {
+    const volumes: Record<string, Record<string, never>> = {};
+    for (const v of c.volumes) {
+      const p = checkPath(v, place, out, "volume");
+      if (p !== undefined) volumes[p] = {};
+    }
+    config.Volumes = volumes;
+  }
+  const labels = Object.entries(c.labels);
+  if (labels.length > 0) {
+    for (const [k, v] of labels) {
+      if (k === "") out.push(error(place, "a label needs a non-empty key"));
+      if (typeof v !== "string") out.push(error(place, `label ${k} must be a string`));
+    }
+    config.Labels = c.labels;
+  }
+  if (c.stopSignal !== undefined) {
+    if (!SIGNAL.test(c.stopSignal)) out.push(error(place, `invalid stop signal ${JSON.stringify(c.stopSignal)}`, "use a name such as \"SIGTERM\""));
+    config.StopSignal = c.stopSignal;
+  }
+  return config;
+};
+
+/**
+ * Evaluates the export `exportName` of the spec `file` (shown in diagnostics) whose
+ * value is `value`.
+ *
+ * @category destructors
+ */
+export const evaluate = (file: string, exportName: string, value: unknown): E.Either<ReadonlyArray<Diagnostic>, ImageIR> => {
+  const place: Place = { file, exportName };
+  if (!Image.isImage(value)) {
+    return E.left([error(place, "is not an Image", "export an Image value, e.g. pipe(Image.scratch, Image.withLayer(...))")]);
+  }
+  const out: Sink = [];
+  const names = new Set<string>();
+  const layers: LayerIR[] = [];
+  value.layers.forEach((layer, i) => {
+    if (!isLayer(layer)) {
+      out.push(error(place, `layer #${i + 1} is not a Layer value`));
+      return;
+    }
+    if (typeof layer.name !== "string" || !LAYER_NAME.test(layer.name)) {
+      out.push(error({ ...place, layer: String(layer.name) }, "invalid layer name", "names are letters, digits, '.', '_' and '-'"));
+    } else if (names.has(layer.name)) {
+      out.push(error({ ...place, layer: layer.name }, "two layers have this name", "layer names are unique within an image"));
+    }
+    names.add(layer.name);
+    const ir = evalLayer(layer, place, out);
+    if (ir !== undefined) layers.push(ir);
+  });
+  const config = evalConfig(value, place, out);
+  const p = value.platform;
+  if (p.os !== "linux") out.push(error(place, `unsupported os ${JSON.stringify(p.os)}`));
+  if (!architectures.includes(p.architecture)) out.push(error(place, `unknown architecture ${JSON.stringify(p.architecture)}`));
+  for (const [k, v] of Object.entries(value.annotations)) {
+    if (k === "" || typeof v !== "string") out.push(error(place, `invalid annotation ${JSON.stringify(k)}`));
+  }
+  if (out.length > 0) return E.left(out);
+  return E.right({
+    exportName,
+    layers,
+    config,
+    platform: p.variant === undefined ? { os: p.os, architecture: p.architecture } : { os: p.os, architecture: p.architecture, variant: p.variant },
+    annotations: value.annotations,
+  });
+};

@@ -1,0 +1,2 @@
+export * from "./IR.ts";
+export { evaluate, MAX_ID } from "./evaluate.ts";

@@ -1,0 +1,3 @@
+export * from "./MediaType.ts";
+export * from "./codecs.ts";
+export * from "./documents.ts";

@@ -1,0 +1,76 @@
+/**
+ * The BuildPlan: the whole image as data, before any byte is built. It is what
+ * `lading plan --json` prints and what `lading diff` compares; it holds no absolute host
+ * path, so two checkouts of a spec give equal plans.
+ */
+import type { Digest, ImagePath } from "../core/index.ts";
+import type { ConfigIR, PlatformIR } from "../eval/index.ts";
+
+/**
+ * One tar entry of a layer, all attributes resolved.
+ *
+ * @category model
+ */
+export interface PlannedEntry {
+  readonly path: ImagePath;
+  readonly type: "file" | "dir" | "symlink" | "hardlink";
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** Files: content size and digest. */
+  readonly size?: number;
+  readonly digest?: Digest;
+  /** Symlinks and hardlinks. */
+  readonly target?: string;
+  /** Files: `inline`, or the host path relative to the spec's directory. */
+  readonly source?: string;
+}
+
+/**
+ * @category model
+ */
+export interface PlannedLayer {
+  readonly name: string;
+  readonly comment?: string;
+  /** Sorted bytewise by path; parents before children. */
+  readonly entries: ReadonlyArray<PlannedEntry>;
+  /** Sum of file sizes. */
+  readonly contentSize: number;
+  /** Hash of everything that goes into the layer's bytes, including format and compressor. */
+  readonly cacheKey: Digest;
+}
+
+/**
+ * The formats and tool versions that shape the bytes; part of every cache key.
+ *
+ * @category model
+ */
+export interface LayerFormat {
+  readonly tar: string;
+  readonly compression: string;
+}
+
+/**
+ * @category model
+ */
+export interface BuildPlan {
+  readonly exportName: string;
+  readonly platform: PlatformIR;
+  readonly config: ConfigIR;
+  readonly annotations: Readonly<Record<string, string>>;
+  /** Seconds since the epoch: image `created` and every file's mtime. */
+  readonly created: number;
+  readonly format: LayerFormat;
+  readonly layers: ReadonlyArray<PlannedLayer>;
+}
+
+/**
+ * What a build reads besides the plan: where host paths are relative to, and the bytes
+ * of inline files by digest. Kept apart so the plan stays printable data.
+ *
+ * @category model
+ */
+export interface PlanInputs {
+  readonly specDir: string;
+  readonly inline: ReadonlyMap<Digest, Uint8Array>;
+}

@@ -1,0 +1,87 @@
+/**
+ * The host: plan's only window on the machine. Everything plan reads from the file
+ * system passes through here, so a test can hand it a real temp directory.
+ */
+import { createReadStream } from "node:fs";
+import * as fs from "node:fs/promises";
+import { createHash } from "node:crypto";
+import type { Digest } from "../core/index.ts";
+import { digestFromHex } from "../core/index.ts";
+
+/**
+ * What plan needs to know of a host path.
+ *
+ * @category model
+ */
+export interface HostStat {
+  readonly kind: "file" | "dir" | "symlink" | "other";
+  readonly size: number;
+  readonly executable: boolean;
+  /** Identity used by hash caches: changes whenever content may have changed. */
+  readonly fingerprint: string;
+}
+
+/**
+ * A cache of file digests by absolute path and fingerprint. It makes a rebuild read
+ * no unchanged content; it never changes what is built.
+ *
+ * @category model
+ */
+export interface HashCache {
+  get(path: string, fingerprint: string): Digest | undefined;
+  set(path: string, fingerprint: string, digest: Digest): void;
+}
+
+/**
+ * @category model
+ */
+export interface Host {
+  stat(path: string): Promise<HostStat | undefined>;
+  readdir(path: string): Promise<ReadonlyArray<string>>;
+  readlink(path: string): Promise<string>;
+  hashFile(path: string, stat: HostStat): Promise<Digest>;
+}
+
+const kindOf = (s: import("node:fs").BigIntStats): HostStat["kind"] =>
+  s.isFile() ? "file" : s.isDirectory() ? "dir" : s.isSymbolicLink() ? "symlink" : "other";
+
+/** Files changed this recently are not cached: their mtime may not show a next change. */
+const RACY_WINDOW_NS = 2_000_000_000n;
+
+/**
+ * The real file system, with an optional digest cache.
+ *
+ * @category constructors
+ */
+export const nodeHost = (cache?: HashCache): Host => {
+  const wallNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
+  return {
+    stat: async (path) => {
+      try {
+        const s = await fs.lstat(path, { bigint: true });
+        return {
+          kind: kindOf(s),
+          size: Number(s.size),
+          executable: (Number(s.mode) & 0o100) !== 0,
+          fingerprint: `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}:${s.mode}`,
+        };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT" || (e as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
+        throw e;
+      }
+    },
+    readdir: (path) => fs.readdir(path),
+    readlink: (path) => fs.readlink(path),
+    hashFile: async (path, stat) => {
+      const cached = cache?.get(path, stat.fingerprint);
+      if (cached !== undefined) return cached;
+      const hash = createHash("sha256");
+      if (stat.size < 1 << 20) hash.update(await fs.readFile(path));
+      else for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+      const digest = digestFromHex(hash.digest("hex"));
+      const mtimeNs = BigInt(stat.fingerprint.split(":")[3] ?? "0");
+      if (cache !== undefined && wallNs() - mtimeNs > RACY_WINDOW_NS) cache.set(path, stat.fingerprint, digest);
+      return digest;
+    },
+  };
+};

@@ -1,0 +1,4 @@
+export * from "./BuildPlan.ts";
+export * from "./Host.ts";
+export { planImage, computeLayerCacheKey } from "./plan.ts";
+export type { PlanOptions, PlanResult } from "./plan.ts";

@@ -1,0 +1,238 @@
+/**
+ * plan: an evaluated image plus the host gives the BuildPlan. Host copies are expanded
+ * to files, every file gets its content digest, implied parent directories are added,
+ * entries are sorted, and each layer gets its cache key.
+ */
+import * as path from "node:path";
+import * as E from "fp-ts/lib/Either.js";
+import picomatch from "picomatch";
+import type { Diagnostic, Digest, ImagePath, Place } from "../core/index.ts";
+import { canonicalJson, compareBytewise, digestOf, error, parentsOf } from "../core/index.ts";
+import type { EntryIR, ImageIR, LayerIR } from "../eval/index.ts";
+import type { BuildPlan, LayerFormat, PlanInputs, PlannedEntry, PlannedLayer } from "./BuildPlan.ts";
+import type { Host, HostStat } from "./Host.ts";
+
+/**
+ * @category model
+ */
+export interface PlanOptions {
+  /** The spec file as shown in diagnostics. */
+  readonly file: string;
+  /** The directory host paths are relative to: the spec file's directory. */
+  readonly specDir: string;
+  /** SOURCE_DATE_EPOCH, or 0. */
+  readonly created: number;
+  readonly format: LayerFormat;
+}
+
+/**
+ * @category model
+ */
+export type PlanResult = E.Either<ReadonlyArray<Diagnostic>, { readonly plan: BuildPlan; readonly inputs: PlanInputs }>;
+
+type Mutable<A> = { -readonly [K in keyof A]: A[K] };
+
+interface Pending {
+  readonly entry: Mutable<PlannedEntry>;
+  readonly abs?: string;
+  readonly stat?: HostStat;
+}
+
+const HASH_CONCURRENCY = 16;
+
+const toPosix = (p: string): string => p.split(path.sep).join("/");
+
+/** Expands a host copy into entries; hashing is left to the caller, batched. */
+const expandHostCopy = async (
+  host: Host,
+  e: Extract<EntryIR, { _tag: "HostCopy" }>,
+  opts: PlanOptions,
+  place: Place,
+  out: Diagnostic[],
+  pending: Pending[],
+): Promise<void> => {
+  const root = path.resolve(opts.specDir, e.source);
+  const rootStat = await host.stat(root);
+  if (rootStat === undefined) {
+    out.push(error(place, `host path not found: ${e.source}`, `host paths are relative to the spec file's directory`));
+    return;
+  }
+  const excluded = e.exclude.length === 0 ? () => false : picomatch([...e.exclude], { dot: true });
+  const owner = { uid: e.uid, gid: e.gid };
+  const visit = async (abs: string, st: HostStat, dest: ImagePath, rel: string): Promise<void> => {
+    const source = toPosix(path.relative(opts.specDir, abs)) || ".";
+    switch (st.kind) {
+      case "file":
+        pending.push({
+          entry: { path: dest, type: "file", mode: e.mode ?? (st.executable ? 0o755 : 0o644), ...owner, size: st.size, source },
+          abs,
+          stat: st,
+        });
+        return;
+      case "symlink":
+        pending.push({ entry: { path: dest, type: "symlink", mode: 0o777, ...owner, target: await host.readlink(abs) } });
+        return;
+      case "dir": {
+        pending.push({ entry: { path: dest, type: "dir", mode: e.dirMode, ...owner } });
+        const names = [...(await host.readdir(abs))].sort(compareBytewise);
+        for (const name of names) {
+          const childRel = rel === "" ? name : `${rel}/${name}`;
+          if (excluded(childRel)) continue;
+          const childAbs = path.join(abs, name);
+          const childStat = await host.stat(childAbs);
+          if (childStat === undefined) continue;
+          const childDest: ImagePath = dest === "/" ? `/${name}` : `${dest}/${name}`;
+          await visit(childAbs, childStat, childDest, childRel);
+        }
+        return;
+      }
+      case "other":
+        out.push(error({ ...place, path: dest }, `host path ${source} is not a file, directory or symlink`));
+        return;
+    }
+  };
+  await visit(root, rootStat, e.path, "");
+};
+
+const hashAll = async (host: Host, pending: ReadonlyArray<Pending>): Promise<void> => {
+  const files = pending.filter((p) => p.abs !== undefined);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const p = files[next++]!;
+      p.entry.digest = await host.hashFile(p.abs!, p.stat!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, files.length) }, worker));
+};
+
+const entryKind: Record<PlannedEntry["type"], string> = { file: "file", dir: "directory", symlink: "symlink", hardlink: "hardlink" };
+
+/** Orders entries, rejects collisions, adds implied parent directories. */
+const finishLayer = (entries: ReadonlyArray<PlannedEntry>, place: Place, out: Diagnostic[]): PlannedEntry[] => {
+  const byPath = new Map<string, PlannedEntry>();
+  for (const e of entries) {
+    const prev = byPath.get(e.path);
+    if (prev !== undefined) {
+      if (prev.type === "dir" && e.type === "dir") {
+        byPath.set(e.path, e);
+        continue;
+      }
+      out.push(error({ ...place, path: e.path }, `two entries at one path (${entryKind[prev.type]} and ${entryKind[e.type]})`));
+      continue;
+    }
+    byPath.set(e.path, e);
+  }
+  for (const e of [...byPath.values()]) {
+    for (const parent of parentsOf(e.path)) {
+      const p = byPath.get(parent);
+      if (p === undefined) byPath.set(parent, { path: parent, type: "dir", mode: 0o755, uid: 0, gid: 0 });
+      else if (p.type !== "dir") {
+        out.push(error({ ...place, path: e.path }, `parent ${parent} is a ${entryKind[p.type]}, not a directory`));
+        break;
+      }
+    }
+    if (e.type === "hardlink") {
+      const t = byPath.get(e.target!);
+      if (t === undefined || t.type !== "file") {
+        out.push(error({ ...place, path: e.path }, `hardlink target ${e.target} is not a regular file of this layer`));
+      }
+    }
+  }
+  byPath.delete("/");
+  return [...byPath.values()].sort((a, b) => compareBytewise(a.path, b.path));
+};
+
+/**
+ * The cache key of a layer: the hash of its entries (without host paths, which do not
+ * shape the bytes), the mtime, and the tar and compression formats.
+ *
+ * @category destructors
+ */
+export const computeLayerCacheKey = (entries: ReadonlyArray<PlannedEntry>, created: number, format: LayerFormat): Digest =>
+  digestOf(
+    canonicalJson({
+      created,
+      format,
+      entries: entries.map(({ source: _source, ...rest }) => rest),
+    }),
+  );
+
+const planLayer = async (
+  host: Host,
+  layer: LayerIR,
+  opts: PlanOptions,
+  place: Place,
+  inline: Map<Digest, Uint8Array>,
+  out: Diagnostic[],
+): Promise<PlannedLayer> => {
+  const at: Place = { ...place, layer: layer.name };
+  const pending: Pending[] = [];
+  for (const e of layer.entries) {
+    const owner = { uid: e.uid, gid: e.gid };
+    switch (e._tag) {
+      case "File": {
+        const digest = digestOf(e.content);
+        inline.set(digest, e.content);
+        pending.push({ entry: { path: e.path, type: "file", mode: e.mode, ...owner, size: e.content.byteLength, digest, source: "inline" } });
+        break;
+      }
+      case "Directory":
+        pending.push({ entry: { path: e.path, type: "dir", mode: e.mode, ...owner } });
+        break;
+      case "Symlink":
+        pending.push({ entry: { path: e.path, type: "symlink", mode: 0o777, ...owner, target: e.target } });
+        break;
+      case "Hardlink":
+        pending.push({ entry: { path: e.path, type: "hardlink", mode: 0o644, ...owner, target: e.target } });
+        break;
+      case "HostCopy":
+        await expandHostCopy(host, e, opts, { ...at, path: e.path }, out, pending);
+        break;
+      default: {
+        const never: never = e;
+        throw new Error(`unhandled entry ${JSON.stringify(never)}`);
+      }
+    }
+  }
+  await hashAll(host, pending);
+  const entries = finishLayer(
+    pending.map((p) => p.entry),
+    at,
+    out,
+  );
+  const contentSize = entries.reduce((n, e) => n + (e.size ?? 0), 0);
+  return {
+    name: layer.name,
+    ...(layer.comment === undefined ? {} : { comment: layer.comment }),
+    entries,
+    contentSize,
+    cacheKey: computeLayerCacheKey(entries, opts.created, opts.format),
+  };
+};
+
+/**
+ * Plans an evaluated image against the host.
+ *
+ * @category constructors
+ */
+export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): Promise<PlanResult> => {
+  const place: Place = { file: opts.file, exportName: image.exportName };
+  const out: Diagnostic[] = [];
+  const inline = new Map<Digest, Uint8Array>();
+  const layers: PlannedLayer[] = [];
+  for (const layer of image.layers) layers.push(await planLayer(host, layer, opts, place, inline, out));
+  if (out.length > 0) return E.left(out);
+  return E.right({
+    plan: {
+      exportName: image.exportName,
+        platform: image.platform,
+        config: image.config,
+        annotations: image.annotations,
+        created: opts.created,
+        format: opts.format,
+        layers,
+      },
+    inputs: { specDir: opts.specDir, inline },
+  });
+};

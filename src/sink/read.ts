@@ -1,0 +1,191 @@
+/**
+ * Reading images back from any transport lading writes, for `lading inspect`, for
+ * `lading diff` and for the validator. Every document is decoded by its codec and every
+ * blob is checked against its digest before use.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import * as fs from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import * as zlib from "node:zlib";
+import * as E from "fp-ts/lib/Either.js";
+import type * as t from "io-ts";
+import * as tar from "tar-stream";
+import type { Digest } from "../core/index.ts";
+import { DiagnosticError, digestFromHex, digestHex, digestOf, error } from "../core/index.ts";
+import type { Descriptor, ImageConfig, Manifest } from "../oci/index.ts";
+import { decodeJson, DockerArchiveManifest, ImageConfig as ImageConfigC, Index, Manifest as ManifestC, OCI_INDEX, REF_NAME } from "../oci/index.ts";
+import type { Transport } from "./Transport.ts";
+import { formatTransport } from "./Transport.ts";
+
+/**
+ * A layer of an opened image.
+ *
+ * @category model
+ */
+export interface OpenedLayer {
+  /** The layer as stored: compressed for OCI layouts, maybe not in docker archives. */
+  readonly descriptor: Descriptor;
+  readonly diffId: Digest;
+  /** A fresh stream of the stored bytes. */
+  openBlob(): Readable;
+  /** A fresh stream of the uncompressed tar. */
+  openTar(): Readable;
+}
+
+/**
+ * An image read from a transport.
+ *
+ * @category model
+ */
+export interface OpenedImage {
+  readonly source: string;
+  /** The manifest digest; for docker archives, which hold none, undefined. */
+  readonly digest: Digest | undefined;
+  readonly manifest: Manifest | undefined;
+  readonly config: ImageConfig;
+  readonly configDigest: Digest;
+  readonly layers: ReadonlyArray<OpenedLayer>;
+  close(): Promise<void>;
+}
+
+const fail = (where: string, message: string, hint?: string): never => {
+  throw new DiagnosticError([error({ file: where }, message, hint)]);
+};
+
+const readVerified = async (file: string, digest: Digest, size: number | undefined, where: string): Promise<string> => {
+  const bytes = await fs.readFile(file).catch(() => fail(where, `blob ${digest} is missing`));
+  if (size !== undefined && bytes.byteLength !== size) fail(where, `blob ${digest} has ${bytes.byteLength} bytes, its descriptor says ${size}`);
+  if (digestOf(bytes) !== digest) fail(where, `blob ${digest} does not match its digest`);
+  return bytes.toString("utf8");
+};
+
+const decodeOrFail = <A>(codec: t.Decoder<unknown, A>, text: string, where: string): A => {
+  const r = decodeJson(codec, text, where);
+  if (E.isLeft(r)) throw new DiagnosticError([r.left]);
+  return r.right;
+};
+
+const isGzip = async (file: string): Promise<boolean> => {
+  const h = await fs.open(file, "r");
+  try {
+    const b = Buffer.alloc(2);
+    await h.read(b, 0, 2, 0);
+    return b[0] === 0x1f && b[1] === 0x8b;
+  } finally {
+    await h.close();
+  }
+};
+
+const tarStreamOf = (file: string, gzipped: boolean): Readable =>
+  gzipped ? createReadStream(file).pipe(zlib.createGunzip()) : createReadStream(file);
+
+const openOciDir = async (dir: string, tag: string | undefined, source: string, close: () => Promise<void>): Promise<OpenedImage> => {
+  const index = decodeOrFail(Index, await fs.readFile(path.join(dir, "index.json"), "utf8").catch(() => fail(source, "not an OCI image layout (no index.json)")), `${source}: index.json`);
+  const candidates = tag === undefined ? index.manifests : index.manifests.filter((d) => d.annotations?.[REF_NAME] === tag);
+  const tags = index.manifests.map((d) => d.annotations?.[REF_NAME]).filter((x): x is string => x !== undefined);
+  if (candidates.length === 0) fail(source, tag === undefined ? "the layout holds no image" : `no image tagged "${tag}"`, tags.length > 0 ? `tags here: ${tags.join(", ")}` : undefined);
+  if (candidates.length > 1) fail(source, "the layout holds several images: name one with :TAG", `tags here: ${tags.join(", ")}`);
+  const desc = candidates[0]!;
+  if (desc.mediaType === OCI_INDEX) fail(source, "nested image indexes are not supported yet");
+  const blob = (d: Digest): string => path.join(dir, "blobs", "sha256", digestHex(d));
+  const manifest = decodeOrFail(ManifestC, await readVerified(blob(desc.digest), desc.digest, desc.size, source), `${source}: manifest`);
+  const config = decodeOrFail(ImageConfigC, await readVerified(blob(manifest.config.digest), manifest.config.digest, manifest.config.size, source), `${source}: config`);
+  if (config.rootfs.diff_ids.length !== manifest.layers.length) fail(source, `the config lists ${config.rootfs.diff_ids.length} diff_ids for ${manifest.layers.length} layers`);
+  const layers = manifest.layers.map((d, i): OpenedLayer => ({
+    descriptor: d,
+    diffId: config.rootfs.diff_ids[i]!,
+    openBlob: () => createReadStream(blob(d.digest)),
+    openTar: () => tarStreamOf(blob(d.digest), d.mediaType.endsWith("gzip")),
+  }));
+  return { source, digest: desc.digest, manifest, config, configDigest: manifest.config.digest, layers, close };
+};
+
+const extractTo = async (file: string, dir: string, source: string): Promise<void> => {
+  const ex = tar.extract();
+  const root = path.resolve(dir);
+  ex.on("entry", (header, stream, next) => {
+    const dest = path.resolve(root, header.name);
+    if (dest !== root && !dest.startsWith(root + path.sep)) {
+      stream.resume();
+      next(new Error(`archive member ${header.name} escapes the archive`));
+      return;
+    }
+    if (header.type === "directory") {
+      fs.mkdir(dest, { recursive: true }).then(() => {
+        stream.resume();
+        next();
+      }, next);
+      return;
+    }
+    if (header.type !== "file") {
+      stream.resume();
+      next();
+      return;
+    }
+    fs.mkdir(path.dirname(dest), { recursive: true })
+      .then(() => pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream(dest)))
+      .then(() => next(), next);
+  });
+  try {
+    await pipeline(createReadStream(file), ex as unknown as NodeJS.WritableStream);
+  } catch (e) {
+    fail(source, `cannot read the archive: ${(e as Error).message}`);
+  }
+};
+
+const openDockerArchive = async (dir: string, ref: string | undefined, source: string, close: () => Promise<void>): Promise<OpenedImage> => {
+  const entries = decodeOrFail(DockerArchiveManifest, await fs.readFile(path.join(dir, "manifest.json"), "utf8").catch(() => fail(source, "not a docker archive (no manifest.json)")), `${source}: manifest.json`);
+  const want = ref === undefined ? undefined : /:[^/]+$/.test(ref) ? ref : `${ref}:latest`;
+  const candidates = want === undefined ? entries : entries.filter((e) => (e.RepoTags ?? []).includes(want));
+  if (candidates.length !== 1) fail(source, candidates.length === 0 ? `no image named ${want}` : "the archive holds several images: name one");
+  const entry = candidates[0]!;
+  const inside = (name: string): string => {
+    const p = path.resolve(dir, name);
+    if (!p.startsWith(path.resolve(dir) + path.sep)) fail(source, `member ${name} escapes the archive`);
+    return p;
+  };
+  const configBytes = await fs.readFile(inside(entry.Config)).catch(() => fail(source, `config ${entry.Config} is missing`));
+  const config = decodeOrFail(ImageConfigC, configBytes.toString("utf8"), `${source}: ${entry.Config}`);
+  if (config.rootfs.diff_ids.length !== entry.Layers.length) fail(source, `the config lists ${config.rootfs.diff_ids.length} diff_ids for ${entry.Layers.length} layers`);
+  const layers = await Promise.all(
+    entry.Layers.map(async (name, i): Promise<OpenedLayer> => {
+      const file = inside(name);
+      const gz = await isGzip(file).catch(() => fail(source, `layer ${name} is missing`));
+      const size = (await fs.stat(file)).size;
+      const digest = digestFromHex(createHash("sha256").update(await fs.readFile(file)).digest("hex"));
+      return {
+        descriptor: { mediaType: gz ? "application/vnd.docker.image.rootfs.diff.tar.gzip" : "application/vnd.docker.image.rootfs.diff.tar", digest, size },
+        diffId: config.rootfs.diff_ids[i]!,
+        openBlob: () => createReadStream(file),
+        openTar: () => tarStreamOf(file, gz),
+      };
+    }),
+  );
+  return { source, digest: undefined, manifest: undefined, config, configDigest: digestOf(configBytes), layers, close };
+};
+
+/**
+ * Opens an image from a transport. Archives are unpacked into a temp directory that
+ * `close()` removes.
+ *
+ * @category constructors
+ */
+export const openImage = async (from: Transport): Promise<OpenedImage> => {
+  const source = formatTransport(from);
+  if (from._tag === "Oci") return openOciDir(from.dir, from.tag, source, async () => {});
+  const file = from.file;
+  await fs.access(file).catch(() => fail(source, "no such file"));
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "lading-open-"));
+  const close = (): Promise<void> => fs.rm(tmp, { recursive: true, force: true });
+  try {
+    await extractTo(file, tmp, source);
+    return from._tag === "OciArchive" ? await openOciDir(tmp, from.tag, source, close) : await openDockerArchive(tmp, from.ref, source, close);
+  } catch (e) {
+    await close();
+    throw e;
+  }
+};

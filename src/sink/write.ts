@@ -1,0 +1,157 @@
+/**
+ * Writing a built image to a transport. Every output appears whole or not at all: a
+ * new OCI directory is assembled beside its destination and renamed into place; an
+ * existing one gets its blobs first and its index.json last, atomically; archives are
+ * written to a temp file and renamed. A failure leaves the previous output intact.
+ */
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { randomBytes } from "node:crypto";
+import * as zlib from "node:zlib";
+import * as E from "fp-ts/lib/Either.js";
+import type { Digest } from "../core/index.ts";
+import { canonicalJson, DiagnosticError, digestHex, error } from "../core/index.ts";
+import type { BuiltImage } from "../build/index.ts";
+import type { Descriptor, Index } from "../oci/index.ts";
+import { decodeJson, Index as IndexC, makeIndex, REF_NAME, taggedDescriptor } from "../oci/index.ts";
+import type { Store } from "../store/index.ts";
+import { writeFileAtomic } from "../store/index.ts";
+import type { ArchiveMember } from "./archive.ts";
+import { writeArchive } from "./archive.ts";
+import type { Transport } from "./Transport.ts";
+import { formatTransport } from "./Transport.ts";
+
+const OCI_LAYOUT = canonicalJson({ imageLayoutVersion: "1.0.0" });
+
+/**
+ * What a sink needs besides the image: the name to use when the transport gives none.
+ *
+ * @category model
+ */
+export interface WriteOptions {
+  readonly defaultName: string;
+  readonly platform?: Descriptor["platform"];
+}
+
+const blobDigests = (image: BuiltImage): ReadonlyArray<Digest> => [
+  ...image.layers.map((l) => l.digest),
+  image.config.digest,
+  image.manifest.digest,
+];
+
+const exists = (p: string): Promise<boolean> =>
+  fs.access(p).then(
+    () => true,
+    () => false,
+  );
+
+/** Copies a store blob into a layout's blobs dir, atomically, unless present. */
+const copyBlob = async (store: Store, digest: Digest, blobsDir: string): Promise<void> => {
+  const dest = path.join(blobsDir, digestHex(digest));
+  if (await exists(dest)) return;
+  const tmp = `${dest}.tmp-${randomBytes(6).toString("hex")}`;
+  try {
+    await fs.copyFile(store.blobPath(digest), tmp, fs.constants.COPYFILE_FICLONE);
+    await fs.rename(tmp, dest);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+};
+
+const readIndex = async (dir: string): Promise<Index> => {
+  const where = path.join(dir, "index.json");
+  const text = await fs.readFile(where, "utf8").catch(() => {
+    throw new DiagnosticError([error({ file: dir }, "exists but is not an OCI image layout (no index.json)", "choose a new directory or an existing OCI layout")]);
+  });
+  const r = decodeJson(IndexC, text, where);
+  if (E.isLeft(r)) throw new DiagnosticError([r.left]);
+  return r.right;
+};
+
+const withTag = (index: Index | undefined, manifest: Descriptor, tag: string): Index => {
+  const kept = (index?.manifests ?? []).filter((d) => d.annotations?.[REF_NAME] !== tag);
+  return makeIndex([...kept, manifest]).value;
+};
+
+const writeOciDir = async (store: Store, image: BuiltImage, dir: string, tag: string, opts: WriteOptions): Promise<void> => {
+  const descriptor = taggedDescriptor(image.manifest, tag, opts.platform);
+  if (await exists(dir)) {
+    const index = await readIndex(dir);
+    await fs.mkdir(path.join(dir, "blobs", "sha256"), { recursive: true });
+    for (const d of blobDigests(image)) await copyBlob(store, d, path.join(dir, "blobs", "sha256"));
+    if (!(await exists(path.join(dir, "oci-layout")))) await writeFileAtomic(path.join(dir, "oci-layout"), OCI_LAYOUT);
+    await writeFileAtomic(path.join(dir, "index.json"), canonicalJson(withTag(index, descriptor, tag)));
+    return;
+  }
+  await fs.mkdir(path.dirname(path.resolve(dir)), { recursive: true });
+  const tmp = `${path.resolve(dir)}.tmp-${randomBytes(6).toString("hex")}`;
+  try {
+    await fs.mkdir(path.join(tmp, "blobs", "sha256"), { recursive: true });
+    for (const d of blobDigests(image)) await copyBlob(store, d, path.join(tmp, "blobs", "sha256"));
+    await fs.writeFile(path.join(tmp, "oci-layout"), OCI_LAYOUT);
+    await fs.writeFile(path.join(tmp, "index.json"), canonicalJson(withTag(undefined, descriptor, tag)));
+    await fs.rename(tmp, dir);
+  } catch (e) {
+    await fs.rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+};
+
+const ociArchiveMembers = async (store: Store, image: BuiltImage, tag: string, opts: WriteOptions): Promise<ArchiveMember[]> => {
+  const index = withTag(undefined, taggedDescriptor(image.manifest, tag, opts.platform), tag);
+  const blobs = await Promise.all(
+    [...new Set(blobDigests(image))].sort().map(async (d) => ({
+      name: `blobs/sha256/${digestHex(d)}`,
+      file: store.blobPath(d),
+      size: (await fs.stat(store.blobPath(d))).size,
+    })),
+  );
+  return [
+    { name: "oci-layout", bytes: new TextEncoder().encode(OCI_LAYOUT) },
+    { name: "index.json", bytes: new TextEncoder().encode(canonicalJson(index)) },
+    ...blobs,
+  ];
+};
+
+const dockerArchiveMembers = (store: Store, image: BuiltImage, ref: string): ArchiveMember[] => {
+  const configName = `${digestHex(image.config.digest)}.json`;
+  const layers = image.layers.map((l) => ({
+    name: `${digestHex(l.diffId)}.tar`,
+    file: store.blobPath(l.digest),
+    size: l.uncompressedSize,
+    transform: () => zlib.createGunzip(),
+  }));
+  const unique = [...new Map(layers.map((l) => [l.name, l])).values()];
+  const manifest = [{ Config: configName, RepoTags: [ref], Layers: layers.map((l) => l.name) }];
+  return [
+    { name: "manifest.json", bytes: new TextEncoder().encode(canonicalJson(manifest)) },
+    { name: configName, bytes: image.config.bytes },
+    ...unique,
+  ];
+};
+
+const withLatest = (ref: string): string => (/:[^/]+$/.test(ref) ? ref : `${ref}:latest`);
+
+/**
+ * Writes a built image from the store to a transport.
+ *
+ * @category destructors
+ */
+export const writeImage = async (store: Store, image: BuiltImage, to: Transport, opts: WriteOptions): Promise<void> => {
+  try {
+    switch (to._tag) {
+      case "Oci":
+        return await writeOciDir(store, image, to.dir, to.tag ?? "latest", opts);
+      case "OciArchive":
+        return await writeArchive(to.file, await ociArchiveMembers(store, image, to.tag ?? "latest", opts));
+      case "DockerArchive":
+        return await writeArchive(to.file, dockerArchiveMembers(store, image, withLatest(to.ref ?? `localhost/${opts.defaultName.toLowerCase()}`)));
+    }
+  } catch (e) {
+    if (e instanceof DiagnosticError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== undefined) throw new DiagnosticError([error({ file: formatTransport(to) }, `cannot write: ${(e as Error).message}`)]);
+    throw e;
+  }
+};

@@ -1,0 +1,163 @@
+/**
+ * Entries: what a layer holds at one path. Plain frozen data; constructing an entry
+ * never touches the file system, even one that copies from the host.
+ */
+import type { ImagePath } from "../core/index.ts";
+
+export type { ImagePath };
+
+/**
+ * Owner and permission bits of an entry. Modes are numbers (`0o755`), so a string such
+ * as `"755"` is a type error.
+ *
+ * @category model
+ */
+export interface Attributes {
+  readonly mode?: number;
+  readonly uid?: number;
+  readonly gid?: number;
+}
+
+/**
+ * A regular file with inline content: UTF-8 text or bytes.
+ *
+ * @category model
+ */
+export interface File extends Attributes {
+  readonly _tag: "File";
+  readonly path: ImagePath;
+  readonly content: string | Uint8Array;
+}
+
+/**
+ * An empty directory (or the attributes of one that other entries fill).
+ *
+ * @category model
+ */
+export interface Directory extends Attributes {
+  readonly _tag: "Directory";
+  readonly path: ImagePath;
+}
+
+/**
+ * A symbolic link; its target is stored as written, absolute or relative.
+ *
+ * @category model
+ */
+export interface Symlink extends Omit<Attributes, "mode"> {
+  readonly _tag: "Symlink";
+  readonly path: ImagePath;
+  readonly target: string;
+}
+
+/**
+ * A hard link to a regular file of the same layer.
+ *
+ * @category model
+ */
+export interface Hardlink extends Omit<Attributes, "mode"> {
+  readonly _tag: "Hardlink";
+  readonly path: ImagePath;
+  readonly target: ImagePath;
+}
+
+/**
+ * A file or directory tree copied from the host. `source` is relative to the spec
+ * file's directory, never to the working directory. `exclude` holds glob patterns
+ * matched against paths relative to `source`. When `mode` is set it applies to files;
+ * otherwise files are 0644, or 0755 when the host file is executable by its owner.
+ *
+ * @category model
+ */
+export interface HostCopy extends Attributes {
+  readonly _tag: "HostCopy";
+  readonly path: ImagePath;
+  readonly source: string;
+  readonly exclude: ReadonlyArray<string>;
+}
+
+/**
+ * @category model
+ */
+export type Entry = File | Directory | Symlink | Hardlink | HostCopy;
+
+const freeze = <A extends object>(a: A): A => Object.freeze(a);
+
+/**
+ * A file with inline content, mode 0644 unless given.
+ *
+ * @category constructors
+ */
+export const file = (path: ImagePath, content: string | Uint8Array, attributes: Attributes = {}): File =>
+  freeze({ _tag: "File", path, content, ...attributes });
+
+/**
+ * An executable file with inline content (mode 0755 unless given).
+ *
+ * @category constructors
+ */
+export const executable = (path: ImagePath, content: string | Uint8Array, attributes: Attributes = {}): File =>
+  freeze({ _tag: "File", path, content, mode: 0o755, ...attributes });
+
+/**
+ * A directory, mode 0755 unless given.
+ *
+ * @category constructors
+ */
+export const directory = (path: ImagePath, attributes: Attributes = {}): Directory =>
+  freeze({ _tag: "Directory", path, ...attributes });
+
+/**
+ * A symbolic link at `path` pointing to `target`.
+ *
+ * @category constructors
+ */
+export const symlink = (path: ImagePath, target: string, owner: Omit<Attributes, "mode"> = {}): Symlink =>
+  freeze({ _tag: "Symlink", path, target, ...owner });
+
+/**
+ * A hard link at `path` to the regular file `target` of the same layer.
+ *
+ * @category constructors
+ */
+export const hardlink = (path: ImagePath, target: ImagePath, owner: Omit<Attributes, "mode"> = {}): Hardlink =>
+  freeze({ _tag: "Hardlink", path, target, ...owner });
+
+/**
+ * Options of {@link copy}.
+ *
+ * @category model
+ */
+export interface CopyOptions extends Attributes {
+  readonly exclude?: ReadonlyArray<string>;
+}
+
+/**
+ * Copies the host file or directory `source` (relative to the spec file) to `path`.
+ *
+ * @category constructors
+ */
+export const copy = (source: string, path: ImagePath, options: CopyOptions = {}): HostCopy => {
+  const { exclude = [], ...attributes } = options;
+  return freeze({ _tag: "HostCopy", path, source, exclude: Object.freeze([...exclude]), ...attributes });
+};
+
+/**
+ * Sets the mode of an entry that has one.
+ *
+ * @category combinators
+ */
+export const withMode =
+  (mode: number) =>
+  <E extends File | Directory | HostCopy>(entry: E): E =>
+    freeze({ ...entry, mode });
+
+/**
+ * Sets the owner of an entry.
+ *
+ * @category combinators
+ */
+export const withOwner =
+  (uid: number, gid: number = uid) =>
+  <E extends Entry>(entry: E): E =>
+    freeze({ ...entry, uid, gid });

@@ -1,0 +1,6 @@
+export * as Image from "./Image.ts";
+export * as Layer from "./Layer.ts";
+export * as Entry from "./Entry.ts";
+export * as Config from "./Config.ts";
+export * as Platform from "./Platform.ts";
+export type { ImagePath } from "../core/index.ts";

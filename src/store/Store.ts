@@ -1,0 +1,153 @@
+/**
+ * The content-addressed store: blobs named by digest, a cache of built layers by cache
+ * key, a record of checked spec sources, and a cache of host file digests. Every write
+ * goes to a temp file in the store and is renamed into place, so concurrent builds and
+ * crashes never leave a half-written blob or record behind.
+ */
+import { randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import * as fs from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as E from "fp-ts/lib/Either.js";
+import * as t from "io-ts";
+import type { Digest } from "../core/index.ts";
+import { digestHex, digestOf } from "../core/index.ts";
+import { DigestC } from "../oci/index.ts";
+import type { LayerBlob } from "../oci/index.ts";
+
+const LayerRecord = t.type({ digest: DigestC, size: t.number, diffId: DigestC, uncompressedSize: t.number });
+
+const HashCacheFile = t.record(t.string, t.tuple([t.string, DigestC]));
+
+/**
+ * A digest cache for host files that can be saved back to the store.
+ *
+ * @category model
+ */
+export interface StoredHashCache {
+  get(path: string, fingerprint: string): Digest | undefined;
+  set(path: string, fingerprint: string, digest: Digest): void;
+  save(): Promise<void>;
+}
+
+/**
+ * @category model
+ */
+export interface Store {
+  readonly root: string;
+  blobPath(digest: Digest): string;
+  hasBlob(digest: Digest): Promise<boolean>;
+  /** Writes bytes as a blob, verifying nothing: the digest is computed here. */
+  putBlob(bytes: Uint8Array): Promise<Digest>;
+  /** A fresh temp path in the store, on the same file system as the blobs. */
+  tempPath(): string;
+  /** Moves a finished temp file into place as the blob `digest`. */
+  commitBlob(temp: string, digest: Digest): Promise<void>;
+  getLayer(cacheKey: Digest): Promise<LayerBlob | undefined>;
+  putLayer(cacheKey: Digest, layer: LayerBlob): Promise<void>;
+  hasCheck(key: Digest): Promise<boolean>;
+  putCheck(key: Digest): Promise<void>;
+  openHashCache(): Promise<StoredHashCache>;
+}
+
+/**
+ * The default store: `$XDG_CACHE_HOME/lading`, else `~/.cache/lading`.
+ *
+ * @category constructors
+ */
+export const defaultStoreDir = (env: Readonly<Record<string, string | undefined>>): string =>
+  path.join(env["XDG_CACHE_HOME"] ?? path.join(os.homedir(), ".cache"), "lading");
+
+const exists = async (p: string): Promise<boolean> =>
+  fs.access(p).then(
+    () => true,
+    () => false,
+  );
+
+/**
+ * Writes a file whole or not at all: temp file in the same directory, then rename.
+ *
+ * @category constructors
+ */
+export const writeFileAtomic = async (file: string, data: Uint8Array | string): Promise<void> => {
+  const tmp = `${file}.tmp-${randomBytes(6).toString("hex")}`;
+  try {
+    await fs.writeFile(tmp, data);
+    await fs.rename(tmp, file);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+};
+
+/**
+ * Opens (creating if needed) the store at `root`.
+ *
+ * @category constructors
+ */
+export const openStore = async (root: string): Promise<Store> => {
+  const dirs = ["blobs/sha256", "layers", "checks", "tmp"].map((d) => path.join(root, d));
+  for (const d of dirs) await fs.mkdir(d, { recursive: true });
+  const blobPath = (d: Digest): string => path.join(root, "blobs", "sha256", digestHex(d));
+  const readJson = async <A>(file: string, codec: t.Decoder<unknown, A>): Promise<A | undefined> => {
+    let text: string;
+    try {
+      text = await fs.readFile(file, "utf8");
+    } catch {
+      return undefined;
+    }
+    try {
+      const r = codec.decode(JSON.parse(text));
+      return E.isRight(r) ? r.right : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const store: Store = {
+    root,
+    blobPath,
+    hasBlob: (d) => exists(blobPath(d)),
+    putBlob: async (bytes) => {
+      const digest = digestOf(bytes);
+      if (!(await exists(blobPath(digest)))) await writeFileAtomic(blobPath(digest), bytes);
+      return digest;
+    },
+    tempPath: () => path.join(root, "tmp", `${process.pid}-${randomBytes(8).toString("hex")}`),
+    commitBlob: async (temp, digest) => {
+      await fs.chmod(temp, 0o644);
+      await fs.rename(temp, blobPath(digest));
+    },
+    getLayer: (key) => readJson(path.join(root, "layers", `${digestHex(key)}.json`), LayerRecord),
+    putLayer: (key, layer) => writeFileAtomic(path.join(root, "layers", `${digestHex(key)}.json`), JSON.stringify(layer)),
+    hasCheck: (key) => exists(path.join(root, "checks", digestHex(key))),
+    putCheck: (key) => writeFileAtomic(path.join(root, "checks", digestHex(key)), ""),
+    openHashCache: async () => {
+      const file = path.join(root, "hashes.json");
+      const entries = new Map(Object.entries((await readJson(file, HashCacheFile)) ?? {}));
+      let dirty = false;
+      return {
+        get: (p, fingerprint) => {
+          const hit = entries.get(p);
+          return hit !== undefined && hit[0] === fingerprint ? hit[1] : undefined;
+        },
+        set: (p, fingerprint, digest) => {
+          entries.set(p, [fingerprint, digest]);
+          dirty = true;
+        },
+        save: async () => {
+          if (dirty) await writeFileAtomic(file, JSON.stringify(Object.fromEntries(entries)));
+          dirty = false;
+        },
+      };
+    },
+  };
+  return store;
+};
+
+/**
+ * Streams a blob out of the store.
+ *
+ * @category destructors
+ */
+export const readBlobStream = (store: Store, digest: Digest): NodeJS.ReadableStream => createReadStream(store.blobPath(digest));
