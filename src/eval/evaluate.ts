@@ -96,10 +96,6 @@ const evalEntry = (entry: Entry, place: Place, out: Sink): EntryIR | undefined =
         out.push(error(at, "a host copy needs a non-empty source path"));
         return undefined;
       }
-      if (entry.source.startsWith("/")) {
-        out.push(error(at, `host source "${entry.source}" is absolute`, "host paths are relative to the spec file, so a spec builds the same on any machine"));
-        return undefined;
-      }
       const mode = entry.mode === undefined ? undefined : checkMode(entry.mode, 0o644, at, out);
       return { _tag: "HostCopy", path, source: entry.source, exclude: entry.exclude, mode, dirMode: 0o755, ...owner };
     }

@@ -62,8 +62,9 @@ export interface Hardlink extends Omit<Attributes, "mode"> {
 }
 
 /**
- * A file or directory tree copied from the host. `source` is relative to the spec
- * file's directory, never to the working directory. `exclude` holds glob patterns
+ * A file or directory tree copied from the host. A relative `source` is relative to the
+ * spec file's directory, never to the working directory; an absolute one names a system
+ * file (such as `/bin/busybox` from a distribution package). `exclude` holds glob patterns
  * matched against paths relative to `source`. When `mode` is set it applies to files;
  * otherwise files are 0644, or 0755 when the host file is executable by its owner.
  *

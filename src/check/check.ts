@@ -1,0 +1,73 @@
+/**
+ * check: type checks spec files with the strict options lading itself uses, and flags
+ * impure calls. Diagnostics are `file:line:col: message`.
+ */
+import * as path from "node:path";
+import { Project, ts } from "ts-morph";
+import type { Diagnostic } from "../core/index.ts";
+import { collectLocalSources } from "./sources.ts";
+import { findImpurities } from "./impurity.ts";
+
+/**
+ * The compiler options every spec is checked under.
+ *
+ * @category instances
+ */
+export const specCompilerOptions: ts.CompilerOptions = {
+  target: ts.ScriptTarget.ES2022,
+  module: ts.ModuleKind.NodeNext,
+  moduleResolution: ts.ModuleResolutionKind.NodeNext,
+  lib: ["lib.es2022.d.ts"],
+  types: ["node"],
+  strict: true,
+  noUncheckedIndexedAccess: true,
+  exactOptionalPropertyTypes: true,
+  noImplicitOverride: true,
+  noFallthroughCasesInSwitch: true,
+  noImplicitReturns: true,
+  allowImportingTsExtensions: true,
+  noEmit: true,
+  skipLibCheck: true,
+  esModuleInterop: true,
+};
+
+const flatten = (m: string | ts.DiagnosticMessageChain): string => ts.flattenDiagnosticMessageText(m, "\n  ");
+
+/**
+ * Checks spec files; `ladingRoot` is lading's package directory, whose own sources are
+ * not reported on. `display` turns an absolute path into the name shown to the user.
+ *
+ * @category destructors
+ */
+export const checkSpecs = async (
+  files: ReadonlyArray<string>,
+  ladingRoot: string,
+  display: (abs: string) => string,
+): Promise<ReadonlyArray<Diagnostic>> => {
+  const project = new Project({ compilerOptions: specCompilerOptions, skipAddingFilesFromTsConfig: true });
+  const locals = new Set<string>();
+  for (const f of files) for (const s of await collectLocalSources(f)) locals.add(s.file);
+  for (const f of locals) project.addSourceFileAtPath(f);
+  project.resolveSourceFileDependencies();
+  const own = path.join(ladingRoot, "src") + path.sep;
+  const out: Diagnostic[] = [];
+  for (const d of project.getPreEmitDiagnostics()) {
+    if (d.getCategory() !== ts.DiagnosticCategory.Error) continue;
+    const sf = d.getSourceFile();
+    const file = sf?.getFilePath();
+    if (file !== undefined && (file.startsWith(own) || file.includes(`${path.sep}node_modules${path.sep}`))) continue;
+    const start = d.getStart();
+    const pos = sf !== undefined && start !== undefined ? sf.getLineAndColumnAtPos(start) : undefined;
+    out.push({
+      severity: "error",
+      message: flatten(d.getMessageText() as string | ts.DiagnosticMessageChain),
+      ...(file === undefined ? {} : { file: display(path.normalize(file)) }),
+      ...(pos === undefined ? {} : { line: pos.line, column: pos.column }),
+    });
+  }
+  for (const f of locals) {
+    const sf = project.getSourceFile(f);
+    if (sf !== undefined) out.push(...findImpurities(sf, display(f)));
+  }
+  return out;
+};

@@ -1,0 +1,62 @@
+/**
+ * The local source graph of a spec: the spec file and every relative import it reaches,
+ * found without type checking. Its hash keys the check cache, so an unchanged spec is
+ * checked once.
+ */
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { ts } from "ts-morph";
+import type { Digest } from "../core/index.ts";
+import { canonicalJson, digestOf } from "../core/index.ts";
+
+const CANDIDATES = (base: string): ReadonlyArray<string> => {
+  const noJs = base.replace(/\.(m|c)?js$/, "");
+  return [base, `${noJs}.ts`, `${noJs}.mts`, `${noJs}.tsx`, path.join(base, "index.ts")];
+};
+
+const resolveLocal = async (from: string, spec: string): Promise<string | undefined> => {
+  if (!spec.startsWith("./") && !spec.startsWith("../")) return undefined;
+  for (const c of CANDIDATES(path.resolve(path.dirname(from), spec))) {
+    const st = await fs.stat(c).catch(() => undefined);
+    if (st?.isFile()) return c;
+  }
+  return undefined;
+};
+
+/**
+ * Every local source file a spec reaches, with its text, spec file first.
+ *
+ * @category constructors
+ */
+export const collectLocalSources = async (entry: string): Promise<ReadonlyArray<{ readonly file: string; readonly text: string }>> => {
+  const seen = new Map<string, string>();
+  const visit = async (file: string): Promise<void> => {
+    if (seen.has(file) || file.split(path.sep).includes("node_modules")) return;
+    const text = await fs.readFile(file, "utf8");
+    seen.set(file, text);
+    const info = ts.preProcessFile(text, true, true);
+    for (const ref of info.importedFiles) {
+      const target = await resolveLocal(file, ref.fileName);
+      if (target !== undefined) await visit(target);
+    }
+  };
+  await visit(path.resolve(entry));
+  return [...seen.entries()].map(([file, text]) => ({ file, text }));
+};
+
+/**
+ * The check cache key: lading's version, the compiler options and every local source.
+ *
+ * @category destructors
+ */
+export const computeCheckKey = (
+  sources: ReadonlyArray<{ readonly file: string; readonly text: string }>,
+  root: string,
+  toolVersion: string,
+): Digest =>
+  digestOf(
+    canonicalJson({
+      toolVersion,
+      sources: sources.map((s) => [path.relative(root, s.file), digestOf(s.text)]),
+    }),
+  );

@@ -1,0 +1,66 @@
+/**
+ * Loading a spec module and choosing the export to build. Importing a spec runs only
+ * its pure top-level code: values are built, nothing is read.
+ */
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import type { Diagnostic } from "../core/index.ts";
+import { DiagnosticError, error } from "../core/index.ts";
+import { Image } from "../spec/index.ts";
+
+/**
+ * A spec target: `FILE` or `FILE#EXPORT`.
+ *
+ * @category model
+ */
+export interface Target {
+  readonly file: string;
+  readonly exportName: string | undefined;
+}
+
+/**
+ * @category constructors
+ */
+export const parseTarget = (arg: string): Target => {
+  const i = arg.lastIndexOf("#");
+  return i < 0 ? { file: arg, exportName: undefined } : { file: arg.slice(0, i), exportName: arg.slice(i + 1) };
+};
+
+const fail = (d: Diagnostic): never => {
+  throw new DiagnosticError([d]);
+};
+
+/**
+ * Imports the spec and returns the chosen export: the one named, else `default`, else
+ * the only exported Image.
+ *
+ * @category destructors
+ */
+export const loadExport = async (target: Target, display: string): Promise<{ readonly exportName: string; readonly value: unknown }> => {
+  const abs = path.resolve(target.file);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ERR_MODULE_NOT_FOUND" && (e as Error).message.includes(abs)) return fail(error({ file: display }, "no such spec file"));
+    return fail(error({ file: display }, `failed to load the spec: ${(e as Error).message}`));
+  }
+  const names = Object.keys(mod).sort();
+  if (target.exportName !== undefined) {
+    if (!(target.exportName in mod)) {
+      return fail(error({ file: display, exportName: target.exportName }, "no such export", names.length > 0 ? `exports here: ${names.join(", ")}` : undefined));
+    }
+    return { exportName: target.exportName, value: mod[target.exportName] };
+  }
+  if (Image.isImage(mod["default"])) return { exportName: "default", value: mod["default"] };
+  const images = names.filter((n) => Image.isImage(mod[n]));
+  if (images.length === 1) return { exportName: images[0]!, value: mod[images[0]!] };
+  return fail(
+    error(
+      { file: display },
+      images.length === 0 ? "the spec exports no Image" : "the spec exports several images: choose one with FILE#EXPORT",
+      images.length === 0 ? undefined : `images here: ${images.join(", ")}`,
+    ),
+  );
+};

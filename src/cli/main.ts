@@ -1,0 +1,282 @@
+/**
+ * The composition root: parses the command line, wires the host, the store and the
+ * sinks, runs effects and prints. Exit codes: 0 success, 1 the spec or image has errors
+ * (each printed with its place), 2 wrong usage, 70 an internal error (a bug in lading).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import * as E from "fp-ts/lib/Either.js";
+import type { Diagnostic, Digest } from "../core/index.ts";
+import { DiagnosticError, formatDiagnostic } from "../core/index.ts";
+import { evaluate } from "../eval/index.ts";
+import type { PlanInputs, BuildPlan } from "../plan/index.ts";
+import { nodeHost, planImage } from "../plan/index.ts";
+import type { BuildEvent } from "../build/index.ts";
+import { buildImage, layerFormat } from "../build/index.ts";
+import type { Store } from "../store/index.ts";
+import { defaultStoreDir, openStore } from "../store/index.ts";
+import type { Transport } from "../sink/index.ts";
+import { inspectImage, openImage, parseTransport, TRANSPORTS, writeImage } from "../sink/index.ts";
+import { checkSpecs, collectLocalSources, computeCheckKey } from "../check/index.ts";
+import { formatInspection, formatPlan, formatSize } from "./format.ts";
+import { loadExport, parseTarget } from "./load.ts";
+
+const LADING_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+const VERSION = (JSON.parse(fs.readFileSync(path.join(LADING_ROOT, "package.json"), "utf8")) as { version: string }).version;
+
+/** Exit codes, documented in the README. */
+export const EXIT = { ok: 0, errors: 1, usage: 2, internal: 70 } as const;
+
+class UsageError extends Error {}
+
+const HELP: Record<string, string> = {
+  main: `lading ${VERSION}: typed container image specs, compiled to reproducible OCI images
+
+usage: lading <command> [options]
+
+commands:
+  check FILE...                 type check spec files and flag impure calls
+  plan FILE[#EXPORT]            print the build plan of an image, building nothing
+  build FILE[#EXPORT] --out T   build an image and write it to T
+  inspect T                     show an image's config, layers and files, verifying every blob
+
+image locations (T): ${TRANSPORTS.join(", ")}
+
+Run 'lading <command> --help' for a command's options.
+exit codes: 0 success, 1 errors in the spec or image, 2 wrong usage, 70 internal error`,
+  check: `usage: lading check FILE...
+
+Type checks each spec file (and the local files it imports) under lading's strict
+compiler options, and flags impure calls (clock, randomness, environment, file system,
+network). Prints file:line:col: message for each problem; exits 1 if there is any.`,
+  plan: `usage: lading plan FILE[#EXPORT] [--json] [--no-check] [--store DIR]
+
+Evaluates one image export and prints its plan: config, and for each layer every entry
+with its mode, owner, size and content digest, and the layer's cache key. Nothing is
+built; only host files the export copies are read (and hashed).
+
+  --json        print the plan as JSON
+  --no-check    skip the type check (remembered per spec source anyway)
+  --store DIR   the content store (default: $XDG_CACHE_HOME/lading or ~/.cache/lading)`,
+  build: `usage: lading build FILE[#EXPORT] --out T [--out T...] [--json] [--no-check] [--store DIR]
+
+Builds one image export reproducibly and writes it to each T:
+  oci:DIR[:TAG]                 an OCI image layout (tag default "latest")
+  oci-archive:FILE[:TAG]        the same, as a tar file
+  docker-archive:FILE[:NAME]    for 'podman load' and 'docker load' (default localhost/EXPORT:latest)
+Prints the manifest digest. Layers already in the store are not rebuilt. Outputs appear
+whole or not at all. SOURCE_DATE_EPOCH sets 'created' and every file's mtime (default 0).
+
+  --json        print the digest, config and layer descriptors as JSON
+  --no-check    skip the type check
+  --store DIR   the content store`,
+  inspect: `usage: lading inspect T [--json] [--files]
+
+Reads an image from T (${TRANSPORTS.join(", ")}), re-hashes every blob
+against its digest and diff_id, and prints its config and layers. Exits 1 if a blob does
+not verify.
+
+  --files       list every layer's files
+  --json        print everything as JSON (files included)`,
+};
+
+interface Io {
+  readonly out: (s: string) => void;
+  readonly err: (s: string) => void;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly isTTY: boolean;
+}
+
+const display = (abs: string): string => {
+  const rel = path.relative(process.cwd(), abs);
+  return rel.startsWith("..") || path.isAbsolute(rel) ? abs : rel;
+};
+
+const sourceDateEpoch = (env: Io["env"]): number => {
+  const raw = env["SOURCE_DATE_EPOCH"];
+  if (raw === undefined || raw === "") return 0;
+  if (!/^[0-9]{1,12}$/.test(raw)) throw new UsageError(`SOURCE_DATE_EPOCH must be a whole number of seconds, got "${raw}"`);
+  return Number(raw);
+};
+
+const storeOf = (dir: string | undefined, env: Io["env"]): Promise<Store> => openStore(path.resolve(dir ?? defaultStoreDir(env)));
+
+const runCheck = async (files: ReadonlyArray<string>, store: Store | undefined): Promise<ReadonlyArray<Diagnostic>> => {
+  const keys: Digest[] = [];
+  if (store !== undefined) {
+    for (const f of files) {
+      const sources = await collectLocalSources(f).catch(() => undefined);
+      if (sources === undefined) return checkSpecs(files, LADING_ROOT, display);
+      keys.push(computeCheckKey(sources, path.dirname(path.resolve(f)), VERSION));
+    }
+    const hits = await Promise.all(keys.map((k) => store.hasCheck(k)));
+    if (hits.every((h) => h)) return [];
+  }
+  const diags = await checkSpecs(files, LADING_ROOT, display);
+  if (diags.length === 0 && store !== undefined) for (const k of keys) await store.putCheck(k);
+  return diags;
+};
+
+const ensureSpecFile = (file: string): void => {
+  if (!fs.existsSync(file)) throw new DiagnosticError([{ severity: "error", file: display(path.resolve(file)), message: "no such spec file" }]);
+};
+
+/** check → load → eval → plan: the shared front of `plan` and `build`. */
+const planTarget = async (
+  arg: string,
+  opts: { readonly noCheck: boolean; readonly store: Store; readonly env: Io["env"] },
+): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs }> => {
+  const target = parseTarget(arg);
+  ensureSpecFile(target.file);
+  const abs = path.resolve(target.file);
+  const shown = display(abs);
+  const created = sourceDateEpoch(opts.env);
+  if (!opts.noCheck) {
+    const diags = await runCheck([target.file], opts.store);
+    if (diags.length > 0) throw new DiagnosticError(diags);
+  }
+  const { exportName, value } = await loadExport(target, shown);
+  const ir = evaluate(shown, exportName, value);
+  if (E.isLeft(ir)) throw new DiagnosticError(ir.left);
+  const cache = await opts.store.openHashCache();
+  const planned = await planImage(nodeHost(cache), ir.right, { file: shown, specDir: path.dirname(abs), created, format: layerFormat });
+  await cache.save();
+  if (E.isLeft(planned)) throw new DiagnosticError(planned.left);
+  return planned.right;
+};
+
+type OptionSpec = Record<string, { readonly type: "string" | "boolean"; readonly short?: string; readonly multiple?: boolean }>;
+
+const parse = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: OptionSpec,
+): { readonly positionals: ReadonlyArray<string>; readonly values: Readonly<Record<string, string | boolean | ReadonlyArray<string | boolean> | undefined>> } => {
+  try {
+    return parseArgs({ args: [...args], options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n\n${HELP[command]}`);
+  }
+};
+
+const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<number>> = {
+  check: async (args, io) => {
+    const { positionals } = parse("check", args, {});
+    if (positionals.length === 0) throw new UsageError(`no spec file given\n\n${HELP["check"]}`);
+    positionals.forEach(ensureSpecFile);
+    const diags = await runCheck(positionals, undefined);
+    for (const d of diags) io.err(formatDiagnostic(d));
+    if (diags.length === 0) io.out(`ok: ${positionals.length} spec file${positionals.length === 1 ? "" : "s"} checked`);
+    return diags.length === 0 ? EXIT.ok : EXIT.errors;
+  },
+  plan: async (args, io) => {
+    const { positionals, values } = parse("plan", args, { json: { type: "boolean" }, "no-check": { type: "boolean" }, store: { type: "string" } });
+    if (positionals.length !== 1) throw new UsageError(`expected one FILE[#EXPORT]\n\n${HELP["plan"]}`);
+    const store = await storeOf(values.store as string | undefined, io.env);
+    const { plan } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env });
+    io.out(values.json === true ? JSON.stringify(plan, null, 2) : formatPlan(plan));
+    return EXIT.ok;
+  },
+  build: async (args, io) => {
+    const { positionals, values } = parse("build", args, {
+      out: { type: "string", short: "o", multiple: true },
+      json: { type: "boolean" },
+      "no-check": { type: "boolean" },
+      store: { type: "string" },
+    });
+    if (positionals.length !== 1) throw new UsageError(`expected one FILE[#EXPORT]\n\n${HELP["build"]}`);
+    const outs = ((values.out as string[] | undefined) ?? []).map((o): Transport => {
+      const t = parseTransport(o);
+      if (E.isLeft(t)) throw new UsageError(t.left);
+      return t.right;
+    });
+    if (outs.length === 0) throw new UsageError(`missing --out\n\n${HELP["build"]}`);
+    const store = await storeOf(values.store as string | undefined, io.env);
+    const { plan, inputs } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env });
+    const progress = (e: BuildEvent): void => {
+      if (!io.isTTY) return;
+      if (e._tag === "LayerStarted") io.err(`building layer ${e.layer} (${formatSize(e.contentSize)})...`);
+      if (e._tag === "LayerCached") io.err(`layer ${e.layer}: cached`);
+      if (e._tag === "LayerBuilt") io.err(`layer ${e.layer}: ${e.blob.digest} (${formatSize(e.blob.size)})`);
+    };
+    const image = await buildImage(store, plan, inputs, progress);
+    for (const t of outs) await writeImage(store, image, t, { defaultName: plan.exportName, platform: plan.platform });
+    if (values.json === true) {
+      io.out(JSON.stringify({ digest: image.manifest.digest, manifest: image.manifest.value, config: image.config.value, cached: image.cached }, null, 2));
+    } else io.out(image.manifest.digest);
+    return EXIT.ok;
+  },
+  inspect: async (args, io) => {
+    const { positionals, values } = parse("inspect", args, { json: { type: "boolean" }, files: { type: "boolean" } });
+    if (positionals.length !== 1) throw new UsageError(`expected one image location\n\n${HELP["inspect"]}`);
+    const t = parseTransport(positionals[0]!);
+    if (E.isLeft(t)) throw new UsageError(t.left);
+    const image = await openImage(t.right);
+    try {
+      const inspection = await inspectImage(image);
+      if (values.json === true) {
+        io.out(
+          JSON.stringify(
+            { source: image.source, digest: image.digest, manifest: image.manifest, config: image.config, layers: inspection.layers, problems: inspection.problems },
+            null,
+            2,
+          ),
+        );
+      } else io.out(formatInspection(image, inspection, values.files === true));
+      for (const p of inspection.problems) io.err(formatDiagnostic(p));
+      return inspection.problems.length === 0 ? EXIT.ok : EXIT.errors;
+    } finally {
+      await image.close();
+    }
+  },
+};
+
+/**
+ * Runs the CLI with `argv` (without node and script) and returns the exit code.
+ *
+ * @category destructors
+ */
+export const run = async (
+  argv: ReadonlyArray<string>,
+  io: Io = {
+    out: (s) => process.stdout.write(`${s}\n`),
+    err: (s) => process.stderr.write(`${s}\n`),
+    env: process.env,
+    isTTY: process.stderr.isTTY === true,
+  },
+): Promise<number> => {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+    io.out(HELP["main"]!);
+    return command === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (command === "--version") {
+    io.out(VERSION);
+    return EXIT.ok;
+  }
+  const handler = commands[command];
+  if (handler === undefined) {
+    io.err(`lading: unknown command "${command}"\n\n${HELP["main"]}`);
+    return EXIT.usage;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    io.out(HELP[command]!);
+    return EXIT.ok;
+  }
+  try {
+    return await handler(rest, io);
+  } catch (e) {
+    if (e instanceof DiagnosticError) {
+      for (const d of e.diagnostics) io.err(formatDiagnostic(d));
+      return EXIT.errors;
+    }
+    if (e instanceof UsageError) {
+      io.err(`lading ${command}: ${e.message}`);
+      return EXIT.usage;
+    }
+    io.err(`lading: internal error (please report it): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    return EXIT.internal;
+  }
+};

@@ -1,0 +1,5 @@
+/**
+ * lading's standard library: reusable layers, written with the public API alone.
+ */
+export * from "./busybox.ts";
+export * from "./users.ts";
