@@ -1,0 +1,169 @@
+/**
+ * Every example is built, validated by lading's validator, oci-image-tool and skopeo,
+ * unpacked by umoci and compared with its plan entry by entry, then loaded into podman
+ * and run.
+ */
+import { createHash } from "node:crypto";
+import * as fs from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BuildPlan, PlannedEntry } from "../src/plan/index.ts";
+import { mustRun, run, runLading } from "./support/cli.ts";
+import { PODMAN_RUN, requireTool } from "./support/tools.ts";
+import { validateImage, validateOciLayout } from "./support/validate.ts";
+
+interface Example {
+  readonly name: string;
+  readonly spec: string;
+  /** podman run arguments after the image, and what the container must print. */
+  readonly run: { readonly args: ReadonlyArray<string>; readonly before?: ReadonlyArray<string>; readonly stdout: RegExp };
+}
+
+const EXAMPLES: ReadonlyArray<Example> = [
+  { name: "hello", spec: "examples/hello/lading.ts", run: { args: [], stdout: /^Hello from lading!\n$/ } },
+  {
+    name: "site",
+    spec: "examples/site/lading.ts",
+    run: {
+      before: ["--entrypoint", "/bin/sh"],
+      // Start the image's own server as configured, then fetch the page from inside.
+      args: ["-c", "id -un; httpd -p 8080 -h /srv/www; sleep 0.5; wget -qO- http://127.0.0.1:8080/index.html; wget -qO- http://127.0.0.1:8080/news.draft.html 2>/dev/null || echo draft-excluded"],
+      stdout: /^www\n<!doctype html>[\s\S]*Shipped with lading[\s\S]*draft-excluded\n$/,
+    },
+  },
+];
+
+let work: string;
+
+beforeAll(async () => {
+  work = await fs.mkdtemp(path.join(os.tmpdir(), "lading-examples-"));
+});
+
+afterAll(async () => {
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+interface UnpackedEntry {
+  readonly type: PlannedEntry["type"];
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly digest?: string;
+  readonly target?: string;
+}
+
+/** Walks an unpacked rootfs into path -> entry, the shape of a plan's entries. */
+const walkRootfs = async (root: string): Promise<Map<string, UnpackedEntry>> => {
+  const out = new Map<string, UnpackedEntry>();
+  const visit = async (dir: string): Promise<void> => {
+    for (const name of await fs.readdir(dir)) {
+      const abs = path.join(dir, name);
+      const st = await fs.lstat(abs);
+      const p = `/${path.relative(root, abs)}`;
+      const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+      if (st.isDirectory()) {
+        out.set(p, { type: "dir", ...base });
+        await visit(abs);
+      } else if (st.isSymbolicLink()) out.set(p, { type: "symlink", ...base, mode: 0o777, target: await fs.readlink(abs) });
+      else if (st.isFile()) {
+        const digest = `sha256:${createHash("sha256").update(await fs.readFile(abs)).digest("hex")}`;
+        out.set(p, { type: "file", ...base, digest });
+      } else throw new Error(`unexpected file type at ${p}`);
+    }
+  };
+  await visit(root);
+  return out;
+};
+
+describe.each(EXAMPLES)("example $name", (example) => {
+  let dir: string;
+  let plan: BuildPlan;
+  let digest: string;
+
+  beforeAll(async () => {
+    dir = path.join(work, example.name);
+    await fs.mkdir(dir);
+    const store = path.join(dir, "store");
+    const planned = await runLading(["plan", example.spec, "--json", "--store", store]);
+    expect(planned.stderr).toBe("");
+    expect(planned.code).toBe(0);
+    plan = JSON.parse(planned.stdout) as BuildPlan;
+    const built = await runLading([
+      "build",
+      example.spec,
+      "--store",
+      store,
+      "--out",
+      `oci:${dir}/oci:${example.name}`,
+      "--out",
+      `docker-archive:${dir}/image.tar`,
+      "--out",
+      `oci-archive:${dir}/image-oci.tar:${example.name}`,
+    ]);
+    expect(built.stderr).toBe("");
+    expect(built.code).toBe(0);
+    digest = built.stdout.trim();
+    expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+
+  it("passes lading's validator, oci-image-tool and skopeo", async () => {
+    const { inspection, skopeo } = await validateOciLayout(`${dir}/oci`, example.name);
+    expect(skopeo["Digest"]).toBe(digest);
+    expect(inspection.layers.length).toBe(plan.layers.length);
+    expect((skopeo["Layers"] as unknown[]).length).toBe(plan.layers.length);
+    expect(skopeo["Architecture"]).toBe(plan.platform.architecture);
+    expect(skopeo["Env"]).toEqual(plan.config.Env ?? null);
+  });
+
+  it("writes archives that lading and skopeo read back as the same image", async () => {
+    for (const loc of [`docker-archive:${dir}/image.tar`, `oci-archive:${dir}/image-oci.tar:${example.name}`]) {
+      const { inspection } = await validateImage(loc);
+      expect(inspection.layers.length).toBe(plan.layers.length);
+      requireTool("skopeo");
+      const s = JSON.parse((await mustRun("skopeo", ["inspect", "--config", loc])).stdout) as { rootfs: { diff_ids: string[] } };
+      const oci = JSON.parse((await mustRun("skopeo", ["inspect", "--config", `oci:${dir}/oci:${example.name}`])).stdout) as { rootfs: { diff_ids: string[] } };
+      expect(s.rootfs.diff_ids).toEqual(oci.rootfs.diff_ids);
+    }
+  });
+
+  it("unpacks with umoci to exactly the tree its plan declares", async () => {
+    requireTool("umoci");
+    const bundle = path.join(dir, "bundle");
+    await mustRun("umoci", ["unpack", "--image", `${dir}/oci:${example.name}`, bundle]);
+    const actual = await walkRootfs(path.join(bundle, "rootfs"));
+    const expected = new Map<string, UnpackedEntry>();
+    for (const layer of plan.layers) {
+      for (const e of layer.entries) {
+        expected.set(e.path, {
+          type: e.type,
+          mode: e.type === "symlink" ? 0o777 : e.mode,
+          uid: e.uid,
+          gid: e.gid,
+          ...(e.digest === undefined ? {} : { digest: e.digest }),
+          ...(e.target === undefined ? {} : { target: e.target }),
+        });
+      }
+    }
+    expect([...actual.keys()].sort()).toEqual([...expected.keys()].sort());
+    for (const [p, e] of expected) expect({ path: p, ...actual.get(p) }).toEqual({ path: p, ...e });
+    // The runtime config umoci generates carries the image's process.
+    const config = JSON.parse(await fs.readFile(path.join(bundle, "config.json"), "utf8")) as { process: { args: string[]; env: string[] } };
+    expect(config.process.args).toEqual([...(plan.config.Entrypoint ?? []), ...(plan.config.Cmd ?? [])]);
+  });
+
+  it("loads into podman and runs", async () => {
+    requireTool("podman");
+    const loaded = await mustRun("podman", ["load", "-q", "-i", `${dir}/image.tar`]);
+    const name = `localhost/${example.name}:latest`;
+    expect(loaded.stdout).toContain(name);
+    try {
+      const r = await run("podman", [...PODMAN_RUN, ...(example.run.before ?? []), name, ...example.run.args]);
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toMatch(example.run.stdout);
+      expect(r.code).toBe(0);
+    } finally {
+      await run("podman", ["rmi", "-f", name]);
+    }
+  });
+});

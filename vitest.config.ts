@@ -1,0 +1,11 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // Tests share podman's storage and two cores: one file at a time keeps them honest.
+    fileParallelism: false,
+  },
+});
