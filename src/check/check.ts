@@ -18,7 +18,8 @@ export const specCompilerOptions: ts.CompilerOptions = {
   module: ts.ModuleKind.NodeNext,
   moduleResolution: ts.ModuleResolutionKind.NodeNext,
   lib: ["lib.es2022.d.ts"],
-  types: ["node"],
+  // Specs are pure: no Node.js globals (process, Buffer, require) to reach for.
+  types: [],
   strict: true,
   noUncheckedIndexedAccess: true,
   exactOptionalPropertyTypes: true,
@@ -60,7 +61,7 @@ export const checkSpecs = async (
     const pos = sf !== undefined && start !== undefined ? sf.getLineAndColumnAtPos(start) : undefined;
     out.push({
       severity: "error",
-      message: flatten(d.getMessageText() as string | ts.DiagnosticMessageChain),
+      message: flatten(d.compilerObject.messageText),
       ...(file === undefined ? {} : { file: display(path.normalize(file)) }),
       ...(pos === undefined ? {} : { line: pos.line, column: pos.column }),
     });

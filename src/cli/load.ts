@@ -4,6 +4,7 @@
  */
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
+import { tsImport } from "tsx/esm/api";
 import type { Diagnostic } from "../core/index.ts";
 import { DiagnosticError, error } from "../core/index.ts";
 import { Image } from "../spec/index.ts";
@@ -40,13 +41,17 @@ export const loadExport = async (target: Target, display: string): Promise<{ rea
   const abs = path.resolve(target.file);
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+    // tsImport loads the spec as an ES module whatever the package around it declares.
+    mod = (await tsImport(pathToFileURL(abs).href, import.meta.url)) as Record<string, unknown>;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ERR_MODULE_NOT_FOUND" && (e as Error).message.includes(abs)) return fail(error({ file: display }, "no such spec file"));
     return fail(error({ file: display }, `failed to load the spec: ${(e as Error).message}`));
   }
-  const names = Object.keys(mod).sort();
+  // A spec in a CommonJS package also shows its module object as `default`.
+  const names = Object.keys(mod)
+    .filter((n) => n !== "default" || Image.isImage(mod[n]))
+    .sort();
   if (target.exportName !== undefined) {
     if (!(target.exportName in mod)) {
       return fail(error({ file: display, exportName: target.exportName }, "no such export", names.length > 0 ? `exports here: ${names.join(", ")}` : undefined));

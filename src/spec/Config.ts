@@ -1,7 +1,7 @@
 /**
  * The runtime configuration of an image: what the OCI image config calls `config`.
  */
-import type { ImagePath } from "../core/index.ts";
+import type { ImagePath } from "../core/ImagePath.ts";
 
 /**
  * A port with its protocol, as `"8080/tcp"`; a bare number is a type error.

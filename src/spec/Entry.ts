@@ -2,7 +2,7 @@
  * Entries: what a layer holds at one path. Plain frozen data; constructing an entry
  * never touches the file system, even one that copies from the host.
  */
-import type { ImagePath } from "../core/index.ts";
+import type { ImagePath } from "../core/ImagePath.ts";
 
 export type { ImagePath };
 

@@ -4,7 +4,7 @@
  * `pipe(Image.scratch, Image.withLayer(l), Image.withCmd([...]))`. Building on another
  * image is just starting the pipe from it: its layers and config are inherited.
  */
-import type { ImagePath } from "../core/index.ts";
+import type { ImagePath } from "../core/ImagePath.ts";
 import type { Config, Port, Signal } from "./Config.ts";
 import { empty as emptyConfig } from "./Config.ts";
 import type { Layer } from "./Layer.ts";
