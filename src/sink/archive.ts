@@ -4,6 +4,7 @@
  */
 import { createReadStream, createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
+import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
@@ -50,6 +51,7 @@ const writeMembers = async (pack: tar.Pack, members: ReadonlyArray<ArchiveMember
  * @category destructors
  */
 export const writeArchive = async (file: string, members: ReadonlyArray<ArchiveMember>): Promise<void> => {
+  await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = `${file}.tmp-${randomBytes(6).toString("hex")}`;
   const pack = tar.pack();
   const producing = writeMembers(pack, members).catch((e: unknown) => {
