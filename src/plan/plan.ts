@@ -226,13 +226,13 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   return E.right({
     plan: {
       exportName: image.exportName,
-        platform: image.platform,
-        config: image.config,
-        annotations: image.annotations,
-        created: opts.created,
-        format: opts.format,
-        layers,
-      },
+      platform: image.platform,
+      config: image.config,
+      annotations: image.annotations,
+      created: opts.created,
+      format: opts.format,
+      layers,
+    },
     inputs: { specDir: opts.specDir, inline },
   });
 };
