@@ -3,15 +3,15 @@
  * unpacked by umoci and compared with its plan entry by entry, then loaded into podman
  * and run.
  */
-import { createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BuildPlan, PlannedEntry } from "../src/plan/index.ts";
+import type { BuildPlan } from "../src/plan/index.ts";
 import { mustRun, run, runLading } from "./support/cli.ts";
 import { PODMAN_RUN, requireTool } from "./support/tools.ts";
 import { validateImage, validateOciLayout } from "./support/validate.ts";
+import { expectedTree, walkRootfs } from "./support/rootfs.ts";
 
 interface Example {
   readonly name: string;
@@ -43,38 +43,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await fs.rm(work, { recursive: true, force: true });
 });
-
-interface UnpackedEntry {
-  readonly type: PlannedEntry["type"];
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly digest?: string;
-  readonly target?: string;
-}
-
-/** Walks an unpacked rootfs into path -> entry, the shape of a plan's entries. */
-const walkRootfs = async (root: string): Promise<Map<string, UnpackedEntry>> => {
-  const out = new Map<string, UnpackedEntry>();
-  const visit = async (dir: string): Promise<void> => {
-    for (const name of await fs.readdir(dir)) {
-      const abs = path.join(dir, name);
-      const st = await fs.lstat(abs);
-      const p = `/${path.relative(root, abs)}`;
-      const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
-      if (st.isDirectory()) {
-        out.set(p, { type: "dir", ...base });
-        await visit(abs);
-      } else if (st.isSymbolicLink()) out.set(p, { type: "symlink", ...base, mode: 0o777, target: await fs.readlink(abs) });
-      else if (st.isFile()) {
-        const digest = `sha256:${createHash("sha256").update(await fs.readFile(abs)).digest("hex")}`;
-        out.set(p, { type: "file", ...base, digest });
-      } else throw new Error(`unexpected file type at ${p}`);
-    }
-  };
-  await visit(root);
-  return out;
-};
 
 describe.each(EXAMPLES)("example $name", (example) => {
   let dir: string;
@@ -132,19 +100,7 @@ describe.each(EXAMPLES)("example $name", (example) => {
     const bundle = path.join(dir, "bundle");
     await mustRun("umoci", ["unpack", "--image", `${dir}/oci:${example.name}`, bundle]);
     const actual = await walkRootfs(path.join(bundle, "rootfs"));
-    const expected = new Map<string, UnpackedEntry>();
-    for (const layer of plan.layers) {
-      for (const e of layer.entries) {
-        expected.set(e.path, {
-          type: e.type,
-          mode: e.type === "symlink" ? 0o777 : e.mode,
-          uid: e.uid,
-          gid: e.gid,
-          ...(e.digest === undefined ? {} : { digest: e.digest }),
-          ...(e.target === undefined ? {} : { target: e.target }),
-        });
-      }
-    }
+    const expected = expectedTree(plan);
     expect([...actual.keys()].sort()).toEqual([...expected.keys()].sort());
     for (const [p, e] of expected) expect({ path: p, ...actual.get(p) }).toEqual({ path: p, ...e });
     // The runtime config umoci generates carries the image's process.

@@ -66,6 +66,7 @@ Builds one image export reproducibly and writes it to each T:
   oci:DIR[:TAG]                 an OCI image layout (tag default "latest")
   oci-archive:FILE[:TAG]        the same, as a tar file
   docker-archive:FILE[:NAME]    for 'podman load' and 'docker load' (default localhost/EXPORT:latest)
+  bundle:DIR                    an OCI runtime bundle (rootfs/ and config.json) for 'runc run'
 Prints the manifest digest. Layers already in the store are not rebuilt. Outputs appear
 whole or not at all. SOURCE_DATE_EPOCH sets 'created' and every file's mtime (default 0).
 
@@ -74,7 +75,7 @@ whole or not at all. SOURCE_DATE_EPOCH sets 'created' and every file's mtime (de
   --store DIR   the content store`,
   inspect: `usage: lading inspect T [--json] [--files]
 
-Reads an image from T (${TRANSPORTS.join(", ")}), re-hashes every blob
+Reads an image from T (${TRANSPORTS.slice(0, 3).join(", ")}), re-hashes every blob
 against its digest and diff_id, and prints its config and layers. Exits 1 if a blob does
 not verify.
 

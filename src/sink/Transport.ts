@@ -1,6 +1,7 @@
 /**
  * Image transports, named like skopeo's so users already know them:
- * `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE[:REF]`.
+ * `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE[:REF]`; plus
+ * `bundle:DIR`, an OCI runtime bundle (rootfs and config.json) that runc runs.
  */
 import * as E from "fp-ts/lib/Either.js";
 
@@ -10,13 +11,14 @@ import * as E from "fp-ts/lib/Either.js";
 export type Transport =
   | { readonly _tag: "Oci"; readonly dir: string; readonly tag: string | undefined }
   | { readonly _tag: "OciArchive"; readonly file: string; readonly tag: string | undefined }
-  | { readonly _tag: "DockerArchive"; readonly file: string; readonly ref: string | undefined };
+  | { readonly _tag: "DockerArchive"; readonly file: string; readonly ref: string | undefined }
+  | { readonly _tag: "Bundle"; readonly dir: string };
 
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const REF = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$/;
 
 /** The transports lading reads and writes, for help and error messages. */
-export const TRANSPORTS = ["oci:DIR[:TAG]", "oci-archive:FILE[:TAG]", "docker-archive:FILE[:NAME:TAG]"] as const;
+export const TRANSPORTS = ["oci:DIR[:TAG]", "oci-archive:FILE[:TAG]", "docker-archive:FILE[:NAME:TAG]", "bundle:DIR"] as const;
 
 const splitFirst = (s: string): [string, string | undefined] => {
   const i = s.indexOf(":");
@@ -47,6 +49,8 @@ export const parseTransport = (s: string): E.Either<string, Transport> => {
       if (ref !== undefined && !REF.test(ref)) return E.left(`"${s}": invalid image name "${ref}"`);
       return E.right({ _tag: "DockerArchive", file, ref });
     }
+    case "bundle":
+      return E.right({ _tag: "Bundle", dir: rest });
     default:
       return E.left(`unknown transport "${kind}": expected one of ${TRANSPORTS.join(", ")}`);
   }
@@ -63,5 +67,7 @@ export const formatTransport = (t: Transport): string => {
       return `oci-archive:${t.file}${t.tag === undefined ? "" : `:${t.tag}`}`;
     case "DockerArchive":
       return `docker-archive:${t.file}${t.ref === undefined ? "" : `:${t.ref}`}`;
+    case "Bundle":
+      return `bundle:${t.dir}`;
   }
 };

@@ -177,6 +177,7 @@ const openDockerArchive = async (dir: string, ref: string | undefined, source: s
 export const openImage = async (from: Transport): Promise<OpenedImage> => {
   const source = formatTransport(from);
   if (from._tag === "Oci") return openOciDir(from.dir, from.tag, source, async () => {});
+  if (from._tag === "Bundle") return fail(source, "a runtime bundle is an output only: read the image from an oci, oci-archive or docker-archive location");
   const file = from.file;
   await fs.access(file).catch(() => fail(source, "no such file"));
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "lading-open-"));

@@ -18,6 +18,7 @@ import type { Store } from "../store/index.ts";
 import { writeFileAtomic } from "../store/index.ts";
 import type { ArchiveMember } from "./archive.ts";
 import { writeArchive } from "./archive.ts";
+import { writeBundle } from "./bundle.ts";
 import type { Transport } from "./Transport.ts";
 import { formatTransport } from "./Transport.ts";
 
@@ -147,6 +148,12 @@ export const writeImage = async (store: Store, image: BuiltImage, to: Transport,
         return await writeArchive(to.file, await ociArchiveMembers(store, image, to.tag ?? "latest", opts));
       case "DockerArchive":
         return await writeArchive(to.file, dockerArchiveMembers(store, image, withLatest(to.ref ?? `localhost/${opts.defaultName.toLowerCase()}`)));
+      case "Bundle":
+        return await writeBundle(store, image, to.dir, opts.defaultName);
+      default: {
+        const never: never = to;
+        throw new Error(`unknown transport ${JSON.stringify(never)}`);
+      }
     }
   } catch (e) {
     if (e instanceof DiagnosticError) throw e;

@@ -1,0 +1,206 @@
+/**
+ * The runtime bundle sink: an OCI runtime bundle (`rootfs/` plus `config.json`) that
+ * runc runs as it is. The layers are applied in order, whiteouts included, and the
+ * runtime config is derived from the image config alone: the same image always gives the
+ * same config.json.
+ */
+import { createReadStream, createWriteStream } from "node:fs";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { randomBytes } from "node:crypto";
+import { pipeline } from "node:stream/promises";
+import * as zlib from "node:zlib";
+import * as tar from "tar-stream";
+import { canonicalJson, DiagnosticError, error } from "../core/index.ts";
+import type { BuiltImage } from "../build/index.ts";
+import type { ImageConfig } from "../oci/index.ts";
+import type { Store } from "../store/index.ts";
+
+const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Docker's default capability set, which containers expect. */
+const CAPABILITIES = [
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+  "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+];
+
+const isRoot = process.getuid?.() === 0;
+
+const fail = (where: string, message: string): never => {
+  throw new DiagnosticError([error({ file: where }, message)]);
+};
+
+/**
+ * Resolves `rel` under `root`, refusing any path whose parent is a symlink or that
+ * climbs out: a layer can never write outside the bundle.
+ */
+const safeTarget = async (root: string, rel: string, where: string): Promise<string> => {
+  const segs = rel.split("/").filter((s) => s !== "" && s !== ".");
+  if (segs.includes("..")) fail(where, `layer entry ${rel} escapes the root`);
+  let cur = root;
+  for (const seg of segs.slice(0, -1)) {
+    cur = path.join(cur, seg);
+    const st = await fs.lstat(cur).catch(() => undefined);
+    if (st === undefined) await fs.mkdir(cur, { mode: 0o755 });
+    else if (!st.isDirectory()) fail(where, `layer entry ${rel} goes through ${path.relative(root, cur)}, which is not a directory`);
+  }
+  return path.join(root, ...segs);
+};
+
+const removeAll = (p: string): Promise<void> => fs.rm(p, { recursive: true, force: true });
+
+const applyLayer = async (root: string, blob: string, where: string): Promise<void> => {
+  const dirTimes: Array<[string, Date]> = [];
+  const ex = tar.extract();
+  ex.on("entry", (header, stream, next) => {
+    const done = (e?: unknown): void => {
+      stream.resume();
+      next(e as Error | undefined);
+    };
+    (async () => {
+      const rel = header.name;
+      const base = path.posix.basename(rel);
+      const target = await safeTarget(root, rel, where);
+      if (base === ".wh..wh..opq") {
+        const dir = path.dirname(target);
+        for (const name of await fs.readdir(dir)) await removeAll(path.join(dir, name));
+        return;
+      }
+      if (base.startsWith(".wh.")) {
+        await removeAll(path.join(path.dirname(target), base.slice(4)));
+        return;
+      }
+      const existing = await fs.lstat(target).catch(() => undefined);
+      if (existing !== undefined && !(existing.isDirectory() && header.type === "directory")) await removeAll(target);
+      const mode = header.mode & 0o7777;
+      switch (header.type) {
+        case "directory":
+          if (existing === undefined || !existing.isDirectory()) await fs.mkdir(target);
+          dirTimes.push([target, header.mtime]);
+          break;
+        case "file":
+        case "contiguous-file":
+          await pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream(target, { mode: 0o600 }));
+          break;
+        case "symlink":
+          await fs.symlink(header.linkname ?? "", target);
+          break;
+        case "link":
+          await fs.link(await safeTarget(root, header.linkname ?? "", where), target);
+          return;
+        default:
+          fail(where, `layer entry ${rel} is a ${header.type}, which lading does not unpack`);
+      }
+      if (isRoot) await fs.lchown(target, header.uid, header.gid);
+      if (header.type !== "symlink") await fs.chmod(target, mode);
+      await fs.lutimes(target, header.mtime, header.mtime);
+    })().then(() => done(), done);
+  });
+  await pipeline(createReadStream(blob), zlib.createGunzip(), ex as unknown as NodeJS.WritableStream);
+  // Writing children touched the directories' mtimes: set them last.
+  for (const [dir, mtime] of dirTimes) await fs.utimes(dir, mtime, mtime);
+};
+
+/** Resolves `user[:group]` against the bundle's /etc/passwd and /etc/group. */
+const resolveUser = async (root: string, spec: string | undefined, where: string): Promise<{ uid: number; gid: number }> => {
+  if (spec === undefined || spec === "") return { uid: 0, gid: 0 };
+  const [user = "", group] = spec.split(":");
+  const table = async (file: string): Promise<string[][]> =>
+    (await fs.readFile(path.join(root, "etc", file), "utf8").catch(() => ""))
+      .split("\n")
+      .filter((l) => l !== "")
+      .map((l) => l.split(":"));
+  let uid: number;
+  let gid: number | undefined;
+  if (/^[0-9]+$/.test(user)) uid = Number(user);
+  else {
+    const row = (await table("passwd")).find((r) => r[0] === user);
+    if (row === undefined) return fail(where, `user "${user}" is not in the image's /etc/passwd`);
+    uid = Number(row[2]);
+    gid = Number(row[3]);
+  }
+  if (group !== undefined) {
+    if (/^[0-9]+$/.test(group)) gid = Number(group);
+    else {
+      const row = (await table("group")).find((r) => r[0] === group);
+      if (row === undefined) return fail(where, `group "${group}" is not in the image's /etc/group`);
+      gid = Number(row[2]);
+    }
+  }
+  return { uid, gid: gid ?? 0 };
+};
+
+/**
+ * The OCI runtime config for an image config.
+ *
+ * @category constructors
+ */
+export const makeRuntimeConfig = (config: ImageConfig, user: { uid: number; gid: number }, hostname: string): object => {
+  const c = config.config ?? {};
+  const args = [...(c.Entrypoint ?? []), ...(c.Cmd ?? [])];
+  const env = c.Env ?? [];
+  return {
+    ociVersion: "1.0.2",
+    process: {
+      terminal: false,
+      user,
+      args,
+      env: env.some((e) => e.startsWith("PATH=")) ? env : [DEFAULT_PATH, ...env],
+      cwd: c.WorkingDir ?? "/",
+      capabilities: { bounding: CAPABILITIES, effective: CAPABILITIES, permitted: CAPABILITIES },
+      rlimits: [{ type: "RLIMIT_NOFILE", hard: 1024, soft: 1024 }],
+      noNewPrivileges: true,
+    },
+    root: { path: "rootfs", readonly: false },
+    hostname,
+    mounts: [
+      { destination: "/proc", type: "proc", source: "proc" },
+      { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+      { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"] },
+      { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+      { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
+      { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+    ],
+    linux: {
+      namespaces: [{ type: "pid" }, { type: "network" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }],
+      resources: { devices: [{ allow: false, access: "rwm" }] },
+      maskedPaths: ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+      readonlyPaths: ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+    },
+  };
+};
+
+/**
+ * Writes the image as a runtime bundle at `dir`, whole or not at all: it is assembled
+ * beside `dir` and swapped in only when complete.
+ *
+ * @category destructors
+ */
+export const writeBundle = async (store: Store, image: BuiltImage, dir: string, hostname: string): Promise<void> => {
+  const where = `bundle:${dir}`;
+  const config = image.config.value;
+  const args = [...(config.config?.Entrypoint ?? []), ...(config.config?.Cmd ?? [])];
+  if (args.length === 0) fail(where, "the image has no entrypoint or cmd: a bundle needs a process to run");
+  const dest = path.resolve(dir);
+  await fs.mkdir(path.dirname(dest), { recursive: true });
+  const tmp = `${dest}.tmp-${randomBytes(6).toString("hex")}`;
+  try {
+    await fs.mkdir(path.join(tmp, "rootfs"), { recursive: true, mode: 0o755 });
+    for (const layer of image.layers) await applyLayer(path.join(tmp, "rootfs"), store.blobPath(layer.digest), where);
+    const user = await resolveUser(path.join(tmp, "rootfs"), config.config?.User, where);
+    await fs.writeFile(path.join(tmp, "config.json"), canonicalJson(makeRuntimeConfig(config, user, hostname)));
+    const old = `${dest}.old-${randomBytes(6).toString("hex")}`;
+    const hadOld = await fs.rename(dest, old).then(
+      () => true,
+      (e: NodeJS.ErrnoException) => {
+        if (e.code === "ENOENT") return false;
+        throw e;
+      },
+    );
+    await fs.rename(tmp, dest);
+    if (hadOld) await removeAll(old);
+  } catch (e) {
+    await removeAll(tmp);
+    throw e;
+  }
+};

@@ -1,0 +1,58 @@
+/**
+ * Unpacked root file systems (from umoci or a runtime bundle) compared with a plan.
+ */
+import { createHash } from "node:crypto";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import type { BuildPlan, PlannedEntry } from "../../src/plan/index.ts";
+
+/** What a tree holds at a path, in the shape of a plan's entries. */
+export interface UnpackedEntry {
+  readonly type: PlannedEntry["type"];
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly digest?: string;
+  readonly target?: string;
+}
+
+/** Walks an unpacked rootfs into path -> entry, the shape of a plan's entries. */
+export const walkRootfs = async (root: string): Promise<Map<string, UnpackedEntry>> => {
+  const out = new Map<string, UnpackedEntry>();
+  const visit = async (dir: string): Promise<void> => {
+    for (const name of await fs.readdir(dir)) {
+      const abs = path.join(dir, name);
+      const st = await fs.lstat(abs);
+      const p = `/${path.relative(root, abs)}`;
+      const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+      if (st.isDirectory()) {
+        out.set(p, { type: "dir", ...base });
+        await visit(abs);
+      } else if (st.isSymbolicLink()) out.set(p, { type: "symlink", ...base, mode: 0o777, target: await fs.readlink(abs) });
+      else if (st.isFile()) {
+        const digest = `sha256:${createHash("sha256").update(await fs.readFile(abs)).digest("hex")}`;
+        out.set(p, { type: "file", ...base, digest });
+      } else throw new Error(`unexpected file type at ${p}`);
+    }
+  };
+  await visit(root);
+  return out;
+};
+
+/** The tree a plan declares, layers applied in order (lading's layers have no whiteouts). */
+export const expectedTree = (plan: BuildPlan): Map<string, UnpackedEntry> => {
+  const expected = new Map<string, UnpackedEntry>();
+  for (const layer of plan.layers) {
+    for (const e of layer.entries) {
+      expected.set(e.path, {
+        type: e.type,
+        mode: e.type === "symlink" ? 0o777 : e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        ...(e.digest === undefined ? {} : { digest: e.digest }),
+        ...(e.target === undefined ? {} : { target: e.target }),
+      });
+    }
+  }
+  return expected;
+};
