@@ -39,11 +39,20 @@ export const walkRootfs = async (root: string): Promise<Map<string, UnpackedEntr
   return out;
 };
 
-/** The tree a plan declares, layers applied in order (lading's layers have no whiteouts). */
+/**
+ * The tree a plan declares, layers applied in order (lading's layers have no whiteouts).
+ * A hard link unpacks as another name of its target, so it is expected to look the same.
+ */
 export const expectedTree = (plan: BuildPlan): Map<string, UnpackedEntry> => {
   const expected = new Map<string, UnpackedEntry>();
   for (const layer of plan.layers) {
     for (const e of layer.entries) {
+      if (e.type === "hardlink") {
+        const target = expected.get(e.target ?? "");
+        if (target === undefined) throw new Error(`hardlink ${e.path} to a path not planned before it`);
+        expected.set(e.path, target);
+        continue;
+      }
       expected.set(e.path, {
         type: e.type,
         mode: e.type === "symlink" ? 0o777 : e.mode,
