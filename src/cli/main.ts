@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import type { Diagnostic, Digest } from "../core/index.ts";
-import { DiagnosticError, formatDiagnostic } from "../core/index.ts";
+import { DiagnosticError, digestOf, formatDiagnostic } from "../core/index.ts";
 import { evaluate } from "../eval/index.ts";
 import type { PlanInputs, BuildPlan } from "../plan/index.ts";
 import { nodeHost, planImage } from "../plan/index.ts";
@@ -25,6 +25,28 @@ import { loadExport, parseTarget } from "./load.ts";
 
 const LADING_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const VERSION = (JSON.parse(fs.readFileSync(path.join(LADING_ROOT, "package.json"), "utf8")) as { version: string }).version;
+
+/**
+ * What a check result depends on besides the spec: lading's version and the sources of
+ * its public surface and checker, so a changed lading never reuses a stale result.
+ */
+const checkerIdentity = (() => {
+  let memo: string | undefined;
+  return (): string => {
+    if (memo !== undefined) return memo;
+    const files: string[] = [];
+    const walk = (dir: string): void => {
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.name.endsWith(".ts")) files.push(p);
+      }
+    };
+    for (const d of ["src", "stdlib"]) walk(path.join(LADING_ROOT, d));
+    memo = `${VERSION}:${digestOf(files.sort().map((f) => `${path.relative(LADING_ROOT, f)}\0${fs.readFileSync(f, "utf8")}`).join("\0"))}`;
+    return memo;
+  };
+})();
 
 /** Exit codes, documented in the README. */
 export const EXIT = { ok: 0, errors: 1, usage: 2, internal: 70 } as const;
@@ -110,7 +132,7 @@ const runCheck = async (files: ReadonlyArray<string>, store: Store | undefined):
     for (const f of files) {
       const sources = await collectLocalSources(f).catch(() => undefined);
       if (sources === undefined) return checkSpecs(files, LADING_ROOT, display);
-      keys.push(computeCheckKey(sources, path.dirname(path.resolve(f)), VERSION));
+      keys.push(computeCheckKey(sources, path.dirname(path.resolve(f)), checkerIdentity()));
     }
     const hits = await Promise.all(keys.map((k) => store.hasCheck(k)));
     if (hits.every((h) => h)) return [];
