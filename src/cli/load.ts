@@ -45,7 +45,9 @@ export const loadExport = async (target: Target, display: string): Promise<{ rea
     mod = (await tsImport(pathToFileURL(abs).href, import.meta.url)) as Record<string, unknown>;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ERR_MODULE_NOT_FOUND" && (e as Error).message.includes(abs)) return fail(error({ file: display }, "no such spec file"));
+    // Node quotes the module it cannot find; the spec's own path also appears, unquoted,
+    // as the importer when what is missing is a module the spec imports.
+    if (code === "ERR_MODULE_NOT_FOUND" && (e as Error).message.includes(`'${abs}'`)) return fail(error({ file: display }, "no such spec file"));
     return fail(error({ file: display }, `failed to load the spec: ${(e as Error).message}`));
   }
   // A spec in a CommonJS package also shows its module object as `default`.

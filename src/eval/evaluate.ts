@@ -46,11 +46,14 @@ const checkId = (v: unknown, what: "uid" | "gid", place: Place, out: Sink): numb
   return v;
 };
 
+/** A wrong mode as written: octal when it is a whole number, else as it is (1.5, "755"). */
+const showMode = (v: unknown): string => (typeof v === "number" && Number.isInteger(v) ? `${v < 0 ? "-" : ""}0o${Math.abs(v).toString(8)}` : JSON.stringify(v));
+
 const checkMode = (v: unknown, fallback: number, place: Place, out: Sink): number => {
   if (v === undefined) return fallback;
   if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0o7777) {
     out.push(
-      error(place, `invalid mode ${typeof v === "number" ? `0o${v.toString(8)}` : JSON.stringify(v)}: must be an integer from 0 to 0o7777`, "write modes as octal numbers, e.g. 0o644"),
+      error(place, `invalid mode ${showMode(v)}: must be an integer from 0 to 0o7777`, "write modes as octal numbers, e.g. 0o644"),
     );
     return fallback;
   }
@@ -94,6 +97,10 @@ const evalEntry = (entry: Entry, place: Place, out: Sink): EntryIR | undefined =
     case "HostCopy": {
       if (typeof entry.source !== "string" || entry.source === "") {
         out.push(error(at, "a host copy needs a non-empty source path"));
+        return undefined;
+      }
+      if (!Array.isArray(entry.exclude) || entry.exclude.some((p) => typeof p !== "string")) {
+        out.push(error(at, "a host copy's exclude must be an array of glob patterns", 'e.g. { exclude: ["**/*.md"] }'));
         return undefined;
       }
       const mode = entry.mode === undefined ? undefined : checkMode(entry.mode, 0o644, at, out);
@@ -178,6 +185,10 @@ const evalConfig = (image: Image.Image, place: Place, out: Sink): ConfigIR => {
   if (env.length > 0) config.Env = env.map(([k, v]) => `${k}=${v}`);
   const argv = (what: "entrypoint" | "cmd", v: ReadonlyArray<string> | undefined): ReadonlyArray<string> | undefined => {
     if (v === undefined) return undefined;
+    if (!Array.isArray(v)) {
+      out.push(error(place, `${what} must be an array of strings (exec form), got ${typeof v}`, `e.g. ["/bin/sh", "-c", "echo hi"]`));
+      return undefined;
+    }
     if (what === "entrypoint" && v.length === 0) {
       out.push(error(place, "empty entrypoint", "leave the entrypoint unset instead, or give the program to run"));
     } else if (v.length > 0 && v[0] === "") {
@@ -195,7 +206,8 @@ const evalConfig = (image: Image.Image, place: Place, out: Sink): ConfigIR => {
     if (wd !== undefined) config.WorkingDir = wd;
   }
   if (c.user !== undefined) {
-    if (!USER.test(c.user)) out.push(error(place, `invalid user ${JSON.stringify(c.user)}`, "use a name or uid, optionally :group"));
+    if (typeof c.user !== "string") out.push(error(place, `user must be a string, got ${typeof c.user}`, 'write a uid as a string, e.g. "1000"'));
+    else if (!USER.test(c.user)) out.push(error(place, `invalid user ${JSON.stringify(c.user)}`, "use a name or uid, optionally :group"));
     config.User = c.user;
   }
   if (c.exposedPorts.length > 0) {
@@ -246,8 +258,8 @@ export const evaluate = (file: string, exportName: string, value: unknown): E.Ei
   const names = new Set<string>();
   const layers: LayerIR[] = [];
   value.layers.forEach((layer, i) => {
-    if (!isLayer(layer)) {
-      out.push(error(place, `layer #${i + 1} is not a Layer value`));
+    if (!isLayer(layer) || !Array.isArray(layer.sources)) {
+      out.push(error(place, `layer #${i + 1} is not a Layer value`, "make layers with Layer.make or Layer.generated"));
       return;
     }
     if (typeof layer.name !== "string" || !LAYER_NAME.test(layer.name)) {

@@ -140,7 +140,9 @@ export interface CopyOptions extends Attributes {
  */
 export const copy = (source: string, path: ImagePath, options: CopyOptions = {}): HostCopy => {
   const { exclude = [], ...attributes } = options;
-  return freeze({ _tag: "HostCopy", path, source, exclude: Object.freeze([...exclude]), ...attributes });
+  // A non-array exclude (only a skipped type check lets one through) is kept for eval to
+  // report, rather than spread into one pattern per character.
+  return freeze({ _tag: "HostCopy", path, source, exclude: Array.isArray(exclude) ? Object.freeze([...exclude]) : exclude, ...attributes });
 };
 
 /**

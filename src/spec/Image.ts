@@ -41,6 +41,12 @@ const withConfig =
     Object.freeze({ ...image, config: Object.freeze(f(image.config)) });
 
 /**
+ * Copies an argv. A non-array, which only a skipped type check lets through, is kept as
+ * it is for eval to report, rather than spread into one argument per character.
+ */
+const copyArgv = (argv: ReadonlyArray<string>): ReadonlyArray<string> => (Array.isArray(argv) ? Object.freeze([...argv]) : argv);
+
+/**
  * Appends a layer on top of the image's layers.
  *
  * @category combinators
@@ -74,14 +80,14 @@ export const withEnv = (env: Readonly<Record<string, string>>) =>
  * @category combinators
  */
 export const withEntrypoint = (entrypoint: ReadonlyArray<string>) =>
-  withConfig((c) => ({ ...c, entrypoint: Object.freeze([...entrypoint]) }));
+  withConfig((c) => ({ ...c, entrypoint: copyArgv(entrypoint) }));
 
 /**
  * Sets the default command (exec form), appended to the entrypoint at run time.
  *
  * @category combinators
  */
-export const withCmd = (cmd: ReadonlyArray<string>) => withConfig((c) => ({ ...c, cmd: Object.freeze([...cmd]) }));
+export const withCmd = (cmd: ReadonlyArray<string>) => withConfig((c) => ({ ...c, cmd: copyArgv(cmd) }));
 
 /**
  * Sets the working directory.
