@@ -68,11 +68,13 @@ image locations (T): ${TRANSPORTS.join(", ")}
 
 Run 'lading <command> --help' for a command's options.
 exit codes: 0 success, 1 errors in the spec or image, 2 wrong usage, 70 internal error`,
-  check: `usage: lading check FILE...
+  check: `usage: lading check FILE... [--json]
 
 Type checks each spec file (and the local files it imports) under lading's strict
 compiler options, and flags impure calls (clock, randomness, environment, file system,
-network). Prints file:line:col: message for each problem; exits 1 if there is any.`,
+network). Prints file:line:col: message for each problem; exits 1 if there is any.
+
+  --json        print the diagnostics as JSON (file, line, column, message, hint)`,
   plan: `usage: lading plan FILE[#EXPORT] [--json] [--no-check] [--store DIR]
 
 Evaluates one image export and prints its plan: config, and for each layer every entry
@@ -186,12 +188,15 @@ const parse = (
 
 const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<number>> = {
   check: async (args, io) => {
-    const { positionals } = parse("check", args, {});
+    const { positionals, values } = parse("check", args, { json: { type: "boolean" } });
     if (positionals.length === 0) throw new UsageError(`no spec file given\n\n${HELP["check"]}`);
     positionals.forEach(ensureSpecFile);
     const diags = await runCheck(positionals, undefined);
-    for (const d of diags) io.err(formatDiagnostic(d));
-    if (diags.length === 0) io.out(`ok: ${positionals.length} spec file${positionals.length === 1 ? "" : "s"} checked`);
+    if (values.json === true) io.out(JSON.stringify({ diagnostics: diags }, null, 2));
+    else {
+      for (const d of diags) io.err(formatDiagnostic(d));
+      if (diags.length === 0) io.out(`ok: ${positionals.length} spec file${positionals.length === 1 ? "" : "s"} checked`);
+    }
     return diags.length === 0 ? EXIT.ok : EXIT.errors;
   },
   plan: async (args, io) => {
