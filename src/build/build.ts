@@ -49,8 +49,40 @@ export interface BuiltImage {
   readonly cached: ReadonlyArray<string>;
 }
 
+/**
+ * Stream buffers between the stages: large, so the tar writer, the hashes and the
+ * compressor (on the thread pool) work at once instead of waiting on each other.
+ */
+const BUFFER = 4 << 20;
+
+/** Chunks handed to the hashes and the compressor: one per MiB instead of three per file. */
+const CHUNK = 1 << 20;
+
+const coalescing = (): Transform => {
+  let parts: Buffer[] = [];
+  let size = 0;
+  const take = (): Buffer => {
+    const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+    parts = [];
+    size = 0;
+    return out;
+  };
+  return new Transform({
+    highWaterMark: BUFFER,
+    transform(chunk: Buffer, _enc, cb) {
+      parts.push(chunk);
+      size += chunk.byteLength;
+      cb(null, size >= CHUNK ? take() : undefined);
+    },
+    flush(cb) {
+      cb(null, size > 0 ? take() : undefined);
+    },
+  });
+};
+
 const hashing = (hash: ReturnType<typeof createHash>, count: { n: number }): Transform =>
   new Transform({
+    highWaterMark: BUFFER,
     transform(chunk: Buffer, _enc, cb) {
       hash.update(chunk);
       count.n += chunk.byteLength;
@@ -69,7 +101,7 @@ export const buildLayer = async (store: Store, layer: PlannedLayer, inputs: Plan
   const blobHash = createHash("sha256");
   const tarSize = { n: 0 };
   const blobSize = { n: 0 };
-  const pack = tar.pack();
+  const pack = tar.pack({ highWaterMark: CHUNK });
   const producing = writeLayerTar(pack, layer, inputs, created).catch((e: unknown) => {
     pack.destroy(e as Error);
     throw e;
@@ -79,10 +111,11 @@ export const buildLayer = async (store: Store, layer: PlannedLayer, inputs: Plan
       producing,
       pipeline(
         pack as unknown as NodeJS.ReadableStream,
+        coalescing(),
         hashing(diffHash, tarSize),
         createDeterministicGzip(),
         hashing(blobHash, blobSize),
-        createWriteStream(temp),
+        createWriteStream(temp, { highWaterMark: CHUNK }),
       ),
     ]);
   } catch (e) {

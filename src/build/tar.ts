@@ -6,8 +6,7 @@
  * the build instead of producing an image that lies about its plan.
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import * as fs from "node:fs/promises";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tar from "tar-stream";
 import type { Digest } from "../core/index.ts";
@@ -20,12 +19,22 @@ export const TAR_FORMAT = "lading-tar/1";
 const SMALL_FILE = 1 << 20;
 
 /**
+ * Bytes handed to the pack and not yet taken by the pipeline: past this the writer waits.
+ * Generous, so that reading files and compressing overlap instead of taking turns.
+ */
+const QUEUE_LIMIT = 8 << 20;
+
+/** How many bytes the writer reads between two turns of the event loop. */
+const YIELD_EVERY = 256 << 10;
+
+/**
  * mode 0 is falsy to tar-stream, which would replace it by its default: the file type
  * bits make it truthy and are masked off when the header is encoded.
  */
 const TYPE_BITS = { file: 0o100000, directory: 0o040000, symlink: 0o120000, link: 0o100000 } as const;
 
 type TarHeader = Partial<tar.Header> & Pick<tar.Header, "name">;
+type Sink = ReturnType<tar.Pack["entry"]>;
 
 const headerOf = (e: PlannedEntry, mtime: Date): TarHeader => {
   const name = e.path.slice(1);
@@ -45,61 +54,107 @@ const headerOf = (e: PlannedEntry, mtime: Date): TarHeader => {
 const changed = (layer: string, e: PlannedEntry, why: string): DiagnosticError =>
   new DiagnosticError([error({ layer, path: e.path }, `host file ${e.source} ${why} since it was planned`, "run the build again")]);
 
-const addEntry = (pack: tar.Pack, header: TarHeader, body?: Buffer): Promise<void> =>
-  new Promise((resolve, reject) => {
-    const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
-    if (body === undefined) pack.entry(header, cb);
-    else pack.entry(header, body, cb);
-  });
-
 const hex = (b: Uint8Array): Digest => digestFromHex(createHash("sha256").update(b).digest("hex"));
 
 /**
- * Writes every entry of a planned layer into `pack`, then finalizes it.
+ * Writes every entry of a planned layer into `pack`, then finalizes it. Files are read
+ * synchronously (a small read is microseconds; a promise-based one is a thread-pool round
+ * trip) and entries are not awaited one by one: up to QUEUE_LIMIT bytes stay queued.
  *
  * @category destructors
  */
 export const writeLayerTar = async (pack: tar.Pack, layer: PlannedLayer, inputs: PlanInputs, created: number): Promise<void> => {
   const mtime = new Date(created * 1000);
+  let queued = 0;
+  let sinceYield = 0;
+  let failure: Error | undefined;
+  let waiter: { readonly limit: number; readonly wake: () => void } | undefined;
+  const settle = (n: number) => (err?: Error | null): void => {
+    if (err) failure ??= err;
+    queued -= n;
+    if (waiter !== undefined && (queued <= waiter.limit || failure !== undefined)) {
+      const { wake } = waiter;
+      waiter = undefined;
+      wake();
+    }
+  };
+  /** Waits until at most `limit` bytes are queued; rethrows the pack's failure. */
+  const drainTo = async (limit: number): Promise<void> => {
+    while (queued > limit && failure === undefined) await new Promise<void>((wake) => (waiter = { limit, wake }));
+    if (failure !== undefined) throw failure;
+  };
+  const add = (header: TarHeader, body?: Buffer): Sink => {
+    const n = 512 + (body?.byteLength ?? header.size ?? 0);
+    queued += n;
+    return body === undefined ? pack.entry(header, settle(n)) : pack.entry(header, body, settle(n));
+  };
   for (const e of layer.entries) {
     const header = headerOf(e, mtime);
     if (e.type !== "file") {
-      await addEntry(pack, header);
-      continue;
-    }
-    if (e.source === "inline") {
+      add(header);
+    } else if (e.source === "inline") {
       const bytes = inputs.inline.get(e.digest!);
       if (bytes === undefined) throw new Error(`inline content ${e.digest} missing from plan inputs`);
-      await addEntry(pack, header, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-      continue;
+      add(header, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    } else {
+      const abs = path.resolve(inputs.specDir, e.source!);
+      if ((e.size ?? 0) < SMALL_FILE) {
+        let bytes: Buffer;
+        try {
+          bytes = fs.readFileSync(abs);
+        } catch {
+          throw changed(layer.name, e, "disappeared");
+        }
+        if (bytes.byteLength !== e.size || hex(bytes) !== e.digest) throw changed(layer.name, e, "changed");
+        add(header, bytes);
+      } else await addLargeFile(add(header), abs, layer.name, e);
     }
-    const abs = path.resolve(inputs.specDir, e.source!);
-    if ((e.size ?? 0) < SMALL_FILE) {
-      const bytes = await fs.readFile(abs).catch(() => {
-        throw changed(layer.name, e, "disappeared");
-      });
-      if (bytes.byteLength !== e.size || hex(bytes) !== e.digest) throw changed(layer.name, e, "changed");
-      await addEntry(pack, header, bytes);
-      continue;
+    await drainTo(QUEUE_LIMIT);
+    // Let the event loop run now and then: the compressor's thread waits for its callbacks.
+    sinceYield += 512 + (e.size ?? 0);
+    if (sinceYield >= YIELD_EVERY) {
+      sinceYield = 0;
+      await new Promise<void>((r) => setImmediate(r));
     }
-    const hash = createHash("sha256");
-    const sink = pack.entry(header);
-    const done = new Promise<void>((resolve, reject) => {
-      sink.on("finish", resolve);
-      sink.on("close", resolve);
-      sink.on("error", reject);
-    });
-    let written = 0;
-    for await (const chunk of createReadStream(abs, { highWaterMark: SMALL_FILE })) {
-      const buf = chunk as Buffer;
-      written += buf.byteLength;
-      if (written > (e.size ?? 0)) throw changed(layer.name, e, "grew");
-      hash.update(buf);
-      if (!sink.write(buf)) await new Promise<void>((r) => sink.once("drain", () => r()));
-    }
-    if (written !== e.size || digestFromHex(hash.digest("hex")) !== e.digest) throw changed(layer.name, e, "changed");
-    sink.end(undefined);
-    await done;
   }
+  await drainTo(0);
   pack.finalize();
+};
+
+const waitForDrain = (sink: Sink): Promise<void> =>
+  new Promise((resolve) => {
+    const done = (): void => {
+      sink.off("drain", done);
+      sink.off("close", done);
+      resolve();
+    };
+    sink.on("drain", done);
+    sink.on("close", done);
+  });
+
+/** Streams a large host file into its entry, re-hashing it against the plan. */
+const addLargeFile = async (sink: Sink, abs: string, layer: string, e: PlannedEntry): Promise<void> => {
+  let fd: number;
+  try {
+    fd = fs.openSync(abs, "r");
+  } catch {
+    throw changed(layer, e, "disappeared");
+  }
+  const hash = createHash("sha256");
+  let written = 0;
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(SMALL_FILE);
+      const n = fs.readSync(fd, buf);
+      if (n === 0) break;
+      written += n;
+      if (written > (e.size ?? 0)) throw changed(layer, e, "grew");
+      hash.update(buf.subarray(0, n));
+      if (!sink.write(buf.subarray(0, n))) await waitForDrain(sink);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (written !== e.size || digestFromHex(hash.digest("hex")) !== e.digest) throw changed(layer, e, "changed");
+  sink.end(undefined);
 };

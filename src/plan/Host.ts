@@ -2,8 +2,7 @@
  * The host: plan's only window on the machine. Everything plan reads from the file
  * system passes through here, so a test can hand it a real temp directory.
  */
-import { createReadStream } from "node:fs";
-import * as fs from "node:fs/promises";
+import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { createHash } from "node:crypto";
 import type { Digest } from "../core/index.ts";
 import { digestFromHex } from "../core/index.ts";
@@ -19,6 +18,8 @@ export interface HostStat {
   readonly executable: boolean;
   /** Identity used by hash caches: changes whenever content may have changed. */
   readonly fingerprint: string;
+  /** Last modification, in milliseconds since the epoch (sub-millisecond precision). */
+  readonly mtimeMs: number;
 }
 
 /**
@@ -42,11 +43,11 @@ export interface Host {
   hashFile(path: string, stat: HostStat): Promise<Digest>;
 }
 
-const kindOf = (s: import("node:fs").BigIntStats): HostStat["kind"] =>
+const kindOf = (s: import("node:fs").Stats): HostStat["kind"] =>
   s.isFile() ? "file" : s.isDirectory() ? "dir" : s.isSymbolicLink() ? "symlink" : "other";
 
 /** Files changed this recently are not cached: their mtime may not show a next change. */
-const RACY_WINDOW_NS = 2_000_000_000n;
+const RACY_WINDOW_MS = 2_000;
 
 /**
  * The real file system, with an optional digest cache.
@@ -54,33 +55,35 @@ const RACY_WINDOW_NS = 2_000_000_000n;
  * @category constructors
  */
 export const nodeHost = (cache?: HashCache): Host => {
-  const wallNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
   return {
+    // Synchronous: a stat of a cached page is cheaper than a trip through the thread pool.
     stat: async (path) => {
       try {
-        const s = await fs.lstat(path, { bigint: true });
+        const s = lstatSync(path);
         return {
           kind: kindOf(s),
-          size: Number(s.size),
-          executable: (Number(s.mode) & 0o100) !== 0,
-          fingerprint: `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}:${s.mode}`,
+          size: s.size,
+          executable: (s.mode & 0o100) !== 0,
+          fingerprint: `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}:${s.mode}`,
+          mtimeMs: s.mtimeMs,
         };
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === "ENOENT" || (e as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
         throw e;
       }
     },
-    readdir: (path) => fs.readdir(path),
-    readlink: (path) => fs.readlink(path),
+    readdir: async (path) => readdirSync(path),
+    readlink: async (path) => readlinkSync(path),
     hashFile: async (path, stat) => {
       const cached = cache?.get(path, stat.fingerprint);
       if (cached !== undefined) return cached;
       const hash = createHash("sha256");
-      if (stat.size < 1 << 20) hash.update(await fs.readFile(path));
+      // Small files synchronously: thousands of tiny async reads cost more in round trips
+      // through the thread pool than the reads themselves.
+      if (stat.size < 1 << 20) hash.update(readFileSync(path));
       else for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
       const digest = digestFromHex(hash.digest("hex"));
-      const mtimeNs = BigInt(stat.fingerprint.split(":")[3] ?? "0");
-      if (cache !== undefined && wallNs() - mtimeNs > RACY_WINDOW_NS) cache.set(path, stat.fingerprint, digest);
+      if (cache !== undefined && Date.now() - stat.mtimeMs > RACY_WINDOW_MS) cache.set(path, stat.fingerprint, digest);
       return digest;
     },
   };
