@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { canonicalJson, compareBytewise, normalizeImagePath } from "../src/core/index.ts";
+import { canonicalJson, compareBytewise, normalizeImagePath, sortBytewise } from "../src/core/index.ts";
 import type { BuildPlan } from "../src/plan/index.ts";
 import { formatTransport, parseTransport } from "../src/sink/index.ts";
 import { mustRun, runLading } from "./support/cli.ts";
@@ -67,6 +67,12 @@ describe("core", () => {
   it("orders paths bytewise, parents before children", () => {
     const paths = ["/a/b", "/a-b", "/a", "/B", "/é", "/a/b/c"];
     expect([...paths].sort(compareBytewise)).toEqual(["/B", "/a", "/a-b", "/a/b", "/a/b/c", "/é"]);
+    expect(sortBytewise(paths, (p) => p)).toEqual([...paths].sort(compareBytewise));
+    // Past the surrogates, UTF-16 order is not UTF-8 order: U+FF01 sorts before U+1F600 in
+    // UTF-16 and after it in UTF-8.
+    const wide = ["/\u{1F600}", "/\uFF01", "/a"];
+    expect(sortBytewise(wide, (p) => p)).toEqual(["/a", "/\uFF01", "/\u{1F600}"]);
+    expect([...wide].sort()).toEqual(["/a", "/\u{1F600}", "/\uFF01"]);
   });
 
   it("parses the transports users know from skopeo, and refuses the rest", () => {

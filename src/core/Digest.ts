@@ -25,6 +25,18 @@ export const digestOf = (bytes: Uint8Array | string): Digest =>
   `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 
 /**
+ * The digest of a sequence of text lines, each followed by a newline: hashes large
+ * keys without building one big string.
+ *
+ * @category constructors
+ */
+export const digestOfLines = (lines: Iterable<string>): Digest => {
+  const hash = createHash("sha256");
+  for (const line of lines) hash.update(`${line}\n`);
+  return `sha256:${hash.digest("hex")}`;
+};
+
+/**
  * Wraps a hex sha256 as a digest.
  *
  * @category constructors

@@ -32,21 +32,33 @@ export const normalizeImagePath = (p: string): E.Either<string, ImagePath> => {
 };
 
 /**
- * The parent directories of a normalized path, outermost first, without `/`.
- *
- * @category destructors
- */
-export const parentsOf = (p: ImagePath): ReadonlyArray<ImagePath> => {
-  const segs = p.split("/").filter((s) => s !== "");
-  const out: ImagePath[] = [];
-  for (let i = 1; i < segs.length; i++) out.push(`/${segs.slice(0, i).join("/")}`);
-  return out;
-};
-
-/**
  * Bytewise order of paths as UTF-8, the order of entries in every layer.
  *
  * @category instances
  */
 export const compareBytewise = (a: string, b: string): number =>
   Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+
+/** Code units where UTF-16 order and UTF-8 byte order part ways (surrogates and above). */
+const BEYOND_SURROGATES = /[\uD800-\uFFFF]/;
+
+/**
+ * Sorts items by a string key in bytewise UTF-8 order. Below U+D800, UTF-16 code unit
+ * order is the same order, so the common case compares strings directly and encodes
+ * nothing; otherwise each key is encoded once, not once per comparison.
+ *
+ * @category destructors
+ */
+export const sortBytewise = <A>(items: ReadonlyArray<A>, key: (a: A) => string): A[] => {
+  if (!items.some((a) => BEYOND_SURROGATES.test(key(a)))) {
+    return [...items].sort((x, y) => {
+      const a = key(x);
+      const b = key(y);
+      return a < b ? -1 : a > b ? 1 : 0;
+    });
+  }
+  return items
+    .map((a) => ({ a, k: Buffer.from(key(a), "utf8") }))
+    .sort((x, y) => Buffer.compare(x.k, y.k))
+    .map(({ a }) => a);
+};

@@ -12,13 +12,13 @@ import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import type { Digest } from "../core/index.ts";
-import { digestHex, digestOf } from "../core/index.ts";
+import { digestFromHex, digestHex, digestOf } from "../core/index.ts";
 import { DigestC } from "../oci/index.ts";
 import type { LayerBlob } from "../oci/index.ts";
 
 const LayerRecord = t.type({ digest: DigestC, size: t.number, diffId: DigestC, uncompressedSize: t.number });
 
-const HashCacheFile = t.record(t.string, t.tuple([t.string, DigestC]));
+const HEX64 = /^[0-9a-f]{64}$/;
 
 /**
  * A digest cache for host files that can be saved back to the store.
@@ -123,8 +123,17 @@ export const openStore = async (root: string): Promise<Store> => {
     hasCheck: (key) => exists(path.join(root, "checks", digestHex(key))),
     putCheck: (key) => writeFileAtomic(path.join(root, "checks", digestHex(key)), ""),
     openHashCache: async () => {
-      const file = path.join(root, "hashes.json");
-      const entries = new Map(Object.entries((await readJson(file, HashCacheFile)) ?? {}));
+      // One line a file, `<sha256 hex> <fingerprint> <absolute path>`: read and written
+      // whole, and parsed without a JSON decoder, since a warm build reads every line.
+      const file = path.join(root, "hashes");
+      const entries = new Map<string, readonly [string, Digest]>();
+      const text = await fs.readFile(file, "utf8").catch(() => "");
+      for (const line of text.split("\n")) {
+        const a = line.indexOf(" ");
+        const b = line.indexOf(" ", a + 1);
+        if (a !== 64 || b < 0 || !HEX64.test(line.slice(0, 64))) continue;
+        entries.set(line.slice(b + 1), [line.slice(a + 1, b), digestFromHex(line.slice(0, 64))]);
+      }
       let dirty = false;
       return {
         get: (p, fingerprint) => {
@@ -132,11 +141,15 @@ export const openStore = async (root: string): Promise<Store> => {
           return hit !== undefined && hit[0] === fingerprint ? hit[1] : undefined;
         },
         set: (p, fingerprint, digest) => {
+          if (p.includes("\n") || fingerprint.includes(" ")) return;
           entries.set(p, [fingerprint, digest]);
           dirty = true;
         },
         save: async () => {
-          if (dirty) await writeFileAtomic(file, JSON.stringify(Object.fromEntries(entries)));
+          if (!dirty) return;
+          const lines: string[] = [];
+          for (const [p, [fingerprint, digest]] of entries) lines.push(`${digestHex(digest)} ${fingerprint} ${p}\n`);
+          await writeFileAtomic(file, lines.join(""));
           dirty = false;
         },
       };
