@@ -15,7 +15,7 @@ import type { BuiltImage } from "../build/index.ts";
 import type { Descriptor, Index } from "../oci/index.ts";
 import { decodeJson, Index as IndexC, makeIndex, REF_NAME, taggedDescriptor } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
-import { writeFileAtomic } from "../store/index.ts";
+import { pathExists, writeFileAtomic } from "../store/index.ts";
 import type { ArchiveMember } from "./archive.ts";
 import { writeArchive } from "./archive.ts";
 import { writeBundle } from "./bundle.ts";
@@ -40,16 +40,10 @@ const blobDigests = (image: BuiltImage): ReadonlyArray<Digest> => [
   image.manifest.digest,
 ];
 
-const exists = (p: string): Promise<boolean> =>
-  fs.access(p).then(
-    () => true,
-    () => false,
-  );
-
 /** Copies a store blob into a layout's blobs dir, atomically, unless present. */
 const copyBlob = async (store: Store, digest: Digest, blobsDir: string): Promise<void> => {
   const dest = path.join(blobsDir, digestHex(digest));
-  if (await exists(dest)) return;
+  if (await pathExists(dest)) return;
   const tmp = `${dest}.tmp-${randomBytes(6).toString("hex")}`;
   try {
     await fs.copyFile(store.blobPath(digest), tmp, fs.constants.COPYFILE_FICLONE);
@@ -77,11 +71,11 @@ const withTag = (index: Index | undefined, manifest: Descriptor, tag: string): I
 
 const writeOciDir = async (store: Store, image: BuiltImage, dir: string, tag: string, opts: WriteOptions): Promise<void> => {
   const descriptor = taggedDescriptor(image.manifest, tag, opts.platform);
-  if (await exists(dir)) {
+  if (await pathExists(dir)) {
     const index = await readIndex(dir);
     await fs.mkdir(path.join(dir, "blobs", "sha256"), { recursive: true });
     for (const d of blobDigests(image)) await copyBlob(store, d, path.join(dir, "blobs", "sha256"));
-    if (!(await exists(path.join(dir, "oci-layout")))) await writeFileAtomic(path.join(dir, "oci-layout"), OCI_LAYOUT);
+    if (!(await pathExists(path.join(dir, "oci-layout")))) await writeFileAtomic(path.join(dir, "oci-layout"), OCI_LAYOUT);
     await writeFileAtomic(path.join(dir, "index.json"), canonicalJson(withTag(index, descriptor, tag)));
     return;
   }

@@ -59,7 +59,12 @@ export interface Store {
 export const defaultStoreDir = (env: Readonly<Record<string, string | undefined>>): string =>
   path.join(env["XDG_CACHE_HOME"] ?? path.join(os.homedir(), ".cache"), "lading");
 
-const exists = async (p: string): Promise<boolean> =>
+/**
+ * Whether a path exists (for a write that is skipped when its result is already there).
+ *
+ * @category destructors
+ */
+export const pathExists = async (p: string): Promise<boolean> =>
   fs.access(p).then(
     () => true,
     () => false,
@@ -107,10 +112,10 @@ export const openStore = async (root: string): Promise<Store> => {
   const store: Store = {
     root,
     blobPath,
-    hasBlob: (d) => exists(blobPath(d)),
+    hasBlob: (d) => pathExists(blobPath(d)),
     putBlob: async (bytes) => {
       const digest = digestOf(bytes);
-      if (!(await exists(blobPath(digest)))) await writeFileAtomic(blobPath(digest), bytes);
+      if (!(await pathExists(blobPath(digest)))) await writeFileAtomic(blobPath(digest), bytes);
       return digest;
     },
     tempPath: () => path.join(root, "tmp", `${process.pid}-${randomBytes(8).toString("hex")}`),
@@ -120,7 +125,7 @@ export const openStore = async (root: string): Promise<Store> => {
     },
     getLayer: (key) => readJson(path.join(root, "layers", `${digestHex(key)}.json`), LayerRecord),
     putLayer: (key, layer) => writeFileAtomic(path.join(root, "layers", `${digestHex(key)}.json`), JSON.stringify(layer)),
-    hasCheck: (key) => exists(path.join(root, "checks", digestHex(key))),
+    hasCheck: (key) => pathExists(path.join(root, "checks", digestHex(key))),
     putCheck: (key) => writeFileAtomic(path.join(root, "checks", digestHex(key)), ""),
     openHashCache: async () => {
       // One line a file, `<sha256 hex> <fingerprint> <absolute path>`: read and written
