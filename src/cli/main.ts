@@ -21,6 +21,10 @@ import type { Transport } from "../sink/index.ts";
 import { inspectImage, openImage, parseTransport, TRANSPORTS, writeImage } from "../sink/index.ts";
 import { checkSpecs, collectLocalSources, computeCheckKey } from "../check/index.ts";
 import { formatInspection, formatPlan, formatSize } from "./format.ts";
+import type { Side } from "./sides.ts";
+import { checkoutAtRevision, parseSide } from "./sides.ts";
+import type { ImageView } from "../diff/index.ts";
+import { diffImages, fromImage, fromPlan, renderJson, renderMarkdown, renderText } from "../diff/index.ts";
 import { loadExport, parseTarget } from "./load.ts";
 
 const LADING_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -63,11 +67,13 @@ commands:
   plan FILE[#EXPORT]            print the build plan of an image, building nothing
   build FILE[#EXPORT] --out T   build an image and write it to T
   inspect T                     show an image's config, layers and files, verifying every blob
+  diff A B                      what changes from image A to image B: specs, git revisions or built images
 
 image locations (T): ${TRANSPORTS.join(", ")}
 
 Run 'lading <command> --help' for a command's options.
-exit codes: 0 success, 1 errors in the spec or image, 2 wrong usage, 70 internal error`,
+exit codes: 0 success, 1 errors in the spec or image, 2 wrong usage, 70 internal error
+(diff: 0 the same, 1 different, 2 trouble)`,
   check: `usage: lading check FILE... [--json]
 
 Type checks each spec file (and the local files it imports) under lading's strict
@@ -97,6 +103,26 @@ whole or not at all. SOURCE_DATE_EPOCH sets 'created' and every file's mtime (de
   --json        print the digest, config and layer descriptors as JSON
   --no-check    skip the type check
   --store DIR   the content store`,
+  diff: `usage: lading diff A B [options]
+       lading diff B --base REV [options]
+
+Shows what changes from A to B. Each side is one of:
+  FILE[#EXPORT]                 a spec export, compared as its plan: nothing is built
+  git:REV:FILE[#EXPORT]         the same spec export at a git revision
+  ${TRANSPORTS.slice(0, 3).join(", ")}   a built image, read from its layers
+Reports config, platform and annotation changes, layers added, removed, changed or
+reordered (and, for specs, which layers a build would rebuild), and every file added,
+removed or changed in content, type, mode, owner or link target, with the size delta.
+
+  --base REV            compare B's spec at git revision REV with B (A is git:REV:B)
+  --format F            text (default), json (schema lading.diff/v1), markdown (for a pull request)
+  --stat                the summary only
+  --quiet               print nothing; the exit code says it all
+  --ignore GLOB         leave out in-image paths matching GLOB (repeatable)
+  --color WHEN          auto (default: on a terminal, unless NO_COLOR is set), always, never
+  --no-check            skip the type check of spec sides
+  --store DIR           the content store
+exit codes: 0 the same, 1 different, 2 trouble (a bad spec, an unreadable image, wrong usage)`,
   inspect: `usage: lading inspect T [--json] [--files]
 
 Reads an image from T (${TRANSPORTS.slice(0, 3).join(", ")}), re-hashes every blob
@@ -112,6 +138,7 @@ interface Io {
   readonly err: (s: string) => void;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly isTTY: boolean;
+  readonly stdoutTTY: boolean;
 }
 
 const display = (abs: string): string => {
@@ -236,6 +263,64 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     } else io.out(image.manifest.digest);
     return EXIT.ok;
   },
+  diff: async (args, io) => {
+    const { positionals, values } = parse("diff", args, {
+      base: { type: "string" },
+      format: { type: "string" },
+      stat: { type: "boolean" },
+      quiet: { type: "boolean" },
+      ignore: { type: "string", multiple: true },
+      color: { type: "string" },
+      "no-check": { type: "boolean" },
+      store: { type: "string" },
+    });
+    const base = values.base as string | undefined;
+    const args2 = base === undefined ? positionals : [`git:${base}:${positionals[0] ?? ""}`, ...positionals];
+    if (args2.length !== 2 || (base !== undefined && positionals.length !== 1)) throw new UsageError(`expected two sides, or one with --base\n\n${HELP["diff"]}`);
+    const format = (values.format as string | undefined) ?? "text";
+    if (!["text", "json", "markdown"].includes(format)) throw new UsageError(`--format must be text, json or markdown, not "${format}"`);
+    const color = (values.color as string | undefined) ?? "auto";
+    if (!["auto", "always", "never"].includes(color)) throw new UsageError(`--color must be auto, always or never, not "${color}"`);
+    const sides = args2.map((a) => {
+      const side = parseSide(a);
+      if (E.isLeft(side)) throw new UsageError(side.left);
+      if (side.right._tag === "Image" && side.right.transport._tag === "Bundle") throw new UsageError("a runtime bundle cannot be read back: diff the image it came from");
+      return side.right;
+    });
+    const store = await storeOf(values.store as string | undefined, io.env);
+    const cleanups: Array<() => Promise<void>> = [];
+    try {
+      const view = async (side: Side): Promise<ImageView> => {
+        switch (side._tag) {
+          case "Spec":
+            return fromPlan(side.arg, (await planTarget(side.arg, { noCheck: values["no-check"] === true, store, env: io.env })).plan);
+          case "GitSpec": {
+            const { target, dir } = await checkoutAtRevision(side.rev, side.arg);
+            cleanups.push(() => fs.promises.rm(dir, { recursive: true, force: true }));
+            return fromPlan(`git:${side.rev}:${side.arg}`, (await planTarget(target, { noCheck: values["no-check"] === true, store, env: io.env })).plan);
+          }
+          case "Image": {
+            const image = await openImage(side.transport);
+            cleanups.push(() => image.close());
+            const inspection = await inspectImage(image);
+            if (inspection.problems.length > 0) throw new DiagnosticError(inspection.problems);
+            return fromImage(image, inspection.layers);
+          }
+        }
+      };
+      const before = await view(sides[0]!);
+      const after = await view(sides[1]!);
+      const d = diffImages(before, after, { ignore: ((values.ignore as string[] | undefined) ?? []) });
+      if (values.quiet !== true) {
+        if (format === "json") io.out(renderJson(d));
+        else if (format === "markdown") io.out(renderMarkdown(d));
+        else io.out(renderText(d, { stat: values.stat === true, color: color === "always" || (color === "auto" && io.stdoutTTY && (io.env["NO_COLOR"] ?? "") === "") }));
+      }
+      return d.identical ? EXIT.ok : EXIT.errors;
+    } finally {
+      for (const c of cleanups) await c();
+    }
+  },
   inspect: async (args, io) => {
     const { positionals, values } = parse("inspect", args, { json: { type: "boolean" }, files: { type: "boolean" } });
     if (positionals.length !== 1) throw new UsageError(`expected one image location\n\n${HELP["inspect"]}`);
@@ -273,6 +358,7 @@ export const run = async (
     err: (s) => process.stderr.write(`${s}\n`),
     env: process.env,
     isTTY: process.stderr.isTTY === true,
+    stdoutTTY: process.stdout.isTTY === true,
   },
 ): Promise<number> => {
   const [command, ...rest] = argv;
@@ -296,9 +382,10 @@ export const run = async (
   try {
     return await handler(rest, io);
   } catch (e) {
+    // diff, like diff(1), keeps 1 for "different": any trouble is 2.
     if (e instanceof DiagnosticError) {
       for (const d of e.diagnostics) io.err(formatDiagnostic(d));
-      return EXIT.errors;
+      return command === "diff" ? EXIT.usage : EXIT.errors;
     }
     if (e instanceof UsageError) {
       io.err(`lading ${command}: ${e.message}`);

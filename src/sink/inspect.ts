@@ -132,8 +132,10 @@ export const inspectImage = async (image: OpenedImage): Promise<Inspection> => {
  *
  * @category destructors
  */
-export const flattenLayers = (layers: ReadonlyArray<InspectedLayer>): ReadonlyMap<string, LayerFile> => {
-  const tree = new Map<string, LayerFile>();
+export const flattenLayers = <F extends { readonly path: string; readonly type: string }>(
+  layers: ReadonlyArray<{ readonly files: ReadonlyArray<F> }>,
+): ReadonlyMap<string, F> => {
+  const tree = new Map<string, F>();
   for (const l of layers) {
     for (const f of l.files) {
       const base = f.path.slice(f.path.lastIndexOf("/") + 1);

@@ -1,0 +1,116 @@
+/**
+ * What `lading diff` compares: an image seen the same way whether it comes from a spec
+ * (its plan: nothing built, only host inputs hashed) or from a built image (its layers
+ * read back). Both give layers of entries with the same attributes, so a spec-level diff
+ * and a diff of the built images agree on every file.
+ */
+import type { Digest } from "../core/index.ts";
+import type { BuildPlan } from "../plan/index.ts";
+import type { InspectedLayer, OpenedImage } from "../sink/index.ts";
+
+/**
+ * One entry of a layer.
+ *
+ * @category model
+ */
+export interface FileView {
+  readonly path: string;
+  readonly type: "file" | "dir" | "symlink" | "hardlink" | "other";
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly digest?: Digest;
+  readonly target?: string;
+}
+
+/**
+ * @category model
+ */
+export interface LayerView {
+  /** The layer's name in its spec, or, for a built image, from its history. */
+  readonly name: string | undefined;
+  /**
+   * The plan's cache key (spec sides) or the diff_id (built sides: the uncompressed tar,
+   * so an image compares equal to its own copy in a docker archive).
+   */
+  readonly key: Digest;
+  readonly size: number;
+  readonly files: ReadonlyArray<FileView>;
+}
+
+/**
+ * @category model
+ */
+export interface ImageView {
+  readonly source: string;
+  readonly kind: "spec" | "image";
+  readonly platform: string;
+  readonly config: Readonly<Record<string, unknown>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly layers: ReadonlyArray<LayerView>;
+}
+
+const platformOf = (p: { readonly os: string; readonly architecture: string; readonly variant?: string | undefined }): string =>
+  `${p.os}/${p.architecture}${p.variant === undefined ? "" : `/${p.variant}`}`;
+
+/**
+ * The view of a plan.
+ *
+ * @category constructors
+ */
+export const fromPlan = (source: string, plan: BuildPlan): ImageView => ({
+  source,
+  kind: "spec",
+  platform: platformOf(plan.platform),
+  config: { ...plan.config },
+  annotations: plan.annotations,
+  layers: plan.layers.map((l) => ({
+    name: l.name,
+    key: l.cacheKey,
+    size: l.contentSize,
+    files: l.entries.map((e) => ({
+      path: e.path,
+      type: e.type,
+      mode: e.type === "symlink" ? 0o777 : e.mode,
+      uid: e.uid,
+      gid: e.gid,
+      size: e.size ?? 0,
+      ...(e.digest === undefined ? {} : { digest: e.digest }),
+      ...(e.target === undefined ? {} : { target: e.target }),
+    })),
+  })),
+});
+
+const LADING_HISTORY = /^lading: layer (.+)$/;
+
+/**
+ * The view of a built image, from its inspection.
+ *
+ * @category constructors
+ */
+export const fromImage = (image: OpenedImage, layers: ReadonlyArray<InspectedLayer>): ImageView => {
+  const history = (image.config.history ?? []).filter((h) => h.empty_layer !== true);
+  return {
+    source: image.source,
+    kind: "image",
+    platform: platformOf(image.config),
+    config: image.config.config ?? {},
+    annotations: image.manifest?.annotations ?? {},
+    layers: layers.map((l, i) => ({
+      name: LADING_HISTORY.exec(history[i]?.created_by ?? "")?.[1],
+      key: l.diffId,
+      size: l.files.reduce((n, f) => n + (f.type === "file" ? f.size : 0), 0),
+      files: l.files.map((f) => ({
+        path: f.path,
+        type: f.type,
+        mode: f.type === "symlink" ? 0o777 : f.mode,
+        uid: f.uid,
+        gid: f.gid,
+        size: f.type === "file" ? f.size : 0,
+        ...(f.digest === undefined ? {} : { digest: f.digest }),
+        ...(f.target === undefined ? {} : { target: f.target }),
+      })),
+    })),
+  };
+};

@@ -1,0 +1,238 @@
+/**
+ * The comparison of two image views: config, platform and annotations field by field;
+ * layers matched by name (or by position when a side has no names); files compared on
+ * the tree a container sees, every layer applied. Pure: views in, a diff value out.
+ */
+import picomatch from "picomatch";
+import type { Digest } from "../core/index.ts";
+import { sortBytewise } from "../core/index.ts";
+import { flattenLayers } from "../sink/index.ts";
+import type { FileView, ImageView, LayerView } from "./ImageView.ts";
+
+/**
+ * A config, annotation or platform field that differs. Env and Labels are compared per
+ * variable (`Env.PATH`, `Labels.version`).
+ *
+ * @category model
+ */
+export interface FieldChange {
+  readonly field: string;
+  readonly before?: unknown;
+  readonly after?: unknown;
+}
+
+/**
+ * What differs between two entries at one path.
+ *
+ * @category model
+ */
+export type FileAspect = "type" | "content" | "mode" | "owner" | "target";
+
+/**
+ * @category model
+ */
+export interface FileChange {
+  readonly path: string;
+  readonly change: "added" | "removed" | "changed";
+  readonly aspects: ReadonlyArray<FileAspect>;
+  readonly before?: FileView;
+  readonly after?: FileView;
+}
+
+/**
+ * Counts of file changes.
+ *
+ * @category model
+ */
+export interface FileCounts {
+  readonly added: number;
+  readonly removed: number;
+  readonly changed: number;
+}
+
+/**
+ * A layer on either side, matched with its counterpart.
+ *
+ * @category model
+ */
+export interface LayerChange {
+  readonly name: string;
+  readonly change: "added" | "removed" | "changed" | "unchanged";
+  readonly before?: { readonly index: number; readonly key: Digest; readonly size: number };
+  readonly after?: { readonly index: number; readonly key: Digest; readonly size: number };
+  /** Changes to this layer's own entries. */
+  readonly files: FileCounts;
+  /** For spec sides: the layer's cache key changed, so a build rebuilds it. */
+  readonly rebuild: boolean;
+  /** Why it differs, for people: what changed in it. */
+  readonly reason?: string;
+}
+
+/**
+ * The whole difference; `identical` when there is none.
+ *
+ * @category model
+ */
+export interface ImageDiff {
+  readonly before: { readonly source: string; readonly kind: ImageView["kind"] };
+  readonly after: { readonly source: string; readonly kind: ImageView["kind"] };
+  readonly identical: boolean;
+  readonly platform: ReadonlyArray<FieldChange>;
+  readonly config: ReadonlyArray<FieldChange>;
+  readonly annotations: ReadonlyArray<FieldChange>;
+  readonly layers: ReadonlyArray<LayerChange>;
+  /** The layers common to both sides appear in another order. */
+  readonly reordered: boolean;
+  readonly files: ReadonlyArray<FileChange>;
+  readonly summary: FileCounts & { readonly sizeBefore: number; readonly sizeAfter: number; readonly sizeDelta: number };
+}
+
+/**
+ * @category model
+ */
+export interface DiffOptions {
+  /** Glob patterns of in-image paths to leave out (matched with and without the leading /). */
+  readonly ignore?: ReadonlyArray<string>;
+}
+
+const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+const PER_KEY: Readonly<Record<string, (v: unknown) => Record<string, unknown>>> = {
+  Env: (v) => Object.fromEntries(((v as string[] | undefined) ?? []).map((e) => [e.slice(0, Math.max(0, e.indexOf("=")) || e.length), e.slice(e.indexOf("=") + 1)])),
+  Labels: (v) => (v as Record<string, unknown> | undefined) ?? {},
+  ExposedPorts: (v) => Object.fromEntries(Object.keys((v as object | undefined) ?? {}).map((k) => [k, true])),
+  Volumes: (v) => Object.fromEntries(Object.keys((v as object | undefined) ?? {}).map((k) => [k, true])),
+};
+
+const compareRecords = (before: Readonly<Record<string, unknown>>, after: Readonly<Record<string, unknown>>, prefix = ""): FieldChange[] => {
+  const out: FieldChange[] = [];
+  for (const key of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()) {
+    const b = before[key];
+    const a = after[key];
+    const split = prefix === "" ? PER_KEY[key] : undefined;
+    if (split !== undefined) {
+      out.push(...compareRecords(split(b), split(a), `${key}.`));
+      continue;
+    }
+    if (same(a, b)) continue;
+    out.push({ field: `${prefix}${key}`, ...(b === undefined ? {} : { before: b }), ...(a === undefined ? {} : { after: a }) });
+  }
+  return out;
+};
+
+const aspectsOf = (b: FileView, a: FileView): FileAspect[] => {
+  // A new type makes every other attribute a new thing, not a change of it.
+  if (b.type !== a.type) return ["type"];
+  const out: FileAspect[] = [];
+  if (b.digest !== a.digest || b.size !== a.size) out.push("content");
+  if (b.mode !== a.mode && b.type !== "symlink" && a.type !== "symlink") out.push("mode");
+  if (b.uid !== a.uid || b.gid !== a.gid) out.push("owner");
+  if (b.target !== a.target) out.push("target");
+  return out;
+};
+
+const compareTrees = (before: ReadonlyMap<string, FileView>, after: ReadonlyMap<string, FileView>, ignored: (p: string) => boolean): FileChange[] => {
+  const out: FileChange[] = [];
+  for (const path of new Set([...before.keys(), ...after.keys()])) {
+    if (ignored(path)) continue;
+    const b = before.get(path);
+    const a = after.get(path);
+    if (b === undefined && a !== undefined) out.push({ path, change: "added", aspects: [], after: a });
+    else if (a === undefined && b !== undefined) out.push({ path, change: "removed", aspects: [], before: b });
+    else if (a !== undefined && b !== undefined) {
+      const aspects = aspectsOf(b, a);
+      if (aspects.length > 0) out.push({ path, change: "changed", aspects, before: b, after: a });
+    }
+  }
+  return sortBytewise(out, (c) => c.path);
+};
+
+const countOf = (changes: ReadonlyArray<FileChange>): FileCounts => ({
+  added: changes.filter((c) => c.change === "added").length,
+  removed: changes.filter((c) => c.change === "removed").length,
+  changed: changes.filter((c) => c.change === "changed").length,
+});
+
+const describeCounts = (c: FileCounts): string =>
+  [c.added > 0 ? `${c.added} added` : "", c.removed > 0 ? `${c.removed} removed` : "", c.changed > 0 ? `${c.changed} changed` : ""]
+    .filter((s) => s !== "")
+    .join(", ");
+
+const byPath = (files: ReadonlyArray<FileView>): ReadonlyMap<string, FileView> => new Map(files.map((f) => [f.path, f]));
+
+/** Pairs layers by name when every layer on both sides has a unique name, else by position. */
+const pairLayers = (before: ReadonlyArray<LayerView>, after: ReadonlyArray<LayerView>): { pairs: Array<[number | undefined, number | undefined]>; reordered: boolean } => {
+  const named = (ls: ReadonlyArray<LayerView>): boolean => ls.every((l) => l.name !== undefined) && new Set(ls.map((l) => l.name)).size === ls.length;
+  if (!named(before) || !named(after)) {
+    const n = Math.max(before.length, after.length);
+    return { pairs: Array.from({ length: n }, (_, i) => [i < before.length ? i : undefined, i < after.length ? i : undefined]), reordered: false };
+  }
+  const indexAfter = new Map(after.map((l, i) => [l.name!, i]));
+  const pairs: Array<[number | undefined, number | undefined]> = [];
+  const common: number[] = [];
+  before.forEach((l, i) => {
+    const j = indexAfter.get(l.name!);
+    pairs.push([i, j]);
+    if (j !== undefined) common.push(j);
+  });
+  after.forEach((l, j) => {
+    if (!before.some((b) => b.name === l.name)) pairs.push([undefined, j]);
+  });
+  const reordered = common.some((j, k) => k > 0 && j < common[k - 1]!);
+  return { pairs, reordered };
+};
+
+/**
+ * Compares two image views.
+ *
+ * @category destructors
+ */
+export const diffImages = (before: ImageView, after: ImageView, options: DiffOptions = {}): ImageDiff => {
+  const patterns = options.ignore ?? [];
+  const matcher = patterns.length === 0 ? undefined : picomatch([...patterns], { dot: true });
+  const ignored = (p: string): boolean => matcher !== undefined && (matcher(p) || matcher(p.slice(1)));
+  const sameKind = before.kind === after.kind;
+  const { pairs, reordered } = pairLayers(before.layers, after.layers);
+  const layers: LayerChange[] = pairs.map(([i, j]) => {
+    const b = i === undefined ? undefined : before.layers[i];
+    const a = j === undefined ? undefined : after.layers[j];
+    const name = a?.name ?? b?.name ?? `#${(j ?? i ?? 0) + 1}`;
+    const counts = countOf(compareTrees(byPath(b?.files ?? []), byPath(a?.files ?? []), ignored));
+    const filesDiffer = counts.added + counts.removed + counts.changed > 0;
+    const keyDiffers = sameKind && b !== undefined && a !== undefined && b.key !== a.key;
+    const change: LayerChange["change"] = b === undefined ? "added" : a === undefined ? "removed" : filesDiffer || keyDiffers ? "changed" : "unchanged";
+    const reason =
+      change === "changed" ? (filesDiffer ? describeCounts(counts) : "same files, other bytes (mtime, format or compressor)") : undefined;
+    return {
+      name,
+      change,
+      ...(b === undefined ? {} : { before: { index: i!, key: b.key, size: b.size } }),
+      ...(a === undefined ? {} : { after: { index: j!, key: a.key, size: a.size } }),
+      files: counts,
+      rebuild: after.kind === "spec" && a !== undefined && (b === undefined || (sameKind ? b.key !== a.key : filesDiffer)),
+      ...(reason === undefined ? {} : { reason }),
+    };
+  });
+  const treeBefore = flattenLayers(before.layers);
+  const treeAfter = flattenLayers(after.layers);
+  const files = compareTrees(treeBefore, treeAfter, ignored);
+  const sizeOf = (t: ReadonlyMap<string, FileView>): number => [...t.values()].reduce((n, f) => n + (f.type === "file" ? f.size : 0), 0);
+  const platform = before.platform === after.platform ? [] : [{ field: "platform", before: before.platform, after: after.platform }];
+  const config = compareRecords(before.config, after.config);
+  const annotations = compareRecords(before.annotations, after.annotations);
+  const sizeBefore = sizeOf(treeBefore);
+  const sizeAfter = sizeOf(treeAfter);
+  return {
+    before: { source: before.source, kind: before.kind },
+    after: { source: after.source, kind: after.kind },
+    identical:
+      platform.length + config.length + annotations.length + files.length === 0 && !reordered && layers.every((l) => l.change === "unchanged"),
+    platform,
+    config,
+    annotations,
+    layers,
+    reordered,
+    files,
+    summary: { ...countOf(files), sizeBefore, sizeAfter, sizeDelta: sizeAfter - sizeBefore },
+  };
+};
