@@ -12,7 +12,8 @@ import type { Diagnostic, Digest } from "../core/index.ts";
 import { DiagnosticError, digestOf, formatDiagnostic } from "../core/index.ts";
 import { evaluate } from "../eval/index.ts";
 import type { PlanInputs, BuildPlan } from "../plan/index.ts";
-import { nodeHost, planImage } from "../plan/index.ts";
+import type { Host } from "../plan/index.ts";
+import { memoizedHost, nodeHost, planImage } from "../plan/index.ts";
 import type { BuildEvent } from "../build/index.ts";
 import { buildImage, layerFormat } from "../build/index.ts";
 import type { Store } from "../store/index.ts";
@@ -178,7 +179,7 @@ const ensureSpecFile = (file: string): void => {
 /** check → load → eval → plan: the shared front of `plan` and `build`. */
 const planTarget = async (
   arg: string,
-  opts: { readonly noCheck: boolean; readonly store: Store; readonly env: Io["env"] },
+  opts: { readonly noCheck: boolean; readonly store: Store; readonly env: Io["env"]; readonly host?: Host },
 ): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs }> => {
   const target = parseTarget(arg);
   ensureSpecFile(target.file);
@@ -192,9 +193,13 @@ const planTarget = async (
   const { exportName, value } = await loadExport(target, shown);
   const ir = evaluate(shown, exportName, value);
   if (E.isLeft(ir)) throw new DiagnosticError(ir.left);
-  const cache = await opts.store.openHashCache();
-  const planned = await planImage(nodeHost(cache), ir.right, { file: shown, specDir: path.dirname(abs), created, format: layerFormat });
-  await cache.save();
+  let planned: Awaited<ReturnType<typeof planImage>>;
+  if (opts.host !== undefined) planned = await planImage(opts.host, ir.right, { file: shown, specDir: path.dirname(abs), created, format: layerFormat });
+  else {
+    const cache = await opts.store.openHashCache();
+    planned = await planImage(nodeHost(cache), ir.right, { file: shown, specDir: path.dirname(abs), created, format: layerFormat });
+    await cache.save();
+  }
   if (E.isLeft(planned)) throw new DiagnosticError(planned.left);
   return planned.right;
 };
@@ -289,15 +294,18 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     });
     const store = await storeOf(values.store as string | undefined, io.env);
     const cleanups: Array<() => Promise<void>> = [];
+    // Both sides share one host: a tree both copy is stat'ed and hashed once.
+    const cache = await store.openHashCache();
+    const host = memoizedHost(nodeHost(cache));
     try {
       const view = async (side: Side): Promise<ImageView> => {
         switch (side._tag) {
           case "Spec":
-            return fromPlan(side.arg, (await planTarget(side.arg, { noCheck: values["no-check"] === true, store, env: io.env })).plan);
+            return fromPlan(side.arg, (await planTarget(side.arg, { noCheck: values["no-check"] === true, store, env: io.env, host })).plan);
           case "GitSpec": {
             const { target, dir } = await checkoutAtRevision(side.rev, side.arg);
             cleanups.push(() => fs.promises.rm(dir, { recursive: true, force: true }));
-            return fromPlan(`git:${side.rev}:${side.arg}`, (await planTarget(target, { noCheck: values["no-check"] === true, store, env: io.env })).plan);
+            return fromPlan(`git:${side.rev}:${side.arg}`, (await planTarget(target, { noCheck: values["no-check"] === true, store, env: io.env, host })).plan);
           }
           case "Image": {
             const image = await openImage(side.transport);
@@ -318,6 +326,7 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       }
       return d.identical ? EXIT.ok : EXIT.errors;
     } finally {
+      await cache.save();
       for (const c of cleanups) await c();
     }
   },

@@ -88,3 +88,29 @@ export const nodeHost = (cache?: HashCache): Host => {
     },
   };
 };
+
+/**
+ * A host that asks `host` about each path once: for several plans in one process (the two
+ * sides of a diff) over the same files.
+ *
+ * @category combinators
+ */
+export const memoizedHost = (host: Host): Host => {
+  const stats = new Map<string, Promise<HostStat | undefined>>();
+  const digests = new Map<string, Promise<Digest>>();
+  return {
+    stat: (path) => {
+      let s = stats.get(path);
+      if (s === undefined) stats.set(path, (s = host.stat(path)));
+      return s;
+    },
+    readdir: (path) => host.readdir(path),
+    readlink: (path) => host.readlink(path),
+    hashFile: (path, stat) => {
+      const key = `${stat.fingerprint}\0${path}`;
+      let d = digests.get(key);
+      if (d === undefined) digests.set(key, (d = host.hashFile(path, stat)));
+      return d;
+    },
+  };
+};
