@@ -10,8 +10,7 @@ import * as fs from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
-import type { Digest } from "../core/index.ts";
-import { digestFromHex } from "../core/index.ts";
+import { DiagnosticError, digestFromHex } from "../core/index.ts";
 import type { Blob, ImageConfig, LayerBlob, Manifest } from "../oci/index.ts";
 import { canonicalBlob, makeManifest } from "../oci/index.ts";
 import type { BuildPlan, LayerFormat, PlanInputs, PlannedLayer } from "../plan/index.ts";
@@ -174,14 +173,19 @@ export const buildImage = async (
   const cached: string[] = [];
   for (const layer of plan.layers) {
     const hit = await store.getLayer(layer.cacheKey);
-    if (hit !== undefined && (await store.hasBlob(hit.digest))) {
+    // A record counts only with its blob, whole: a blob cut short by a crash is rebuilt.
+    if (hit !== undefined && (await store.blobSize(hit.digest)) === hit.size) {
       layers.push(hit);
       cached.push(layer.name);
       onEvent({ _tag: "LayerCached", layer: layer.name });
       continue;
     }
     onEvent({ _tag: "LayerStarted", layer: layer.name, contentSize: layer.contentSize });
-    const blob = await buildLayer(store, layer, inputs, plan.created);
+    const blob = await buildLayer(store, layer, inputs, plan.created).catch((e: unknown) => {
+      // The tar writer knows the layer and path; the export is known here.
+      if (e instanceof DiagnosticError) throw new DiagnosticError(e.diagnostics.map((d) => ({ exportName: plan.exportName, ...d })));
+      throw e;
+    });
     await store.putLayer(layer.cacheKey, blob);
     layers.push(blob);
     onEvent({ _tag: "LayerBuilt", layer: layer.name, blob });
@@ -192,10 +196,3 @@ export const buildImage = async (
   await store.putBlob(manifest.bytes);
   return { manifest, config, layers, cached };
 };
-
-/**
- * The digest of an image: its manifest's.
- *
- * @category destructors
- */
-export const imageDigest = (image: BuiltImage): Digest => image.manifest.digest;

@@ -65,7 +65,10 @@ export const createDeterministicGzip = (): Transform => {
   const start = (block: Buffer, last: boolean): void => {
     crc = zlib.crc32(block, crc);
     size = (size + block.byteLength) % 0x1_0000_0000;
-    inFlight.push(compressBlock(block, tail, last));
+    const compressed = compressBlock(block, tail, last);
+    // Awaited in order later; until then a failure must not count as unhandled.
+    compressed.catch(() => {});
+    inFlight.push(compressed);
     tail = block.byteLength >= WINDOW ? block.subarray(block.byteLength - WINDOW) : tail === undefined ? block : Buffer.concat([tail, block]).subarray(-WINDOW);
   };
 

@@ -86,7 +86,11 @@ export const writeLayerTar = async (pack: tar.Pack, layer: PlannedLayer, inputs:
   const add = (header: TarHeader, body?: Buffer): Sink => {
     const n = 512 + (body?.byteLength ?? header.size ?? 0);
     queued += n;
-    return body === undefined ? pack.entry(header, settle(n)) : pack.entry(header, body, settle(n));
+    const sink = body === undefined ? pack.entry(header, settle(n)) : pack.entry(header, body, settle(n));
+    // A destroyed pack fails its entries: record it here rather than let the error go
+    // unhandled, and let the loop below throw it.
+    sink.on("error", (err: Error) => (failure ??= err));
+    return sink;
   };
   for (const e of layer.entries) {
     const header = headerOf(e, mtime);
@@ -123,6 +127,10 @@ export const writeLayerTar = async (pack: tar.Pack, layer: PlannedLayer, inputs:
 
 const waitForDrain = (sink: Sink): Promise<void> =>
   new Promise((resolve) => {
+    if (sink.destroyed) {
+      resolve();
+      return;
+    }
     const done = (): void => {
       sink.off("drain", done);
       sink.off("close", done);
@@ -150,6 +158,7 @@ const addLargeFile = async (sink: Sink, abs: string, layer: string, e: PlannedEn
       written += n;
       if (written > (e.size ?? 0)) throw changed(layer, e, "grew");
       hash.update(buf.subarray(0, n));
+      if (sink.destroyed) throw new Error("the layer stream was closed");
       if (!sink.write(buf.subarray(0, n))) await waitForDrain(sink);
     }
   } finally {

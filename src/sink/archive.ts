@@ -29,11 +29,11 @@ const writeMembers = async (pack: tar.Pack, members: ReadonlyArray<ArchiveMember
       const dir = segs.slice(0, i).join("/");
       if (dirs.has(dir)) continue;
       dirs.add(dir);
-      await new Promise<void>((res, rej) => pack.entry({ name: dir, type: "directory", mode: 0o40755, mtime: EPOCH }, (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) => pack.entry({ name: dir, type: "directory", mode: 0o40755, mtime: EPOCH }, (e) => (e ? rej(e) : res())).on("error", rej));
     }
     if ("bytes" in m) {
       await new Promise<void>((res, rej) =>
-        pack.entry({ name: m.name, type: "file", mode: 0o100644, mtime: EPOCH }, Buffer.from(m.bytes), (e) => (e ? rej(e) : res())),
+        pack.entry({ name: m.name, type: "file", mode: 0o100644, mtime: EPOCH }, Buffer.from(m.bytes), (e) => (e ? rej(e) : res())).on("error", rej),
       );
       continue;
     }

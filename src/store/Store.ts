@@ -5,7 +5,6 @@
  * crashes never leave a half-written blob or record behind.
  */
 import { randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -38,6 +37,8 @@ export interface Store {
   readonly root: string;
   blobPath(digest: Digest): string;
   hasBlob(digest: Digest): Promise<boolean>;
+  /** The size of a stored blob, or undefined when it is not there. */
+  blobSize(digest: Digest): Promise<number | undefined>;
   /** Writes bytes as a blob, verifying nothing: the digest is computed here. */
   putBlob(bytes: Uint8Array): Promise<Digest>;
   /** A fresh temp path in the store, on the same file system as the blobs. */
@@ -78,7 +79,14 @@ export const pathExists = async (p: string): Promise<boolean> =>
 export const writeFileAtomic = async (file: string, data: Uint8Array | string): Promise<void> => {
   const tmp = `${file}.tmp-${randomBytes(6).toString("hex")}`;
   try {
-    await fs.writeFile(tmp, data);
+    const handle = await fs.open(tmp, "w");
+    try {
+      await handle.writeFile(data);
+      // On disk before it has its name: a crash leaves the old file or the new, whole.
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await fs.rename(tmp, file);
   } catch (e) {
     await fs.rm(tmp, { force: true });
@@ -113,6 +121,10 @@ export const openStore = async (root: string): Promise<Store> => {
     root,
     blobPath,
     hasBlob: (d) => pathExists(blobPath(d)),
+    blobSize: (d) => fs.stat(blobPath(d)).then(
+      (st) => st.size,
+      () => undefined,
+    ),
     putBlob: async (bytes) => {
       const digest = digestOf(bytes);
       if (!(await pathExists(blobPath(digest)))) await writeFileAtomic(blobPath(digest), bytes);
@@ -120,7 +132,13 @@ export const openStore = async (root: string): Promise<Store> => {
     },
     tempPath: () => path.join(root, "tmp", `${process.pid}-${randomBytes(8).toString("hex")}`),
     commitBlob: async (temp, digest) => {
-      await fs.chmod(temp, 0o644);
+      const handle = await fs.open(temp, "r+");
+      try {
+        await handle.chmod(0o644);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
       await fs.rename(temp, blobPath(digest));
     },
     getLayer: (key) => readJson(path.join(root, "layers", `${digestHex(key)}.json`), LayerRecord),
@@ -162,10 +180,3 @@ export const openStore = async (root: string): Promise<Store> => {
   };
   return store;
 };
-
-/**
- * Streams a blob out of the store.
- *
- * @category destructors
- */
-export const readBlobStream = (store: Store, digest: Digest): NodeJS.ReadableStream => createReadStream(store.blobPath(digest));
