@@ -9,6 +9,7 @@ import picomatch from "picomatch";
 import type { Diagnostic, Digest, ImagePath, Place } from "../core/index.ts";
 import { canonicalJson, digestOf, digestOfLines, error, sortBytewise } from "../core/index.ts";
 import type { EntryIR, ImageIR, LayerIR } from "../eval/index.ts";
+import { isWhiteoutName } from "../eval/index.ts";
 import type { BuildPlan, LayerFormat, PlanInputs, PlannedEntry, PlannedLayer } from "./BuildPlan.ts";
 import type { Host, HostStat } from "./Host.ts";
 
@@ -60,7 +61,9 @@ const expandHostCopy = async (
   const excluded = e.exclude.length === 0 ? () => false : picomatch([...e.exclude], { dot: true });
   const owner = { uid: e.uid, gid: e.gid };
   const visit = async (abs: string, st: HostStat, dest: ImagePath, rel: string): Promise<void> => {
-    const source = toPosix(path.relative(opts.specDir, abs)) || ".";
+    // As written when absolute (a system file), else relative to the spec: never a path
+    // that depends on where the checkout lives.
+    const source = path.isAbsolute(e.source) ? toPosix(abs) : toPosix(path.relative(opts.specDir, abs)) || ".";
     switch (st.kind) {
       case "file":
         pending.push({
@@ -78,6 +81,10 @@ const expandHostCopy = async (
         for (const name of names) {
           const childRel = rel === "" ? name : `${rel}/${name}`;
           if (excluded(childRel)) continue;
+          if (isWhiteoutName(name)) {
+            out.push(error({ ...place, path: `${dest}/${name}` }, `host file ${childRel} has a name starting with .wh., an OCI whiteout that would delete files of lower layers`, "exclude it, or rename it"));
+            continue;
+          }
           const childAbs = path.join(abs, name);
           const childStat = await host.stat(childAbs);
           if (childStat === undefined) continue;
@@ -115,7 +122,12 @@ const parentOf = (p: ImagePath): ImagePath | undefined => {
 const entryKind: Record<PlannedEntry["type"], string> = { file: "file", dir: "directory", symlink: "symlink", hardlink: "hardlink" };
 
 /** Orders entries, rejects collisions, adds implied parent directories. */
-const finishLayer = (entries: ReadonlyArray<PlannedEntry>, place: Place, out: Diagnostic[]): PlannedEntry[] => {
+const finishLayer = (
+  entries: ReadonlyArray<PlannedEntry>,
+  below: ReadonlyMap<string, PlannedEntry & { readonly layer: string }>,
+  place: Place,
+  out: Diagnostic[],
+): PlannedEntry[] => {
   const byPath = new Map<string, PlannedEntry>();
   for (const e of entries) {
     const prev = byPath.get(e.path);
@@ -135,7 +147,16 @@ const finishLayer = (entries: ReadonlyArray<PlannedEntry>, place: Place, out: Di
     for (let parent = parentOf(e.path); parent !== undefined; parent = parentOf(parent)) {
       const p = byPath.get(parent);
       if (p === undefined) {
-        byPath.set(parent, { path: parent, type: "dir", mode: 0o755, uid: 0, gid: 0 });
+        // An implied parent keeps what a lower layer made of it: its owner and mode, or,
+        // if it is a symlink there, an error (the layer would replace the link).
+        const lower = below.get(parent);
+        if (lower !== undefined && lower.type !== "dir") {
+          out.push(
+            error({ ...place, path: e.path }, `parent ${parent} is a ${entryKind[lower.type]} in layer "${lower.layer}"`, lower.type === "symlink" ? `write to the path it points to (${lower.target})` : undefined),
+          );
+          break;
+        }
+        byPath.set(parent, lower === undefined ? { path: parent, type: "dir", mode: 0o755, uid: 0, gid: 0 } : { path: parent, type: "dir", mode: lower.mode, uid: lower.uid, gid: lower.gid });
         continue;
       }
       if (p.type !== "dir") out.push(error({ ...place, path: e.path }, `parent ${parent} is a ${entryKind[p.type]}, not a directory`));
@@ -149,7 +170,35 @@ const finishLayer = (entries: ReadonlyArray<PlannedEntry>, place: Place, out: Di
     }
   }
   byPath.delete("/");
-  return sortBytewise([...byPath.values()], (e) => e.path);
+  return linkToFirstName(sortBytewise([...byPath.values()], (e) => e.path));
+};
+
+/**
+ * A hard link must come after the file it links to, or no tar reader can make it. For
+ * each set of names of one file, the name that sorts first carries the content and the
+ * others link to it: the same file, in an order every reader follows.
+ */
+const linkToFirstName = (sorted: PlannedEntry[]): PlannedEntry[] => {
+  const names = new Map<ImagePath, ImagePath[]>();
+  for (const e of sorted) {
+    if (e.type !== "hardlink") continue;
+    // Hard link targets are in-image paths: eval normalized them.
+    const target = e.target as ImagePath;
+    names.set(target, [...(names.get(target) ?? [target]), e.path]);
+  }
+  if (names.size === 0) return sorted;
+  const replaced = new Map<string, PlannedEntry>();
+  const index = new Map(sorted.map((e, i) => [e.path, i]));
+  for (const [target, group] of names) {
+    const first = group.reduce((a, b) => ((index.get(a) ?? 0) <= (index.get(b) ?? 0) ? a : b));
+    if (first === target) continue;
+    const file = sorted[index.get(target)!]!;
+    for (const name of group) {
+      const own = sorted[index.get(name)!]!;
+      replaced.set(name, name === first ? { ...file, path: name } : { path: name, type: "hardlink", mode: own.mode, uid: own.uid, gid: own.gid, target: first });
+    }
+  }
+  return sorted.map((e) => replaced.get(e.path) ?? e);
 };
 
 /**
@@ -174,6 +223,7 @@ const planLayer = async (
   opts: PlanOptions,
   place: Place,
   inline: Map<Digest, Uint8Array>,
+  below: ReadonlyMap<string, PlannedEntry & { readonly layer: string }>,
   out: Diagnostic[],
 ): Promise<PlannedLayer> => {
   const at: Place = { ...place, layer: layer.name };
@@ -208,6 +258,7 @@ const planLayer = async (
   await hashAll(host, pending);
   const entries = finishLayer(
     pending.map((p) => p.entry),
+    below,
     at,
     out,
   );
@@ -231,7 +282,13 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   const out: Diagnostic[] = [];
   const inline = new Map<Digest, Uint8Array>();
   const layers: PlannedLayer[] = [];
-  for (const layer of image.layers) layers.push(await planLayer(host, layer, opts, place, inline, out));
+  // What the layers planned so far make of each path, for the implied parents above them.
+  const below = new Map<string, PlannedEntry & { readonly layer: string }>();
+  for (const layer of image.layers) {
+    const planned = await planLayer(host, layer, opts, place, inline, below, out);
+    for (const e of planned.entries) below.set(e.path, { ...e, layer: layer.name });
+    layers.push(planned);
+  }
   if (out.length > 0) return E.left(out);
   return E.right({
     plan: {
