@@ -67,11 +67,18 @@ describe("bundle sink", () => {
     const dir = path.join(work, "keep");
     await buildBundle("examples/hello/lading.ts", dir);
     const before = await fs.readFile(path.join(dir, "config.json"));
-    // An image with nothing to run cannot become a bundle.
+    // An image with nothing to run cannot become a bundle: refused before any write.
     const r = await runLading(["build", "test/fixtures/lazy/lading.ts#ready", "--store", path.join(work, "store"), "--out", `bundle:${dir}`]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("the image has no entrypoint or cmd");
     expect(await fs.readFile(path.join(dir, "config.json"))).toEqual(before);
-    expect((await fs.readdir(work)).filter((n) => n.includes(".tmp-"))).toEqual([]);
+    // A user missing from /etc/passwd is found only once the layers are unpacked, beside
+    // the old bundle: the half-made one is removed and the old one stays.
+    const ghost = await runLading(["build", "test/fixtures/bundle/ghost.ts", "--store", path.join(work, "store"), "--out", `bundle:${dir}`]);
+    expect(ghost.code).toBe(1);
+    expect(ghost.stderr).toContain(`bundle:${dir}: user "ghost" is not in the image's /etc/passwd`);
+    expect(await fs.readFile(path.join(dir, "config.json"))).toEqual(before);
+    expect(await fs.readFile(path.join(dir, "rootfs", "etc", "greeting"), "utf8")).toBe("Hello from lading!\n");
+    expect((await fs.readdir(work)).filter((n) => n.includes(".tmp-") || n.includes(".old-"))).toEqual([]);
   });
 });

@@ -119,16 +119,13 @@ describe("functional", () => {
   it("combinators are curried, data-last, and never mutate", () => {
     const layer = Layer.make("l", [Entry.file("/a", "a")]);
     const before = JSON.stringify(Image.scratch);
-    const withEnv = Image.withEnv({ A: "1" });
-    const image = pipe(Image.scratch, withEnv, Image.withLayer(layer), Image.withEnv({ A: "2", B: "3" }));
+    const image = pipe(Image.scratch, Image.withEnv({ A: "1" }), Image.withLayer(layer), Image.withEnv({ A: "2", B: "3" }));
     expect(JSON.stringify(Image.scratch)).toBe(before);
     expect(image.config.env).toEqual({ A: "2", B: "3" });
     expect(Object.isFrozen(image)).toBe(true);
     expect(Object.isFrozen(image.layers)).toBe(true);
     expect(Object.isFrozen(image.config.env)).toBe(true);
     expect(() => (image.layers as Layer.Layer[]).push(layer)).toThrow();
-    // The same partially applied combinator gives equal results on equal data.
-    expect(withEnv(Image.scratch)).toEqual(withEnv(Image.scratch));
     const extended = pipe(image, Image.withCmd(["x"]));
     expect(extended.layers).toBe(image.layers);
     expect(image.config.cmd).toBeUndefined();

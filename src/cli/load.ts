@@ -50,7 +50,12 @@ export const loadExport = async (target: Target, display: string): Promise<{ rea
     if (code === "ERR_MODULE_NOT_FOUND" && (e as Error).message.includes(`'${abs}'`)) return fail(error({ file: display }, "no such spec file"));
     return fail(error({ file: display }, `failed to load the spec: ${(e as Error).message}`));
   }
-  // A spec in a CommonJS package also shows its module object as `default`.
+  // A spec in a package without "type": "module" is compiled to CommonJS: its exports
+  // arrive wrapped in `default`, with the spec's own default export one level down.
+  const inner = mod["default"];
+  if (typeof inner === "object" && inner !== null && !Image.isImage(inner) && (inner as { __esModule?: unknown }).__esModule === true) {
+    mod = inner as Record<string, unknown>;
+  }
   const names = Object.keys(mod)
     .filter((n) => n !== "default" || Image.isImage(mod[n]))
     .sort();

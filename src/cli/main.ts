@@ -150,7 +150,10 @@ const display = (abs: string): string => {
 const sourceDateEpoch = (env: Io["env"]): number => {
   const raw = env["SOURCE_DATE_EPOCH"];
   if (raw === undefined || raw === "") return 0;
-  if (!/^[0-9]{1,12}$/.test(raw)) throw new UsageError(`SOURCE_DATE_EPOCH must be a whole number of seconds, got "${raw}"`);
+  // Tar headers hold mtimes up to 2^31 - 1 here (2038-01-19); past that they would wrap.
+  if (!/^[0-9]{1,10}$/.test(raw) || Number(raw) > 2 ** 31 - 1) {
+    throw new UsageError(`SOURCE_DATE_EPOCH must be a whole number of seconds up to 2147483647, got "${raw}"`);
+  }
   return Number(raw);
 };
 
@@ -399,6 +402,13 @@ export const run = async (
     if (e instanceof UsageError) {
       io.err(`lading ${command}: ${e.message}`);
       return EXIT.usage;
+    }
+    // The machine said no (a store on a read-only disk, an unreadable host file): say
+    // which path and why, without a stack trace.
+    const errno = e as NodeJS.ErrnoException;
+    if (typeof errno.code === "string" && typeof errno.syscall === "string") {
+      io.err(formatDiagnostic({ severity: "error", message: `cannot ${errno.syscall}: ${errno.message}`, ...(errno.path === undefined ? {} : { file: errno.path }) }));
+      return command === "diff" ? EXIT.usage : EXIT.errors;
     }
     io.err(`lading: internal error (please report it): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     return EXIT.internal;

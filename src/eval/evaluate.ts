@@ -24,6 +24,13 @@ const LAYER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 type Sink = Diagnostic[];
 
+/**
+ * Whether a path's last name is reserved by the OCI layer format for whiteouts.
+ *
+ * @category refinements
+ */
+export const isWhiteoutName = (path: string): boolean => path.slice(path.lastIndexOf("/") + 1).startsWith(".wh.");
+
 const checkPath = (raw: unknown, place: Place, out: Sink, what = "path"): ImagePath | undefined => {
   if (typeof raw !== "string") {
     out.push(error(place, `${what} must be a string, got ${typeof raw}`));
@@ -68,6 +75,10 @@ const evalEntry = (entry: Entry, place: Place, out: Sink): EntryIR | undefined =
   const path = checkPath(entry.path, place, out);
   if (path === undefined) return undefined;
   const at: Place = { ...place, path };
+  if (isWhiteoutName(path)) {
+    out.push(error(at, "names starting with .wh. are OCI whiteouts: they would delete files of lower layers"));
+    return undefined;
+  }
   const owner = { uid: checkId(entry.uid, "uid", at, out), gid: checkId(entry.gid, "gid", at, out) };
   switch (entry._tag) {
     case "File": {
@@ -182,7 +193,9 @@ const evalConfig = (image: Image.Image, place: Place, out: Sink): ConfigIR => {
     if (!ENV_NAME.test(name)) out.push(error(place, `invalid environment variable name ${JSON.stringify(name)}`, "names are letters, digits and _, not starting with a digit"));
     if (typeof value !== "string" || value.includes("\0")) out.push(error(place, `environment variable ${name} must be a string without NUL bytes`));
   }
-  if (env.length > 0) config.Env = env.map(([k, v]) => `${k}=${v}`);
+  // Sorted by name: a record has no order that means anything, so the order in which
+  // withEnv calls merged it must not change the image's digest.
+  if (env.length > 0) config.Env = env.map(([k, v]) => `${k}=${v}`).sort();
   const argv = (what: "entrypoint" | "cmd", v: ReadonlyArray<string> | undefined): ReadonlyArray<string> | undefined => {
     if (v === undefined) return undefined;
     if (!Array.isArray(v)) {

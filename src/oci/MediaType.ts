@@ -18,6 +18,8 @@ export const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+
 /** @category model */
 export const DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 /** @category model */
+export const DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar";
+/** @category model */
 export const DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json";
 /** The annotation that names a manifest in an OCI layout's index. */
 export const REF_NAME = "org.opencontainers.image.ref.name";

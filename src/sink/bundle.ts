@@ -110,21 +110,30 @@ const resolveUser = async (root: string, spec: string | undefined, where: string
       .split("\n")
       .filter((l) => l !== "")
       .map((l) => l.split(":"));
+  const id = (v: string | undefined, what: string): number => {
+    if (v === undefined || !/^[0-9]+$/.test(v)) return fail(where, `the image's ${what} is not a number: ${JSON.stringify(v ?? "")}`);
+    return Number(v);
+  };
   let uid: number;
   let gid: number | undefined;
-  if (/^[0-9]+$/.test(user)) uid = Number(user);
-  else {
-    const row = (await table("passwd")).find((r) => r[0] === user);
+  const passwd = await table("passwd");
+  if (/^[0-9]+$/.test(user)) {
+    uid = Number(user);
+    // A numeric user still takes its primary group from /etc/passwd when listed there.
+    const row = passwd.find((r) => r[2] === user);
+    if (row !== undefined) gid = id(row[3], `/etc/passwd gid of uid ${user}`);
+  } else {
+    const row = passwd.find((r) => r[0] === user);
     if (row === undefined) return fail(where, `user "${user}" is not in the image's /etc/passwd`);
-    uid = Number(row[2]);
-    gid = Number(row[3]);
+    uid = id(row[2], `/etc/passwd uid of ${user}`);
+    gid = id(row[3], `/etc/passwd gid of ${user}`);
   }
   if (group !== undefined) {
     if (/^[0-9]+$/.test(group)) gid = Number(group);
     else {
       const row = (await table("group")).find((r) => r[0] === group);
       if (row === undefined) return fail(where, `group "${group}" is not in the image's /etc/group`);
-      gid = Number(row[2]);
+      gid = id(row[2], `/etc/group gid of ${group}`);
     }
   }
   return { uid, gid: gid ?? 0 };
@@ -188,6 +197,10 @@ export const writeBundle = async (store: Store, image: BuiltImage, dir: string, 
     await fs.mkdir(path.join(tmp, "rootfs"), { recursive: true, mode: 0o755 });
     for (const layer of image.layers) await applyLayer(path.join(tmp, "rootfs"), store.blobPath(layer.digest), where);
     const user = await resolveUser(path.join(tmp, "rootfs"), config.config?.User, where);
+    // The root directory too is the image's, not the host's: mode 0755, time `created`.
+    const created = new Date(config.created ?? 0);
+    await fs.chmod(path.join(tmp, "rootfs"), 0o755);
+    await fs.utimes(path.join(tmp, "rootfs"), created, created);
     await fs.writeFile(path.join(tmp, "config.json"), canonicalJson(makeRuntimeConfig(config, user, hostname)));
     const old = `${dest}.old-${randomBytes(6).toString("hex")}`;
     const hadOld = await fs.rename(dest, old).then(

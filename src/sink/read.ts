@@ -17,7 +17,7 @@ import * as tar from "tar-stream";
 import type { Digest } from "../core/index.ts";
 import { DiagnosticError, digestFromHex, digestHex, digestOf, error } from "../core/index.ts";
 import type { Descriptor, ImageConfig, Manifest } from "../oci/index.ts";
-import { decodeJson, DockerArchiveManifest, ImageConfig as ImageConfigC, Index, Manifest as ManifestC, OCI_INDEX, REF_NAME } from "../oci/index.ts";
+import { decodeJson, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DockerArchiveManifest, ImageConfig as ImageConfigC, Index, Manifest as ManifestC, OCI_INDEX, OciLayout, REF_NAME } from "../oci/index.ts";
 import type { Transport } from "./Transport.ts";
 import { formatTransport } from "./Transport.ts";
 
@@ -84,6 +84,8 @@ const tarStreamOf = (file: string, gzipped: boolean): Readable =>
   gzipped ? createReadStream(file).pipe(zlib.createGunzip()) : createReadStream(file);
 
 const openOciDir = async (dir: string, tag: string | undefined, source: string, close: () => Promise<void>): Promise<OpenedImage> => {
+  const layout = decodeOrFail(OciLayout, await fs.readFile(path.join(dir, "oci-layout"), "utf8").catch(() => fail(source, "not an OCI image layout (no oci-layout file)")), `${source}: oci-layout`);
+  if (layout.imageLayoutVersion !== "1.0.0") fail(source, `unsupported OCI layout version ${JSON.stringify(layout.imageLayoutVersion)}`);
   const index = decodeOrFail(Index, await fs.readFile(path.join(dir, "index.json"), "utf8").catch(() => fail(source, "not an OCI image layout (no index.json)")), `${source}: index.json`);
   const candidates = tag === undefined ? index.manifests : index.manifests.filter((d) => d.annotations?.[REF_NAME] === tag);
   const tags = index.manifests.map((d) => d.annotations?.[REF_NAME]).filter((x): x is string => x !== undefined);
@@ -151,20 +153,25 @@ const openDockerArchive = async (dir: string, ref: string | undefined, source: s
   const configBytes = await fs.readFile(inside(entry.Config)).catch(() => fail(source, `config ${entry.Config} is missing`));
   const config = decodeOrFail(ImageConfigC, configBytes.toString("utf8"), `${source}: ${entry.Config}`);
   if (config.rootfs.diff_ids.length !== entry.Layers.length) fail(source, `the config lists ${config.rootfs.diff_ids.length} diff_ids for ${entry.Layers.length} layers`);
-  const layers = await Promise.all(
-    entry.Layers.map(async (name, i): Promise<OpenedLayer> => {
-      const file = inside(name);
-      const gz = await isGzip(file).catch(() => fail(source, `layer ${name} is missing`));
-      const size = (await fs.stat(file)).size;
-      const digest = digestFromHex(createHash("sha256").update(await fs.readFile(file)).digest("hex"));
-      return {
-        descriptor: { mediaType: gz ? "application/vnd.docker.image.rootfs.diff.tar.gzip" : "application/vnd.docker.image.rootfs.diff.tar", digest, size },
-        diffId: config.rootfs.diff_ids[i]!,
-        openBlob: () => createReadStream(file),
-        openTar: () => tarStreamOf(file, gz),
-      };
-    }),
-  );
+  // A docker archive names layers by file, not digest: each is hashed here, streamed and
+  // one at a time, so a layer of any size fits in memory.
+  const layers: OpenedLayer[] = [];
+  for (const [i, name] of entry.Layers.entries()) {
+    const file = inside(name);
+    const gz = await isGzip(file).catch(() => fail(source, `layer ${name} is missing`));
+    const hash = createHash("sha256");
+    let size = 0;
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).byteLength;
+    }
+    layers.push({
+      descriptor: { mediaType: gz ? DOCKER_LAYER_GZIP : DOCKER_LAYER_TAR, digest: digestFromHex(hash.digest("hex")), size },
+      diffId: config.rootfs.diff_ids[i]!,
+      openBlob: () => createReadStream(file),
+      openTar: () => tarStreamOf(file, gz),
+    });
+  }
   return { source, digest: undefined, manifest: undefined, config, configDigest: digestOf(configBytes), layers, close };
 };
 
