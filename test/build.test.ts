@@ -87,6 +87,18 @@ describe("hard links", () => {
   });
 });
 
+describe("the root and copied trees", () => {
+  it("takes a hard link to a file a host copy brings, and refuses entries at /", async () => {
+    await fs.mkdir(path.join(work, "tree"), { recursive: true });
+    await fs.writeFile(path.join(work, "tree", "f"), "f\n");
+    const linked = pipe(Image.scratch, Image.withLayer(Layer.make("l", [Entry.copy("tree", "/t"), Entry.hardlink("/u/f", "/t/f")])));
+    const { plan: p } = await planOrThrow(linked);
+    expect(p.layers[0]?.entries.find((e) => e.path === "/u/f")).toMatchObject({ type: "hardlink", target: "/t/f" });
+    const rooted = pipe(Image.scratch, Image.withLayer(Layer.make("l", [Entry.symlink("/", "elsewhere")])));
+    expect(await plan(rooted)).toEqual(E.left(['spec.ts: export "image", layer "l", path "/": a symlink cannot be at /: the root of the image is always a directory']));
+  });
+});
+
 describe("inputs that change under a build", () => {
   for (const size of [100, 3 << 20]) {
     it(`fail the build with a diagnostic and leave no temp file (${size} bytes)`, async () => {

@@ -4,13 +4,12 @@
  * into the store: never the whole layer in memory. A layer whose cache key the store
  * already holds is not rebuilt, and its content is not read.
  */
-import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
-import { DiagnosticError, digestFromHex } from "../core/index.ts";
+import { createDigestingStream, DiagnosticError } from "../core/index.ts";
 import type { Blob, ImageConfig, LayerBlob, Manifest } from "../oci/index.ts";
 import { canonicalBlob, makeManifest } from "../oci/index.ts";
 import type { BuildPlan, LayerFormat, PlanInputs, PlannedLayer } from "../plan/index.ts";
@@ -79,16 +78,6 @@ const coalescing = (): Transform => {
   });
 };
 
-const hashing = (hash: ReturnType<typeof createHash>, count: { n: number }): Transform =>
-  new Transform({
-    highWaterMark: BUFFER,
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      count.n += chunk.byteLength;
-      cb(null, chunk);
-    },
-  });
-
 /**
  * Builds one layer into the store, unconditionally.
  *
@@ -96,10 +85,8 @@ const hashing = (hash: ReturnType<typeof createHash>, count: { n: number }): Tra
  */
 export const buildLayer = async (store: Store, layer: PlannedLayer, inputs: PlanInputs, created: number): Promise<LayerBlob> => {
   const temp = store.tempPath();
-  const diffHash = createHash("sha256");
-  const blobHash = createHash("sha256");
-  const tarSize = { n: 0 };
-  const blobSize = { n: 0 };
+  const tarDigest = createDigestingStream(BUFFER);
+  const blobDigest = createDigestingStream(BUFFER);
   const pack = tar.pack({ highWaterMark: CHUNK });
   const producing = writeLayerTar(pack, layer, inputs, created).catch((e: unknown) => {
     pack.destroy(e as Error);
@@ -111,9 +98,9 @@ export const buildLayer = async (store: Store, layer: PlannedLayer, inputs: Plan
       pipeline(
         pack as unknown as NodeJS.ReadableStream,
         coalescing(),
-        hashing(diffHash, tarSize),
+        tarDigest.stream,
         createDeterministicGzip(),
-        hashing(blobHash, blobSize),
+        blobDigest.stream,
         createWriteStream(temp, { highWaterMark: CHUNK }),
       ),
     ]);
@@ -124,10 +111,10 @@ export const buildLayer = async (store: Store, layer: PlannedLayer, inputs: Plan
     throw e;
   }
   const blob: LayerBlob = {
-    digest: digestFromHex(blobHash.digest("hex")),
-    size: blobSize.n,
-    diffId: digestFromHex(diffHash.digest("hex")),
-    uncompressedSize: tarSize.n,
+    digest: blobDigest.digest(),
+    size: blobDigest.size(),
+    diffId: tarDigest.digest(),
+    uncompressedSize: tarDigest.size(),
   };
   await store.commitBlob(temp, blob.digest);
   return blob;

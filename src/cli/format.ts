@@ -1,27 +1,9 @@
 /**
  * Text renderings of plans, builds and inspections for the terminal.
  */
+import { formatMode, formatSize } from "../core/index.ts";
 import type { BuildPlan } from "../plan/index.ts";
 import type { Inspection, OpenedImage } from "../sink/index.ts";
-
-/**
- * A byte count for people: `1.2 MB`.
- *
- * @category destructors
- */
-export const formatSize = (n: number): string => {
-  if (n < 1000) return `${n} B`;
-  const units = ["kB", "MB", "GB", "TB"];
-  let v = n;
-  let u = -1;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
-};
-
-const octal = (m: number): string => m.toString(8).padStart(4, "0");
 
 interface EntryView {
   readonly type: string;
@@ -37,7 +19,7 @@ const entryLine = (e: EntryView): string => {
   const kind = e.type.padEnd(8);
   const size = e.type === "file" ? formatSize(e.size ?? 0).padStart(8) : "".padStart(8);
   const link = e.type === "symlink" ? ` -> ${e.target}` : e.type === "hardlink" ? ` => ${e.target}` : "";
-  return `  ${kind} ${octal(e.mode)} ${`${e.uid}:${e.gid}`.padEnd(11)} ${size}  ${e.path}${link}`;
+  return `  ${kind} ${formatMode(e.mode)} ${`${e.uid}:${e.gid}`.padEnd(11)} ${size}  ${e.path}${link}`;
 };
 
 const configLines = (config: object): string[] =>

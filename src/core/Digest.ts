@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { Transform } from "node:stream";
 
 /**
  * A content digest in the OCI form `sha256:<64 lowercase hex>`.
@@ -49,3 +50,26 @@ export const digestFromHex = (hex: string): Digest => `sha256:${hex}`;
  * @category destructors
  */
 export const digestHex = (d: Digest): string => d.slice("sha256:".length);
+
+/**
+ * A pass-through stream that hashes and counts what flows through it: the digest and
+ * size are read once the stream has ended.
+ *
+ * @category constructors
+ */
+export const createDigestingStream = (
+  highWaterMark?: number,
+): { readonly stream: Transform; readonly digest: () => Digest; readonly size: () => number } => {
+  const hash = createHash("sha256");
+  let size = 0;
+  const stream = new Transform({
+    ...(highWaterMark === undefined ? {} : { highWaterMark }),
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      size += chunk.byteLength;
+      cb(null, chunk);
+    },
+  });
+  let digest: Digest | undefined;
+  return { stream, digest: () => (digest ??= `sha256:${hash.digest("hex")}`), size: () => size };
+};

@@ -2,3 +2,4 @@ export * from "./Digest.ts";
 export * from "./CanonicalJson.ts";
 export * from "./Diagnostic.ts";
 export * from "./ImagePath.ts";
+export * from "./Units.ts";

@@ -3,6 +3,7 @@
  * pull-request comment: the summary table first, details folded), and the JSON schema
  * documented in the README.
  */
+import { formatMode, formatSize } from "../core/index.ts";
 import type { FieldChange, FileChange, ImageDiff, LayerChange } from "./compare.ts";
 import type { FileView } from "./ImageView.ts";
 
@@ -15,33 +16,18 @@ export interface TextOptions {
   readonly stat: boolean;
 }
 
-const formatSize = (n: number): string => {
-  const abs = Math.abs(n);
-  if (abs < 1000) return `${n} B`;
-  const units = ["kB", "MB", "GB", "TB"];
-  let v = abs;
-  let u = -1;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return `${n < 0 ? "-" : ""}${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
-};
-
 const signed = (n: number): string => (n > 0 ? `+${formatSize(n)}` : n < 0 ? formatSize(n) : "±0 B");
-
-const octal = (m: number): string => m.toString(8).padStart(4, "0");
 
 const show = (v: unknown): string => (v === undefined ? "(unset)" : JSON.stringify(v));
 
 const describeFile = (f: FileView): string =>
   f.type === "file"
-    ? `file ${octal(f.mode)} ${f.uid}:${f.gid} ${formatSize(f.size)}`
+    ? `file ${formatMode(f.mode)} ${f.uid}:${f.gid} ${formatSize(f.size)}`
     : f.type === "symlink"
       ? `symlink -> ${f.target ?? ""}`
       : f.type === "hardlink"
         ? `hardlink => ${f.target ?? ""}`
-        : `${f.type} ${octal(f.mode)} ${f.uid}:${f.gid}`;
+        : `${f.type} ${formatMode(f.mode)} ${f.uid}:${f.gid}`;
 
 /** What changed at a path, in words: `content 270 B -> 300 B, mode 0644 -> 0600`. */
 const describeChange = (c: FileChange): string => {
@@ -56,7 +42,7 @@ const describeChange = (c: FileChange): string => {
         case "content":
           return `content ${formatSize(b.size)} -> ${formatSize(a.size)}`;
         case "mode":
-          return `mode ${octal(b.mode)} -> ${octal(a.mode)}`;
+          return `mode ${formatMode(b.mode)} -> ${formatMode(a.mode)}`;
         case "owner":
           return `owner ${b.uid}:${b.gid} -> ${a.uid}:${a.gid}`;
         case "target":

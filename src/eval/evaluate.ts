@@ -75,6 +75,10 @@ const evalEntry = (entry: Entry, place: Place, out: Sink): EntryIR | undefined =
   const path = checkPath(entry.path, place, out);
   if (path === undefined) return undefined;
   const at: Place = { ...place, path };
+  if (path === "/" && entry._tag !== "HostCopy") {
+    out.push(error(at, `a ${entry._tag.toLowerCase()} cannot be at /: the root of the image is always a directory`));
+    return undefined;
+  }
   if (isWhiteoutName(path)) {
     out.push(error(at, "names starting with .wh. are OCI whiteouts: they would delete files of lower layers"));
     return undefined;
@@ -82,7 +86,6 @@ const evalEntry = (entry: Entry, place: Place, out: Sink): EntryIR | undefined =
   const owner = { uid: checkId(entry.uid, "uid", at, out), gid: checkId(entry.gid, "gid", at, out) };
   switch (entry._tag) {
     case "File": {
-      if (path === "/") out.push(error(at, "a file cannot be at /"));
       const content = entry.content;
       if (typeof content !== "string" && !(content instanceof Uint8Array)) {
         out.push(error(at, "file content must be a string or a Uint8Array"));
@@ -149,7 +152,8 @@ const checkLayerPaths = (entries: ReadonlyArray<EntryIR>, place: Place, out: Sin
       const target = kinds.get(e.target);
       if (target !== undefined && target !== "File" && target !== "HostCopy") {
         out.push(error({ ...place, path: e.path }, `hardlink target ${e.target} is a ${target.toLowerCase()}, not a regular file`));
-      } else if (target === undefined) {
+      } else if (target === undefined && !entries.some((c) => c._tag === "HostCopy" && (e.target === c.path || e.target.startsWith(`${c.path === "/" ? "" : c.path}/`)))) {
+        // A target inside a host copy is known only at plan time, which checks it there.
         out.push(error({ ...place, path: e.path }, `hardlink target ${e.target} is not in this layer`));
       }
     }

@@ -58,6 +58,10 @@ const expandHostCopy = async (
     out.push(error(place, `host path not found: ${e.source}`, `host paths are relative to the spec file's directory`));
     return;
   }
+  if (e.path === "/" && rootStat.kind !== "dir") {
+    out.push(error(place, `host path ${e.source} is not a directory, so it cannot be copied to /`));
+    return;
+  }
   const excluded = e.exclude.length === 0 ? () => false : picomatch([...e.exclude], { dot: true });
   const owner = { uid: e.uid, gid: e.gid };
   const visit = async (abs: string, st: HostStat, dest: ImagePath, rel: string): Promise<void> => {

@@ -4,12 +4,11 @@
  * lists the files. This is both `lading inspect` and the validator every test runs.
  */
 import { createHash } from "node:crypto";
-import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
 import type { Diagnostic, Digest } from "../core/index.ts";
-import { digestFromHex, error } from "../core/index.ts";
+import { createDigestingStream, digestFromHex, error } from "../core/index.ts";
 import type { OpenedImage, OpenedLayer } from "./read.ts";
 
 /**
@@ -52,20 +51,9 @@ export interface Inspection {
 const typeOf = (t: tar.Header["type"]): LayerFile["type"] =>
   t === "file" || t === "contiguous-file" ? "file" : t === "directory" ? "dir" : t === "symlink" ? "symlink" : t === "link" ? "hardlink" : "other";
 
-const counting = (hash: ReturnType<typeof createHash>, size: { n: number }): Transform =>
-  new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      hash.update(chunk);
-      size.n += chunk.byteLength;
-      cb(null, chunk);
-    },
-  });
-
 const inspectLayer = async (source: string, layer: OpenedLayer, index: number, problems: Diagnostic[]): Promise<InspectedLayer> => {
-  const blobHash = createHash("sha256");
-  const tarHash = createHash("sha256");
-  const blobSize = { n: 0 };
-  const tarSize = { n: 0 };
+  const blob = createDigestingStream();
+  const tarred = createDigestingStream();
   const files: LayerFile[] = [];
   const where = { file: source, layer: `#${index + 1} ${layer.descriptor.digest.slice(0, 19)}` };
   const ex = tar.extract();
@@ -94,18 +82,18 @@ const inspectLayer = async (source: string, layer: OpenedLayer, index: number, p
   try {
     await pipeline([
       layer.openBlob(),
-      counting(blobHash, blobSize),
+      blob.stream,
       ...(gz ? [zlib.createGunzip()] : []),
-      counting(tarHash, tarSize),
+      tarred.stream,
       ex as unknown as NodeJS.WritableStream,
     ]);
   } catch (e) {
     problems.push(error(where, `cannot read the layer: ${(e as Error).message}`));
   }
-  const digest = digestFromHex(blobHash.digest("hex"));
-  const diffId = digestFromHex(tarHash.digest("hex"));
+  const digest = blob.digest();
+  const diffId = tarred.digest();
   if (digest !== layer.descriptor.digest) problems.push(error(where, `blob digest ${digest} does not match descriptor ${layer.descriptor.digest}`));
-  if (blobSize.n !== layer.descriptor.size) problems.push(error(where, `blob has ${blobSize.n} bytes, descriptor says ${layer.descriptor.size}`));
+  if (blob.size() !== layer.descriptor.size) problems.push(error(where, `blob has ${blob.size()} bytes, descriptor says ${layer.descriptor.size}`));
   if (diffId !== layer.diffId) problems.push(error(where, `uncompressed digest ${diffId} does not match diff_id ${layer.diffId}`));
   const seen = new Set<string>();
   for (const f of files) {
