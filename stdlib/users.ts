@@ -6,6 +6,9 @@ import { Entry, Layer } from "lading";
 import type { ImagePath } from "lading";
 
 /**
+ * A user for {@link users}: a passwd line plus a group of the same name. gid defaults to
+ * uid, home to `/`, shell to `/bin/sh`.
+ *
  * @category model
  */
 export interface User {

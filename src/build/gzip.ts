@@ -14,7 +14,11 @@ import { Transform, type TransformCallback } from "node:stream";
 import { promisify } from "node:util";
 import * as zlib from "node:zlib";
 
-/** The gzip level of every layer. */
+/**
+ * The gzip level of every layer.
+ *
+ * @category model
+ */
 export const GZIP_LEVEL = 6;
 
 const BLOCK = 1 << 20;
@@ -50,7 +54,8 @@ const compressBlock = (block: Buffer, dictionary: Buffer | undefined, last: bool
   });
 
 /**
- * A transform from bytes to one gzip member.
+ * A transform from bytes to one gzip member: the same input gives the same bytes,
+ * whatever the parallelism.
  *
  * @category constructors
  */

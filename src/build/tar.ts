@@ -13,7 +13,11 @@ import type { Digest } from "../core/index.ts";
 import { DiagnosticError, digestFromHex, error } from "../core/index.ts";
 import type { PlanInputs, PlannedEntry, PlannedLayer } from "../plan/index.ts";
 
-/** Version of lading's tar layout; part of every layer cache key. */
+/**
+ * Version of lading's tar layout; part of every layer cache key.
+ *
+ * @category model
+ */
 export const TAR_FORMAT = "lading-tar/1";
 
 const SMALL_FILE = 1 << 20;

@@ -52,7 +52,8 @@ export const collectLocalSources = async (entry: string): Promise<ReadonlyArray<
 };
 
 /**
- * The check cache key: lading's version, the compiler options and every local source.
+ * The check cache key: `toolVersion` (what identifies the checker, compiler options
+ * included) and every local source, by path relative to `root` and content digest.
  *
  * @category destructors
  */

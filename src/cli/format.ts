@@ -28,6 +28,9 @@ const configLines = (config: object): string[] =>
     .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`);
 
 /**
+ * The plan as `lading plan` prints it: the image line, config, annotations, then each
+ * layer with its entries.
+ *
  * @category destructors
  */
 export const formatPlan = (plan: BuildPlan): string => {
@@ -46,6 +49,9 @@ export const formatPlan = (plan: BuildPlan): string => {
 };
 
 /**
+ * An inspected image as `lading inspect` prints it: digest, platform, config and a line
+ * per layer; with `withFiles`, every entry too.
+ *
  * @category destructors
  */
 export const formatInspection = (image: OpenedImage, inspection: Inspection, withFiles: boolean): string => {

@@ -20,6 +20,9 @@ export interface Target {
 }
 
 /**
+ * Splits `FILE#EXPORT` at its last `#`; without one the export is left for
+ * {@link loadExport} to choose.
+ *
  * @category constructors
  */
 export const parseTarget = (arg: string): Target => {

@@ -53,7 +53,11 @@ const checkerIdentity = (() => {
   };
 })();
 
-/** Exit codes, documented in the README. */
+/**
+ * Exit codes, documented in the README.
+ *
+ * @category model
+ */
 export const EXIT = { ok: 0, errors: 1, usage: 2, internal: 70 } as const;
 
 class UsageError extends Error {}

@@ -13,6 +13,8 @@ import type { Transport } from "../sink/index.ts";
 import { parseTransport } from "../sink/index.ts";
 
 /**
+ * One side of `lading diff`, with the argument as the user wrote it.
+ *
  * @category model
  */
 export type Side =
@@ -23,6 +25,9 @@ export type Side =
 const TRANSPORT = /^(oci|oci-archive|docker-archive|bundle):/;
 
 /**
+ * Parses a diff argument: `git:REV:FILE[#EXPORT]`, an image location such as
+ * `oci:DIR`, else a spec target.
+ *
  * @category constructors
  */
 export const parseSide = (arg: string): E.Either<string, Side> => {

@@ -24,7 +24,7 @@ export interface Diagnostic {
 export type Place = Pick<Diagnostic, "file" | "exportName" | "layer" | "path">;
 
 /**
- * An error at a place.
+ * An error diagnostic at a place, with an optional hint on how to fix it.
  *
  * @category constructors
  */

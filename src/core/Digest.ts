@@ -38,7 +38,8 @@ export const digestOfLines = (lines: Iterable<string>): Digest => {
 };
 
 /**
- * Wraps a hex sha256 as a digest.
+ * Wraps a hex sha256 as a digest. The hex is trusted, not checked: check untrusted
+ * text with `isDigest` instead.
  *
  * @category constructors
  */

@@ -25,6 +25,9 @@ export interface FileView {
 }
 
 /**
+ * A layer as diff sees it: a name to pair it by, a key that changes with its bytes, its
+ * content size and its entries.
+ *
  * @category model
  */
 export interface LayerView {
@@ -40,6 +43,9 @@ export interface LayerView {
 }
 
 /**
+ * An image as diff sees it, from a spec's plan or a built image: platform as
+ * `os/arch[/variant]`, config in OCI field spelling, annotations and layers.
+ *
  * @category model
  */
 export interface ImageView {
@@ -55,7 +61,7 @@ const platformOf = (p: { readonly os: string; readonly architecture: string; rea
   `${p.os}/${p.architecture}${p.variant === undefined ? "" : `/${p.variant}`}`;
 
 /**
- * The view of a plan.
+ * The view of a spec side, from its plan: layers keyed by cache key, nothing built.
  *
  * @category constructors
  */
@@ -85,7 +91,8 @@ export const fromPlan = (source: string, plan: BuildPlan): ImageView => ({
 const LADING_HISTORY = /^lading: layer (.+)$/;
 
 /**
- * The view of a built image, from its inspection.
+ * The view of a built image, from its inspection: layers keyed by diff_id and named
+ * from the history lading writes.
  *
  * @category constructors
  */

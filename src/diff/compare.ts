@@ -29,6 +29,9 @@ export interface FieldChange {
 export type FileAspect = "type" | "content" | "mode" | "owner" | "target";
 
 /**
+ * A path whose entry differs between the two flattened trees: added, removed, or
+ * changed in the listed aspects.
+ *
  * @category model
  */
 export interface FileChange {
@@ -88,6 +91,8 @@ export interface ImageDiff {
 }
 
 /**
+ * What to leave out of a diff.
+ *
  * @category model
  */
 export interface DiffOptions {
@@ -183,7 +188,8 @@ const pairLayers = (before: ReadonlyArray<LayerView>, after: ReadonlyArray<Layer
 };
 
 /**
- * Compares two image views.
+ * Compares two image views. Paths matching `options.ignore` are left out of the file
+ * changes and their counts; the sizes still include them.
  *
  * @category destructors
  */

@@ -8,6 +8,9 @@ import type { FieldChange, FileChange, ImageDiff, LayerChange } from "./compare.
 import type { FileView } from "./ImageView.ts";
 
 /**
+ * How {@link renderText} draws: with ANSI colours or not, and with per-item detail or
+ * summary lines only.
+ *
  * @category model
  */
 export interface TextOptions {
@@ -71,7 +74,8 @@ const summaryLine = (d: ImageDiff): string =>
   `${d.summary.added} added, ${d.summary.removed} removed, ${d.summary.changed} changed; size ${formatSize(d.summary.sizeBefore)} -> ${formatSize(d.summary.sizeAfter)} (${signed(d.summary.sizeDelta)})`;
 
 /**
- * The text rendering.
+ * The text rendering, like `git diff`: `-`, `+` and `~` for removed, added and changed
+ * items, then a summary line.
  *
  * @category destructors
  */

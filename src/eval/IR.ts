@@ -5,7 +5,7 @@
 import type { ImagePath } from "../core/index.ts";
 
 /**
- * Ownership and mode, all defaulted.
+ * The owner of an evaluated entry: uid and gid, 0 when not given.
  *
  * @category model
  */
@@ -15,6 +15,9 @@ export interface Owner {
 }
 
 /**
+ * An entry after eval: path normalized, attributes checked and defaulted, file content
+ * as bytes. A host copy stays unexpanded until plan.
+ *
  * @category model
  */
 export type EntryIR =
@@ -35,6 +38,9 @@ export type EntryIR =
     } & Owner;
 
 /**
+ * A layer after eval: generators forced, entries checked, in the order the spec gives
+ * them.
+ *
  * @category model
  */
 export interface LayerIR {
@@ -61,6 +67,8 @@ export interface ConfigIR {
 }
 
 /**
+ * The platform after eval, as it goes into the image config.
+ *
  * @category model
  */
 export interface PlatformIR {
@@ -70,6 +78,9 @@ export interface PlatformIR {
 }
 
 /**
+ * One image export after eval: what plan works from, with no lazy part and no unchecked
+ * value left.
+ *
  * @category model
  */
 export interface ImageIR {

@@ -13,7 +13,11 @@ import { isLayer } from "../spec/Layer.ts";
 import { architectures } from "../spec/Platform.ts";
 import type { ConfigIR, EntryIR, ImageIR, LayerIR } from "./IR.ts";
 
-/** The largest uid/gid a USTAR header holds (6 octal digits). */
+/**
+ * The largest uid/gid a USTAR header holds (6 octal digits).
+ *
+ * @category model
+ */
 export const MAX_ID = 0o777777;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

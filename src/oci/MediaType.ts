@@ -3,23 +3,67 @@
  * both when inspecting images made by other tools.
  */
 
-/** @category model */
+/**
+ * An image manifest: a config descriptor plus one descriptor per layer. Every manifest
+ * lading writes has this type.
+ *
+ * @category model
+ */
 export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
-/** @category model */
+/**
+ * An image index: a list of manifest descriptors, as in an OCI layout's `index.json`.
+ *
+ * @category model
+ */
 export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
-/** @category model */
+/**
+ * An image config: platform, runtime config, layer diff_ids and history.
+ *
+ * @category model
+ */
 export const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
-/** @category model */
+/**
+ * A gzipped tar layer, the only layer type lading writes.
+ *
+ * @category model
+ */
 export const OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip";
-/** @category model */
+/**
+ * An uncompressed tar layer, as other tools may write it.
+ *
+ * @category model
+ */
 export const OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar";
-/** @category model */
+/**
+ * Docker's image manifest (schema 2), the counterpart of an OCI manifest.
+ *
+ * @category model
+ */
 export const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
-/** @category model */
+/**
+ * Docker's gzipped tar layer. A docker-archive names no media types, so its gzipped
+ * layers are given this one when read.
+ *
+ * @category model
+ */
 export const DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-/** @category model */
+/**
+ * Docker's uncompressed tar layer, given to the plain tar layers of a docker-archive
+ * when read.
+ *
+ * @category model
+ */
 export const DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar";
-/** @category model */
+/**
+ * Docker's image config, the counterpart of an OCI image config.
+ *
+ * @category model
+ */
 export const DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json";
-/** The annotation that names a manifest in an OCI layout's index. */
+/**
+ * The annotation that names a manifest in an OCI layout's index: the `TAG` of
+ * `oci:DIR:TAG`.
+ *
+ * @category model
+ */
 export const REF_NAME = "org.opencontainers.image.ref.name";

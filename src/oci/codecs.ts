@@ -8,7 +8,12 @@ import * as t from "io-ts";
 import type { Diagnostic, Digest } from "../core/index.ts";
 import { error, isDigest } from "../core/index.ts";
 
-/** @category codecs */
+/**
+ * Accepts only a `sha256:<64 lowercase hex>` string, typed as a `Digest`; anything else
+ * fails with that expectation.
+ *
+ * @category codecs
+ */
 export const DigestC = new t.Type<Digest, string, unknown>(
   "Digest",
   (u): u is Digest => typeof u === "string" && isDigest(u),
@@ -18,39 +23,75 @@ export const DigestC = new t.Type<Digest, string, unknown>(
 
 const StringMap = t.record(t.string, t.string);
 
-/** @category codecs */
+/**
+ * The platform of an index descriptor: os and architecture, optionally variant and
+ * `os.version`.
+ *
+ * @category codecs
+ */
 export const Platform = t.intersection([
   t.type({ architecture: t.string, os: t.string }),
   t.partial({ variant: t.string, "os.version": t.string }),
 ]);
 
-/** @category codecs */
+/**
+ * A reference to a blob: media type, digest and size in bytes, optionally annotations,
+ * platform and download urls.
+ *
+ * @category codecs
+ */
 export const Descriptor = t.intersection([
   t.type({ mediaType: t.string, digest: DigestC, size: t.number }),
   t.partial({ annotations: StringMap, platform: Platform, urls: t.array(t.string) }),
 ]);
-/** @category model */
+/**
+ * A decoded descriptor; derived from the codec, so type and check cannot disagree.
+ *
+ * @category model
+ */
 export type Descriptor = t.TypeOf<typeof Descriptor>;
 
-/** @category codecs */
+/**
+ * An image manifest (schema version 2): the config descriptor and the layer descriptors,
+ * bottom layer first.
+ *
+ * @category codecs
+ */
 export const Manifest = t.intersection([
   t.type({ schemaVersion: t.literal(2), config: Descriptor, layers: t.array(Descriptor) }),
   t.partial({ mediaType: t.string, annotations: StringMap }),
 ]);
-/** @category model */
+/**
+ * A decoded manifest; derived from the codec.
+ *
+ * @category model
+ */
 export type Manifest = t.TypeOf<typeof Manifest>;
 
-/** @category codecs */
+/**
+ * An image index, such as an OCI layout's `index.json`: one descriptor per manifest.
+ *
+ * @category codecs
+ */
 export const Index = t.intersection([
   t.type({ schemaVersion: t.literal(2), manifests: t.array(Descriptor) }),
   t.partial({ mediaType: t.string, annotations: StringMap }),
 ]);
-/** @category model */
+/**
+ * A decoded index; derived from the codec.
+ *
+ * @category model
+ */
 export type Index = t.TypeOf<typeof Index>;
 
 const EmptyObjectMap = t.record(t.string, t.UnknownRecord);
 
-/** @category codecs */
+/**
+ * An image config: platform, runtime config (in Docker's field spelling, which OCI
+ * kept), the diff_ids of the uncompressed layers, and history.
+ *
+ * @category codecs
+ */
 export const ImageConfig = t.intersection([
   t.type({
     architecture: t.string,
@@ -77,20 +118,37 @@ export const ImageConfig = t.intersection([
     ),
   }),
 ]);
-/** @category model */
+/**
+ * A decoded image config; derived from the codec.
+ *
+ * @category model
+ */
 export type ImageConfig = t.TypeOf<typeof ImageConfig>;
 
-/** The `manifest.json` of a docker-archive (`docker save`) tarball. */
+/**
+ * The `manifest.json` of a docker-archive (`docker save`) tarball: per image, the
+ * config file, the layer files bottom first, and the names it is tagged with.
+ *
+ * @category codecs
+ */
 export const DockerArchiveManifest = t.array(
   t.intersection([
     t.type({ Config: t.string, Layers: t.array(t.string) }),
     t.partial({ RepoTags: t.union([t.array(t.string), t.null]) }),
   ]),
 );
-/** @category model */
+/**
+ * A decoded docker-archive `manifest.json`; derived from the codec.
+ *
+ * @category model
+ */
 export type DockerArchiveManifest = t.TypeOf<typeof DockerArchiveManifest>;
 
-/** @category codecs */
+/**
+ * The `oci-layout` file at the root of an OCI layout, which names the layout version.
+ *
+ * @category codecs
+ */
 export const OciLayout = t.type({ imageLayoutVersion: t.string });
 
 const describe = (errors: t.Errors): string =>

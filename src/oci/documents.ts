@@ -19,6 +19,9 @@ export interface Blob<A> {
 }
 
 /**
+ * Serializes a document as canonical JSON and digests the bytes, once: equal values
+ * give equal bytes and equal digests.
+ *
  * @category constructors
  */
 export const canonicalBlob = <A>(value: A): Blob<A> => {
@@ -27,6 +30,9 @@ export const canonicalBlob = <A>(value: A): Blob<A> => {
 };
 
 /**
+ * A descriptor pointing at a blob: the given media type, the blob's digest and its size
+ * in bytes.
+ *
  * @category constructors
  */
 export const descriptorOf = (mediaType: string, blob: { readonly bytes: Uint8Array; readonly digest: Digest }): Descriptor => ({

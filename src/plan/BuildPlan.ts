@@ -27,6 +27,9 @@ export interface PlannedEntry {
 }
 
 /**
+ * A planned layer: its entries in tar order, their content size, and the cache key that
+ * decides whether a build makes it again.
+ *
  * @category model
  */
 export interface PlannedLayer {
@@ -51,6 +54,9 @@ export interface LayerFormat {
 }
 
 /**
+ * Everything that decides an image's bytes, as data: platform, runtime config,
+ * annotations, the `created` time, the layer format and every planned layer.
+ *
  * @category model
  */
 export interface BuildPlan {

@@ -34,6 +34,9 @@ export interface HashCache {
 }
 
 /**
+ * The file system as plan sees it. `stat` does not follow symlinks and gives undefined
+ * for a missing path; `hashFile` may answer from a cache.
+ *
  * @category model
  */
 export interface Host {

@@ -14,6 +14,9 @@ import type { BuildPlan, LayerFormat, PlanInputs, PlannedEntry, PlannedLayer } f
 import type { Host, HostStat } from "./Host.ts";
 
 /**
+ * What plan needs besides the image and the host: where the spec is, the `created` time
+ * and the layer format.
+ *
  * @category model
  */
 export interface PlanOptions {
@@ -27,6 +30,8 @@ export interface PlanOptions {
 }
 
 /**
+ * Every problem plan found, or the plan with the inputs its build reads.
+ *
  * @category model
  */
 export type PlanResult = E.Either<ReadonlyArray<Diagnostic>, { readonly plan: BuildPlan; readonly inputs: PlanInputs }>;
@@ -277,7 +282,8 @@ const planLayer = async (
 };
 
 /**
- * Plans an evaluated image against the host.
+ * Plans an evaluated image, reading the machine only through `host`; on failure it
+ * returns every problem found, not only the first.
  *
  * @category constructors
  */

@@ -6,6 +6,9 @@
 import * as E from "fp-ts/lib/Either.js";
 
 /**
+ * Where an image is read from or written to, as parsed from `oci:DIR[:TAG]` and the
+ * like; a tag or ref not given is undefined.
+ *
  * @category model
  */
 export type Transport =
@@ -17,7 +20,11 @@ export type Transport =
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const REF = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$/;
 
-/** The transports lading reads and writes, for help and error messages. */
+/**
+ * The transports lading reads and writes, for help and error messages.
+ *
+ * @category instances
+ */
 export const TRANSPORTS = ["oci:DIR[:TAG]", "oci-archive:FILE[:TAG]", "docker-archive:FILE[:NAME:TAG]", "bundle:DIR"] as const;
 
 const splitFirst = (s: string): [string, string | undefined] => {
@@ -57,6 +64,9 @@ export const parseTransport = (s: string): E.Either<string, Transport> => {
 };
 
 /**
+ * The transport in the form {@link parseTransport} reads; names the location in
+ * diagnostics.
+ *
  * @category destructors
  */
 export const formatTransport = (t: Transport): string => {

@@ -140,7 +140,9 @@ const resolveUser = async (root: string, spec: string | undefined, where: string
 };
 
 /**
- * The OCI runtime config for an image config.
+ * The OCI runtime config for an image config: the process is Entrypoint then Cmd, with
+ * a default PATH when Env sets none, Docker's default capabilities and the usual
+ * /proc, /dev and /sys mounts.
  *
  * @category constructors
  */

@@ -29,6 +29,9 @@ export interface LayerFile {
 }
 
 /**
+ * A layer as read back: its descriptor's digest, media type and size, its diff_id, and
+ * its files in archive order.
+ *
  * @category model
  */
 export interface InspectedLayer {
@@ -40,6 +43,9 @@ export interface InspectedLayer {
 }
 
 /**
+ * What inspecting an image found: every layer with its files, and every problem (a
+ * digest, size or diff_id that does not match, an unreadable layer, a path listed twice).
+ *
  * @category model
  */
 export interface Inspection {

@@ -25,7 +25,8 @@ import { formatTransport } from "./Transport.ts";
 const OCI_LAYOUT = canonicalJson({ imageLayoutVersion: "1.0.0" });
 
 /**
- * What a sink needs besides the image: the name to use when the transport gives none.
+ * What a sink needs besides the image: the name to use when the transport gives none,
+ * and the platform to record in an OCI index's descriptor.
  *
  * @category model
  */
@@ -129,7 +130,8 @@ const dockerArchiveMembers = (store: Store, image: BuiltImage, ref: string): Arc
 const withLatest = (ref: string): string => (/:[^/]+$/.test(ref) ? ref : `${ref}:latest`);
 
 /**
- * Writes a built image from the store to a transport.
+ * Writes a built image from the store to a transport. An OCI tag defaults to `latest`;
+ * a docker-archive without a name gets `localhost/<default name, lowercased>:latest`.
  *
  * @category destructors
  */

@@ -78,6 +78,8 @@ export interface HostCopy extends Attributes {
 }
 
 /**
+ * What a layer holds at one path: one of the kinds above, told apart by `_tag`.
+ *
  * @category model
  */
 export type Entry = File | Directory | Symlink | Hardlink | HostCopy;
@@ -109,7 +111,8 @@ export const directory = (path: ImagePath, attributes: Attributes = {}): Directo
   freeze({ _tag: "Directory", path, ...attributes });
 
 /**
- * A symbolic link at `path` pointing to `target`.
+ * A symbolic link at `path` pointing to `target`, which is stored as written and need
+ * not exist.
  *
  * @category constructors
  */
@@ -146,7 +149,8 @@ export const copy = (source: string, path: ImagePath, options: CopyOptions = {})
 };
 
 /**
- * Sets the mode of an entry that has one.
+ * Sets the permission bits (such as `0o755`) of an entry that has them, replacing any
+ * previous mode; links have none. On a host copy they apply to the copied files.
  *
  * @category combinators
  */
@@ -156,7 +160,8 @@ export const withMode =
     freeze({ ...entry, mode });
 
 /**
- * Sets the owner of an entry.
+ * Sets the numeric uid and gid of an entry (gid defaults to uid), replacing any
+ * previous owner; on a host copy, of everything copied.
  *
  * @category combinators
  */

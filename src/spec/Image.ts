@@ -12,6 +12,9 @@ import type { Platform } from "./Platform.ts";
 import { linuxAmd64 } from "./Platform.ts";
 
 /**
+ * An image as an immutable value: its layers bottom first, runtime config, platform,
+ * and the annotations of its manifest. Describing one reads and builds nothing.
+ *
  * @category model
  */
 export interface Image {
@@ -75,7 +78,8 @@ export const withEnv = (env: Readonly<Record<string, string>>) =>
   withConfig((c) => ({ ...c, env: Object.freeze({ ...c.env, ...env }) }));
 
 /**
- * Sets the entrypoint (exec form).
+ * Sets the entrypoint (exec form), replacing any previous one; the default command is
+ * kept.
  *
  * @category combinators
  */
@@ -83,28 +87,32 @@ export const withEntrypoint = (entrypoint: ReadonlyArray<string>) =>
   withConfig((c) => ({ ...c, entrypoint: copyArgv(entrypoint) }));
 
 /**
- * Sets the default command (exec form), appended to the entrypoint at run time.
+ * Sets the default command (exec form), replacing any previous one. It is appended to
+ * the entrypoint at run time, and arguments given when the container is run replace it.
  *
  * @category combinators
  */
 export const withCmd = (cmd: ReadonlyArray<string>) => withConfig((c) => ({ ...c, cmd: copyArgv(cmd) }));
 
 /**
- * Sets the working directory.
+ * Sets the process's working directory, replacing any previous one. It adds no entry:
+ * give the layer a directory there if the image must hold it.
  *
  * @category combinators
  */
 export const withWorkingDir = (workingDir: ImagePath) => withConfig((c) => ({ ...c, workingDir }));
 
 /**
- * Sets the user: a name or uid, optionally `:group`.
+ * Sets the user the process runs as, replacing any previous one: a name or uid,
+ * optionally `:group`. Names are looked up in the image's /etc/passwd and /etc/group.
  *
  * @category combinators
  */
 export const withUser = (user: string) => withConfig((c) => ({ ...c, user }));
 
 /**
- * Adds exposed ports, such as `"8080/tcp"`.
+ * Adds exposed ports, such as `"8080/tcp"`, to those already set. They tell a runtime
+ * what the image listens on; nothing is published by them.
  *
  * @category combinators
  */
@@ -112,7 +120,8 @@ export const withExposedPorts = (...ports: ReadonlyArray<Port>) =>
   withConfig((c) => ({ ...c, exposedPorts: Object.freeze([...c.exposedPorts, ...ports]) }));
 
 /**
- * Adds volumes (mount points).
+ * Adds volumes, to those already set: paths where a runtime mounts storage that
+ * outlives the container.
  *
  * @category combinators
  */
@@ -128,7 +137,8 @@ export const withLabels = (labels: Readonly<Record<string, string>>) =>
   withConfig((c) => ({ ...c, labels: Object.freeze({ ...c.labels, ...labels }) }));
 
 /**
- * Sets the stop signal.
+ * Sets the signal a runtime sends to stop the container, replacing any previous one;
+ * unset, runtimes send SIGTERM.
  *
  * @category combinators
  */
@@ -145,7 +155,8 @@ export const withAnnotations =
     Object.freeze({ ...image, annotations: Object.freeze({ ...image.annotations, ...annotations }) });
 
 /**
- * Sets the platform.
+ * Sets the platform the image is for, replacing any previous one. It only labels the
+ * image: nothing is cross-built, so the binaries in the layers must match it.
  *
  * @category combinators
  */
@@ -155,6 +166,9 @@ export const withPlatform =
     Object.freeze({ ...image, platform });
 
 /**
+ * Whether a value is an Image, by its `_tag`: how the CLI and eval tell images apart
+ * from a spec's other exports.
+ *
  * @category refinements
  */
 export const isImage = (u: unknown): u is Image =>

@@ -15,6 +15,9 @@ export interface Generated {
 }
 
 /**
+ * One source of a layer's entries: an entry given directly, or a generator forced when
+ * the image is evaluated.
+ *
  * @category model
  */
 export type EntrySource = Entry | Generated;
@@ -50,7 +53,7 @@ export const generated = (name: string, generate: () => ReadonlyArray<Entry>): L
   Object.freeze({ _tag: "Layer", name, sources: Object.freeze([Object.freeze({ _tag: "Generated", generate })]) });
 
 /**
- * Adds entries to a layer.
+ * Adds entries after the layer's existing ones.
  *
  * @category combinators
  */
@@ -60,7 +63,8 @@ export const withEntries =
     Object.freeze({ ...layer, sources: Object.freeze([...layer.sources, ...entries]) });
 
 /**
- * Adds lazily computed entries to a layer.
+ * Adds a generator after the layer's existing sources; like {@link generated}, it is
+ * called only when the image is evaluated and must be pure.
  *
  * @category combinators
  */
@@ -70,7 +74,7 @@ export const withGenerated =
     Object.freeze({ ...layer, sources: Object.freeze([...layer.sources, Object.freeze({ _tag: "Generated" as const, generate })]) });
 
 /**
- * Sets the history comment of a layer.
+ * Sets the layer's comment in the image config's history, replacing any previous one.
  *
  * @category combinators
  */
@@ -80,6 +84,9 @@ export const withComment =
     Object.freeze({ ...layer, comment });
 
 /**
+ * Whether a value is a Layer, by its `_tag`; eval rejects anything else in an image's
+ * layers.
+ *
  * @category refinements
  */
 export const isLayer = (u: unknown): u is Layer =>

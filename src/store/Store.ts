@@ -31,6 +31,9 @@ export interface StoredHashCache {
 }
 
 /**
+ * The content-addressed store on disk: blobs by digest, built-layer records by cache key,
+ * markers of passed checks, and the host file digest cache.
+ *
  * @category model
  */
 export interface Store {
