@@ -70,6 +70,10 @@ describe("lading diff", () => {
     const ignored = JSON.parse((await diff([BEFORE, AFTER, "--format", "json", "--no-check", "--ignore", "/app/**", "--ignore", "app"])).stdout) as ImageDiff;
     expect(ignored.files.some((f) => f.path.startsWith("/app"))).toBe(false);
     expect(ignored.files.length).toBeGreaterThan(0);
+    // /app's own changes no longer count in the size: a.txt +8 B, b.txt -5 B, c.txt +6 B,
+    // and the 7 B tool that became a directory.
+    const all = JSON.parse((await diff([BEFORE, AFTER, "--format", "json", "--no-check"])).stdout) as ImageDiff;
+    expect(all.summary.sizeDelta - ignored.summary.sizeDelta).toBe(8 - 5 + 6 - 7);
     const plain = await diff([BEFORE, AFTER, "--no-check"]);
     expect(plain.stdout).not.toContain("\u001b[");
     const colored = await diff([BEFORE, AFTER, "--no-check", "--color", "always"]);

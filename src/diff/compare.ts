@@ -189,7 +189,7 @@ const pairLayers = (before: ReadonlyArray<LayerView>, after: ReadonlyArray<Layer
 
 /**
  * Compares two image views. Paths matching `options.ignore` are left out of the file
- * changes and their counts; the sizes still include them.
+ * changes, their counts and the sizes.
  *
  * @category destructors
  */
@@ -222,7 +222,9 @@ export const diffImages = (before: ImageView, after: ImageView, options: DiffOpt
   const treeBefore = flattenLayers(before.layers);
   const treeAfter = flattenLayers(after.layers);
   const files = compareTrees(treeBefore, treeAfter, ignored);
-  const sizeOf = (t: ReadonlyMap<string, FileView>): number => [...t.values()].reduce((n, f) => n + (f.type === "file" ? f.size : 0), 0);
+  // Ignored paths count nowhere: not in the changes, not in the sizes.
+  const sizeOf = (t: ReadonlyMap<string, FileView>): number =>
+    [...t.values()].reduce((n, f) => n + (f.type === "file" && !ignored(f.path) ? f.size : 0), 0);
   const platform = before.platform === after.platform ? [] : [{ field: "platform", before: before.platform, after: after.platform }];
   const config = compareRecords(before.config, after.config);
   const annotations = compareRecords(before.annotations, after.annotations);
