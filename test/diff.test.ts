@@ -11,10 +11,10 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ImageDiff } from "../src/diff/index.ts";
 import { REPO, runLading } from "./support/cli.ts";
+import { expectGolden } from "./support/golden.ts";
 
 const BEFORE = "test/fixtures/diff/before/lading.ts";
 const AFTER = "test/fixtures/diff/after/lading.ts";
-const GOLDEN = path.join(REPO, "test", "golden", "diff");
 
 let work: string;
 let store: string;
@@ -26,14 +26,7 @@ afterAll(async () => {
   await fs.rm(work, { recursive: true, force: true });
 });
 
-const golden = async (name: string, actual: string): Promise<void> => {
-  const file = path.join(GOLDEN, name);
-  if (process.env["UPDATE_GOLDEN"] === "1") {
-    await fs.mkdir(GOLDEN, { recursive: true });
-    await fs.writeFile(file, actual);
-  }
-  expect(actual).toBe(await fs.readFile(file, "utf8"));
-};
+const golden = (name: string, actual: string): Promise<void> => expectGolden("diff", name, actual);
 
 const diff = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => runLading(["diff", ...args, "--store", store], { env });
 

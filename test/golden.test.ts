@@ -10,10 +10,10 @@ import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO, runLading } from "./support/cli.ts";
+import { runLading } from "./support/cli.ts";
+import { expectGolden } from "./support/golden.ts";
 
 const SPEC = "test/fixtures/golden/lading.ts";
-const GOLDEN = path.join(REPO, "test", "golden", "plan");
 
 let work: string;
 
@@ -24,14 +24,7 @@ afterAll(async () => {
   await fs.rm(work, { recursive: true, force: true });
 });
 
-const golden = async (name: string, actual: string): Promise<void> => {
-  const file = path.join(GOLDEN, name);
-  if (process.env["UPDATE_GOLDEN"] === "1") {
-    await fs.mkdir(GOLDEN, { recursive: true });
-    await fs.writeFile(file, actual);
-  }
-  expect(actual).toBe(await fs.readFile(file, "utf8"));
-};
+const golden = (name: string, actual: string): Promise<void> => expectGolden("plan", name, actual);
 
 describe("golden", () => {
   it("plan text", async () => {

@@ -57,6 +57,30 @@ export interface ImageView {
   readonly layers: ReadonlyArray<LayerView>;
 }
 
+/**
+ * One entry as both sides see it: symlink modes mean nothing (always 0777), and only
+ * regular files have a size.
+ */
+const toFileView = (e: {
+  readonly path: string;
+  readonly type: FileView["type"];
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size?: number | undefined;
+  readonly digest?: Digest | undefined;
+  readonly target?: string | undefined;
+}): FileView => ({
+  path: e.path,
+  type: e.type,
+  mode: e.type === "symlink" ? 0o777 : e.mode,
+  uid: e.uid,
+  gid: e.gid,
+  size: e.type === "file" ? (e.size ?? 0) : 0,
+  ...(e.digest === undefined ? {} : { digest: e.digest }),
+  ...(e.target === undefined ? {} : { target: e.target }),
+});
+
 const platformOf = (p: { readonly os: string; readonly architecture: string; readonly variant?: string | undefined }): string =>
   `${p.os}/${p.architecture}${p.variant === undefined ? "" : `/${p.variant}`}`;
 
@@ -75,16 +99,7 @@ export const fromPlan = (source: string, plan: BuildPlan): ImageView => ({
     name: l.name,
     key: l.cacheKey,
     size: l.contentSize,
-    files: l.entries.map((e) => ({
-      path: e.path,
-      type: e.type,
-      mode: e.type === "symlink" ? 0o777 : e.mode,
-      uid: e.uid,
-      gid: e.gid,
-      size: e.size ?? 0,
-      ...(e.digest === undefined ? {} : { digest: e.digest }),
-      ...(e.target === undefined ? {} : { target: e.target }),
-    })),
+    files: l.entries.map(toFileView),
   })),
 });
 
@@ -108,16 +123,7 @@ export const fromImage = (image: OpenedImage, layers: ReadonlyArray<InspectedLay
       name: LADING_HISTORY.exec(history[i]?.created_by ?? "")?.[1],
       key: l.diffId,
       size: l.files.reduce((n, f) => n + (f.type === "file" ? f.size : 0), 0),
-      files: l.files.map((f) => ({
-        path: f.path,
-        type: f.type,
-        mode: f.type === "symlink" ? 0o777 : f.mode,
-        uid: f.uid,
-        gid: f.gid,
-        size: f.type === "file" ? f.size : 0,
-        ...(f.digest === undefined ? {} : { digest: f.digest }),
-        ...(f.target === undefined ? {} : { target: f.target }),
-      })),
+      files: l.files.map(toFileView),
     })),
   };
 };
