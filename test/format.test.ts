@@ -76,11 +76,14 @@ describe("core", () => {
   });
 
   it("parses the transports users know from skopeo, and refuses the rest", () => {
-    for (const s of ["oci:out:v1", "oci:out", "oci-archive:a.tar:x", "docker-archive:a.tar:team/app:1.2", "bundle:dir"]) {
+    for (const s of ["oci:out:v1", "oci:out", "oci-archive:a.tar:x", "docker-archive:a.tar:team/app:1.2", "bundle:dir", "docker://127.0.0.1:5000/team/app:1.2", "docker://registry.example.com/app@sha256:" + "0".repeat(64)]) {
       const t = parseTransport(s);
       expect(E.isRight(t) && formatTransport(t.right)).toBe(s);
     }
-    expect(parseTransport("docker://host/app:1")).toEqual(E.left('unknown transport "docker": expected one of oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG], bundle:DIR'));
+    expect(parseTransport("docker://localhost:5000/app")).toEqual(E.right({ _tag: "Registry", reference: { host: "localhost:5000", repository: "app", tag: "latest", digest: undefined } }));
+    expect(parseTransport("docker://app:1")).toEqual(E.left('"app:1": expected HOST/REPOSITORY[:TAG], e.g. registry.example.com/team/app:1.0'));
+    expect(parseTransport("docker://host/App")).toEqual(E.left('"host/App": "host" is not a registry host (name it, e.g. localhost:5000 or registry.example.com)'));
+    expect(parseTransport("ftp:x")).toEqual(E.left('unknown transport "ftp": expected one of oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG], docker://HOST/REPO[:TAG], bundle:DIR'));
     expect(E.isLeft(parseTransport("oci:out:bad tag"))).toBe(true);
     expect(E.isLeft(parseTransport("out"))).toBe(true);
   });

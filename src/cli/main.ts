@@ -62,6 +62,9 @@ export const EXIT = { ok: 0, errors: 1, usage: 2, internal: 70 } as const;
 
 class UsageError extends Error {}
 
+/** The locations lading reads images from: all but the write-only runtime bundle. */
+const READABLE = TRANSPORTS.filter((t) => !t.startsWith("bundle:"));
+
 const HELP: Record<string, string> = {
   main: `lading ${VERSION}: typed container image specs, compiled to reproducible OCI images
 
@@ -101,6 +104,8 @@ Builds one image export reproducibly and writes it to each T:
   oci:DIR[:TAG]                 an OCI image layout (tag default "latest")
   oci-archive:FILE[:TAG]        the same, as a tar file
   docker-archive:FILE[:NAME]    for 'podman load' and 'docker load' (default localhost/EXPORT:latest)
+  docker://HOST/REPO[:TAG]      a registry (credentials from the docker config file;
+                                plain http only for localhost and 127.0.0.1)
   bundle:DIR                    an OCI runtime bundle (rootfs/ and config.json) for 'runc run'
 Prints the manifest digest. Layers already in the store are not rebuilt. Outputs appear
 whole or not at all. SOURCE_DATE_EPOCH sets 'created' and every file's mtime (default 0).
@@ -114,7 +119,7 @@ whole or not at all. SOURCE_DATE_EPOCH sets 'created' and every file's mtime (de
 Shows what changes from A to B. Each side is one of:
   FILE[#EXPORT]                 a spec export, compared as its plan: nothing is built
   git:REV:FILE[#EXPORT]         the same spec export at a git revision
-  ${TRANSPORTS.slice(0, 3).join(", ")}   a built image, read from its layers
+  ${READABLE.join(", ")}   a built image, read from its layers
 Reports config, platform and annotation changes, layers added, removed, changed or
 reordered (and, for specs, which layers a build would rebuild), and every file added,
 removed or changed in content, type, mode, owner or link target, with the size delta.
@@ -130,7 +135,7 @@ removed or changed in content, type, mode, owner or link target, with the size d
 exit codes: 0 the same, 1 different, 2 trouble (a bad spec, an unreadable image, wrong usage)`,
   inspect: `usage: lading inspect T [--json] [--files]
 
-Reads an image from T (${TRANSPORTS.slice(0, 3).join(", ")}), re-hashes every blob
+Reads an image from T (${READABLE.join(", ")}), re-hashes every blob
 against its digest and diff_id, and prints its config and layers. Exits 1 if a blob does
 not verify.
 
@@ -269,7 +274,7 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       if (e._tag === "LayerBuilt") io.err(`layer ${e.layer}: ${e.blob.digest} (${formatSize(e.blob.size)})`);
     };
     const image = await buildImage(store, plan, inputs, progress);
-    for (const t of outs) await writeImage(store, image, t, { defaultName: plan.exportName, platform: plan.platform });
+    for (const t of outs) await writeImage(store, image, t, { defaultName: plan.exportName, platform: plan.platform, env: io.env });
     if (values.json === true) {
       io.out(JSON.stringify({ digest: image.manifest.digest, manifest: image.manifest.value, config: image.config.value, cached: image.cached }, null, 2));
     } else io.out(image.manifest.digest);
@@ -315,7 +320,7 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
             return fromPlan(`git:${side.rev}:${side.arg}`, (await planTarget(target, { noCheck: values["no-check"] === true, store, env: io.env, host })).plan);
           }
           case "Image": {
-            const image = await openImage(side.transport);
+            const image = await openImage(side.transport, io.env);
             cleanups.push(() => image.close());
             const inspection = await inspectImage(image);
             if (inspection.problems.length > 0) throw new DiagnosticError(inspection.problems);
@@ -342,7 +347,7 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     if (positionals.length !== 1) throw new UsageError(`expected one image location\n\n${HELP["inspect"]}`);
     const t = parseTransport(positionals[0]!);
     if (E.isLeft(t)) throw new UsageError(t.left);
-    const image = await openImage(t.right);
+    const image = await openImage(t.right, io.env);
     try {
       const inspection = await inspectImage(image);
       if (values.json === true) {

@@ -22,7 +22,7 @@ export type Side =
   | { readonly _tag: "GitSpec"; readonly rev: string; readonly arg: string }
   | { readonly _tag: "Image"; readonly transport: Transport; readonly arg: string };
 
-const TRANSPORT = /^(oci|oci-archive|docker-archive|bundle):/;
+const TRANSPORT = /^(oci|oci-archive|docker-archive|bundle):|^docker:\/\//;
 
 /**
  * Parses a diff argument: `git:REV:FILE[#EXPORT]`, an image location such as

@@ -4,6 +4,8 @@
  * `bundle:DIR`, an OCI runtime bundle (rootfs and config.json) that runc runs.
  */
 import * as E from "fp-ts/lib/Either.js";
+import type { Reference } from "./Reference.ts";
+import { formatReference, parseReference } from "./Reference.ts";
 
 /**
  * Where an image is read from or written to, as parsed from `oci:DIR[:TAG]` and the
@@ -15,7 +17,8 @@ export type Transport =
   | { readonly _tag: "Oci"; readonly dir: string; readonly tag: string | undefined }
   | { readonly _tag: "OciArchive"; readonly file: string; readonly tag: string | undefined }
   | { readonly _tag: "DockerArchive"; readonly file: string; readonly ref: string | undefined }
-  | { readonly _tag: "Bundle"; readonly dir: string };
+  | { readonly _tag: "Bundle"; readonly dir: string }
+  | { readonly _tag: "Registry"; readonly reference: Reference };
 
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const REF = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$/;
@@ -25,7 +28,7 @@ const REF = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-]{1,2}[a-z0-9
  *
  * @category instances
  */
-export const TRANSPORTS = ["oci:DIR[:TAG]", "oci-archive:FILE[:TAG]", "docker-archive:FILE[:NAME:TAG]", "bundle:DIR"] as const;
+export const TRANSPORTS = ["oci:DIR[:TAG]", "oci-archive:FILE[:TAG]", "docker-archive:FILE[:NAME:TAG]", "docker://HOST/REPO[:TAG]", "bundle:DIR"] as const;
 
 const splitFirst = (s: string): [string, string | undefined] => {
   const i = s.indexOf(":");
@@ -58,6 +61,10 @@ export const parseTransport = (s: string): E.Either<string, Transport> => {
     }
     case "bundle":
       return E.right({ _tag: "Bundle", dir: rest });
+    case "docker": {
+      if (!rest.startsWith("//")) return E.left(`"${s}": expected docker://HOST/REPO[:TAG]`);
+      return E.map((reference: Reference) => ({ _tag: "Registry" as const, reference }))(parseReference(rest.slice(2)));
+    }
     default:
       return E.left(`unknown transport "${kind}": expected one of ${TRANSPORTS.join(", ")}`);
   }
@@ -79,5 +86,7 @@ export const formatTransport = (t: Transport): string => {
       return `docker-archive:${t.file}${t.ref === undefined ? "" : `:${t.ref}`}`;
     case "Bundle":
       return `bundle:${t.dir}`;
+    case "Registry":
+      return `docker://${formatReference(t.reference)}`;
   }
 };

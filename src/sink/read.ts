@@ -18,6 +18,8 @@ import type { Digest } from "../core/index.ts";
 import { DiagnosticError, digestFromHex, digestHex, digestOf, error } from "../core/index.ts";
 import type { Descriptor, ImageConfig, Manifest } from "../oci/index.ts";
 import { decodeJson, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DockerArchiveManifest, ImageConfig as ImageConfigC, Index, Manifest as ManifestC, OCI_INDEX, OciLayout, REF_NAME } from "../oci/index.ts";
+import type { Reference } from "./Reference.ts";
+import { registryClient } from "./registry.ts";
 import type { Transport } from "./Transport.ts";
 import { formatTransport } from "./Transport.ts";
 
@@ -176,15 +178,60 @@ const openDockerArchive = async (dir: string, ref: string | undefined, source: s
 };
 
 /**
+ * Pulls an image's manifest, config and layers into a temp directory, every one checked
+ * against its digest; from an index, the linux/amd64 image (or the only one).
+ */
+const openRegistryImage = async (reference: Reference, env: Readonly<Record<string, string | undefined>>, source: string): Promise<OpenedImage> => {
+  const client = registryClient(reference, { env });
+  let top = await client.getManifest(reference.digest ?? reference.tag ?? "latest");
+  const json = (bytes: Buffer): unknown => {
+    try {
+      return JSON.parse(bytes.toString("utf8"));
+    } catch {
+      return fail(source, "the manifest is not JSON");
+    }
+  };
+  const parsed = json(top.bytes) as { mediaType?: unknown; manifests?: unknown };
+  if (top.mediaType === OCI_INDEX || top.mediaType.endsWith("manifest.list.v2+json") || Array.isArray(parsed.manifests)) {
+    const index = decodeOrFail(Index, top.bytes.toString("utf8"), `${source}: index`);
+    const chosen =
+      index.manifests.find((d) => d.platform?.os === "linux" && d.platform.architecture === "amd64") ?? (index.manifests.length === 1 ? index.manifests[0] : undefined);
+    if (chosen === undefined) return fail(source, "the index has no linux/amd64 image");
+    top = await client.getManifest(chosen.digest);
+  }
+  const manifest = decodeOrFail(ManifestC, top.bytes.toString("utf8"), `${source}: manifest`);
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "lading-pull-"));
+  const close = (): Promise<void> => fs.rm(tmp, { recursive: true, force: true });
+  try {
+    const blob = (d: Digest): string => path.join(tmp, digestHex(d));
+    await client.getBlob(manifest.config.digest, blob(manifest.config.digest));
+    const config = decodeOrFail(ImageConfigC, await readVerified(blob(manifest.config.digest), manifest.config.digest, manifest.config.size, source), `${source}: config`);
+    if (config.rootfs.diff_ids.length !== manifest.layers.length) fail(source, `the config lists ${config.rootfs.diff_ids.length} diff_ids for ${manifest.layers.length} layers`);
+    for (const l of manifest.layers) if (!(await fs.stat(blob(l.digest)).then(() => true, () => false))) await client.getBlob(l.digest, blob(l.digest));
+    const layers = manifest.layers.map((d, i): OpenedLayer => ({
+      descriptor: d,
+      diffId: config.rootfs.diff_ids[i]!,
+      openBlob: () => createReadStream(blob(d.digest)),
+      openTar: () => tarStreamOf(blob(d.digest), d.mediaType.endsWith("gzip")),
+    }));
+    return { source, digest: top.digest, manifest, config, configDigest: manifest.config.digest, layers, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+};
+
+/**
  * Opens an image from a transport. Archives are unpacked into a temp directory that
  * `close()` removes.
  *
  * @category constructors
  */
-export const openImage = async (from: Transport): Promise<OpenedImage> => {
+export const openImage = async (from: Transport, env: Readonly<Record<string, string | undefined>> = {}): Promise<OpenedImage> => {
   const source = formatTransport(from);
   if (from._tag === "Oci") return openOciDir(from.dir, from.tag, source, async () => {});
   if (from._tag === "Bundle") return fail(source, "a runtime bundle is an output only: read the image from an oci, oci-archive or docker-archive location");
+  if (from._tag === "Registry") return openRegistryImage(from.reference, env, source);
   const file = from.file;
   await fs.access(file).catch(() => fail(source, "no such file"));
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "lading-open-"));

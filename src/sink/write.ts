@@ -13,12 +13,15 @@ import type { Digest } from "../core/index.ts";
 import { canonicalJson, DiagnosticError, digestHex, error } from "../core/index.ts";
 import type { BuiltImage } from "../build/index.ts";
 import type { Descriptor, Index } from "../oci/index.ts";
-import { decodeJson, Index as IndexC, makeIndex, REF_NAME, taggedDescriptor } from "../oci/index.ts";
+import { decodeJson, Index as IndexC, makeIndex, OCI_MANIFEST, REF_NAME, taggedDescriptor } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
 import { pathExists, writeFileAtomic } from "../store/index.ts";
 import type { ArchiveMember } from "./archive.ts";
 import { writeArchive } from "./archive.ts";
 import { writeBundle } from "./bundle.ts";
+import type { Reference } from "./Reference.ts";
+import { formatReference } from "./Reference.ts";
+import { registryClient } from "./registry.ts";
 import type { Transport } from "./Transport.ts";
 import { formatTransport } from "./Transport.ts";
 
@@ -33,6 +36,8 @@ const OCI_LAYOUT = canonicalJson({ imageLayoutVersion: "1.0.0" });
 export interface WriteOptions {
   readonly defaultName: string;
   readonly platform?: Descriptor["platform"];
+  /** Where registry credentials are looked up (DOCKER_CONFIG). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 const blobDigests = (image: BuiltImage): ReadonlyArray<Digest> => [
@@ -127,6 +132,23 @@ const dockerArchiveMembers = (store: Store, image: BuiltImage, ref: string): Arc
   ];
 };
 
+/**
+ * Pushes blobs the registry lacks (a HEAD first, so a second push uploads nothing),
+ * then the manifest under the reference's tag, or its digest.
+ */
+const pushImage = async (store: Store, image: BuiltImage, reference: Reference, env: Readonly<Record<string, string | undefined>>): Promise<void> => {
+  if (reference.digest !== undefined && reference.digest !== image.manifest.digest) {
+    throw new DiagnosticError([error({ file: `docker://${formatReference(reference)}` }, `the image's digest is ${image.manifest.digest}, not the one the reference names`)]);
+  }
+  const client = registryClient(reference, { env });
+  for (const d of [...new Set([...image.layers.map((l) => l.digest), image.config.digest])]) {
+    if (await client.hasBlob(d)) continue;
+    const file = store.blobPath(d);
+    await client.pushBlob(d, { file, size: (await fs.stat(file)).size });
+  }
+  await client.putManifest(reference.tag ?? image.manifest.digest, OCI_MANIFEST, image.manifest.bytes);
+};
+
 const withLatest = (ref: string): string => (/:[^/]+$/.test(ref) ? ref : `${ref}:latest`);
 
 /**
@@ -146,6 +168,8 @@ export const writeImage = async (store: Store, image: BuiltImage, to: Transport,
         return await writeArchive(to.file, dockerArchiveMembers(store, image, withLatest(to.ref ?? `localhost/${opts.defaultName.toLowerCase()}`)));
       case "Bundle":
         return await writeBundle(store, image, to.dir, opts.defaultName);
+      case "Registry":
+        return await pushImage(store, image, to.reference, opts.env ?? {});
       default: {
         const never: never = to;
         throw new Error(`unknown transport ${JSON.stringify(never)}`);

@@ -13,6 +13,8 @@ const PACKAGES: Record<string, string> = {
   buildah: "buildah",
   busybox: "busybox-static",
   tar: "tar",
+  "docker-registry": "docker-registry",
+  htpasswd: "apache2-utils",
   gzip: "gzip",
 };
 

@@ -1,0 +1,104 @@
+/**
+ * Registries: lading pushes to and reads from the real reference registry, started here
+ * on 127.0.0.1, without auth and behind htpasswd basic auth; skopeo and podman read what
+ * lading pushed, and lading reads what skopeo pushed.
+ */
+import * as fs from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mustRun, run, runLading } from "./support/cli.ts";
+import type { Registry } from "./support/registry.ts";
+import { startRegistry } from "./support/registry.ts";
+import { PODMAN_RUN, requireTool } from "./support/tools.ts";
+import { validateImage } from "./support/validate.ts";
+
+let work: string;
+let open: Registry;
+let locked: Registry;
+let store: string;
+
+beforeAll(async () => {
+  work = await fs.mkdtemp(path.join(os.tmpdir(), "lading-registry-"));
+  store = path.join(work, "store");
+  open = await startRegistry(path.join(work, "open"));
+  locked = await startRegistry(path.join(work, "locked"), { ci: "s3cret" });
+});
+
+afterAll(async () => {
+  await open?.stop();
+  await locked?.stop();
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+describe("docker:// without auth", () => {
+  it("pushes an image that skopeo inspects and podman pulls and runs", async () => {
+    const ref = `${open.host}/lading/hello:1.0`;
+    const built = await runLading(["build", "examples/hello/lading.ts", "--store", store, "--out", `docker://${ref}`, "--out", `oci:${work}/hello:1.0`]);
+    expect(built.stderr).toBe("");
+    expect(built.code).toBe(0);
+    const digest = built.stdout.trim();
+    requireTool("skopeo");
+    const inspected = JSON.parse((await mustRun("skopeo", ["inspect", "--tls-verify=false", `docker://${ref}`])).stdout) as { Digest: string };
+    expect(inspected.Digest).toBe(digest);
+    requireTool("podman");
+    await mustRun("podman", ["pull", "-q", "--tls-verify=false", ref]);
+    try {
+      const r = await run("podman", [...PODMAN_RUN, ref]);
+      expect(r.stdout).toBe("Hello from lading!\n");
+      expect(r.code).toBe(0);
+    } finally {
+      await run("podman", ["rmi", "-f", ref]);
+    }
+    // Read back, verified blob by blob, it is the same image as the spec and the layout.
+    await validateImage(`docker://${ref}`);
+    const same = await runLading(["diff", "examples/hello/lading.ts", `docker://${ref}`, "--store", store, "--no-check"]);
+    expect(same.stdout).toContain("no differences");
+    expect(same.code).toBe(0);
+    const byDigest = await runLading(["inspect", `docker://${open.host}/lading/hello@${digest}`, "--json"]);
+    expect((JSON.parse(byDigest.stdout) as { digest: string }).digest).toBe(digest);
+  });
+
+  it("reads an image skopeo pushed with Docker media types", async () => {
+    const layout = path.join(work, "site");
+    expect((await runLading(["build", "examples/site/lading.ts", "--store", store, "--out", `oci:${layout}:site`])).code).toBe(0);
+    const ref = `${open.host}/other/site:v2s2`;
+    await mustRun("skopeo", ["copy", "--dest-tls-verify=false", "--format", "v2s2", `oci:${layout}:site`, `docker://${ref}`]);
+    const { image } = await validateImage(`docker://${ref}`);
+    expect(image.config.config?.User).toBe("www");
+    const diff = await runLading(["diff", `oci:${layout}:site`, `docker://${ref}`, "--store", store]);
+    expect(diff.stdout).toContain("no differences");
+    expect(diff.code).toBe(0);
+  });
+
+  it("says clearly what is wrong with a reference or a missing image", async () => {
+    const missing = await runLading(["inspect", `docker://${open.host}/lading/none:1`]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^docker:\/\/127\.0\.0\.1:\d+\/lading\/none:1: GET \/v2\/lading\/none\/manifests\/1: HTTP 404/);
+    const bad = await runLading(["inspect", "docker://Not A Host/x"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("is not a registry host");
+  });
+});
+
+describe("docker:// behind basic auth", () => {
+  it("refuses without credentials and pushes with the docker config's", async () => {
+    const ref = `${locked.host}/team/hello:1`;
+    const config = path.join(work, "docker-config");
+    await fs.mkdir(config, { recursive: true });
+    const anonymous = await runLading(["build", "examples/hello/lading.ts", "--store", store, "--out", `docker://${ref}`], { env: { DOCKER_CONFIG: config } });
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toContain("the registry asks for a login and no credentials are set for it");
+    await fs.writeFile(path.join(config, "config.json"), JSON.stringify({ auths: { [locked.host]: { auth: Buffer.from("ci:s3cret").toString("base64") } } }));
+    const pushed = await runLading(["build", "examples/hello/lading.ts", "--store", store, "--out", `docker://${ref}`], { env: { DOCKER_CONFIG: config } });
+    expect(pushed.stderr).toBe("");
+    expect(pushed.code).toBe(0);
+    const inspected = JSON.parse((await mustRun("skopeo", ["inspect", "--tls-verify=false", "--creds", "ci:s3cret", `docker://${ref}`])).stdout) as { Digest: string };
+    expect(inspected.Digest).toBe(pushed.stdout.trim());
+    // The credentials are never printed.
+    const read = await runLading(["inspect", `docker://${ref}`, "--json"], { env: { DOCKER_CONFIG: config } });
+    expect(read.code).toBe(0);
+    expect(read.stdout + read.stderr).not.toContain("s3cret");
+    expect(read.stdout + read.stderr).not.toContain(Buffer.from("ci:s3cret").toString("base64"));
+  });
+});

@@ -1,0 +1,58 @@
+/**
+ * The reference registry (distribution 2.8, Debian's docker-registry), started by the
+ * tests on 127.0.0.1 with a config file of their own, optionally behind htpasswd auth.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs/promises";
+import * as net from "node:net";
+import * as path from "node:path";
+import { mustRun } from "./cli.ts";
+import { requireTool } from "./tools.ts";
+
+export interface Registry {
+  /** host:port, for docker://HOST/REPO references. */
+  readonly host: string;
+  stop(): Promise<void>;
+}
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+
+/** Starts a registry whose storage lives in `dir`; with `users`, every request needs a login. */
+export const startRegistry = async (dir: string, users?: Readonly<Record<string, string>>): Promise<Registry> => {
+  requireTool("docker-registry");
+  await fs.mkdir(path.join(dir, "data"), { recursive: true });
+  const port = await freePort();
+  let auth = "";
+  if (users !== undefined) {
+    requireTool("htpasswd");
+    const file = path.join(dir, "htpasswd");
+    for (const [i, [user, password]] of Object.entries(users).entries()) {
+      await mustRun("htpasswd", [...(i === 0 ? ["-c"] : []), "-B", "-b", file, user, password]);
+    }
+    auth = `auth:\n  htpasswd:\n    realm: lading-tests\n    path: ${file}\n`;
+  }
+  const config = path.join(dir, "config.yml");
+  await fs.writeFile(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, "data")}\nhttp:\n  addr: 127.0.0.1:${port}\n${auth}`);
+  const child: ChildProcess = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  const host = `127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    const up = await fetch(`http://${host}/v2/`).then(
+      () => true,
+      () => false,
+    );
+    if (up) return { host, stop: async () => void child.kill() };
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill();
+  throw new Error(`docker-registry did not start on ${host}:\n${stderr}`);
+};
