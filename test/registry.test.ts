@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mustRun, run, runLading } from "./support/cli.ts";
 import type { Registry } from "./support/registry.ts";
 import { startRegistry } from "./support/registry.ts";
+import type { TokenServer } from "./support/tokens.ts";
+import { startTokenServer } from "./support/tokens.ts";
 import { PODMAN_RUN, requireTool } from "./support/tools.ts";
 import { validateImage } from "./support/validate.ts";
 
@@ -100,5 +102,53 @@ describe("docker:// behind basic auth", () => {
     expect(read.code).toBe(0);
     expect(read.stdout + read.stderr).not.toContain("s3cret");
     expect(read.stdout + read.stderr).not.toContain(Buffer.from("ci:s3cret").toString("base64"));
+  });
+});
+
+describe("docker:// behind bearer-token auth", () => {
+  let tokens: TokenServer;
+  let elsewhere: TokenServer;
+  let registry: Registry;
+  let registryElsewhere: Registry;
+  let config: string;
+
+  beforeAll(async () => {
+    tokens = await startTokenServer(path.join(work, "tokens"), { user: "ci", password: "t0ken" });
+    // The same kind of server, but its realm names another host than the registry's.
+    elsewhere = await startTokenServer(path.join(work, "tokens-elsewhere"), { user: "ci", password: "t0ken" }, "localhost");
+    registry = await startRegistry(path.join(work, "bearer"), undefined, tokens);
+    registryElsewhere = await startRegistry(path.join(work, "bearer-elsewhere"), undefined, elsewhere);
+    config = path.join(work, "bearer-config");
+    await fs.mkdir(config, { recursive: true });
+    const auth = Buffer.from("ci:t0ken").toString("base64");
+    await fs.writeFile(path.join(config, "config.json"), JSON.stringify({ auths: { [registry.host]: { auth }, [registryElsewhere.host]: { auth } } }));
+  });
+
+  afterAll(async () => {
+    await registry?.stop();
+    await registryElsewhere?.stop();
+    await tokens?.stop();
+    await elsewhere?.stop();
+  });
+
+  it("gets a token for the repository's scope with the registry's credentials, and pushes", async () => {
+    const ref = `${registry.host}/team/app:1`;
+    const pushed = await runLading(["build", "examples/hello/lading.ts", "--store", store, "--out", `docker://${ref}`], { env: { DOCKER_CONFIG: config } });
+    expect(pushed.stderr).toBe("");
+    expect(pushed.code).toBe(0);
+    expect(tokens.requests.some((r) => r.scope === "repository:team/app:pull,push" && r.withLogin)).toBe(true);
+    const read = await runLading(["inspect", `docker://${ref}`, "--json"], { env: { DOCKER_CONFIG: config } });
+    expect(read.code).toBe(0);
+    expect((JSON.parse(read.stdout) as { digest: string }).digest).toBe(pushed.stdout.trim());
+  });
+
+  it("sends no credentials to a token server on another host", async () => {
+    const ref = `${registryElsewhere.host}/team/app:1`;
+    const pushed = await runLading(["build", "examples/hello/lading.ts", "--store", store, "--out", `docker://${ref}`], { env: { DOCKER_CONFIG: config } });
+    expect(pushed.code).toBe(1);
+    expect(pushed.stderr).toContain("refused: HTTP 401");
+    expect(pushed.stderr).toContain("no credentials were sent");
+    expect(elsewhere.requests.length).toBeGreaterThan(0);
+    expect(elsewhere.requests.every((r) => !r.withLogin)).toBe(true);
   });
 });

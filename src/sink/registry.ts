@@ -126,8 +126,8 @@ export const registryClient = (ref: Reference, options: RegistryOptions): Regist
     const realm = new URL(params["realm"]);
     if (params["service"] !== undefined) realm.searchParams.set("service", params["service"]);
     realm.searchParams.set("scope", scope);
-    // Credentials go to the token server only when it is the registry's own host.
-    const c = realm.host === ref.host ? await creds() : undefined;
+    // Credentials go to the token server only when it runs on the registry's own host.
+    const c = realm.hostname === new URL(base).hostname ? await creds() : undefined;
     const res = await fetch(realm, { headers: c === undefined ? {} : { authorization: `Basic ${c}` } }).catch((e: Error) =>
       fail(ref, `cannot reach the token server ${realm.origin}: ${e.message}`),
     );

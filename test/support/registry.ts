@@ -24,8 +24,19 @@ const freePort = (): Promise<number> =>
     });
   });
 
-/** Starts a registry whose storage lives in `dir`; with `users`, every request needs a login. */
-export const startRegistry = async (dir: string, users?: Readonly<Record<string, string>>): Promise<Registry> => {
+/** Token auth: the registry trusts tokens signed with `certificate` for `service`. */
+export interface TokenAuth {
+  readonly realm: string;
+  readonly service: string;
+  readonly issuer: string;
+  readonly certificate: string;
+}
+
+/**
+ * Starts a registry whose storage lives in `dir`; with `users`, every request needs a
+ * basic login; with a token server, a bearer token from it.
+ */
+export const startRegistry = async (dir: string, users?: Readonly<Record<string, string>>, tokens?: TokenAuth): Promise<Registry> => {
   requireTool("docker-registry");
   await fs.mkdir(path.join(dir, "data"), { recursive: true });
   const port = await freePort();
@@ -37,6 +48,9 @@ export const startRegistry = async (dir: string, users?: Readonly<Record<string,
       await mustRun("htpasswd", [...(i === 0 ? ["-c"] : []), "-B", "-b", file, user, password]);
     }
     auth = `auth:\n  htpasswd:\n    realm: lading-tests\n    path: ${file}\n`;
+  }
+  if (tokens !== undefined) {
+    auth = `auth:\n  token:\n    realm: ${tokens.realm}\n    service: ${tokens.service}\n    issuer: ${tokens.issuer}\n    rootcertbundle: ${tokens.certificate}\n`;
   }
   const config = path.join(dir, "config.yml");
   await fs.writeFile(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, "data")}\nhttp:\n  addr: 127.0.0.1:${port}\n${auth}`);
