@@ -292,13 +292,13 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       store: { type: "string" },
     });
     const base = values.base as string | undefined;
-    const args2 = base === undefined ? positionals : [`git:${base}:${positionals[0] ?? ""}`, ...positionals];
-    if (args2.length !== 2 || (base !== undefined && positionals.length !== 1)) throw new UsageError(`expected two sides, or one with --base\n\n${HELP["diff"]}`);
+    const sideArgs = base === undefined ? positionals : [`git:${base}:${positionals[0] ?? ""}`, ...positionals];
+    if (sideArgs.length !== 2 || (base !== undefined && positionals.length !== 1)) throw new UsageError(`expected two sides, or one with --base\n\n${HELP["diff"]}`);
     const format = (values.format as string | undefined) ?? "text";
     if (!["text", "json", "markdown"].includes(format)) throw new UsageError(`--format must be text, json or markdown, not "${format}"`);
     const color = (values.color as string | undefined) ?? "auto";
     if (!["auto", "always", "never"].includes(color)) throw new UsageError(`--color must be auto, always or never, not "${color}"`);
-    const sides = args2.map((a) => {
+    const sides = sideArgs.map((a) => {
       const side = parseSide(a);
       if (E.isLeft(side)) throw new UsageError(side.left);
       if (side.right._tag === "Image" && side.right.transport._tag === "Bundle") throw new UsageError("a runtime bundle cannot be read back: diff the image it came from");
