@@ -147,9 +147,15 @@ export const registryClient = (ref: Reference, options: RegistryOptions): Regist
   ): Promise<Response> => {
     const scope = `repository:${ref.repository}:${init.push === true ? "pull,push" : "pull"}`;
     let lastError = "";
+    const target = new URL(url, base);
+    // The login goes with requests to the registry's own host, never to a host a
+    // redirect or an upload location names.
+    const ownHost = target.host === new URL(base).host;
+    let backoff = false;
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      if (attempt > 0) await sleep(200 * 2 ** (attempt - 1));
-      const headers: Record<string, string> = { ...init.headers, ...(authorization === undefined ? {} : { authorization }) };
+      if (backoff) await sleep(200 * 2 ** (attempt - 1));
+      backoff = true;
+      const headers: Record<string, string> = { ...init.headers, ...(authorization === undefined || !ownHost ? {} : { authorization }) };
       let body: RequestInit["body"] | undefined;
       if (init.body !== undefined) {
         if ("bytes" in init.body) body = init.body.bytes;
@@ -160,7 +166,7 @@ export const registryClient = (ref: Reference, options: RegistryOptions): Regist
       }
       let res: Response;
       try {
-        res = await fetch(url.startsWith("http") ? url : `${base}${url}`, { method, headers, redirect: "follow", ...(body === undefined ? {} : { body, duplex: "half" }) } as RequestInit);
+        res = await fetch(target, { method, headers, redirect: "follow", ...(body === undefined ? {} : { body, duplex: "half" }) } as RequestInit);
       } catch (e) {
         lastError = `${(e as Error).message}${(e as { cause?: Error }).cause === undefined ? "" : ` (${(e as { cause: Error }).cause.message})`}`;
         continue;
@@ -170,6 +176,7 @@ export const registryClient = (ref: Reference, options: RegistryOptions): Regist
         await res.body?.cancel();
         if (challenge === null || authorization !== undefined && attempt > 0) return fail(ref, `the registry refused the login (HTTP 401) for ${method} ${url}`);
         authorization = await authenticate(challenge, scope);
+        backoff = false;
         continue;
       }
       if (init.ok.includes(res.status)) return res;
