@@ -144,3 +144,21 @@ describe("configs", () => {
     expect(pb.plan.config).toEqual(pa.plan.config);
   });
 });
+
+describe("one OCI layout, many writers", () => {
+  it("keeps every tag when builds write into one layout at once", async () => {
+    const image = pipe(Image.scratch, Image.withLayer(Layer.make("l", [Entry.file("/f", "f\n")])), Image.withCmd(["/f"]));
+    const { plan: p, inputs } = await planOrThrow(image);
+    const store = await openStore(path.join(work, "many-store"));
+    const built = await buildImage(store, p, inputs);
+    const out = path.join(work, "many-oci");
+    const tags = Array.from({ length: 8 }, (_, i) => `t${i}`);
+    // Some find no layout yet and race to create it; the others add to it.
+    await Promise.all(tags.map((tag) => writeImage(store, built, { _tag: "Oci", dir: out, tag }, { defaultName: "x" })));
+    const index = JSON.parse(await fs.readFile(path.join(out, "index.json"), "utf8")) as { manifests: { annotations: Record<string, string> }[] };
+    expect(index.manifests.map((m) => m.annotations["org.opencontainers.image.ref.name"]).sort()).toEqual(tags);
+    for (const tag of ["t0", "t7"]) await validateImage(`oci:${out}:${tag}`);
+    expect((await fs.readdir(work)).filter((n) => n.startsWith("many-oci."))).toEqual([]);
+    expect(await fs.readdir(out)).toEqual(["blobs", "index.json", "oci-layout"]);
+  });
+});

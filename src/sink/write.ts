@@ -15,7 +15,7 @@ import type { BuiltImage } from "../build/index.ts";
 import type { Descriptor, Index } from "../oci/index.ts";
 import { decodeJson, Index as IndexC, makeIndex, OCI_MANIFEST, REF_NAME, taggedDescriptor } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
-import { pathExists, writeFileAtomic } from "../store/index.ts";
+import { pathExists, withFileLock, writeFileAtomic } from "../store/index.ts";
 import type { ArchiveMember } from "./archive.ts";
 import { writeArchive } from "./archive.ts";
 import { writeBundle } from "./bundle.ts";
@@ -75,15 +75,23 @@ const withTag = (index: Index | undefined, manifest: Descriptor, tag: string): I
   return makeIndex([...kept, manifest]).value;
 };
 
+/** Adds the image's blobs to an existing layout, then its tag to index.json, under a lock. */
+const addToOciDir = async (store: Store, image: BuiltImage, dir: string, tag: string, descriptor: Descriptor): Promise<void> => {
+  await fs.mkdir(path.join(dir, "blobs", "sha256"), { recursive: true });
+  for (const d of blobDigests(image)) await copyBlob(store, d, path.join(dir, "blobs", "sha256"));
+  // Two builds may tag into one layout at once: each rewrites index.json from the other's.
+  await withFileLock(path.join(dir, "index.json.lock"), async () => {
+    const index = await readIndex(dir);
+    if (!(await pathExists(path.join(dir, "oci-layout")))) await writeFileAtomic(path.join(dir, "oci-layout"), OCI_LAYOUT);
+    await writeFileAtomic(path.join(dir, "index.json"), canonicalJson(withTag(index, descriptor, tag)));
+  });
+};
+
 const writeOciDir = async (store: Store, image: BuiltImage, dir: string, tag: string, opts: WriteOptions): Promise<void> => {
   const descriptor = taggedDescriptor(image.manifest, tag, opts.platform);
   if (await pathExists(dir)) {
-    const index = await readIndex(dir);
-    await fs.mkdir(path.join(dir, "blobs", "sha256"), { recursive: true });
-    for (const d of blobDigests(image)) await copyBlob(store, d, path.join(dir, "blobs", "sha256"));
-    if (!(await pathExists(path.join(dir, "oci-layout")))) await writeFileAtomic(path.join(dir, "oci-layout"), OCI_LAYOUT);
-    await writeFileAtomic(path.join(dir, "index.json"), canonicalJson(withTag(index, descriptor, tag)));
-    return;
+    await readIndex(dir);
+    return addToOciDir(store, image, dir, tag, descriptor);
   }
   await fs.mkdir(path.dirname(path.resolve(dir)), { recursive: true });
   const tmp = `${path.resolve(dir)}.tmp-${randomBytes(6).toString("hex")}`;
@@ -95,6 +103,9 @@ const writeOciDir = async (store: Store, image: BuiltImage, dir: string, tag: st
     await fs.rename(tmp, dir);
   } catch (e) {
     await fs.rm(tmp, { recursive: true, force: true });
+    // Another build made the layout first: join it instead.
+    const code = (e as NodeJS.ErrnoException).code;
+    if ((code === "ENOTEMPTY" || code === "EEXIST") && (await pathExists(path.join(dir, "index.json")))) return addToOciDir(store, image, dir, tag, descriptor);
     throw e;
   }
 };

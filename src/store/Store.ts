@@ -97,6 +97,40 @@ export const writeFileAtomic = async (file: string, data: Uint8Array | string): 
   }
 };
 
+/** How long a lock may be held before another process takes it as left by a crash. */
+const STALE_LOCK_MS = 60_000;
+
+/**
+ * Runs `f` while holding `lock` (a file created exclusively), so that read-modify-write
+ * cycles on one file from several processes do not lose each other's changes. A lock
+ * older than a minute was left by a crash and is taken over.
+ *
+ * @category combinators
+ */
+export const withFileLock = async <A>(lock: string, f: () => Promise<A>, timeoutMs = 30_000): Promise<A> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await (await fs.open(lock, "wx")).close();
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const age = await fs.stat(lock).then(
+        (st) => Date.now() - st.mtimeMs,
+        () => 0,
+      );
+      if (age > STALE_LOCK_MS) await fs.rm(lock, { force: true });
+      else if (Date.now() > deadline) throw new Error(`timed out waiting for the lock ${lock}`);
+      else await new Promise((r) => setTimeout(r, 25 + Math.random() * 50));
+    }
+  }
+  try {
+    return await f();
+  } finally {
+    await fs.rm(lock, { force: true });
+  }
+};
+
 /**
  * Opens (creating if needed) the store at `root`.
  *
