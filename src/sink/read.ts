@@ -85,6 +85,17 @@ const isGzip = async (file: string): Promise<boolean> => {
 const tarStreamOf = (file: string, gzipped: boolean): Readable =>
   gzipped ? createReadStream(file).pipe(zlib.createGunzip()) : createReadStream(file);
 
+/** The layers of a manifest whose blobs are (or will be) files at `blob(digest)`. */
+const layersOf = (manifest: Manifest, config: ImageConfig, blob: (d: Digest) => string, source: string): ReadonlyArray<OpenedLayer> => {
+  if (config.rootfs.diff_ids.length !== manifest.layers.length) fail(source, `the config lists ${config.rootfs.diff_ids.length} diff_ids for ${manifest.layers.length} layers`);
+  return manifest.layers.map((d, i): OpenedLayer => ({
+    descriptor: d,
+    diffId: config.rootfs.diff_ids[i]!,
+    openBlob: () => createReadStream(blob(d.digest)),
+    openTar: () => tarStreamOf(blob(d.digest), d.mediaType.endsWith("gzip")),
+  }));
+};
+
 const openOciDir = async (dir: string, tag: string | undefined, source: string, close: () => Promise<void>): Promise<OpenedImage> => {
   const layout = decodeOrFail(OciLayout, await fs.readFile(path.join(dir, "oci-layout"), "utf8").catch(() => fail(source, "not an OCI image layout (no oci-layout file)")), `${source}: oci-layout`);
   if (layout.imageLayoutVersion !== "1.0.0") fail(source, `unsupported OCI layout version ${JSON.stringify(layout.imageLayoutVersion)}`);
@@ -98,14 +109,7 @@ const openOciDir = async (dir: string, tag: string | undefined, source: string, 
   const blob = (d: Digest): string => path.join(dir, "blobs", "sha256", digestHex(d));
   const manifest = decodeOrFail(ManifestC, await readVerified(blob(desc.digest), desc.digest, desc.size, source), `${source}: manifest`);
   const config = decodeOrFail(ImageConfigC, await readVerified(blob(manifest.config.digest), manifest.config.digest, manifest.config.size, source), `${source}: config`);
-  if (config.rootfs.diff_ids.length !== manifest.layers.length) fail(source, `the config lists ${config.rootfs.diff_ids.length} diff_ids for ${manifest.layers.length} layers`);
-  const layers = manifest.layers.map((d, i): OpenedLayer => ({
-    descriptor: d,
-    diffId: config.rootfs.diff_ids[i]!,
-    openBlob: () => createReadStream(blob(d.digest)),
-    openTar: () => tarStreamOf(blob(d.digest), d.mediaType.endsWith("gzip")),
-  }));
-  return { source, digest: desc.digest, manifest, config, configDigest: manifest.config.digest, layers, close };
+  return { source, digest: desc.digest, manifest, config, configDigest: manifest.config.digest, layers: layersOf(manifest, config, blob, source), close };
 };
 
 const extractTo = async (file: string, dir: string, source: string): Promise<void> => {
@@ -206,14 +210,8 @@ const openRegistryImage = async (reference: Reference, env: Readonly<Record<stri
     const blob = (d: Digest): string => path.join(tmp, digestHex(d));
     await client.getBlob(manifest.config.digest, blob(manifest.config.digest));
     const config = decodeOrFail(ImageConfigC, await readVerified(blob(manifest.config.digest), manifest.config.digest, manifest.config.size, source), `${source}: config`);
-    if (config.rootfs.diff_ids.length !== manifest.layers.length) fail(source, `the config lists ${config.rootfs.diff_ids.length} diff_ids for ${manifest.layers.length} layers`);
+    const layers = layersOf(manifest, config, blob, source);
     for (const l of manifest.layers) if (!(await fs.stat(blob(l.digest)).then(() => true, () => false))) await client.getBlob(l.digest, blob(l.digest));
-    const layers = manifest.layers.map((d, i): OpenedLayer => ({
-      descriptor: d,
-      diffId: config.rootfs.diff_ids[i]!,
-      openBlob: () => createReadStream(blob(d.digest)),
-      openTar: () => tarStreamOf(blob(d.digest), d.mediaType.endsWith("gzip")),
-    }));
     return { source, digest: top.digest, manifest, config, configDigest: manifest.config.digest, layers, close };
   } catch (e) {
     await close();
