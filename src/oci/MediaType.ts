@@ -29,12 +29,6 @@ export const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
  */
 export const OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip";
 /**
- * An uncompressed tar layer, as other tools may write it.
- *
- * @category model
- */
-export const OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar";
-/**
  * Docker's image manifest (schema 2), the counterpart of an OCI manifest.
  *
  * @category model
@@ -54,12 +48,6 @@ export const DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.g
  * @category model
  */
 export const DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar";
-/**
- * Docker's image config, the counterpart of an OCI image config.
- *
- * @category model
- */
-export const DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json";
 /**
  * The annotation that names a manifest in an OCI layout's index: the `TAG` of
  * `oci:DIR:TAG`.

@@ -39,7 +39,6 @@ export interface StoredHashCache {
 export interface Store {
   readonly root: string;
   blobPath(digest: Digest): string;
-  hasBlob(digest: Digest): Promise<boolean>;
   /** The size of a stored blob, or undefined when it is not there. */
   blobSize(digest: Digest): Promise<number | undefined>;
   /** Writes bytes as a blob, verifying nothing: the digest is computed here. */
@@ -157,7 +156,6 @@ export const openStore = async (root: string): Promise<Store> => {
   const store: Store = {
     root,
     blobPath,
-    hasBlob: (d) => pathExists(blobPath(d)),
     blobSize: (d) => fs.stat(blobPath(d)).then(
       (st) => st.size,
       () => undefined,
