@@ -9,9 +9,11 @@ import * as fs from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
-import { createDigestingStream, DiagnosticError } from "../core/index.ts";
-import type { Blob, ImageConfig, LayerBlob, Manifest } from "../oci/index.ts";
-import { canonicalBlob, makeManifest } from "../oci/index.ts";
+import * as E from "fp-ts/lib/Either.js";
+import type { Digest, Reference } from "../core/index.ts";
+import { createDigestingStream, DiagnosticError, parseReference } from "../core/index.ts";
+import type { Blob, ImageConfig, ImageLayer, LayerBlob, Manifest } from "../oci/index.ts";
+import { canonicalBlob, makeManifest, OCI_LAYER_GZIP } from "../oci/index.ts";
 import type { BuildPlan, LayerFormat, PlanInputs, PlannedLayer } from "../plan/index.ts";
 import type { Store } from "../store/index.ts";
 import { compressionId, createDeterministicGzip } from "./gzip.ts";
@@ -35,16 +37,19 @@ export type BuildEvent =
   | { readonly _tag: "LayerBuilt"; readonly layer: string; readonly blob: LayerBlob };
 
 /**
- * A built image: all its blobs are in the store.
+ * A built image: its manifest and config are in the store, and so are its layers,
+ * except a base image's layers not fetched yet, which `remote` says where to get.
  *
  * @category model
  */
 export interface BuiltImage {
   readonly manifest: Blob<Manifest>;
   readonly config: Blob<ImageConfig>;
-  readonly layers: ReadonlyArray<LayerBlob>;
+  readonly layers: ReadonlyArray<ImageLayer>;
   /** Layers taken from the cache, by name. */
   readonly cached: ReadonlyArray<string>;
+  /** The repository holding the blobs that are not in the store, `HOST/REPO[:TAG]`. */
+  readonly remote?: Reference;
 }
 
 /**
@@ -127,7 +132,7 @@ const isoTime = (seconds: number): string => new Date(seconds * 1000).toISOStrin
  *
  * @category constructors
  */
-export const makeImageConfig = (plan: BuildPlan, layers: ReadonlyArray<LayerBlob>): Blob<ImageConfig> => {
+export const makeImageConfig = (plan: BuildPlan, layers: ReadonlyArray<{ readonly diffId: Digest }>): Blob<ImageConfig> => {
   const created = isoTime(plan.created);
   return canonicalBlob<ImageConfig>({
     architecture: plan.platform.architecture,
@@ -136,11 +141,11 @@ export const makeImageConfig = (plan: BuildPlan, layers: ReadonlyArray<LayerBlob
     created,
     config: JSON.parse(JSON.stringify(plan.config)) as NonNullable<ImageConfig["config"]>,
     rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
-    history: plan.layers.map((l) => ({
+    history: [...(plan.base?.history ?? []), ...plan.layers.map((l) => ({
       created,
       created_by: `lading: layer ${l.name}`,
       ...(l.comment === undefined ? {} : { comment: l.comment }),
-    })),
+    }))],
   });
 };
 
@@ -156,13 +161,13 @@ export const buildImage = async (
   inputs: PlanInputs,
   onEvent: (e: BuildEvent) => void = () => {},
 ): Promise<BuiltImage> => {
-  const layers: LayerBlob[] = [];
+  const layers: ImageLayer[] = [...(plan.base?.layers ?? [])];
   const cached: string[] = [];
   for (const layer of plan.layers) {
     const hit = await store.getLayer(layer.cacheKey);
     // A record counts only with its blob, whole: a blob cut short by a crash is rebuilt.
     if (hit !== undefined && (await store.blobSize(hit.digest)) === hit.size) {
-      layers.push(hit);
+      layers.push({ mediaType: OCI_LAYER_GZIP, ...hit });
       cached.push(layer.name);
       onEvent({ _tag: "LayerCached", layer: layer.name });
       continue;
@@ -174,12 +179,15 @@ export const buildImage = async (
       throw e;
     });
     await store.putLayer(layer.cacheKey, blob);
-    layers.push(blob);
+    layers.push({ mediaType: OCI_LAYER_GZIP, ...blob });
     onEvent({ _tag: "LayerBuilt", layer: layer.name, blob });
   }
   const config = makeImageConfig(plan, layers);
   await store.putBlob(config.bytes);
   const manifest = makeManifest(config, layers, plan.annotations);
   await store.putBlob(manifest.bytes);
-  return { manifest, config, layers, cached };
+  if (plan.base === undefined) return { manifest, config, layers, cached };
+  const remote = parseReference(plan.base.reference);
+  if (E.isLeft(remote)) throw new Error(`a planned base has an invalid reference: ${remote.left}`);
+  return { manifest, config, layers, cached, remote: remote.right };
 };

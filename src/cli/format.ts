@@ -41,6 +41,11 @@ export const formatPlan = (plan: BuildPlan): string => {
     ...configLines(plan.config),
   ];
   if (Object.keys(plan.annotations).length > 0) lines.push("annotations:", ...configLines(plan.annotations));
+  const base = plan.base;
+  if (base !== undefined) {
+    lines.push(`base ${base.reference}: ${base.digest}${base.pinned === base.digest ? "" : ` (from index ${base.pinned})`}, ${base.layers.length} layers, ${formatSize(base.layers.reduce((n, l) => n + l.size, 0))} compressed`);
+    for (const l of base.layers) lines.push(`  ${l.digest}  ${formatSize(l.size).padStart(8)}  ${l.mediaType}`);
+  }
   for (const l of plan.layers) {
     lines.push(`layer ${l.name}: ${l.entries.length} entries, ${formatSize(l.contentSize)}, cache key ${l.cacheKey}`);
     for (const e of l.entries) lines.push(entryLine(e));

@@ -35,13 +35,19 @@ const fail = (d: Diagnostic): never => {
 };
 
 /**
- * Imports the spec and returns the chosen export: the one named, else `default`, else
- * the only exported Image.
+ * Imports the spec and returns every exported Image, by name.
  *
  * @category destructors
  */
-export const loadExport = async (target: Target, display: string): Promise<{ readonly exportName: string; readonly value: unknown }> => {
-  const abs = path.resolve(target.file);
+export const loadImages = async (file: string, display: string): Promise<ReadonlyArray<{ readonly exportName: string; readonly value: unknown }>> => {
+  const mod = await importSpec(path.resolve(file), display);
+  return Object.keys(mod)
+    .filter((n) => Image.isImage(mod[n]))
+    .sort()
+    .map((exportName) => ({ exportName, value: mod[exportName] }));
+};
+
+const importSpec = async (abs: string, display: string): Promise<Record<string, unknown>> => {
   let mod: Record<string, unknown>;
   try {
     // tsImport loads the spec as an ES module whatever the package around it declares.
@@ -59,6 +65,17 @@ export const loadExport = async (target: Target, display: string): Promise<{ rea
   if (typeof inner === "object" && inner !== null && !Image.isImage(inner) && (inner as { __esModule?: unknown }).__esModule === true) {
     mod = inner as Record<string, unknown>;
   }
+  return mod;
+};
+
+/**
+ * Imports the spec and returns the chosen export: the one named, else `default`, else
+ * the only exported Image.
+ *
+ * @category destructors
+ */
+export const loadExport = async (target: Target, display: string): Promise<{ readonly exportName: string; readonly value: unknown }> => {
+  const mod = await importSpec(path.resolve(target.file), display);
   const names = Object.keys(mod)
     .filter((n) => n !== "default" || Image.isImage(mod[n]))
     .sort();

@@ -9,9 +9,10 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import type { Diagnostic, Digest } from "../core/index.ts";
-import { DiagnosticError, digestOf, formatDiagnostic, formatSize } from "../core/index.ts";
+import { DiagnosticError, digestOf, error, formatDiagnostic, formatReference, formatSize } from "../core/index.ts";
+import type { ImageIR, PlatformIR } from "../eval/index.ts";
 import { evaluate } from "../eval/index.ts";
-import type { PlanInputs, BuildPlan } from "../plan/index.ts";
+import type { PlanInputs, BuildPlan, PlannedBase } from "../plan/index.ts";
 import type { Host } from "../plan/index.ts";
 import { memoizedHost, nodeHost, planImage } from "../plan/index.ts";
 import type { BuildEvent } from "../build/index.ts";
@@ -19,14 +20,16 @@ import { buildImage, layerFormat } from "../build/index.ts";
 import type { Store } from "../store/index.ts";
 import { defaultStoreDir, openStore } from "../store/index.ts";
 import type { Transport } from "../sink/index.ts";
-import { inspectImage, openImage, parseTransport, TRANSPORTS, writeImage } from "../sink/index.ts";
+import { importImage, inspectImage, openImage, parseTransport, TRANSPORTS, writeImage } from "../sink/index.ts";
 import { checkSpecs, collectLocalSources, computeCheckKey } from "../check/index.ts";
+import { formatLock, lockPathFor, readLock, resolveBase, resolveTag } from "../registry/index.ts";
+import { writeFileAtomic } from "../store/index.ts";
 import { formatInspection, formatPlan } from "./format.ts";
 import type { Side } from "./sides.ts";
 import { checkoutAtRevision, parseSide } from "./sides.ts";
 import type { ImageView } from "../diff/index.ts";
 import { diffImages, fromImage, fromPlan, renderJson, renderMarkdown, renderText } from "../diff/index.ts";
-import { loadExport, parseTarget } from "./load.ts";
+import { loadExport, loadImages, parseTarget } from "./load.ts";
 
 const LADING_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const VERSION = (JSON.parse(fs.readFileSync(path.join(LADING_ROOT, "package.json"), "utf8")) as { version: string }).version;
@@ -76,6 +79,8 @@ commands:
   build FILE[#EXPORT] --out T   build an image and write it to T
   inspect T                     show an image's config, layers and files, verifying every blob
   diff A B                      what changes from image A to image B: specs, git revisions or built images
+  lock [FILE...]                pin every pulled base image to a digest in lading.lock
+  copy SRC DST                  copy an image between any two locations, by digest
 
 image locations (T): ${TRANSPORTS.join(", ")}
 
@@ -89,29 +94,57 @@ compiler options, and flags impure calls (clock, randomness, environment, file s
 network). Prints file:line:col: message for each problem; exits 1 if there is any.
 
   --json        print the diagnostics as JSON (file, line, column, message, hint)`,
-  plan: `usage: lading plan FILE[#EXPORT] [--json] [--no-check] [--store DIR]
+  plan: `usage: lading plan FILE[#EXPORT] [--json] [--frozen] [--no-check] [--store DIR]
 
 Evaluates one image export and prints its plan: config, and for each layer every entry
 with its mode, owner, size and content digest, and the layer's cache key. Nothing is
-built; only host files the export copies are read (and hashed).
+built; only host files the export copies are read (and hashed), and a pulled base
+image's manifest and config are resolved (its layers are not downloaded).
 
   --json        print the plan as JSON
+  --frozen      resolve pulled images only through lading.lock (see 'lading lock')
   --no-check    skip the type check (remembered per spec source anyway)
   --store DIR   the content store (default: $XDG_CACHE_HOME/lading or ~/.cache/lading)`,
-  build: `usage: lading build FILE[#EXPORT] --out T [--out T...] [--json] [--no-check] [--store DIR]
+  build: `usage: lading build FILE[#EXPORT] --out T [--out T...] [--json] [--frozen] [--no-check] [--store DIR]
 
 Builds one image export reproducibly and writes it to each T:
   oci:DIR[:TAG]                 an OCI image layout (tag default "latest")
   oci-archive:FILE[:TAG]        the same, as a tar file
   docker-archive:FILE[:NAME]    for 'podman load' and 'docker load' (default localhost/EXPORT:latest)
   docker://HOST/REPO[:TAG]      a registry (credentials from the docker config file;
-                                plain http only for localhost and 127.0.0.1)
+                                plain http only for localhost, 127.0.0.1 and the hosts
+                                in LADING_INSECURE_REGISTRIES, comma-separated)
   bundle:DIR                    an OCI runtime bundle (rootfs/ and config.json) for 'runc run'
 Prints the manifest digest. Layers already in the store are not rebuilt. Outputs appear
 whole or not at all. SOURCE_DATE_EPOCH sets 'created' and every file's mtime (default 0).
+A pulled base image is resolved through lading.lock beside the spec when it pins it; its
+layers are fetched (verified, into the store) only for outputs that need their bytes, and
+a registry output on the same registry mounts them instead.
 
   --json        print the digest, config and layer descriptors as JSON
+  --frozen      for CI: resolve pulled images only through lading.lock, never by tag;
+                fails if the lock file is missing or does not pin a pulled reference
   --no-check    skip the type check
+  --store DIR   the content store`,
+  lock: `usage: lading lock [FILE...] [--no-check] [--store DIR]
+
+Resolves every image the spec files pull (every export) to the digest its tag names now,
+checks that each has an image for its export's platform, and writes lading.lock beside
+each spec: JSON, sorted, one pin a line. Builds use the pins; 'build --frozen' uses
+nothing else. Prints each pin, and what changed. FILE defaults to lading.ts. The lock
+file holds the pins of the spec files named, so name every spec of a directory.
+
+  --no-check    skip the type check
+  --store DIR   the content store (manifests and configs are kept there)`,
+  copy: `usage: lading copy SRC DST [--platform OS/ARCH[/VARIANT]] [--store DIR]
+
+Copies an image from SRC (${TRANSPORTS.filter((t) => !t.startsWith("bundle:")).join(", ")})
+to DST (any location, bundle:DIR included). The manifest is copied as it is, so the
+copy has the source's digest (a docker archive holds none: it gets an OCI manifest).
+Every blob is checked against its digest. Between registries, only blobs the destination
+lacks move, and a blob on the same registry is mounted, not downloaded.
+
+  --platform P  the image to take from a multi-platform index (default linux/amd64)
   --store DIR   the content store`,
   diff: `usage: lading diff A B [options]
        lading diff B --base REV [options]
@@ -188,10 +221,42 @@ const ensureSpecFile = (file: string): void => {
   if (!fs.existsSync(file)) throw new DiagnosticError([{ severity: "error", file: display(path.resolve(file)), message: "no such spec file" }]);
 };
 
-/** check → load → eval → plan: the shared front of `plan` and `build`. */
+/** Adds the export to diagnostics that do not name one yet. */
+const inExport = <A>(exportName: string, f: () => Promise<A>): Promise<A> =>
+  f().catch((e: unknown) => {
+    if (e instanceof DiagnosticError) throw new DiagnosticError(e.diagnostics.map((d) => ({ exportName, ...d })));
+    throw e;
+  });
+
+/**
+ * The base image an evaluated export pulls, resolved: through lading.lock when it pins
+ * the reference; with `frozen`, only through it.
+ */
+const resolveImageBase = async (
+  ir: ImageIR,
+  specAbs: string,
+  opts: { readonly frozen: boolean; readonly store: Store; readonly env: Io["env"] },
+): Promise<PlannedBase | undefined> => {
+  const ref = ir.base;
+  if (ref === undefined) return undefined;
+  const key = formatReference(ref);
+  const lockFile = lockPathFor(specAbs);
+  const pins = await readLock(lockFile, display(lockFile));
+  const pin = pins?.get(key);
+  if (opts.frozen && ref.digest === undefined && pin === undefined) {
+    throw new DiagnosticError([
+      pins === undefined
+        ? error({ file: display(lockFile) }, "--frozen needs lading.lock, and there is none", `run 'lading lock ${display(specAbs)}' and commit the lock file`)
+        : error({ file: display(lockFile), exportName: ir.exportName }, `${key} is not pinned: the lock file is stale`, `run 'lading lock ${display(specAbs)}' and commit the lock file`),
+    ]);
+  }
+  return inExport(ir.exportName, () => resolveBase(opts.store, ref, ir.platform, pin, { env: opts.env }));
+};
+
+/** check → load → eval → resolve the base → plan: the shared front of `plan` and `build`. */
 const planTarget = async (
   arg: string,
-  opts: { readonly noCheck: boolean; readonly store: Store; readonly env: Io["env"]; readonly host?: Host },
+  opts: { readonly noCheck: boolean; readonly store: Store; readonly env: Io["env"]; readonly host?: Host; readonly frozen?: boolean },
 ): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs }> => {
   const target = parseTarget(arg);
   ensureSpecFile(target.file);
@@ -205,11 +270,13 @@ const planTarget = async (
   const { exportName, value } = await loadExport(target, shown);
   const ir = evaluate(shown, exportName, value);
   if (E.isLeft(ir)) throw new DiagnosticError(ir.left);
+  const base = await resolveImageBase(ir.right, abs, { frozen: opts.frozen === true, store: opts.store, env: opts.env });
+  const planOptions = { file: shown, specDir: path.dirname(abs), created, format: layerFormat, ...(base === undefined ? {} : { base }) };
   let planned: Awaited<ReturnType<typeof planImage>>;
-  if (opts.host !== undefined) planned = await planImage(opts.host, ir.right, { file: shown, specDir: path.dirname(abs), created, format: layerFormat });
+  if (opts.host !== undefined) planned = await planImage(opts.host, ir.right, planOptions);
   else {
     const cache = await opts.store.openHashCache();
-    planned = await planImage(nodeHost(cache), ir.right, { file: shown, specDir: path.dirname(abs), created, format: layerFormat });
+    planned = await planImage(nodeHost(cache), ir.right, planOptions);
     await cache.save();
   }
   if (E.isLeft(planned)) throw new DiagnosticError(planned.left);
@@ -244,10 +311,10 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     return diags.length === 0 ? EXIT.ok : EXIT.errors;
   },
   plan: async (args, io) => {
-    const { positionals, values } = parse("plan", args, { json: { type: "boolean" }, "no-check": { type: "boolean" }, store: { type: "string" } });
+    const { positionals, values } = parse("plan", args, { json: { type: "boolean" }, frozen: { type: "boolean" }, "no-check": { type: "boolean" }, store: { type: "string" } });
     if (positionals.length !== 1) throw new UsageError(`expected one FILE[#EXPORT]\n\n${HELP["plan"]}`);
     const store = await storeOf(values.store as string | undefined, io.env);
-    const { plan } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env });
+    const { plan } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
     io.out(values.json === true ? JSON.stringify(plan, null, 2) : formatPlan(plan));
     return EXIT.ok;
   },
@@ -255,6 +322,7 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     const { positionals, values } = parse("build", args, {
       out: { type: "string", short: "o", multiple: true },
       json: { type: "boolean" },
+      frozen: { type: "boolean" },
       "no-check": { type: "boolean" },
       store: { type: "string" },
     });
@@ -266,7 +334,7 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     });
     if (outs.length === 0) throw new UsageError(`missing --out\n\n${HELP["build"]}`);
     const store = await storeOf(values.store as string | undefined, io.env);
-    const { plan, inputs } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env });
+    const { plan, inputs } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
     const progress = (e: BuildEvent): void => {
       if (!io.isTTY) return;
       if (e._tag === "LayerStarted") io.err(`building layer ${e.layer} (${formatSize(e.contentSize)})...`);
@@ -341,6 +409,83 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       await cache.save();
       for (const c of cleanups) await c();
     }
+  },
+  lock: async (args, io) => {
+    const { positionals, values } = parse("lock", args, { "no-check": { type: "boolean" }, store: { type: "string" } });
+    const files = positionals.length === 0 ? ["lading.ts"] : positionals;
+    files.forEach(ensureSpecFile);
+    const store = await storeOf(values.store as string | undefined, io.env);
+    if (values["no-check"] !== true) {
+      const diags = await runCheck(files, store);
+      if (diags.length > 0) throw new DiagnosticError(diags);
+    }
+    // Every pulled reference, with the platforms its exports want, by lock file.
+    const wanted = new Map<string, Map<string, { readonly ir: ImageIR; readonly spec: string }[]>>();
+    for (const f of files) {
+      const abs = path.resolve(f);
+      const images = await loadImages(f, display(abs));
+      const lock = lockPathFor(abs);
+      const refs = wanted.get(lock) ?? new Map<string, { readonly ir: ImageIR; readonly spec: string }[]>();
+      wanted.set(lock, refs);
+      for (const { exportName, value } of images) {
+        const ir = evaluate(display(abs), exportName, value);
+        if (E.isLeft(ir)) throw new DiagnosticError(ir.left);
+        if (ir.right.base === undefined || ir.right.base.digest !== undefined) continue;
+        const key = formatReference(ir.right.base);
+        refs.set(key, [...(refs.get(key) ?? []), { ir: ir.right, spec: display(abs) }]);
+      }
+    }
+    for (const [lock, refs] of wanted) {
+      const before = (await readLock(lock, display(lock))) ?? new Map<string, Digest>();
+      const pins = new Map<string, Digest>();
+      for (const [key, users] of [...refs].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        const ref = users[0]!.ir.base!;
+        const digest = await resolveTag(store, ref, { env: io.env });
+        // The pin must serve every export that pulls it, each on its platform.
+        for (const { ir, spec } of users) {
+          await inExport(ir.exportName, () => resolveBase(store, ref, ir.platform, digest, { env: io.env })).catch((e: unknown) => {
+            if (e instanceof DiagnosticError) throw new DiagnosticError(e.diagnostics.map((d) => ({ ...d, file: spec })));
+            throw e;
+          });
+        }
+        pins.set(key, digest);
+        const old = before.get(key);
+        io.out(`${key} ${digest}${old === undefined ? " (new)" : old === digest ? "" : ` (was ${old})`}`);
+      }
+      for (const key of before.keys()) if (!pins.has(key)) io.out(`${key} removed`);
+      const text = formatLock(pins);
+      const current = await fs.promises.readFile(lock, "utf8").catch(() => undefined);
+      if (current !== text) await writeFileAtomic(lock, text);
+      io.err(`${display(lock)}: ${pins.size} pin${pins.size === 1 ? "" : "s"}${current === text ? ", unchanged" : ""}`);
+    }
+    return EXIT.ok;
+  },
+  copy: async (args, io) => {
+    const { positionals, values } = parse("copy", args, { platform: { type: "string" }, store: { type: "string" } });
+    if (positionals.length !== 2) throw new UsageError(`expected SRC and DST\n\n${HELP["copy"]}`);
+    const [from, to] = positionals.map((a) => {
+      const t = parseTransport(a);
+      if (E.isLeft(t)) throw new UsageError(t.left);
+      return t.right;
+    }) as [Transport, Transport];
+    if (from._tag === "Bundle") throw new UsageError("a runtime bundle is an output only: copy the image it came from");
+    let platform: PlatformIR | undefined;
+    if (values.platform !== undefined) {
+      const m = /^([a-z0-9]+)\/([a-z0-9_]+)(?:\/([a-z0-9]+))?$/.exec(values.platform as string);
+      if (m === null) throw new UsageError(`--platform must be OS/ARCH[/VARIANT], e.g. linux/arm64, not "${String(values.platform)}"`);
+      platform = m[3] === undefined ? { os: m[1]!, architecture: m[2]! } : { os: m[1]!, architecture: m[2]!, variant: m[3] };
+    }
+    const store = await storeOf(values.store as string | undefined, io.env);
+    const image = await importImage(store, from, platform, io.env);
+    const c = image.config.value;
+    const name = from._tag === "Registry" ? from.reference.repository.slice(from.reference.repository.lastIndexOf("/") + 1) : "image";
+    await writeImage(store, image, to, {
+      defaultName: name,
+      platform: { os: c.os, architecture: c.architecture, ...(c.variant === undefined ? {} : { variant: c.variant }) },
+      env: io.env,
+    });
+    io.out(image.manifest.digest);
+    return EXIT.ok;
   },
   inspect: async (args, io) => {
     const { positionals, values } = parse("inspect", args, { json: { type: "boolean" }, files: { type: "boolean" } });

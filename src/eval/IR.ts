@@ -2,7 +2,7 @@
  * The evaluated, normalized form of one image export: every lazy part forced, every
  * path absolute and clean, every attribute defaulted, config merged.
  */
-import type { ImagePath } from "../core/index.ts";
+import type { ImagePath, Reference } from "../core/index.ts";
 
 /**
  * The owner of an evaluated entry: uid and gid, 0 when not given.
@@ -85,6 +85,8 @@ export interface PlatformIR {
  */
 export interface ImageIR {
   readonly exportName: string;
+  /** The registry image it builds on, as the spec names it, checked: resolved at plan. */
+  readonly base?: Reference;
   readonly layers: ReadonlyArray<LayerIR>;
   readonly config: ConfigIR;
   readonly platform: PlatformIR;

@@ -5,7 +5,8 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import type { Diagnostic, ImagePath, Place } from "../core/index.ts";
-import { error, normalizeImagePath } from "../core/index.ts";
+import type { Reference } from "../core/index.ts";
+import { error, normalizeImagePath, parseReference } from "../core/index.ts";
 import * as Image from "../spec/Image.ts";
 import type { Entry } from "../spec/Entry.ts";
 import type { Layer } from "../spec/Layer.ts";
@@ -292,6 +293,13 @@ export const evaluate = (file: string, exportName: string, value: unknown): E.Ei
     const ir = evalLayer(layer, place, out);
     if (ir !== undefined) layers.push(ir);
   });
+  let base: Reference | undefined;
+  if (value.base !== undefined) {
+    const raw: unknown = (value.base as { reference?: unknown }).reference;
+    const r = typeof raw === "string" ? parseReference(raw) : E.left(`a pulled image's reference must be a string, got ${typeof raw}`);
+    if (E.isLeft(r)) out.push(error(place, `cannot pull ${r.left}`, "name the registry, e.g. docker.io/library/debian:bookworm-slim"));
+    else base = r.right;
+  }
   const config = evalConfig(value, place, out);
   const p = value.platform;
   if (p.os !== "linux") out.push(error(place, `unsupported os ${JSON.stringify(p.os)}`));
@@ -302,6 +310,7 @@ export const evaluate = (file: string, exportName: string, value: unknown): E.Ei
   if (out.length > 0) return E.left(out);
   return E.right({
     exportName,
+    ...(base === undefined ? {} : { base }),
     layers,
     config,
     platform: p.variant === undefined ? { os: p.os, architecture: p.architecture } : { os: p.os, architecture: p.architecture, variant: p.variant },

@@ -23,11 +23,18 @@ export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
  */
 export const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
 /**
- * A gzipped tar layer, the only layer type lading writes.
+ * A gzipped tar layer, the only layer type lading builds.
  *
  * @category model
  */
 export const OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/**
+ * An uncompressed tar layer, as base images and docker archives may hold.
+ *
+ * @category model
+ */
+export const OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar";
 /**
  * Docker's image manifest (schema 2), the counterpart of an OCI manifest.
  *

@@ -5,7 +5,7 @@
 import type { Digest } from "../core/index.ts";
 import { canonicalJson, digestOf } from "../core/index.ts";
 import type { Descriptor, ImageConfig, Index, Manifest } from "./codecs.ts";
-import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, REF_NAME } from "./MediaType.ts";
+import { DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_MANIFEST, REF_NAME } from "./MediaType.ts";
 
 /**
  * A document with its canonical bytes and digest, computed once.
@@ -55,20 +55,43 @@ export interface LayerBlob {
 }
 
 /**
+ * A layer of an image: a blob with its media type and diff_id. Its uncompressed size is
+ * known for the layers lading builds; for others it is found when a sink needs it.
+ *
+ * @category model
+ */
+export interface ImageLayer {
+  readonly mediaType: string;
+  readonly digest: Digest;
+  readonly size: number;
+  readonly diffId: Digest;
+  readonly uncompressedSize?: number;
+}
+
+/**
+ * The OCI media type for a layer media type: Docker's two layer types map to OCI's
+ * (the bytes are the same); others are kept.
+ *
+ * @category destructors
+ */
+export const ociLayerMediaType = (mediaType: string): string =>
+  mediaType === DOCKER_LAYER_GZIP ? OCI_LAYER_GZIP : mediaType === DOCKER_LAYER_TAR ? OCI_LAYER_TAR : mediaType;
+
+/**
  * The manifest of an image config plus layers.
  *
  * @category constructors
  */
 export const makeManifest = (
   config: Blob<ImageConfig>,
-  layers: ReadonlyArray<LayerBlob>,
+  layers: ReadonlyArray<{ readonly mediaType: string; readonly digest: Digest; readonly size: number }>,
   annotations: Readonly<Record<string, string>>,
 ): Blob<Manifest> =>
   canonicalBlob<Manifest>({
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
     config: descriptorOf(OCI_CONFIG, config),
-    layers: layers.map((l) => ({ mediaType: OCI_LAYER_GZIP, digest: l.digest, size: l.size })),
+    layers: layers.map((l) => ({ mediaType: ociLayerMediaType(l.mediaType), digest: l.digest, size: l.size })),
     ...(Object.keys(annotations).length === 0 ? {} : { annotations: { ...annotations } }),
   });
 
@@ -86,7 +109,7 @@ export const makeIndex = (manifests: ReadonlyArray<Descriptor>): Blob<Index> =>
  * @category constructors
  */
 export const taggedDescriptor = (manifest: Blob<Manifest>, tag: string | undefined, platform?: Descriptor["platform"]): Descriptor => ({
-  ...descriptorOf(OCI_MANIFEST, manifest),
+  ...descriptorOf(manifest.value.mediaType ?? OCI_MANIFEST, manifest),
   ...(tag === undefined ? {} : { annotations: { [REF_NAME]: tag } }),
   ...(platform === undefined ? {} : { platform }),
 });

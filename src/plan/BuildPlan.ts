@@ -54,6 +54,50 @@ export interface LayerFormat {
 }
 
 /**
+ * A layer of a base image, as its manifest and config describe it.
+ *
+ * @category model
+ */
+export interface BaseLayer {
+  readonly mediaType: string;
+  readonly digest: Digest;
+  readonly size: number;
+  readonly diffId: Digest;
+}
+
+/**
+ * One entry of an image config's history.
+ *
+ * @category model
+ */
+export interface HistoryEntry {
+  readonly created?: string;
+  readonly created_by?: string;
+  readonly author?: string;
+  readonly comment?: string;
+  readonly empty_layer?: boolean;
+}
+
+/**
+ * A base image resolved from its registry: what an image built on it takes from it. Its
+ * layers are named by digest and fetched only when a sink needs their bytes.
+ *
+ * @category model
+ */
+export interface PlannedBase {
+  /** The reference as resolved, `HOST/REPO:TAG` or `HOST/REPO@DIGEST`: the key in lading.lock. */
+  readonly reference: string;
+  /** What the reference named when it was resolved (an index or a manifest): the pin. */
+  readonly pinned: Digest;
+  /** The image manifest for the plan's platform. */
+  readonly digest: Digest;
+  /** The base's runtime config, as it has it. */
+  readonly config: Readonly<Record<string, unknown>>;
+  readonly history: ReadonlyArray<HistoryEntry>;
+  readonly layers: ReadonlyArray<BaseLayer>;
+}
+
+/**
  * Everything that decides an image's bytes, as data: platform, runtime config,
  * annotations, the `created` time, the layer format and every planned layer.
  *
@@ -61,10 +105,12 @@ export interface LayerFormat {
  */
 export interface BuildPlan {
   readonly exportName: string;
+  /** The registry image it builds on, whose layers come first. */
+  readonly base?: PlannedBase;
   readonly platform: PlatformIR;
   readonly config: ConfigIR;
   readonly annotations: Readonly<Record<string, string>>;
-  /** Seconds since the epoch: image `created` and every file's mtime. */
+  /** Seconds since the epoch: image `created` and the mtime of every file lading writes. */
   readonly created: number;
   readonly format: LayerFormat;
   readonly layers: ReadonlyArray<PlannedLayer>;

@@ -10,7 +10,8 @@ import type { Diagnostic, Digest, ImagePath, Place } from "../core/index.ts";
 import { canonicalJson, digestOf, digestOfLines, error, sortBytewise } from "../core/index.ts";
 import type { EntryIR, ImageIR, LayerIR } from "../eval/index.ts";
 import { isWhiteoutName } from "../eval/index.ts";
-import type { BuildPlan, LayerFormat, PlanInputs, PlannedEntry, PlannedLayer } from "./BuildPlan.ts";
+import type { ConfigIR } from "../eval/index.ts";
+import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedEntry, PlannedLayer } from "./BuildPlan.ts";
 import type { Host, HostStat } from "./Host.ts";
 
 /**
@@ -27,6 +28,8 @@ export interface PlanOptions {
   /** SOURCE_DATE_EPOCH, or 0. */
   readonly created: number;
   readonly format: LayerFormat;
+  /** The resolved base, when the image pulls one. */
+  readonly base?: PlannedBase;
 }
 
 /**
@@ -134,6 +137,7 @@ const entryKind: Record<PlannedEntry["type"], string> = { file: "file", dir: "di
 const finishLayer = (
   entries: ReadonlyArray<PlannedEntry>,
   below: ReadonlyMap<string, PlannedEntry & { readonly layer: string }>,
+  onBase: boolean,
   place: Place,
   out: Diagnostic[],
 ): PlannedEntry[] => {
@@ -159,6 +163,10 @@ const finishLayer = (
         // An implied parent keeps what a lower layer made of it: its owner and mode, or,
         // if it is a symlink there, an error (the layer would replace the link).
         const lower = below.get(parent);
+        // On a base image, a parent no layer of the spec makes is left to the base: an
+        // entry for it would replace the base's owner and mode. A runtime makes one
+        // the base lacks (0755, root), as it would from this entry.
+        if (lower === undefined && onBase) continue;
         if (lower !== undefined && lower.type !== "dir") {
           out.push(
             error({ ...place, path: e.path }, `parent ${parent} is a ${entryKind[lower.type]} in layer "${lower.layer}"`, lower.type === "symlink" ? `write to the path it points to (${lower.target})` : undefined),
@@ -268,6 +276,7 @@ const planLayer = async (
   const entries = finishLayer(
     pending.map((p) => p.entry),
     below,
+    opts.base !== undefined,
     at,
     out,
   );
@@ -279,6 +288,48 @@ const planLayer = async (
     contentSize,
     cacheKey: computeLayerCacheKey(entries, opts.created, opts.format),
   };
+};
+
+/** The OCI annotations that name the image a manifest was built on. */
+const BASE_NAME = "org.opencontainers.image.base.name";
+const BASE_DIGEST = "org.opencontainers.image.base.digest";
+
+const envMap = (env: unknown): Map<string, string> => {
+  const m = new Map<string, string>();
+  for (const kv of Array.isArray(env) ? env : []) {
+    if (typeof kv !== "string") continue;
+    const i = kv.indexOf("=");
+    m.set(i < 0 ? kv : kv.slice(0, i), i < 0 ? "" : kv.slice(i + 1));
+  }
+  return m;
+};
+
+/**
+ * The config of an image built on a base: the base's config changed by the spec's, the
+ * way Dockerfile instructions change an inherited one. Env and Labels merge (the spec
+ * wins), ExposedPorts and Volumes add up, other fields the spec sets replace the base's,
+ * and an Entrypoint set without a Cmd drops the base's Cmd. Fields lading does not know
+ * (a Healthcheck) are kept.
+ *
+ * @category combinators
+ */
+export const mergeConfig = (base: Readonly<Record<string, unknown>>, spec: ConfigIR): ConfigIR => {
+  const out: Record<string, unknown> = { ...base };
+  for (const k of Object.keys(out)) if (out[k] === null) delete out[k];
+  const env = envMap(base["Env"]);
+  for (const [k, v] of envMap(spec.Env)) env.set(k, v);
+  if (env.size > 0) out["Env"] = [...env].map(([k, v]) => `${k}=${v}`).sort();
+  if (spec.Entrypoint !== undefined) {
+    out["Entrypoint"] = spec.Entrypoint;
+    if (spec.Cmd === undefined) delete out["Cmd"];
+  }
+  if (spec.Cmd !== undefined) out["Cmd"] = spec.Cmd;
+  for (const k of ["WorkingDir", "User", "StopSignal"] as const) if (spec[k] !== undefined) out[k] = spec[k];
+  for (const k of ["ExposedPorts", "Volumes", "Labels"] as const) {
+    const merged = { ...(base[k] as object | undefined), ...spec[k] };
+    if (Object.keys(merged).length > 0) out[k] = merged;
+  }
+  return out as ConfigIR;
 };
 
 /**
@@ -300,12 +351,14 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
     layers.push(planned);
   }
   if (out.length > 0) return E.left(out);
+  const base = opts.base;
   return E.right({
     plan: {
       exportName: image.exportName,
+      ...(base === undefined ? {} : { base }),
       platform: image.platform,
-      config: image.config,
-      annotations: image.annotations,
+      config: base === undefined ? image.config : mergeConfig(base.config, image.config),
+      annotations: base === undefined ? image.annotations : { [BASE_NAME]: base.reference, [BASE_DIGEST]: base.digest, ...image.annotations },
       created: opts.created,
       format: opts.format,
       layers,

@@ -4,8 +4,8 @@
  * `bundle:DIR`, an OCI runtime bundle (rootfs and config.json) that runc runs.
  */
 import * as E from "fp-ts/lib/Either.js";
-import type { Reference } from "./Reference.ts";
-import { formatReference, parseReference } from "./Reference.ts";
+import type { Reference } from "../core/index.ts";
+import { formatReference, parseReference } from "../core/index.ts";
 
 /**
  * Where an image is read from or written to, as parsed from `oci:DIR[:TAG]` and the

@@ -49,7 +49,7 @@ const safeTarget = async (root: string, rel: string, where: string): Promise<str
 
 const removeAll = (p: string): Promise<void> => fs.rm(p, { recursive: true, force: true });
 
-const applyLayer = async (root: string, blob: string, where: string): Promise<void> => {
+const applyLayer = async (root: string, blob: string, gzipped: boolean, where: string): Promise<void> => {
   const dirTimes: Array<[string, Date]> = [];
   const ex = tar.extract();
   ex.on("entry", (header, stream, next) => {
@@ -96,7 +96,8 @@ const applyLayer = async (root: string, blob: string, where: string): Promise<vo
       await fs.lutimes(target, header.mtime, header.mtime);
     })().then(() => done(), done);
   });
-  await pipeline(createReadStream(blob), zlib.createGunzip(), ex as unknown as NodeJS.WritableStream);
+  if (gzipped) await pipeline(createReadStream(blob), zlib.createGunzip(), ex as unknown as NodeJS.WritableStream);
+  else await pipeline(createReadStream(blob), ex as unknown as NodeJS.WritableStream);
   // Writing children touched the directories' mtimes: set them last.
   for (const [dir, mtime] of dirTimes) await fs.utimes(dir, mtime, mtime);
 };
@@ -197,7 +198,7 @@ export const writeBundle = async (store: Store, image: BuiltImage, dir: string, 
   const tmp = `${dest}.tmp-${randomBytes(6).toString("hex")}`;
   try {
     await fs.mkdir(path.join(tmp, "rootfs"), { recursive: true, mode: 0o755 });
-    for (const layer of image.layers) await applyLayer(path.join(tmp, "rootfs"), store.blobPath(layer.digest), where);
+    for (const layer of image.layers) await applyLayer(path.join(tmp, "rootfs"), store.blobPath(layer.digest), layer.mediaType.endsWith("gzip"), where);
     const user = await resolveUser(path.join(tmp, "rootfs"), config.config?.User, where);
     // The root directory too is the image's, not the host's: mode 0755, time `created`.
     const created = new Date(config.created ?? 0);

@@ -5,5 +5,6 @@ export { openImage } from "./read.ts";
 export type { OpenedImage, OpenedLayer } from "./read.ts";
 export { inspectImage, flattenLayers } from "./inspect.ts";
 export type { Inspection, InspectedLayer, LayerFile } from "./inspect.ts";
-export { parseReference, formatReference } from "./Reference.ts";
-export type { Reference } from "./Reference.ts";
+export { parseReference, formatReference } from "../core/index.ts";
+export type { Reference } from "../core/index.ts";
+export { importImage } from "./copy.ts";

@@ -15,11 +15,11 @@ import * as E from "fp-ts/lib/Either.js";
 import type * as t from "io-ts";
 import * as tar from "tar-stream";
 import type { Digest } from "../core/index.ts";
-import { DiagnosticError, digestFromHex, digestHex, digestOf, error } from "../core/index.ts";
+import { DiagnosticError, digestFromHex, digestHex, digestOf, error, forEachLimit } from "../core/index.ts";
 import type { Descriptor, ImageConfig, Manifest } from "../oci/index.ts";
 import { decodeJson, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DockerArchiveManifest, ImageConfig as ImageConfigC, Index, Manifest as ManifestC, OCI_INDEX, OciLayout, REF_NAME } from "../oci/index.ts";
-import type { Reference } from "./Reference.ts";
-import { registryClient } from "./registry.ts";
+import type { Reference } from "../core/index.ts";
+import { registryClient } from "../registry/index.ts";
 import type { Transport } from "./Transport.ts";
 import { formatTransport } from "./Transport.ts";
 
@@ -48,7 +48,11 @@ export interface OpenedImage {
   /** The manifest digest; for docker archives, which hold none, undefined. */
   readonly digest: Digest | undefined;
   readonly manifest: Manifest | undefined;
+  /** The manifest's bytes, verified; docker archives have none. */
+  readonly manifestBytes: Uint8Array | undefined;
   readonly config: ImageConfig;
+  /** The config's bytes, verified. */
+  readonly configBytes: Uint8Array;
   readonly configDigest: Digest;
   readonly layers: ReadonlyArray<OpenedLayer>;
   close(): Promise<void>;
@@ -58,11 +62,11 @@ const fail = (where: string, message: string, hint?: string): never => {
   throw new DiagnosticError([error({ file: where }, message, hint)]);
 };
 
-const readVerified = async (file: string, digest: Digest, size: number | undefined, where: string): Promise<string> => {
+const readVerified = async (file: string, digest: Digest, size: number | undefined, where: string): Promise<Buffer> => {
   const bytes = await fs.readFile(file).catch(() => fail(where, `blob ${digest} is missing`));
   if (size !== undefined && bytes.byteLength !== size) fail(where, `blob ${digest} has ${bytes.byteLength} bytes, its descriptor says ${size}`);
   if (digestOf(bytes) !== digest) fail(where, `blob ${digest} does not match its digest`);
-  return bytes.toString("utf8");
+  return bytes;
 };
 
 const decodeOrFail = <A>(codec: t.Decoder<unknown, A>, text: string, where: string): A => {
@@ -107,9 +111,11 @@ const openOciDir = async (dir: string, tag: string | undefined, source: string, 
   const desc = candidates[0]!;
   if (desc.mediaType === OCI_INDEX) fail(source, "nested image indexes are not supported yet");
   const blob = (d: Digest): string => path.join(dir, "blobs", "sha256", digestHex(d));
-  const manifest = decodeOrFail(ManifestC, await readVerified(blob(desc.digest), desc.digest, desc.size, source), `${source}: manifest`);
-  const config = decodeOrFail(ImageConfigC, await readVerified(blob(manifest.config.digest), manifest.config.digest, manifest.config.size, source), `${source}: config`);
-  return { source, digest: desc.digest, manifest, config, configDigest: manifest.config.digest, layers: layersOf(manifest, config, blob, source), close };
+  const manifestBytes = await readVerified(blob(desc.digest), desc.digest, desc.size, source);
+  const manifest = decodeOrFail(ManifestC, manifestBytes.toString("utf8"), `${source}: manifest`);
+  const configBytes = await readVerified(blob(manifest.config.digest), manifest.config.digest, manifest.config.size, source);
+  const config = decodeOrFail(ImageConfigC, configBytes.toString("utf8"), `${source}: config`);
+  return { source, digest: desc.digest, manifest, manifestBytes, config, configBytes, configDigest: manifest.config.digest, layers: layersOf(manifest, config, blob, source), close };
 };
 
 const extractTo = async (file: string, dir: string, source: string): Promise<void> => {
@@ -178,7 +184,7 @@ const openDockerArchive = async (dir: string, ref: string | undefined, source: s
       openTar: () => tarStreamOf(file, gz),
     });
   }
-  return { source, digest: undefined, manifest: undefined, config, configDigest: digestOf(configBytes), layers, close };
+  return { source, digest: undefined, manifest: undefined, manifestBytes: undefined, config, configBytes, configDigest: digestOf(configBytes), layers, close };
 };
 
 /**
@@ -208,11 +214,13 @@ const openRegistryImage = async (reference: Reference, env: Readonly<Record<stri
   const close = (): Promise<void> => fs.rm(tmp, { recursive: true, force: true });
   try {
     const blob = (d: Digest): string => path.join(tmp, digestHex(d));
-    await client.getBlob(manifest.config.digest, blob(manifest.config.digest));
-    const config = decodeOrFail(ImageConfigC, await readVerified(blob(manifest.config.digest), manifest.config.digest, manifest.config.size, source), `${source}: config`);
+    await client.getBlob(manifest.config.digest, blob(manifest.config.digest), manifest.config.size);
+    const configBytes = await readVerified(blob(manifest.config.digest), manifest.config.digest, manifest.config.size, source);
+    const config = decodeOrFail(ImageConfigC, configBytes.toString("utf8"), `${source}: config`);
     const layers = layersOf(manifest, config, blob, source);
-    for (const l of manifest.layers) if (!(await fs.stat(blob(l.digest)).then(() => true, () => false))) await client.getBlob(l.digest, blob(l.digest));
-    return { source, digest: top.digest, manifest, config, configDigest: manifest.config.digest, layers, close };
+    const missing = [...new Map(manifest.layers.map((l) => [l.digest, l])).values()];
+    await forEachLimit(missing, 3, (l) => client.getBlob(l.digest, blob(l.digest), l.size));
+    return { source, digest: top.digest, manifest, manifestBytes: top.bytes, config, configBytes, configDigest: manifest.config.digest, layers, close };
   } catch (e) {
     await close();
     throw e;

@@ -6,22 +6,24 @@
  */
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
 import * as zlib from "node:zlib";
 import * as E from "fp-ts/lib/Either.js";
 import type { Digest } from "../core/index.ts";
-import { canonicalJson, DiagnosticError, digestHex, error } from "../core/index.ts";
+import { canonicalJson, DiagnosticError, digestFromHex, digestHex, error, forEachLimit } from "../core/index.ts";
 import type { BuiltImage } from "../build/index.ts";
-import type { Descriptor, Index } from "../oci/index.ts";
+import type { Descriptor, ImageLayer, Index } from "../oci/index.ts";
 import { decodeJson, Index as IndexC, makeIndex, OCI_MANIFEST, REF_NAME, taggedDescriptor } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
 import { pathExists, withFileLock, writeFileAtomic } from "../store/index.ts";
 import type { ArchiveMember } from "./archive.ts";
 import { writeArchive } from "./archive.ts";
 import { writeBundle } from "./bundle.ts";
-import type { Reference } from "./Reference.ts";
-import { formatReference } from "./Reference.ts";
-import { registryClient } from "./registry.ts";
+import type { Reference } from "../core/index.ts";
+import { formatReference } from "../core/index.ts";
+import type { RegistryClient } from "../registry/index.ts";
+import { fetchBlob, registryClient } from "../registry/index.ts";
 import type { Transport } from "./Transport.ts";
 import { formatTransport } from "./Transport.ts";
 
@@ -46,10 +48,37 @@ const blobDigests = (image: BuiltImage): ReadonlyArray<Digest> => [
   image.manifest.digest,
 ];
 
+/** Transfers at once, for base layers fetched from a registry and blobs pushed to one. */
+const TRANSFERS = 3;
+
+/**
+ * What a sink needs to get an image's blobs into the store: a base image's layers are
+ * fetched from its registry (verified) only when a sink needs their bytes.
+ */
+interface Blobs {
+  ensure(digest: Digest): Promise<void>;
+}
+
+const blobsOf = (store: Store, image: BuiltImage, env: Readonly<Record<string, string | undefined>>): Blobs => {
+  let client: RegistryClient | undefined;
+  const sizes = new Map<Digest, number>(image.layers.map((l) => [l.digest, l.size]));
+  return {
+    ensure: async (digest) => {
+      if ((await store.blobSize(digest)) !== undefined) return;
+      if (image.remote === undefined) throw new Error(`blob ${digest} of a built image is not in the store`);
+      client ??= registryClient(image.remote, { env });
+      await fetchBlob(store, client, digest, sizes.get(digest));
+    },
+  };
+};
+
+const ensureAll = (blobs: Blobs, digests: ReadonlyArray<Digest>): Promise<void> => forEachLimit([...new Set(digests)], TRANSFERS, (d) => blobs.ensure(d));
+
 /** Copies a store blob into a layout's blobs dir, atomically, unless present. */
-const copyBlob = async (store: Store, digest: Digest, blobsDir: string): Promise<void> => {
+const copyBlob = async (store: Store, blobs: Blobs, digest: Digest, blobsDir: string): Promise<void> => {
   const dest = path.join(blobsDir, digestHex(digest));
   if (await pathExists(dest)) return;
+  await blobs.ensure(digest);
   const tmp = `${dest}.tmp-${randomBytes(6).toString("hex")}`;
   try {
     await fs.copyFile(store.blobPath(digest), tmp, fs.constants.COPYFILE_FICLONE);
@@ -76,9 +105,9 @@ const withTag = (index: Index | undefined, manifest: Descriptor, tag: string): I
 };
 
 /** Adds the image's blobs to an existing layout, then its tag to index.json, under a lock. */
-const addToOciDir = async (store: Store, image: BuiltImage, dir: string, tag: string, descriptor: Descriptor): Promise<void> => {
+const addToOciDir = async (store: Store, blobs: Blobs, image: BuiltImage, dir: string, tag: string, descriptor: Descriptor): Promise<void> => {
   await fs.mkdir(path.join(dir, "blobs", "sha256"), { recursive: true });
-  for (const d of blobDigests(image)) await copyBlob(store, d, path.join(dir, "blobs", "sha256"));
+  await forEachLimit(blobDigests(image), TRANSFERS, (d) => copyBlob(store, blobs, d, path.join(dir, "blobs", "sha256")));
   // Two builds may tag into one layout at once: each rewrites index.json from the other's.
   await withFileLock(path.join(dir, "index.json.lock"), async () => {
     const index = await readIndex(dir);
@@ -87,17 +116,17 @@ const addToOciDir = async (store: Store, image: BuiltImage, dir: string, tag: st
   });
 };
 
-const writeOciDir = async (store: Store, image: BuiltImage, dir: string, tag: string, opts: WriteOptions): Promise<void> => {
+const writeOciDir = async (store: Store, blobs: Blobs, image: BuiltImage, dir: string, tag: string, opts: WriteOptions): Promise<void> => {
   const descriptor = taggedDescriptor(image.manifest, tag, opts.platform);
   if (await pathExists(dir)) {
     await readIndex(dir);
-    return addToOciDir(store, image, dir, tag, descriptor);
+    return addToOciDir(store, blobs, image, dir, tag, descriptor);
   }
   await fs.mkdir(path.dirname(path.resolve(dir)), { recursive: true });
   const tmp = `${path.resolve(dir)}.tmp-${randomBytes(6).toString("hex")}`;
   try {
     await fs.mkdir(path.join(tmp, "blobs", "sha256"), { recursive: true });
-    for (const d of blobDigests(image)) await copyBlob(store, d, path.join(tmp, "blobs", "sha256"));
+    await forEachLimit(blobDigests(image), TRANSFERS, (d) => copyBlob(store, blobs, d, path.join(tmp, "blobs", "sha256")));
     await fs.writeFile(path.join(tmp, "oci-layout"), OCI_LAYOUT);
     await fs.writeFile(path.join(tmp, "index.json"), canonicalJson(withTag(undefined, descriptor, tag)));
     await fs.rename(tmp, dir);
@@ -105,14 +134,15 @@ const writeOciDir = async (store: Store, image: BuiltImage, dir: string, tag: st
     await fs.rm(tmp, { recursive: true, force: true });
     // Another build made the layout first: join it instead.
     const code = (e as NodeJS.ErrnoException).code;
-    if ((code === "ENOTEMPTY" || code === "EEXIST") && (await pathExists(path.join(dir, "index.json")))) return addToOciDir(store, image, dir, tag, descriptor);
+    if ((code === "ENOTEMPTY" || code === "EEXIST") && (await pathExists(path.join(dir, "index.json")))) return addToOciDir(store, blobs, image, dir, tag, descriptor);
     throw e;
   }
 };
 
-const ociArchiveMembers = async (store: Store, image: BuiltImage, tag: string, opts: WriteOptions): Promise<ArchiveMember[]> => {
+const ociArchiveMembers = async (store: Store, blobs: Blobs, image: BuiltImage, tag: string, opts: WriteOptions): Promise<ArchiveMember[]> => {
+  await ensureAll(blobs, blobDigests(image));
   const index = withTag(undefined, taggedDescriptor(image.manifest, tag, opts.platform), tag);
-  const blobs = await Promise.all(
+  const members = await Promise.all(
     [...new Set(blobDigests(image))].sort().map(async (d) => ({
       name: `blobs/sha256/${digestHex(d)}`,
       file: store.blobPath(d),
@@ -122,18 +152,23 @@ const ociArchiveMembers = async (store: Store, image: BuiltImage, tag: string, o
   return [
     { name: "oci-layout", bytes: new TextEncoder().encode(OCI_LAYOUT) },
     { name: "index.json", bytes: new TextEncoder().encode(canonicalJson(index)) },
-    ...blobs,
+    ...members,
   ];
 };
 
-const dockerArchiveMembers = (store: Store, image: BuiltImage, ref: string): ArchiveMember[] => {
+const dockerArchiveMembers = async (store: Store, blobs: Blobs, image: BuiltImage, ref: string): Promise<ArchiveMember[]> => {
   const configName = `${digestHex(image.config.digest)}.json`;
-  const layers = image.layers.map((l) => ({
-    name: `${digestHex(l.diffId)}.tar`,
-    file: store.blobPath(l.digest),
-    size: l.uncompressedSize,
-    transform: () => zlib.createGunzip(),
-  }));
+  await ensureAll(blobs, image.layers.map((l) => l.digest));
+  const layers: ArchiveMember[] = [];
+  for (const l of image.layers) {
+    const compression = layerCompression(l.mediaType, `layer ${l.digest}`);
+    layers.push({
+      name: `${digestHex(l.diffId)}.tar`,
+      file: store.blobPath(l.digest),
+      size: l.uncompressedSize ?? (await verifyDiffId(store, l, compression)),
+      ...(compression === "gzip" ? { transform: () => zlib.createGunzip() } : {}),
+    });
+  }
   const unique = [...new Map(layers.map((l) => [l.name, l])).values()];
   const manifest = [{ Config: configName, RepoTags: [ref], Layers: layers.map((l) => l.name) }];
   return [
@@ -147,17 +182,49 @@ const dockerArchiveMembers = (store: Store, image: BuiltImage, ref: string): Arc
  * Pushes blobs the registry lacks (a HEAD first, so a second push uploads nothing),
  * then the manifest under the reference's tag, or its digest.
  */
-const pushImage = async (store: Store, image: BuiltImage, reference: Reference, env: Readonly<Record<string, string | undefined>>): Promise<void> => {
+const pushImage = async (store: Store, blobs: Blobs, image: BuiltImage, reference: Reference, env: Readonly<Record<string, string | undefined>>): Promise<void> => {
   if (reference.digest !== undefined && reference.digest !== image.manifest.digest) {
     throw new DiagnosticError([error({ file: `docker://${formatReference(reference)}` }, `the image's digest is ${image.manifest.digest}, not the one the reference names`)]);
   }
   const client = registryClient(reference, { env });
-  for (const d of [...new Set([...image.layers.map((l) => l.digest), image.config.digest])]) {
-    if (await client.hasBlob(d)) continue;
+  const remote = image.remote;
+  // A base layer already on the same registry is mounted, not sent: it is never
+  // downloaded for this push.
+  const mountFrom = remote !== undefined && remote.host === reference.host && remote.repository !== reference.repository ? remote.repository : undefined;
+  const remoteLayers = new Set(image.remote === undefined ? [] : image.layers.map((l) => l.digest));
+  await forEachLimit([...new Set([...image.layers.map((l) => l.digest), image.config.digest])], TRANSFERS, async (d) => {
+    if (await client.hasBlob(d)) return;
+    if (mountFrom !== undefined && remoteLayers.has(d) && (await store.blobSize(d)) === undefined && (await client.mountBlob(d, mountFrom))) return;
+    await blobs.ensure(d);
     const file = store.blobPath(d);
     await client.pushBlob(d, { file, size: (await fs.stat(file)).size });
+  });
+  await client.putManifest(reference.tag ?? image.manifest.digest, image.manifest.value.mediaType ?? OCI_MANIFEST, image.manifest.bytes);
+};
+
+/** How a layer is compressed, by its media type: gzip or none; others are refused here. */
+const layerCompression = (mediaType: string, what: string): "gzip" | "none" => {
+  if (mediaType.endsWith("gzip")) return "gzip";
+  if (mediaType.endsWith(".tar") || mediaType.endsWith("rootfs.diff.tar")) return "none";
+  throw new DiagnosticError([error({}, `${what} is ${mediaType}${mediaType.endsWith("zstd") ? " (zstd)" : ""}: only gzip and uncompressed layers can be unpacked here`, "write to oci: or docker://, which keep the layer as it is")]);
+};
+
+/**
+ * Reads a layer's tar through once to learn its size, checking it against the layer's
+ * diff_id: a base layer whose content is not what its config says is refused.
+ */
+const verifyDiffId = async (store: Store, layer: ImageLayer, compression: "gzip" | "none"): Promise<number> => {
+  const hash = createHash("sha256");
+  let size = 0;
+  const input = createReadStream(store.blobPath(layer.digest), { highWaterMark: 1 << 20 });
+  for await (const chunk of compression === "gzip" ? input.pipe(zlib.createGunzip()) : input) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).byteLength;
   }
-  await client.putManifest(reference.tag ?? image.manifest.digest, OCI_MANIFEST, image.manifest.bytes);
+  if (digestFromHex(hash.digest("hex")) !== layer.diffId) {
+    throw new DiagnosticError([error({}, `layer ${layer.digest} does not unpack to its diff_id ${layer.diffId}: refused`)]);
+  }
+  return size;
 };
 
 const withLatest = (ref: string): string => (/:[^/]+$/.test(ref) ? ref : `${ref}:latest`);
@@ -169,18 +236,21 @@ const withLatest = (ref: string): string => (/:[^/]+$/.test(ref) ? ref : `${ref}
  * @category destructors
  */
 export const writeImage = async (store: Store, image: BuiltImage, to: Transport, opts: WriteOptions): Promise<void> => {
+  const blobs = blobsOf(store, image, opts.env ?? {});
   try {
     switch (to._tag) {
       case "Oci":
-        return await writeOciDir(store, image, to.dir, to.tag ?? "latest", opts);
+        return await writeOciDir(store, blobs, image, to.dir, to.tag ?? "latest", opts);
       case "OciArchive":
-        return await writeArchive(to.file, await ociArchiveMembers(store, image, to.tag ?? "latest", opts));
+        return await writeArchive(to.file, await ociArchiveMembers(store, blobs, image, to.tag ?? "latest", opts));
       case "DockerArchive":
-        return await writeArchive(to.file, dockerArchiveMembers(store, image, withLatest(to.ref ?? `localhost/${opts.defaultName.toLowerCase()}`)));
+        return await writeArchive(to.file, await dockerArchiveMembers(store, blobs, image, withLatest(to.ref ?? `localhost/${opts.defaultName.toLowerCase()}`)));
       case "Bundle":
+        await ensureAll(blobs, image.layers.map((l) => l.digest));
+        for (const l of image.layers) layerCompression(l.mediaType, `layer ${l.digest}`);
         return await writeBundle(store, image, to.dir, opts.defaultName);
       case "Registry":
-        return await pushImage(store, image, to.reference, opts.env ?? {});
+        return await pushImage(store, blobs, image, to.reference, opts.env ?? {});
       default: {
         const never: never = to;
         throw new Error(`unknown transport ${JSON.stringify(never)}`);

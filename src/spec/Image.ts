@@ -2,7 +2,9 @@
  * Images: an ordered list of layers plus configuration, as an immutable value.
  * Every combinator is curried and data-last, so an image reads as
  * `pipe(Image.scratch, Image.withLayer(l), Image.withCmd([...]))`. Building on another
- * image is just starting the pipe from it: its layers and config are inherited.
+ * image is just starting the pipe from it: its layers and config are inherited. An image
+ * from a registry is `Image.pull(reference)`: a value naming it, resolved only when the
+ * image is planned.
  */
 import type { ImagePath } from "../core/ImagePath.ts";
 import type { Config, Port, Signal } from "./Config.ts";
@@ -12,13 +14,34 @@ import type { Platform } from "./Platform.ts";
 import { linuxAmd64 } from "./Platform.ts";
 
 /**
- * An image as an immutable value: its layers bottom first, runtime config, platform,
- * and the annotations of its manifest. Describing one reads and builds nothing.
+ * A registry reference with its host: `HOST/REPOSITORY[:TAG][@DIGEST]`, e.g.
+ * `docker.io/library/debian:bookworm-slim`. A name without a host is a type error, so
+ * an image never comes from a registry the spec does not name.
+ *
+ * @category model
+ */
+export type PullReference = `${string}/${string}`;
+
+/**
+ * A base image from a registry, as the spec names it: nothing is fetched until plan.
+ *
+ * @category model
+ */
+export interface Pull {
+  readonly _tag: "Pull";
+  readonly reference: PullReference;
+}
+
+/**
+ * An image as an immutable value: its base (none for `scratch`), its own layers bottom
+ * first, runtime config, platform, and the annotations of its manifest. Describing one
+ * reads and builds nothing.
  *
  * @category model
  */
 export interface Image {
   readonly _tag: "Image";
+  readonly base?: Pull;
   readonly layers: ReadonlyArray<Layer>;
   readonly config: Config;
   readonly platform: Platform;
@@ -37,6 +60,20 @@ export const scratch: Image = Object.freeze({
   platform: linuxAmd64,
   annotations: Object.freeze({}),
 });
+
+/**
+ * An image from a registry, to build on: `pipe(Image.pull("docker.io/library/debian:bookworm-slim"), Image.withLayer(app))`.
+ * Lazy: the reference is resolved at plan time, for the image's platform (chosen from
+ * a multi-platform index), through `lading.lock` when it pins the reference. Its layers
+ * come first; its config is the starting point that the combinators change: `withEnv`
+ * and `withLabels` merge over its values, `withExposedPorts` and `withVolumes` add to
+ * its own, and the others replace its values. As in a Dockerfile, setting the
+ * entrypoint also drops the base's command.
+ *
+ * @category constructors
+ */
+export const pull = (reference: PullReference): Image =>
+  Object.freeze({ ...scratch, base: Object.freeze({ _tag: "Pull" as const, reference }) });
 
 const withConfig =
   (f: (c: Config) => Config) =>

@@ -3,8 +3,8 @@
  * always named: an image goes where the reference says, never to a default registry.
  */
 import * as E from "fp-ts/lib/Either.js";
-import type { Digest } from "../core/index.ts";
-import { isDigest } from "../core/index.ts";
+import type { Digest } from "./Digest.ts";
+import { isDigest } from "./Digest.ts";
 
 /**
  * A repository on a registry, with a tag or a digest.

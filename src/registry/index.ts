@@ -1,0 +1,4 @@
+
+export * from "./client.ts";
+export * from "./pull.ts";
+export * from "./lock.ts";

@@ -1,0 +1,167 @@
+/**
+ * Base images from registries: a reference resolved to the image for a platform
+ * (manifests and config only), and blobs fetched into the store when a sink needs their
+ * bytes. Everything that lands in the store was checked against its digest first, and
+ * what the store holds is never fetched again.
+ */
+import * as fs from "node:fs/promises";
+import * as E from "fp-ts/lib/Either.js";
+import type * as t from "io-ts";
+import type { Digest, Reference } from "../core/index.ts";
+import { DiagnosticError, digestOf, error, formatReference } from "../core/index.ts";
+import type { PlatformIR } from "../eval/index.ts";
+import type { Descriptor, ImageConfig, Manifest } from "../oci/index.ts";
+import { decodeJson, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, ImageConfig as ImageConfigC, Index, Manifest as ManifestC, OCI_INDEX, OCI_LAYER_GZIP, OCI_LAYER_TAR } from "../oci/index.ts";
+import type { PlannedBase } from "../plan/index.ts";
+import type { Store } from "../store/index.ts";
+import type { RegistryClient, RegistryOptions } from "./client.ts";
+import { registryClient } from "./client.ts";
+
+const ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+/**
+ * The layer media types an image lading builds on may have.
+ *
+ * @category model
+ */
+export const LAYER_TYPES: ReadonlySet<string> = new Set([OCI_LAYER_GZIP, OCI_LAYER_TAR, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, ZSTD]);
+
+const fail = (ref: Reference, message: string, hint?: string): never => {
+  throw new DiagnosticError([error({ file: `docker://${formatReference(ref)}` }, message, hint)]);
+};
+
+const decodeOrFail = <A>(codec: t.Decoder<unknown, A>, bytes: Uint8Array, where: string): A => {
+  const r = decodeJson(codec, Buffer.from(bytes).toString("utf8"), where);
+  if (E.isLeft(r)) throw new DiagnosticError([r.left]);
+  return r.right;
+};
+
+/** A stored blob's bytes, if the store has it whole. */
+const readStored = async (store: Store, digest: Digest): Promise<Buffer | undefined> => {
+  const bytes = await fs.readFile(store.blobPath(digest)).catch(() => undefined);
+  return bytes !== undefined && digestOf(bytes) === digest ? bytes : undefined;
+};
+
+/** A manifest or index by digest: from the store, else fetched (verified) into it. */
+const manifestByDigest = async (store: Store, client: RegistryClient, digest: Digest): Promise<Buffer> => {
+  const stored = await readStored(store, digest);
+  if (stored !== undefined) return stored;
+  const m = await client.getManifest(digest);
+  await store.putBlob(m.bytes);
+  return m.bytes;
+};
+
+/**
+ * Fetches a blob of `remote`'s repository into the store unless it is there: to a temp
+ * file first, checked against digest and size, then renamed into place.
+ *
+ * @category destructors
+ */
+export const fetchBlob = async (store: Store, client: RegistryClient, digest: Digest, size: number | undefined): Promise<void> => {
+  const have = await store.blobSize(digest);
+  if (have !== undefined && (size === undefined || have === size)) return;
+  const temp = store.tempPath();
+  await client.getBlob(digest, temp, size);
+  await store.commitBlob(temp, digest);
+};
+
+const platformName = (p: { readonly os: string; readonly architecture: string; readonly variant?: string | undefined }): string =>
+  `${p.os}/${p.architecture}${p.variant === undefined ? "" : `/${p.variant}`}`;
+
+/** The platform chosen from an index when none is asked for. */
+const DEFAULT_PLATFORM: PlatformIR = { os: "linux", architecture: "amd64" };
+
+/** The index entry for a platform; a variant the spec leaves open matches any. */
+const choosePlatform = (manifests: ReadonlyArray<Descriptor>, platform: PlatformIR): Descriptor | undefined =>
+  manifests.find(
+    (d) =>
+      d.platform !== undefined &&
+      d.platform.os === platform.os &&
+      d.platform.architecture === platform.architecture &&
+      (platform.variant === undefined || d.platform.variant === platform.variant),
+  );
+
+const isIndex = (mediaType: string, bytes: Uint8Array): boolean => {
+  if (mediaType === OCI_INDEX || mediaType.endsWith("manifest.list.v2+json")) return true;
+  try {
+    return Array.isArray((JSON.parse(Buffer.from(bytes).toString("utf8")) as { manifests?: unknown }).manifests);
+  } catch {
+    return false;
+  }
+};
+
+const mediaTypeOf = (bytes: Uint8Array): string => {
+  try {
+    const m = (JSON.parse(Buffer.from(bytes).toString("utf8")) as { mediaType?: unknown }).mediaType;
+    return typeof m === "string" ? m : "";
+  } catch {
+    return "";
+  }
+};
+
+/**
+ * What a tag names now: the digest of its manifest or index, fetched (and kept in the
+ * store). For `lading lock`, and for a build whose reference nothing pins.
+ *
+ * @category destructors
+ */
+export const resolveTag = async (store: Store, ref: Reference, options: RegistryOptions): Promise<Digest> => {
+  if (ref.digest !== undefined) return ref.digest;
+  const m = await registryClient(ref, options).getManifest(ref.tag ?? "latest");
+  await store.putBlob(m.bytes);
+  return m.digest;
+};
+
+/**
+ * Resolves a base image for a platform: the manifest and config, from the store when
+ * it has them, else from the registry. A reference with a digest, or a `pin` from
+ * lading.lock, asks the registry nothing about tags. No layer is downloaded. Without a
+ * platform, an index gives its linux/amd64 image and a lone manifest is taken whatever
+ * its platform.
+ *
+ * @category constructors
+ */
+export const resolveBase = async (
+  store: Store,
+  ref: Reference,
+  platform: PlatformIR | undefined,
+  pin: Digest | undefined,
+  options: RegistryOptions,
+): Promise<PlannedBase> => {
+  const client = registryClient(ref, options);
+  const where = `docker://${formatReference(ref)}`;
+  const pinned = ref.digest ?? pin ?? (await resolveTag(store, ref, options));
+  let digest = pinned;
+  let bytes = await manifestByDigest(store, client, digest);
+  if (isIndex(mediaTypeOf(bytes), bytes)) {
+    const index = decodeOrFail(Index, bytes, `${where}: index`);
+    const wanted = platform ?? DEFAULT_PLATFORM;
+    const chosen = choosePlatform(index.manifests, wanted);
+    if (chosen === undefined) {
+      const offered = index.manifests.map((d) => (d.platform === undefined ? undefined : platformName(d.platform))).filter((p) => p !== undefined);
+      return fail(ref, `the index has no image for ${platformName(wanted)}`, offered.length > 0 ? `it has: ${[...new Set(offered)].join(", ")}` : undefined);
+    }
+    digest = chosen.digest;
+    bytes = await manifestByDigest(store, client, digest);
+    if (isIndex(mediaTypeOf(bytes), bytes)) return fail(ref, `the index's entry for ${platformName(wanted)} is another index: not supported`);
+  }
+  const manifest: Manifest = decodeOrFail(ManifestC, bytes, `${where}: manifest`);
+  await fetchBlob(store, client, manifest.config.digest, manifest.config.size);
+  const configBytes = await fs.readFile(store.blobPath(manifest.config.digest));
+  const config: ImageConfig = decodeOrFail(ImageConfigC, configBytes, `${where}: config`);
+  if (platform !== undefined && (config.os !== platform.os || config.architecture !== platform.architecture || (platform.variant !== undefined && config.variant !== platform.variant))) {
+    return fail(ref, `the image is for ${platformName(config)}, not ${platformName(platform)}`, "pull an image for the spec's platform, or set the platform with Image.withPlatform");
+  }
+  if (config.rootfs.diff_ids.length !== manifest.layers.length) return fail(ref, `the config lists ${config.rootfs.diff_ids.length} diff_ids for ${manifest.layers.length} layers`);
+  for (const l of manifest.layers) {
+    if (!LAYER_TYPES.has(l.mediaType)) return fail(ref, `layer ${l.digest} has media type ${l.mediaType}, which lading cannot build on`);
+  }
+  return {
+    reference: formatReference(ref),
+    pinned,
+    digest,
+    config: (config.config ?? {}) as Readonly<Record<string, unknown>>,
+    history: config.history ?? [],
+    layers: manifest.layers.map((l, i) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, diffId: config.rootfs.diff_ids[i]! })),
+  };
+};

@@ -1,0 +1,112 @@
+/**
+ * Images from any transport as images the sinks can write, for `lading copy`. The
+ * manifest keeps its bytes, so a copy has the source's digest. From a registry only the
+ * manifest and config are read here: layers move when the destination needs them, and a
+ * layer the destination has (or can mount from the same registry) is never downloaded.
+ * From a layout or an archive, every blob is checked against its digest on its way into
+ * the store.
+ */
+import { createHash } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import * as fs from "node:fs/promises";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { Digest } from "../core/index.ts";
+import { DiagnosticError, digestFromHex, error } from "../core/index.ts";
+import type { BuiltImage } from "../build/index.ts";
+import type { ImageConfig, ImageLayer, Manifest } from "../oci/index.ts";
+import { decodeJson, ImageConfig as ImageConfigC, makeManifest, Manifest as ManifestC } from "../oci/index.ts";
+import type { PlatformIR } from "../eval/index.ts";
+import { resolveBase } from "../registry/index.ts";
+import type { Store } from "../store/index.ts";
+import type { OpenedImage, OpenedLayer } from "./read.ts";
+import { openImage } from "./read.ts";
+import type { Transport } from "./Transport.ts";
+import { formatTransport } from "./Transport.ts";
+import * as E from "fp-ts/lib/Either.js";
+import type * as t from "io-ts";
+
+const decodeOrFail = <A>(codec: t.Decoder<unknown, A>, bytes: Uint8Array, where: string): A => {
+  const r = decodeJson(codec, Buffer.from(bytes).toString("utf8"), where);
+  if (E.isLeft(r)) throw new DiagnosticError([r.left]);
+  return r.right;
+};
+
+/** Streams a layer into the store, checking its digest on the way; nothing unverified stays. */
+const importLayer = async (store: Store, layer: OpenedLayer, where: string): Promise<void> => {
+  const size = await store.blobSize(layer.descriptor.digest);
+  if (size === layer.descriptor.size) return;
+  const temp = store.tempPath();
+  const hash = createHash("sha256");
+  let n = 0;
+  try {
+    await pipeline(
+      layer.openBlob(),
+      new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          hash.update(chunk);
+          n += chunk.byteLength;
+          cb(null, chunk);
+        },
+      }),
+      createWriteStream(temp),
+    );
+    if (n !== layer.descriptor.size || digestFromHex(hash.digest("hex")) !== layer.descriptor.digest) {
+      throw new DiagnosticError([error({ file: where }, `layer ${layer.descriptor.digest} does not match its digest: refused`)]);
+    }
+    await store.commitBlob(temp, layer.descriptor.digest);
+  } catch (e) {
+    await fs.rm(temp, { force: true });
+    throw e;
+  }
+};
+
+const fromOpened = async (store: Store, image: OpenedImage): Promise<BuiltImage> => {
+  for (const l of image.layers) await importLayer(store, l, image.source);
+  const configDigest = await store.putBlob(image.configBytes);
+  const config = { value: image.config, bytes: image.configBytes, digest: configDigest };
+  const layers: ImageLayer[] = image.layers.map((l) => ({ mediaType: l.descriptor.mediaType, digest: l.descriptor.digest, size: l.descriptor.size, diffId: l.diffId }));
+  if (image.manifest === undefined || image.manifestBytes === undefined || image.digest === undefined) {
+    // A docker archive holds no manifest: an OCI one is made for its layers, as they are.
+    const manifest = makeManifest(config, layers, {});
+    await store.putBlob(manifest.bytes);
+    return { manifest, config, layers, cached: [] };
+  }
+  await store.putBlob(image.manifestBytes);
+  return { manifest: { value: image.manifest, bytes: image.manifestBytes, digest: image.digest }, config, layers, cached: [] };
+};
+
+/**
+ * An image at `from`, ready for {@link writeImage}: its manifest and config in the
+ * store, and its layers in the store or (from a registry) fetched on demand. From an
+ * index, the image for `platform` (default linux/amd64).
+ *
+ * @category constructors
+ */
+export const importImage = async (
+  store: Store,
+  from: Transport,
+  platform: PlatformIR | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<BuiltImage> => {
+  if (from._tag === "Registry") {
+    const base = await resolveBase(store, from.reference, platform, undefined, { env });
+    const manifestBytes = await fs.readFile(store.blobPath(base.digest));
+    const manifest: Manifest = decodeOrFail(ManifestC, manifestBytes, `${formatTransport(from)}: manifest`);
+    const configBytes = await fs.readFile(store.blobPath(manifest.config.digest));
+    const config: ImageConfig = decodeOrFail(ImageConfigC, configBytes, `${formatTransport(from)}: config`);
+    return {
+      manifest: { value: manifest, bytes: manifestBytes, digest: base.digest as Digest },
+      config: { value: config, bytes: configBytes, digest: manifest.config.digest },
+      layers: base.layers,
+      cached: [],
+      remote: from.reference,
+    };
+  }
+  const opened = await openImage(from, env);
+  try {
+    return await fromOpened(store, opened);
+  } finally {
+    await opened.close();
+  }
+};
