@@ -1,0 +1,232 @@
+/**
+ * Base images from a registry: `Image.pull` resolved at plan time, layers fetched only
+ * for outputs that need their bytes (and mounted for a push to the same registry),
+ * lading.lock and `--frozen`, and `lading copy`, all against the real registry started
+ * here on 127.0.0.1, with a base image skopeo pushed in Docker's media types.
+ */
+import * as fs from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mustRun, REPO, runLading } from "./support/cli.ts";
+import type { Registry } from "./support/registry.ts";
+import { startRegistry } from "./support/registry.ts";
+import { PODMAN_RUN, requireTool } from "./support/tools.ts";
+import { validateOciLayout } from "./support/validate.ts";
+
+let work: string;
+let registry: Registry;
+/** The hello example as an OCI layout, and its digest. */
+let helloLayout: string;
+let helloDigest: string;
+/** The site example, the image a moved tag points to. */
+let siteLayout: string;
+
+const DOCKER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+const OCI_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/** A project directory with a spec and lading installed as a dependency. */
+const project = async (name: string, spec: string): Promise<string> => {
+  const dir = path.join(work, name);
+  await fs.mkdir(path.join(dir, "node_modules"), { recursive: true });
+  await fs.symlink(REPO, path.join(dir, "node_modules", "lading"));
+  await fs.writeFile(path.join(dir, "lading.ts"), spec);
+  return path.join(dir, "lading.ts");
+};
+
+const appSpec = (base: string): string => `import { Entry, Image, Layer, pipe } from "lading";
+
+export const app = pipe(
+  Image.pull("${base}"),
+  Image.withLayer(Layer.make("app", [Entry.file("/app/note.txt", "built on a pulled base\\n")])),
+  Image.withCmd(["/app/note.txt", "/etc/greeting"]),
+  Image.withEnv({ APP: "1" }),
+);
+`;
+
+const storeBlobs = async (store: string): Promise<ReadonlyArray<string>> =>
+  (await fs.readdir(path.join(store, "blobs", "sha256")).catch(() => [] as string[])).map((h) => `sha256:${h}`);
+
+const skopeoDigest = async (ref: string): Promise<string> =>
+  (JSON.parse((await mustRun("skopeo", ["inspect", "--tls-verify=false", `docker://${ref}`])).stdout) as { Digest: string }).Digest;
+
+const mustLading = async (args: ReadonlyArray<string>): Promise<string> => {
+  const r = await runLading(args);
+  if (r.code !== 0) throw new Error(`lading ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout.trim();
+};
+
+beforeAll(async () => {
+  requireTool("skopeo");
+  work = await fs.mkdtemp(path.join(os.tmpdir(), "lading-pull-"));
+  registry = await startRegistry(path.join(work, "registry"));
+  const store = path.join(work, "examples-store");
+  helloLayout = path.join(work, "hello");
+  siteLayout = path.join(work, "site");
+  helloDigest = await mustLading(["build", "examples/hello/lading.ts", "--store", store, "--out", `oci:${helloLayout}:latest`]);
+  await mustLading(["build", "examples/site/lading.ts", "--store", store, "--out", `oci:${siteLayout}:latest`]);
+});
+
+afterAll(async () => {
+  await registry?.stop();
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+describe("Image.pull", () => {
+  it("builds on a base skopeo pushed, downloading its layers only for outputs that need them", async () => {
+    const base = `${registry.host}/library/hello:1`;
+    await mustRun("skopeo", ["copy", "--dest-tls-verify=false", "--format", "v2s2", `oci:${helloLayout}:latest`, `docker://${base}`]);
+    const spec = await project("lazy", appSpec(base));
+    const store = path.join(work, "lazy-store");
+
+    // Plan: the base's manifest and config, its layers named, none downloaded.
+    const plan = JSON.parse(await mustLading(["plan", spec, "--json", "--store", store])) as {
+      base: { reference: string; layers: Array<{ digest: string; mediaType: string }> };
+      config: Record<string, unknown>;
+      annotations: Record<string, string>;
+      layers: Array<{ entries: Array<{ path: string }> }>;
+    };
+    expect(plan.base.reference).toBe(base);
+    expect(plan.base.layers.map((l) => l.mediaType)).toEqual([DOCKER_GZIP, DOCKER_GZIP]);
+    const baseLayers = plan.base.layers.map((l) => l.digest);
+    expect((await storeBlobs(store)).filter((d) => baseLayers.includes(d))).toEqual([]);
+    // The config is the base's, changed by the spec: Entrypoint, PATH and the label
+    // come from the base; Cmd is replaced; APP is added.
+    expect(plan.config).toMatchObject({ Entrypoint: ["/bin/cat"], Cmd: ["/app/note.txt", "/etc/greeting"], Env: ["APP=1", "PATH=/bin"], Labels: { "org.opencontainers.image.title": "hello" } });
+    expect(plan.annotations["org.opencontainers.image.base.name"]).toBe(base);
+    // /app is not in the base: no entry for it, so the base keeps what it has and a
+    // runtime makes what it lacks.
+    expect(plan.layers[0]!.entries.map((e) => e.path)).toEqual(["/app/note.txt"]);
+
+    // A push to the same registry mounts the base layers: still none downloaded.
+    const target = `${registry.host}/team/app:1`;
+    const digest = await mustLading(["build", spec, "--store", store, "--out", `docker://${target}`]);
+    expect((await storeBlobs(store)).filter((d) => baseLayers.includes(d))).toEqual([]);
+    expect(await skopeoDigest(target)).toBe(digest);
+    requireTool("podman");
+    await mustRun("podman", ["pull", "-q", "--tls-verify=false", `docker://${target}`]);
+    const ran = await mustRun("podman", [...PODMAN_RUN, target]);
+    expect(ran.stdout).toBe("built on a pulled base\nHello from lading!\n");
+
+    // Outputs that hold the bytes fetch the base layers, verified, into the store; the
+    // digest does not depend on where the image goes.
+    const layout = path.join(work, "lazy-oci");
+    const archive = path.join(work, "lazy.tar");
+    expect(await mustLading(["build", spec, "--store", store, "--out", `oci:${layout}:app`, "--out", `docker-archive:${archive}:localhost/pulled-app:1`])).toBe(digest);
+    expect((await storeBlobs(store)).filter((d) => baseLayers.includes(d)).sort()).toEqual([...baseLayers].sort());
+    const { inspection } = await validateOciLayout(layout, "app");
+    expect(inspection.layers).toHaveLength(3);
+    const manifest = JSON.parse(await fs.readFile(path.join(layout, "blobs", "sha256", digest.slice(7)), "utf8")) as { layers: Array<{ mediaType: string }>; annotations: Record<string, string> };
+    expect(manifest.layers.map((l) => l.mediaType)).toEqual([OCI_GZIP, OCI_GZIP, OCI_GZIP]);
+    expect(manifest.annotations["org.opencontainers.image.base.digest"]).toBe(await skopeoDigest(base));
+    await mustRun("podman", ["load", "-q", "-i", archive]);
+    expect((await mustRun("podman", [...PODMAN_RUN, "localhost/pulled-app:1"])).stdout).toBe("built on a pulled base\nHello from lading!\n");
+  });
+
+  it("needs no registry once the lock pins the base and the store has it", async () => {
+    const own = await startRegistry(path.join(work, "own-registry"));
+    const base = `${own.host}/library/hello:1`;
+    const spec = await project("offline", appSpec(base));
+    const store = path.join(work, "offline-store");
+    let digest: string;
+    try {
+      await mustLading(["copy", `oci:${helloLayout}:latest`, `docker://${base}`, "--store", store]);
+      await mustLading(["lock", spec, "--store", store]);
+      digest = await mustLading(["build", spec, "--frozen", "--store", store, "--out", `oci:${path.join(work, "offline-1")}`]);
+    } finally {
+      await own.stop();
+    }
+    // The registry is gone: the pin and the store are enough.
+    expect(await mustLading(["build", spec, "--frozen", "--store", store, "--out", `oci:${path.join(work, "offline-2")}`])).toBe(digest);
+    // Without the lock the tag must be asked for, and the registry says nothing.
+    await fs.rm(path.join(path.dirname(spec), "lading.lock"));
+    const r = await runLading(["build", spec, "--store", store, "--out", `oci:${path.join(work, "offline-3")}`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`docker://${base}`);
+    expect(r.stderr).not.toContain("internal error");
+  });
+});
+
+describe("lading.lock", () => {
+  it("keeps a frozen build's digest when the tag moves, until the lock is renewed", async () => {
+    const base = `${registry.host}/library/moving:stable`;
+    await mustRun("skopeo", ["copy", "--dest-tls-verify=false", `oci:${helloLayout}:latest`, `docker://${base}`]);
+    const spec = await project("locked", appSpec(base));
+    const lock = path.join(path.dirname(spec), "lading.lock");
+    const store = path.join(work, "locked-store");
+    const out = (n: number): string => `oci:${path.join(work, `locked-${n}`)}`;
+
+    // --frozen without a lock file: refused, saying what to run.
+    const none = await runLading(["build", spec, "--frozen", "--store", store, "--out", out(0)]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain("--frozen needs lading.lock");
+    expect(none.stderr).toContain("lading lock");
+
+    const locked = await mustLading(["lock", spec, "--store", store]);
+    expect(locked).toBe(`${base} ${helloDigest} (new)`);
+    expect(await fs.readFile(lock, "utf8")).toBe(`{\n  "lockVersion": 1,\n  "pins": {\n    "${base}": "${helloDigest}"\n  }\n}\n`);
+    const before = await mustLading(["build", spec, "--frozen", "--store", store, "--out", out(1)]);
+
+    // The tag moves to another image.
+    await mustRun("skopeo", ["copy", "--dest-tls-verify=false", `oci:${siteLayout}:latest`, `docker://${base}`]);
+    const moved = await skopeoDigest(base);
+    expect(moved).not.toBe(helloDigest);
+    expect(await mustLading(["build", spec, "--frozen", "--store", store, "--out", out(2)])).toBe(before);
+    // A build without --frozen honours the pin too.
+    expect(await mustLading(["build", spec, "--store", store, "--out", out(3)])).toBe(before);
+
+    // Renewing the lock takes the new image, and says what changed.
+    expect(await mustLading(["lock", spec, "--store", store])).toBe(`${base} ${moved} (was ${helloDigest})`);
+    const after = await mustLading(["build", spec, "--frozen", "--store", store, "--out", out(4)]);
+    expect(after).not.toBe(before);
+
+    // A lock that does not pin the reference is stale: --frozen names it.
+    await fs.writeFile(lock, `{\n  "lockVersion": 1,\n  "pins": {}\n}\n`);
+    const stale = await runLading(["build", spec, "--frozen", "--store", store, "--out", out(5)]);
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toContain(`export "app"`);
+    expect(stale.stderr).toContain(`${base} is not pinned`);
+    // A lock file that is not one: an error naming it, not a crash.
+    await fs.writeFile(lock, "{ not json");
+    const broken = await runLading(["build", spec, "--store", store, "--out", out(6)]);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toContain("lading.lock");
+    expect(broken.stderr).not.toContain("internal error");
+  });
+});
+
+describe("lading copy", () => {
+  it("copies between layouts, archives and registries, keeping the digest, and mounts within a registry", async () => {
+    const first = `${registry.host}/copies/hello:1`;
+    const store = path.join(work, "copy-store");
+    expect(await mustLading(["copy", `oci:${helloLayout}:latest`, `docker://${first}`, "--store", store])).toBe(helloDigest);
+    expect(await skopeoDigest(first)).toBe(helloDigest);
+
+    // Registry to registry on one host, with an empty store: the layers are mounted,
+    // so only the manifest and config are fetched.
+    const emptyStore = path.join(work, "copy-store-empty");
+    const second = `${registry.host}/elsewhere/hello:2`;
+    expect(await mustLading(["copy", `docker://${first}`, `docker://${second}`, "--store", emptyStore])).toBe(helloDigest);
+    expect(await skopeoDigest(second)).toBe(helloDigest);
+    expect(await storeBlobs(emptyStore)).toHaveLength(2);
+
+    // Registry to a layout and to a docker archive podman loads.
+    const layout = path.join(work, "copied");
+    expect(await mustLading(["copy", `docker://${second}`, `oci:${layout}:hello`, "--store", emptyStore])).toBe(helloDigest);
+    await validateOciLayout(layout, "hello");
+    const archive = path.join(work, "copied.tar");
+    await mustLading(["copy", `oci:${layout}:hello`, `docker-archive:${archive}:localhost/copied:1`, "--store", emptyStore]);
+    requireTool("podman");
+    await mustRun("podman", ["load", "-q", "-i", archive]);
+    expect((await mustRun("podman", [...PODMAN_RUN, "localhost/copied:1"])).stdout).toBe("Hello from lading!\n");
+
+    // A docker archive holds no manifest: the copy gets an OCI one that skopeo reads.
+    const third = `${registry.host}/fromarchive/hello:3`;
+    const fromArchive = await mustLading(["copy", `docker-archive:${archive}`, `docker://${third}`, "--store", store]);
+    expect(await skopeoDigest(third)).toBe(fromArchive);
+
+    const bad = await runLading(["copy", `oci:${layout}:nosuchtag`, `docker://${third}`, "--store", store]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain(`no image tagged "nosuchtag"`);
+  });
+});
