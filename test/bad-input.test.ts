@@ -94,6 +94,7 @@ const typeCases: ReadonlyArray<TypeCase> = [
   { fixture: "impure-random.ts", at: "4:80", expect: ["impure: Math.random is random"] },
   { fixture: "impure-env.ts", at: "4:72", expect: ["impure: process.env reads the environment"] },
   { fixture: "impure-fs.ts", at: "2:1", expect: [`impure: module "node:fs" reads the file system`] },
+  { fixture: "pull-no-host.ts", at: "4:43", expect: [`Argument of type '"debian:bookworm"' is not assignable to parameter of type '\`\${string}/\${string}\`'`] },
 ];
 
 /** The type errors `lading build` must refuse too, before evaluating anything. */
@@ -190,6 +191,14 @@ const runtimeCases: ReadonlyArray<RuntimeCase> = [
   {
     fixture: "bad/generated-copy-from-json.ts",
     expect: [`: export "generatedCopyFromJson", layer "site", path "/srv/www": a host copy's exclude must be an array of glob patterns`],
+  },
+  {
+    fixture: "bad/pull-bad-reference.ts",
+    expect: [`: export "pullBadReference": cannot pull "registry.example.com/Team/App:1": invalid repository name "Team/App"`],
+  },
+  {
+    fixture: "bad/pull-unreachable.ts",
+    expect: [`: export "pullUnreachable": docker://127.0.0.1:2/base/app:1: GET /v2/base/app/manifests/1 failed after 4 attempts`],
   },
   { fixture: "bad/layer-from-json.ts", expect: [`: export "layerFromJson": layer #1 is not a Layer value`] },
   { fixture: "bad/not-an-image.ts", export: "files", expect: [`: export "files": is not an Image`] },

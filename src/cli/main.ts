@@ -250,7 +250,13 @@ const resolveImageBase = async (
         : error({ file: display(lockFile), exportName: ir.exportName }, `${key} is not pinned: the lock file is stale`, `run 'lading lock ${display(specAbs)}' and commit the lock file`),
     ]);
   }
-  return inExport(ir.exportName, () => resolveBase(opts.store, ref, ir.platform, pin, { env: opts.env }));
+  // A registry's answer is about the spec's export: the diagnostic names both.
+  return resolveBase(opts.store, ref, ir.platform, pin, { env: opts.env }).catch((e: unknown) => {
+    if (!(e instanceof DiagnosticError)) throw e;
+    throw new DiagnosticError(
+      e.diagnostics.map((d) => ({ ...d, file: display(specAbs), exportName: ir.exportName, message: d.file?.startsWith("docker://") === true ? `${d.file}: ${d.message}` : d.message })),
+    );
+  });
 };
 
 /** check → load → eval → resolve the base → plan: the shared front of `plan` and `build`. */

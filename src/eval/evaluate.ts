@@ -297,7 +297,7 @@ export const evaluate = (file: string, exportName: string, value: unknown): E.Ei
   if (value.base !== undefined) {
     const raw: unknown = (value.base as { reference?: unknown }).reference;
     const r = typeof raw === "string" ? parseReference(raw) : E.left(`a pulled image's reference must be a string, got ${typeof raw}`);
-    if (E.isLeft(r)) out.push(error(place, `cannot pull ${r.left}`, "name the registry, e.g. docker.io/library/debian:bookworm-slim"));
+    if (E.isLeft(r)) out.push(error(place, `cannot pull ${r.left}`, /host/i.test(r.left) ? "name the registry, e.g. docker.io/library/debian:bookworm-slim" : undefined));
     else base = r.right;
   }
   const config = evalConfig(value, place, out);
