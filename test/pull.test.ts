@@ -121,6 +121,13 @@ describe("Image.pull", () => {
     expect(manifest.annotations["org.opencontainers.image.base.digest"]).toBe(await skopeoDigest(base));
     await mustRun("podman", ["load", "-q", "-i", archive]);
     expect((await mustRun("podman", [...PODMAN_RUN, "localhost/pulled-app:1"])).stdout).toBe("built on a pulled base\nHello from lading!\n");
+
+    // The spec and the image built from it are the same to diff, base files included.
+    const same = await runLading(["diff", spec, `oci:${layout}:app`, "--store", store]);
+    expect(same.stderr).toBe("");
+    expect(same.code).toBe(0);
+    const files = JSON.parse((await runLading(["diff", `oci:${helloLayout}:latest`, spec, "--format", "json", "--store", store])).stdout) as { files: Array<{ path: string; change: string }> };
+    expect(files.files.map((f) => `${f.change} ${f.path}`)).toEqual(["added /app/note.txt"]);
   });
 
   it("needs no registry once the lock pins the base and the store has it", async () => {

@@ -20,7 +20,7 @@ import { buildImage, layerFormat } from "../build/index.ts";
 import type { Store } from "../store/index.ts";
 import { defaultStoreDir, openStore } from "../store/index.ts";
 import type { Transport } from "../sink/index.ts";
-import { importImage, inspectImage, openImage, parseTransport, TRANSPORTS, writeImage } from "../sink/index.ts";
+import { importImage, inspectBase, inspectImage, openImage, parseTransport, TRANSPORTS, writeImage } from "../sink/index.ts";
 import { checkSpecs, collectLocalSources, computeCheckKey } from "../check/index.ts";
 import { formatLock, lockPathFor, readLock, resolveBase, resolveTag } from "../registry/index.ts";
 import { writeFileAtomic } from "../store/index.ts";
@@ -384,14 +384,21 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     const cache = await store.openHashCache();
     const host = memoizedHost(nodeHost(cache));
     try {
+      // A base image's files come from its layers: fetched into the store for the diff.
+      const specView = async (source: string, plan: BuildPlan): Promise<ImageView> => {
+        if (plan.base === undefined) return fromPlan(source, plan);
+        const inspection = await inspectBase(store, plan.base, io.env);
+        if (inspection.problems.length > 0) throw new DiagnosticError(inspection.problems);
+        return fromPlan(source, plan, inspection.layers);
+      };
       const view = async (side: Side): Promise<ImageView> => {
         switch (side._tag) {
           case "Spec":
-            return fromPlan(side.arg, (await planTarget(side.arg, { noCheck: values["no-check"] === true, store, env: io.env, host })).plan);
+            return specView(side.arg, (await planTarget(side.arg, { noCheck: values["no-check"] === true, store, env: io.env, host })).plan);
           case "GitSpec": {
             const { target, dir } = await checkoutAtRevision(side.rev, side.arg);
             cleanups.push(() => fs.promises.rm(dir, { recursive: true, force: true }));
-            return fromPlan(`git:${side.rev}:${side.arg}`, (await planTarget(target, { noCheck: values["no-check"] === true, store, env: io.env, host })).plan);
+            return specView(`git:${side.rev}:${side.arg}`, (await planTarget(target, { noCheck: values["no-check"] === true, store, env: io.env, host })).plan);
           }
           case "Image": {
             const image = await openImage(side.transport, io.env);

@@ -85,22 +85,27 @@ const platformOf = (p: { readonly os: string; readonly architecture: string; rea
   `${p.os}/${p.architecture}${p.variant === undefined ? "" : `/${p.variant}`}`;
 
 /**
- * The view of a spec side, from its plan: layers keyed by cache key, nothing built.
+ * The view of a spec side, from its plan: layers keyed by cache key, nothing built; a
+ * base image's layers (given as read back from the store) first, keyed by diff_id.
  *
  * @category constructors
  */
-export const fromPlan = (source: string, plan: BuildPlan): ImageView => ({
+export const fromPlan = (source: string, plan: BuildPlan, base: ReadonlyArray<InspectedLayer> = []): ImageView => ({
   source,
   kind: "spec",
   platform: platformOf(plan.platform),
   config: { ...plan.config },
   annotations: plan.annotations,
-  layers: plan.layers.map((l) => ({
-    name: l.name,
-    key: l.cacheKey,
-    size: l.contentSize,
-    files: l.entries.map(toFileView),
-  })),
+  layers: [
+    // A base image's layers, as read back: keyed and named as a built image's are.
+    ...base.map((l) => ({ name: undefined, key: l.diffId, size: l.files.reduce((n, f) => n + (f.type === "file" ? f.size : 0), 0), files: l.files.map(toFileView) })),
+    ...plan.layers.map((l) => ({
+      name: l.name,
+      key: l.cacheKey,
+      size: l.contentSize,
+      files: l.entries.map(toFileView),
+    })),
+  ],
 });
 
 const LADING_HISTORY = /^lading: layer (.+)$/;

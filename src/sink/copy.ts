@@ -7,17 +7,21 @@
  * the store.
  */
 import { createHash } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import * as zlib from "node:zlib";
 import type { Digest } from "../core/index.ts";
-import { DiagnosticError, digestFromHex, error } from "../core/index.ts";
+import { DiagnosticError, digestFromHex, error, forEachLimit, parseReference } from "../core/index.ts";
 import type { BuiltImage } from "../build/index.ts";
 import type { ImageConfig, ImageLayer, Manifest } from "../oci/index.ts";
 import { decodeJson, ImageConfig as ImageConfigC, makeManifest, Manifest as ManifestC } from "../oci/index.ts";
 import type { PlatformIR } from "../eval/index.ts";
-import { resolveBase } from "../registry/index.ts";
+import type { PlannedBase } from "../plan/index.ts";
+import { fetchBlob, registryClient, resolveBase } from "../registry/index.ts";
+import type { Inspection } from "./inspect.ts";
+import { inspectImage } from "./inspect.ts";
 import type { Store } from "../store/index.ts";
 import type { OpenedImage, OpenedLayer } from "./read.ts";
 import { openImage } from "./read.ts";
@@ -74,6 +78,36 @@ const fromOpened = async (store: Store, image: OpenedImage): Promise<BuiltImage>
   }
   await store.putBlob(image.manifestBytes);
   return { manifest: { value: image.manifest, bytes: image.manifestBytes, digest: image.digest }, config, layers, cached: [] };
+};
+
+/**
+ * The files of a base image's layers, for `lading diff` of specs built on it: the
+ * layers are fetched into the store (verified) if they are not there, then read.
+ *
+ * @category destructors
+ */
+export const inspectBase = async (store: Store, base: PlannedBase, env: Readonly<Record<string, string | undefined>>): Promise<Inspection> => {
+  const ref = parseReference(base.reference);
+  if (E.isLeft(ref)) throw new Error(`a planned base has an invalid reference: ${ref.left}`);
+  const client = registryClient(ref.right, { env });
+  const unique = [...new Map(base.layers.map((l) => [l.digest, l])).values()];
+  await forEachLimit(unique, 3, (l) => fetchBlob(store, client, l.digest, l.size));
+  return inspectImage({
+    source: `docker://${base.reference}`,
+    digest: base.digest,
+    manifest: undefined,
+    manifestBytes: undefined,
+    config: { architecture: "", os: "", rootfs: { type: "layers", diff_ids: base.layers.map((l) => l.diffId) } },
+    configBytes: new Uint8Array(0),
+    configDigest: base.digest,
+    layers: base.layers.map((l) => ({
+      descriptor: { mediaType: l.mediaType, digest: l.digest, size: l.size },
+      diffId: l.diffId,
+      openBlob: () => createReadStream(store.blobPath(l.digest)),
+      openTar: () => (l.mediaType.endsWith("gzip") ? createReadStream(store.blobPath(l.digest)).pipe(zlib.createGunzip()) : createReadStream(store.blobPath(l.digest))),
+    })),
+    close: async () => {},
+  });
 };
 
 /**

@@ -7,4 +7,4 @@ export { inspectImage, flattenLayers } from "./inspect.ts";
 export type { Inspection, InspectedLayer, LayerFile } from "./inspect.ts";
 export { parseReference, formatReference } from "../core/index.ts";
 export type { Reference } from "../core/index.ts";
-export { importImage } from "./copy.ts";
+export { importImage, inspectBase } from "./copy.ts";
