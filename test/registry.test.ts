@@ -14,6 +14,7 @@ import type { TokenServer } from "./support/tokens.ts";
 import { startTokenServer } from "./support/tokens.ts";
 import { PODMAN_RUN, requireTool } from "./support/tools.ts";
 import { validateImage } from "./support/validate.ts";
+import { registryUrl } from "../src/registry/index.ts";
 
 let work: string;
 let open: Registry;
@@ -102,6 +103,23 @@ describe("docker:// behind basic auth", () => {
     expect(read.code).toBe(0);
     expect(read.stdout + read.stderr).not.toContain("s3cret");
     expect(read.stdout + read.stderr).not.toContain(Buffer.from("ci:s3cret").toString("base64"));
+    // Pulls log in the same way.
+    const layout = path.join(work, "from-locked");
+    const pulled = await runLading(["copy", `docker://${ref}`, `oci:${layout}:hello`, "--store", path.join(work, "locked-pull-store")], { env: { DOCKER_CONFIG: config } });
+    expect(pulled.stderr).toBe("");
+    expect(pulled.stdout.trim()).toBe(inspected.Digest);
+  });
+});
+
+describe("plain http", () => {
+  it("is spoken only to this machine and to the registries the user marks insecure", () => {
+    expect(registryUrl("127.0.0.1:5000", {})).toBe("http://127.0.0.1:5000");
+    expect(registryUrl("localhost:5000", {})).toBe("http://localhost:5000");
+    expect(registryUrl("registry.internal:5000", {})).toBe("https://registry.internal:5000");
+    expect(registryUrl("registry.internal:5000", { LADING_INSECURE_REGISTRIES: "other:1, registry.internal:5000" })).toBe("http://registry.internal:5000");
+    // A mark names a host and port exactly: another port of the host stays on https.
+    expect(registryUrl("registry.internal:5001", { LADING_INSECURE_REGISTRIES: "registry.internal:5000" })).toBe("https://registry.internal:5001");
+    expect(registryUrl("docker.io", {})).toBe("https://registry-1.docker.io");
   });
 });
 
@@ -140,6 +158,23 @@ describe("docker:// behind bearer-token auth", () => {
     const read = await runLading(["inspect", `docker://${ref}`, "--json"], { env: { DOCKER_CONFIG: config } });
     expect(read.code).toBe(0);
     expect((JSON.parse(read.stdout) as { digest: string }).digest).toBe(pushed.stdout.trim());
+  });
+
+  it("copies between repositories by mounting, with one token for both", async () => {
+    const first = `${registry.host}/base/hello:1`;
+    const second = `${registry.host}/team/copy:1`;
+    const env = { DOCKER_CONFIG: config };
+    const built = await runLading(["build", "examples/hello/lading.ts", "--store", store, "--out", `docker://${first}`], { env });
+    expect(built.code).toBe(0);
+    const copyStore = path.join(work, "bearer-copy-store");
+    const copied = await runLading(["copy", `docker://${first}`, `docker://${second}`, "--store", copyStore], { env });
+    expect(copied.stderr).toBe("");
+    expect(copied.stdout.trim()).toBe(built.stdout.trim());
+    // Mounted, not downloaded: the store holds the manifest and the config only.
+    expect(await fs.readdir(path.join(copyStore, "blobs", "sha256"))).toHaveLength(2);
+    expect(tokens.requests.some((r) => r.scope === "repository:team/copy:pull,push repository:base/hello:pull" && r.withLogin)).toBe(true);
+    const inspected = JSON.parse((await mustRun("skopeo", ["inspect", "--tls-verify=false", "--creds", "ci:t0ken", `docker://${second}`])).stdout) as { Digest: string };
+    expect(inspected.Digest).toBe(built.stdout.trim());
   });
 
   it("sends no credentials to a token server on another host", async () => {

@@ -172,13 +172,21 @@ const describe = (e: unknown): string => {
 };
 
 /**
+ * Where a registry's API is: https, except on this machine and for the registries the
+ * user marks insecure.
+ *
+ * @category destructors
+ */
+export const registryUrl = (host: string, env: RegistryOptions["env"]): string =>
+  `${isLoopback(host) || insecureRegistries(env).has(host) ? "http" : "https"}://${apiHost(host)}`;
+
+/**
  * A client for `ref`'s repository.
  *
  * @category constructors
  */
 export const registryClient = (ref: Reference, options: ClientOptions): RegistryClient => {
-  const host = apiHost(ref.host);
-  const base = `${isLoopback(host) || insecureRegistries(options.env).has(ref.host) ? "http" : "https"}://${host}`;
+  const base = registryUrl(ref.host, options.env);
   const chunkSize = options.chunkSize ?? CHUNK;
   let credentials: Promise<string | undefined> | undefined;
   const creds = (): Promise<string | undefined> => (credentials ??= readCredentials(ref.host, options.env));

@@ -37,17 +37,23 @@ export const startTokenServer = async (dir: string, login: { readonly user: stri
   const expected = `Basic ${Buffer.from(`${login.user}:${login.password}`).toString("base64")}`;
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
-    const scope = url.searchParams.get("scope") ?? "";
+    // A client asks for several scopes at once (pull access to a repository it mounts
+    // from, with push access to its own) by repeating the parameter.
+    const scopes = url.searchParams.getAll("scope");
+    const scope = scopes.join(" ");
     const withLogin = req.headers.authorization !== undefined;
     requests.push({ scope, withLogin });
     if (req.headers.authorization !== expected) {
       res.writeHead(401).end();
       return;
     }
-    const [, name = "", actions = ""] = scope.split(":");
+    const access = scopes.map((sc) => {
+      const [, name = "", actions = ""] = sc.split(":");
+      return { type: "repository", name, actions: actions.split(",") };
+    });
     const now = Math.floor(Date.now() / 1000);
     const header = { alg: "RS256", typ: "JWT", x5c: [der.toString("base64")] };
-    const claims = { iss: issuer, sub: login.user, aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: `${now}-${requests.length}`, access: [{ type: "repository", name, actions: actions.split(",") }] };
+    const claims = { iss: issuer, sub: login.user, aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: `${now}-${requests.length}`, access };
     const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     const signature = createSign("RSA-SHA256").update(input).sign(keyPem);
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ token: `${input}.${b64url(signature)}` }));
