@@ -322,13 +322,29 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
     return new URL(location, base);
   };
 
+  /**
+   * Runs the PUT that completes an upload. When its answer is lost, a retry finds the
+   * session closed (404): the registry may have the blob all the same, and a HEAD says.
+   */
+  const completing = async (digest: Digest, put: () => Promise<Response>): Promise<void> => {
+    try {
+      const done = await put();
+      await done.body?.cancel();
+    } catch (e) {
+      const there = await request("HEAD", `${v2}/blobs/${digest}`, { ok: [200, 404], push: true }).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (!there) throw e;
+    }
+  };
+
   /** Uploads `body` to a started upload session: in one PUT, or in resumable chunks. */
   const upload = async (digest: Digest, body: Body, start: URL): Promise<void> => {
     const size = "bytes" in body ? body.bytes.byteLength : body.size;
     if ("bytes" in body || size <= chunkSize) {
       start.searchParams.set("digest", digest);
-      const done = await request("PUT", start.toString(), { headers: { "content-type": "application/octet-stream" }, body, ok: [201], push: true });
-      await done.body?.cancel();
+      await completing(digest, () => request("PUT", start.toString(), { headers: { "content-type": "application/octet-stream" }, body, ok: [201], push: true }));
       return;
     }
     let location = start;
@@ -367,8 +383,7 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
       }
     }
     location.searchParams.set("digest", digest);
-    const done = await request("PUT", location.toString(), { ok: [201], push: true });
-    await done.body?.cancel();
+    await completing(digest, () => request("PUT", location.toString(), { ok: [201], push: true }));
   };
 
   const mountBlob = async (digest: Digest, from: string): Promise<boolean> => {
