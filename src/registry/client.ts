@@ -6,11 +6,12 @@
  * and blob read is checked against its digest before use.
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import type { Digest } from "../core/index.ts";
@@ -147,7 +148,8 @@ export interface RegistryClient {
 
 /**
  * A client's options: the environment (DOCKER_CONFIG, LADING_INSECURE_REGISTRIES), and
- * the size past which uploads go in chunks.
+ * the largest upload request (by default a blob goes in one request; a chunk size splits
+ * larger ones, for registries that limit a request's size).
  *
  * @category model
  */
@@ -155,15 +157,19 @@ export interface ClientOptions extends RegistryOptions {
   readonly chunkSize?: number;
 }
 
-/** Blobs larger than this are uploaded in chunks of this size. */
-const CHUNK = 32 << 20;
+/**
+ * Blobs up to this size go in one PUT. Larger ones go as PATCH requests that can resume
+ * where the registry stopped: one for the whole blob unless a chunk size is given.
+ */
+const MONOLITHIC = 32 << 20;
 
 const bodyInit = (body: Body, headers: Record<string, string>): RequestInit["body"] => {
   if ("bytes" in body) return body.bytes;
   headers["content-length"] = String(body.size);
   if (body.size === 0) return new Uint8Array(0);
   const start = body.start ?? 0;
-  return Readable.toWeb(createReadStream(body.file, { start, end: start + body.size - 1, highWaterMark: 1 << 20 })) as unknown as RequestInit["body"];
+  // fetch takes a Node stream as an async iterable: no conversion to a web stream.
+  return createReadStream(body.file, { start, end: start + body.size - 1, highWaterMark: 1 << 20 }) as unknown as RequestInit["body"];
 };
 
 const describe = (e: unknown): string => {
@@ -187,7 +193,7 @@ export const registryUrl = (host: string, env: RegistryOptions["env"]): string =
  */
 export const registryClient = (ref: Reference, options: ClientOptions): RegistryClient => {
   const base = registryUrl(ref.host, options.env);
-  const chunkSize = options.chunkSize ?? CHUNK;
+  const chunkSize = options.chunkSize ?? Number.POSITIVE_INFINITY;
   let credentials: Promise<string | undefined> | undefined;
   const creds = (): Promise<string | undefined> => (credentials ??= readCredentials(ref.host, options.env));
   /** The registry's last login challenge: how every later request logs in. */
@@ -342,7 +348,7 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
   /** Uploads `body` to a started upload session: in one PUT, or in resumable chunks. */
   const upload = async (digest: Digest, body: Body, start: URL): Promise<void> => {
     const size = "bytes" in body ? body.bytes.byteLength : body.size;
-    if ("bytes" in body || size <= chunkSize) {
+    if ("bytes" in body || (size <= MONOLITHIC && size <= chunkSize)) {
       start.searchParams.set("digest", digest);
       await completing(digest, () => request("PUT", start.toString(), { headers: { "content-type": "application/octet-stream" }, body, ok: [201], push: true }));
       return;
@@ -432,18 +438,22 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
           const res = await request("GET", `${v2}/blobs/${digest}`, { ok: [200] });
           const hash = createHash("sha256");
           let got = 0;
-          const out = await fs.open(file, "w");
-          try {
-            for await (const chunk of Readable.fromWeb(res.body as never)) {
-              got += (chunk as Buffer).byteLength;
-              // More bytes than the descriptor says can only be a wrong blob: stop reading.
-              if (size !== undefined && got > size) return mismatch();
-              hash.update(chunk as Buffer);
-              await out.write(chunk as Buffer);
-            }
-          } finally {
-            await out.close();
-          }
+          await pipeline(
+            Readable.fromWeb(res.body as never),
+            new Transform({
+              transform(chunk: Buffer, _enc, cb) {
+                got += chunk.byteLength;
+                // More bytes than the descriptor says can only be a wrong blob: stop reading.
+                if (size !== undefined && got > size) {
+                  cb(new DiagnosticError([error({ file: `docker://${formatReference(ref)}` }, `blob ${digest} does not match its digest: refused`)]));
+                  return;
+                }
+                hash.update(chunk);
+                cb(null, chunk);
+              },
+            }),
+            createWriteStream(file, { highWaterMark: 1 << 20 }),
+          );
           const length = res.headers.get("content-length");
           if (length !== null && Number(length) !== got) throw new Error(`the blob was cut off at ${got} of ${length} bytes`);
           if (size !== undefined && got !== size) throw new Error(`the blob was cut off at ${got} of ${size} bytes`);

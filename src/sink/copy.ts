@@ -66,7 +66,7 @@ const importLayer = async (store: Store, layer: OpenedLayer, where: string): Pro
 };
 
 const fromOpened = async (store: Store, image: OpenedImage): Promise<BuiltImage> => {
-  for (const l of image.layers) await importLayer(store, l, image.source);
+  await forEachLimit([...new Map(image.layers.map((l) => [l.descriptor.digest, l])).values()], 3, (l) => importLayer(store, l, image.source));
   const configDigest = await store.putBlob(image.configBytes);
   const config = { value: image.config, bytes: image.configBytes, digest: configDigest };
   const layers: ImageLayer[] = image.layers.map((l) => ({ mediaType: l.descriptor.mediaType, digest: l.descriptor.digest, size: l.descriptor.size, diffId: l.diffId }));

@@ -79,6 +79,16 @@ const copyBlob = async (store: Store, blobs: Blobs, digest: Digest, blobsDir: st
   const dest = path.join(blobsDir, digestHex(digest));
   if (await pathExists(dest)) return;
   await blobs.ensure(digest);
+  // A hard link: blobs are never changed in place, in the store or in a layout, so the
+  // two names can share the bytes. Across file systems, a copy.
+  try {
+    await fs.link(store.blobPath(digest), dest);
+    return;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") return;
+    if (code !== "EXDEV" && code !== "EPERM" && code !== "EMLINK" && code !== "ENOTSUP") throw e;
+  }
   const tmp = `${dest}.tmp-${randomBytes(6).toString("hex")}`;
   try {
     await fs.copyFile(store.blobPath(digest), tmp, fs.constants.COPYFILE_FICLONE);
