@@ -449,7 +449,12 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       }
     }
     for (const [lock, refs] of wanted) {
-      const before = (await readLock(lock, display(lock))) ?? new Map<string, Digest>();
+      const existing = await readLock(lock, display(lock));
+      if (refs.size === 0 && existing === undefined) {
+        io.err(`${display(lock)}: nothing to pin (no export pulls an image by tag), not written`);
+        continue;
+      }
+      const before = existing ?? new Map<string, Digest>();
       const pins = new Map<string, Digest>();
       for (const [key, users] of [...refs].sort(([a], [b]) => (a < b ? -1 : 1))) {
         const ref = users[0]!.ir.base!;
