@@ -1,0 +1,811 @@
+/**
+ * The registry benchmark: lading's push and pull of a ~200 MB, five-layer image against
+ * `skopeo copy` of the same image, in the same run, against the reference registry
+ * (Debian's docker-registry, distribution 2.8) on 127.0.0.1.
+ *
+ *   push  lading copy oci:DIR:bench docker://HOST/lading/bench:1 --store STORE
+ *         skopeo copy oci:DIR:bench docker://HOST/skopeo/bench:1
+ *         each on a fresh registry (new storage, new process): nothing can be skipped.
+ *   pull  lading copy docker://HOST/pull/bench:1 oci:OUT:bench --store EMPTY_STORE
+ *         skopeo copy docker://HOST/pull/bench:1 oci:OUT2:bench
+ *         from one registry holding the image; outputs and lading's store are new each run.
+ *
+ * Rounds alternate which tool goes first. Prints median wall-clock seconds, CPU, peak
+ * RSS, throughput and the ratios lading/skopeo against the target (<= 1.0), and writes
+ * bench/.work/registry-results.json. The first round also checks correctness: the
+ * digest lading prints is the one the registry serves (`skopeo inspect`), and the
+ * pulled layout has that digest and passes `lading inspect` (every blob re-hashed).
+ *
+ * It is a measurement, not a test: a missed target still exits 0. A failing command, a
+ * missing tool or a wrong digest exits 1.
+ *
+ *   npm run bench:registry                            # BENCH_RUNS=3 rounds by default
+ *   BENCH_REGISTRY_MB=20 BENCH_RUNS=1 npm run bench:registry   # a quick try
+ *
+ * BENCH_REGISTRY_MB (default 200) sets the bytes of the host tree in MiB; about 93% of
+ * them are seeded pseudo-random bytes gzip cannot shrink, so the image's compressed size
+ * is close to the same figure in MB. The tree, its spec and the built image live in
+ * bench/.work/registry/ and are reused while tree.json there shows the same parameters;
+ * delete that directory to start over. Linux only: GNU time, /proc.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createCipheriv, createHash } from "node:crypto";
+import * as fs from "node:fs/promises";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const WORK = path.join(ROOT, "bench", ".work");
+const BASE = path.join(WORK, "registry");
+const TREE = path.join(BASE, "tree");
+const TREE_MARKER = path.join(BASE, "tree.json");
+const SPEC = path.join(BASE, "spec", "lading.ts");
+const STORE = path.join(BASE, "store");
+const LAYOUT = path.join(BASE, "oci");
+const RUNS_DIR = path.join(BASE, "runs");
+const RESULTS = path.join(WORK, "registry-results.json");
+const LADING = path.join(ROOT, "bin", "lading.js");
+const TIME = "/usr/bin/time";
+const TAG = "bench";
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+// ---------------------------------------------------------------------------------------
+// The tree
+// ---------------------------------------------------------------------------------------
+
+/** One layer of the image: a directory of the tree, copied to `target`. */
+interface LayerParams {
+  readonly name: string;
+  readonly target: `/${string}`;
+  /** Its part of the tree's bytes. */
+  readonly share: number;
+  /** The part of its bytes that is text (compressible); the rest is incompressible. */
+  readonly text: number;
+}
+
+const LAYERS: ReadonlyArray<LayerParams> = [
+  { name: "runtime", target: "/opt/runtime", share: 0.36, text: 0.04 },
+  { name: "libraries", target: "/usr/lib/bench", share: 0.26, text: 0.06 },
+  { name: "assets", target: "/srv/assets", share: 0.18, text: 0.02 },
+  { name: "app", target: "/opt/app", share: 0.12, text: 0.15 },
+  { name: "docs", target: "/usr/share/doc/bench", share: 0.08, text: 0.5 },
+];
+
+const parseMiB = (): number => {
+  const raw = process.env["BENCH_REGISTRY_MB"] ?? "200";
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 5 || n > 10_000) throw new Error(`BENCH_REGISTRY_MB must be a whole number of MiB from 5 to 10000, got ${raw}`);
+  return n;
+};
+
+/** Everything the generated tree depends on: a change regenerates it (and the image). */
+const treeParams = (totalMiB: number) =>
+  ({
+    generator: 1,
+    seed: 0x1ad1_0c10,
+    totalMiB,
+    layers: LAYERS,
+    /** Fixed mtime of every file and directory, so hash caches never see a racy file. */
+    mtime: 1_704_067_200,
+  }) as const;
+
+type TreeParams = ReturnType<typeof treeParams>;
+
+/** sfc32: a small, fast, seedable PRNG, for sizes, names and text. */
+class Rng {
+  private a = 0x9e37_79b9;
+  private b = 0x243f_6a88;
+  private c = 0xb7e1_5162;
+  private d: number;
+
+  constructor(seed: number) {
+    this.d = seed >>> 0;
+    for (let i = 0; i < 15; i++) this.u32();
+  }
+
+  u32(): number {
+    const t = (((this.a + this.b) | 0) + this.d) | 0;
+    this.d = (this.d + 1) | 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.c = (this.c + t) | 0;
+    return t >>> 0;
+  }
+
+  /** Uniform in [0, 1). */
+  float(): number {
+    return this.u32() / 0x1_0000_0000;
+  }
+
+  /** Uniform integer in [lo, hi]. */
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.float() * (hi - lo + 1));
+  }
+
+  pick<A>(xs: ReadonlyArray<A>): A {
+    const x = xs[Math.floor(this.float() * xs.length)];
+    if (x === undefined) throw new Error("pick from an empty array");
+    return x;
+  }
+
+  /** Log-uniform integer in [lo, hi]. */
+  logUniform(lo: number, hi: number): number {
+    return Math.round(Math.exp(Math.log(lo) + this.float() * (Math.log(hi) - Math.log(lo))));
+  }
+}
+
+/**
+ * `n` incompressible bytes named by `label`: the AES-256-CTR keystream under a key
+ * derived from the seed and the label, so the same label always gives the same bytes.
+ */
+const randomBytesFor = (seed: number, label: string, n: number): Buffer => {
+  const key = createHash("sha256").update(`lading-registry-bench:${seed}:${label}`).digest();
+  return createCipheriv("aes-256-ctr", key, Buffer.alloc(16)).update(Buffer.alloc(n));
+};
+
+const SYLLABLES = ["ka", "lo", "mi", "ren", "to", "sha", "vel", "dor", "in", "qu", "ex", "ar", "po", "li", "ne", "st", "ion", "al", "er", "ma", "tr", "con", "de", "fi"];
+const TOKENS = ["const", "return", "function", "import", "export", "if", "else", "=", "=>", "{", "}", "(", ")", ";", "null", "true", "await", "<p>", "</p>", "#", "-", ":"];
+
+/** Text-like content: lines of words and code tokens, frequent ones far more likely. */
+const textFor = (rng: Rng, vocab: ReadonlyArray<string>, size: number): Buffer => {
+  const parts: string[] = [];
+  let length = 0;
+  while (length < size) {
+    let line = "  ".repeat(rng.int(0, 3));
+    for (let n = rng.int(2, 12); n > 0; n--) {
+      const u = rng.float();
+      line += `${vocab[Math.floor(u * u * u * vocab.length)] ?? ""} `;
+    }
+    if (rng.float() < 0.1) line += String(rng.u32());
+    line += "\n";
+    parts.push(line);
+    length += line.length;
+  }
+  return Buffer.from(parts.join(""), "latin1").subarray(0, size);
+};
+
+interface FilePlan {
+  readonly rel: string;
+  readonly size: number;
+  readonly text: boolean;
+}
+
+/** A layer's files, all decided before anything is written: large binaries and small texts. */
+const planLayer = (rng: Rng, layer: LayerParams, bytes: number): FilePlan[] => {
+  const files: FilePlan[] = [];
+  const dirs = ["bin", "lib", "share", "share/data", "etc"];
+  const textBytes = Math.round(bytes * layer.text);
+  let left = bytes - textBytes;
+  for (let i = 0; left > 0; i++) {
+    let size = Math.min(left, rng.logUniform(256 * KiB, 16 * MiB));
+    if (left - size < 64 * KiB) size = left;
+    files.push({ rel: `${rng.pick(dirs)}/${layer.name}-${i}.${rng.pick(["bin", "so", "pak", "gz", "db"])}`, size, text: false });
+    left -= size;
+  }
+  left = textBytes;
+  for (let i = 0; left > 0; i++) {
+    let size = Math.min(left, rng.logUniform(1 * KiB, 256 * KiB));
+    if (left - size < 1 * KiB) size = left;
+    files.push({ rel: `${rng.pick(dirs)}/${layer.name}-${i}.${rng.pick(["txt", "json", "js", "md", "conf"])}`, size, text: true });
+    left -= size;
+  }
+  return files;
+};
+
+interface TreeSummary {
+  readonly params: TreeParams;
+  readonly files: number;
+  readonly bytes: number;
+  readonly textBytes: number;
+  readonly layers: ReadonlyArray<{ readonly name: string; readonly files: number; readonly bytes: number }>;
+}
+
+const exists = (p: string): Promise<boolean> =>
+  fs.access(p).then(
+    () => true,
+    () => false,
+  );
+
+const readJson = async (file: string): Promise<unknown> => {
+  try {
+    return JSON.parse(await fs.readFile(file, "utf8")) as unknown;
+  } catch {
+    return undefined;
+  }
+};
+
+const generateTree = async (params: TreeParams): Promise<TreeSummary> => {
+  const rng = new Rng(params.seed);
+  const words = new Set<string>();
+  while (words.size < 600) {
+    let w = "";
+    for (let n = rng.int(1, 4); n > 0; n--) w += rng.pick(SYLLABLES);
+    words.add(w);
+  }
+  const vocab = [...words];
+  for (const [i, t] of TOKENS.entries()) vocab.splice(i * 3, 0, t);
+
+  await fs.rm(TREE, { recursive: true, force: true });
+  const total = params.totalMiB * MiB;
+  const layers: Array<TreeSummary["layers"][number]> = [];
+  let textBytes = 0;
+  let written = 0;
+  const dirs = new Set<string>();
+  for (const layer of params.layers) {
+    const files = planLayer(rng, layer, Math.round(total * layer.share));
+    let bytes = 0;
+    for (const f of files) {
+      const abs = path.join(TREE, layer.name, f.rel);
+      for (let d = path.dirname(abs); d.startsWith(TREE) && !dirs.has(d); d = path.dirname(d)) dirs.add(d);
+      await fs.mkdir(path.dirname(abs), { recursive: true, mode: 0o755 });
+      await fs.writeFile(abs, f.text ? textFor(rng, vocab, f.size) : randomBytesFor(params.seed, `${layer.name}/${f.rel}`, f.size));
+      await fs.chmod(abs, f.rel.startsWith("bin/") && !f.text ? 0o755 : 0o644);
+      await fs.utimes(abs, params.mtime, params.mtime);
+      bytes += f.size;
+      if (f.text) textBytes += f.size;
+      written += f.size;
+      if (process.stdout.isTTY && written % (25 * MiB) < f.size) process.stdout.write(`\r  ${Math.round(written / MiB)} MiB written`);
+    }
+    layers.push({ name: layer.name, files: files.length, bytes });
+  }
+  if (process.stdout.isTTY) process.stdout.write("\n");
+  // Directories last: writing their files moved their mtimes.
+  for (const d of dirs) {
+    await fs.chmod(d, 0o755);
+    await fs.utimes(d, params.mtime, params.mtime);
+  }
+  return { params, files: layers.reduce((n, l) => n + l.files, 0), bytes: written, textBytes, layers };
+};
+
+const specSource = (params: TreeParams): string => `/**
+ * Generated by bench/registry.bench.ts: the registry benchmark's tree as ${params.layers.length} layers.
+ */
+import { Entry, Image, Layer, pipe } from "lading";
+
+${params.layers.map((l) => `const ${l.name} = Layer.make("${l.name}", [Entry.copy("../tree/${l.name}", "${l.target}")]);`).join("\n")}
+
+export const bench = pipe(
+  Image.scratch,
+  Image.withLayers(${params.layers.map((l) => l.name).join(", ")}),
+  Image.withEnv({ PATH: "/opt/app/bin:/opt/runtime/bin" }),
+  Image.withCmd(["/opt/app/bin/start"]),
+);
+`;
+
+/**
+ * The tree, its spec and a fresh store, regenerated when the marker shows other
+ * parameters (a store and layout of another tree would only waste disk).
+ */
+const ensureTree = async (params: TreeParams): Promise<TreeSummary> => {
+  const marker = (await readJson(TREE_MARKER)) as TreeSummary | undefined;
+  let summary: TreeSummary;
+  if (marker !== undefined && JSON.stringify(marker.params) === JSON.stringify(params) && (await exists(TREE))) {
+    console.log(`tree: reusing ${path.relative(ROOT, TREE)} (${marker.files} files, ${(marker.bytes / MiB).toFixed(0)} MiB)`);
+    summary = marker;
+  } else {
+    console.log(`tree: generating ${path.relative(ROOT, TREE)} (${params.totalMiB} MiB)...`);
+    const started = performance.now();
+    await fs.mkdir(BASE, { recursive: true });
+    await fs.rm(TREE_MARKER, { force: true });
+    for (const dir of [STORE, LAYOUT, RUNS_DIR]) await fs.rm(dir, { recursive: true, force: true });
+    summary = await generateTree(params);
+    await fs.writeFile(TREE_MARKER, `${JSON.stringify(summary, null, 2)}\n`);
+    console.log(`tree: ${summary.files} files, ${(summary.bytes / MiB).toFixed(0)} MiB in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  }
+  const source = specSource(params);
+  await fs.mkdir(path.dirname(SPEC), { recursive: true });
+  if ((await fs.readFile(SPEC, "utf8").catch(() => undefined)) !== source) await fs.writeFile(SPEC, source);
+  return summary;
+};
+
+/** Reads every file under `dir` once, so every contender starts from a warm page cache. */
+const warmPageCache = async (dir: string): Promise<number> => {
+  let bytes = 0;
+  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+    const abs = path.join(dir, entry.name);
+    if (entry.isDirectory()) bytes += await warmPageCache(abs);
+    else if (entry.isFile()) bytes += (await fs.readFile(abs)).byteLength;
+  }
+  return bytes;
+};
+
+// ---------------------------------------------------------------------------------------
+// Running commands
+// ---------------------------------------------------------------------------------------
+
+interface Output {
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+class CommandFailed extends Error {}
+
+/** Runs a command to completion; throws with its stderr unless it exits 0. */
+const exec = (command: string, args: ReadonlyArray<string>): Promise<Output> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(command, [...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stderr.on("data", (b: Buffer) => err.push(b));
+    child.on("error", (e) => reject(new CommandFailed(`${command}: ${e.message}`)));
+    child.on("close", (code, signal) => {
+      const stdout = Buffer.concat(out).toString("utf8");
+      const stderr = Buffer.concat(err).toString("utf8");
+      if (code === 0) resolve({ stdout, stderr });
+      else {
+        const shown = [command, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a}'`)).join(" ");
+        reject(new CommandFailed(`command failed (${signal ?? `exit ${code}`}): ${shown}\n${stderr.trim().split("\n").slice(-30).join("\n")}`));
+      }
+    });
+  });
+
+interface Run {
+  /** Wall-clock seconds, measured here around the whole child. */
+  readonly seconds: number;
+  /** The child's peak RSS in KiB as GNU time reports it. */
+  readonly maxRssKiB: number;
+  /** CPU seconds (user + system) of the child and its descendants. */
+  readonly cpuSeconds: number;
+  /** CPU seconds the registry used meanwhile (it serves only this command). */
+  readonly registryCpuSeconds: number;
+  /**
+   * CPU seconds the rest of the machine used meanwhile: the whole machine's busy time
+   * from /proc/stat minus the child's and the registry's. Large values mean the figure
+   * is disturbed.
+   */
+  readonly otherCpuSeconds: number;
+}
+
+interface Measured extends Output, Run {}
+
+let clockTicks = 100;
+
+/** Busy CPU seconds of the whole machine since boot (user, nice, system, irq, softirq). */
+const machineBusySeconds = async (): Promise<number> => {
+  const cpu = (await fs.readFile("/proc/stat", "utf8")).split("\n")[0]?.trim().split(/\s+/) ?? [];
+  const [, user, nice, system, , , irq, softirq] = cpu.map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0)) / clockTicks;
+};
+
+/** CPU seconds (user + system) a live process has used, from /proc/PID/stat. */
+const processCpuSeconds = async (pid: number): Promise<number> => {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  // Fields after the command name, which is in parentheses and may hold spaces: state is
+  // field 3, utime 14 and stime 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / clockTicks;
+};
+
+/** Runs a command under GNU time, after flushing earlier runs' dirty pages. */
+const measure = async (registry: Registry | undefined, command: string, args: ReadonlyArray<string>): Promise<Measured> => {
+  await exec("sync", []);
+  const timeFile = path.join(RUNS_DIR, "time.txt");
+  const busyBefore = await machineBusySeconds();
+  const registryBefore = (await registry?.cpuSeconds()) ?? 0;
+  const started = performance.now();
+  const out = await exec(TIME, ["-o", timeFile, "-f", "%e %M %U %S", command, ...args]);
+  const seconds = (performance.now() - started) / 1000;
+  const registryCpuSeconds = ((await registry?.cpuSeconds()) ?? 0) - registryBefore;
+  const busy = (await machineBusySeconds()) - busyBefore;
+  const line = (await fs.readFile(timeFile, "utf8")).trim().split("\n").at(-1) ?? "";
+  const [, rss, user, sys] = line.split(" ").map(Number);
+  if (rss === undefined || user === undefined || sys === undefined || [rss, user, sys].some((n) => !Number.isFinite(n))) {
+    throw new Error(`cannot parse GNU time's output: ${line}`);
+  }
+  const cpuSeconds = user + sys;
+  return { ...out, seconds, maxRssKiB: rss, cpuSeconds, registryCpuSeconds, otherCpuSeconds: Math.max(0, busy - cpuSeconds - registryCpuSeconds) };
+};
+
+const runOf = ({ seconds, maxRssKiB, cpuSeconds, registryCpuSeconds, otherCpuSeconds }: Run): Run => ({ seconds, maxRssKiB, cpuSeconds, registryCpuSeconds, otherCpuSeconds });
+
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+const digestOf = (out: Output, what: string): string => {
+  const d = out.stdout.trim().split("\n").at(-1) ?? "";
+  if (!DIGEST.test(d)) throw new Error(`${what} printed no digest: ${JSON.stringify(out.stdout)}`);
+  return d;
+};
+
+// ---------------------------------------------------------------------------------------
+// The registry
+// ---------------------------------------------------------------------------------------
+
+interface Registry {
+  /** host:port, for docker://HOST/REPO references. */
+  readonly host: string;
+  cpuSeconds(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** Registries still running, stopped however the benchmark ends. */
+const running = new Set<ChildProcess>();
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no free port"))));
+    });
+  });
+
+const stopChild = async (child: ChildProcess): Promise<void> => {
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise<void>((r) => child.once("exit", () => r()));
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+  running.delete(child);
+};
+
+/**
+ * Starts a registry whose storage and config live in `dir`, a directory of its own: a
+ * fresh `dir` is an empty registry.
+ */
+const startRegistry = async (dir: string): Promise<Registry> => {
+  await fs.mkdir(path.join(dir, "data"), { recursive: true });
+  const port = await freePort();
+  const config = path.join(dir, "config.yml");
+  await fs.writeFile(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, "data")}\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  const child = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "ignore", "pipe"] });
+  running.add(child);
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => {
+    if (stderr.length < 64 * KiB) stderr += d.toString();
+  });
+  const spawned = new Promise<Error | undefined>((r) => {
+    child.once("spawn", () => r(undefined));
+    child.once("error", (e) => r(e));
+  });
+  const failed = await spawned;
+  if (failed !== undefined) {
+    running.delete(child);
+    throw new Error(`cannot start docker-registry: ${failed.message}`);
+  }
+  const host = `127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    const up = await fetch(`http://${host}/v2/`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (up) return { host, cpuSeconds: () => processCpuSeconds(child.pid!), stop: () => stopChild(child) };
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await stopChild(child);
+  throw new Error(`docker-registry did not start on ${host}:\n${stderr}`);
+};
+
+// ---------------------------------------------------------------------------------------
+// The contenders
+// ---------------------------------------------------------------------------------------
+
+type Tool = "lading" | "skopeo";
+type Contender = "ladingPush" | "skopeoPush" | "ladingPull" | "skopeoPull" | "ladingStartup";
+
+const LABELS: Record<Contender, string> = {
+  ladingPush: "lading push",
+  skopeoPush: "skopeo push",
+  ladingPull: "lading pull",
+  skopeoPull: "skopeo pull",
+  ladingStartup: "lading --version",
+};
+
+const lading = (registry: Registry | undefined, args: ReadonlyArray<string>): Promise<Measured> => measure(registry, process.execPath, [LADING, ...args]);
+
+const skopeo = (registry: Registry, args: ReadonlyArray<string>): Promise<Measured> => measure(registry, "skopeo", ["copy", "--quiet", ...args]);
+
+/** The order of the two tools in round `i` (from 1): lading first in odd rounds. */
+const orderOf = (i: number): ReadonlyArray<Tool> => (i % 2 === 1 ? ["lading", "skopeo"] : ["skopeo", "lading"]);
+
+let compressedBytes = 0;
+
+/** Compressed MiB a second, for a run that moves the image. */
+const throughput = (seconds: number): string => (compressedBytes / MiB / seconds).toFixed(0);
+
+const printRun = (label: string, r: Run, extra = ""): void =>
+  console.log(
+    `  ${label.padEnd(16)} ${r.seconds.toFixed(2).padStart(6)} s  ${(label === LABELS.ladingStartup ? "-" : throughput(r.seconds)).padStart(4)} MiB/s  cpu ${r.cpuSeconds.toFixed(1).padStart(5)} s  registry ${r.registryCpuSeconds.toFixed(1).padStart(4)} s  others ${r.otherCpuSeconds.toFixed(1).padStart(4)} s  ${(r.maxRssKiB / KiB).toFixed(0).padStart(4)} MiB${extra === "" ? "" : `  ${extra}`}`,
+  );
+
+interface SkopeoImage {
+  readonly Digest: string;
+  readonly Layers: ReadonlyArray<string>;
+}
+
+const skopeoInspect = async (ref: string): Promise<SkopeoImage> => {
+  const args = ref.startsWith("docker://") ? ["inspect", "--tls-verify=false", ref] : ["inspect", ref];
+  return JSON.parse((await exec("skopeo", args)).stdout) as SkopeoImage;
+};
+
+/** What the registry at `ref` serves is the image, by digest and layers. */
+const verifyRemote = async (ref: string, digest: string, layers: number): Promise<void> => {
+  const image = await skopeoInspect(ref);
+  if (image.Digest !== digest) throw new Error(`${ref}: skopeo inspect sees ${image.Digest}, expected ${digest}`);
+  if (image.Layers.length !== layers) throw new Error(`${ref}: skopeo inspect sees ${image.Layers.length} layers, expected ${layers}`);
+};
+
+/**
+ * A pulled layout holds the image: skopeo reads it with the digest, and (for lading's)
+ * `lading inspect` re-hashes every blob and checks every diff_id.
+ */
+const verifyLayout = async (dir: string, digest: string, full: boolean): Promise<void> => {
+  const image = await skopeoInspect(`oci:${dir}:${TAG}`);
+  if (image.Digest !== digest) throw new Error(`oci:${dir}:${TAG}: skopeo inspect sees ${image.Digest}, expected ${digest}`);
+  if (full) await exec(process.execPath, [LADING, "inspect", `oci:${dir}:${TAG}`]);
+};
+
+interface Round {
+  readonly order: ReadonlyArray<Tool>;
+  readonly runs: Partial<Record<Contender, Run>>;
+}
+
+/**
+ * One push: a new registry, the timed copy, the registry stopped and its storage gone.
+ * lading uses the store the image was built with, as a push after `lading build` does:
+ * the layers are there already, so nothing is copied into it first.
+ */
+const pushOnce = async (tool: Tool, i: number, digest: string, layers: number, verify: boolean): Promise<Run> => {
+  const dir = path.join(RUNS_DIR, `push-${i}-${tool}`);
+  await fs.rm(dir, { recursive: true, force: true });
+  const registry = await startRegistry(dir);
+  try {
+    const ref = `docker://${registry.host}/${tool}/bench:1`;
+    const m =
+      tool === "lading"
+        ? await lading(registry, ["copy", `oci:${LAYOUT}:${TAG}`, ref, "--store", STORE])
+        : await skopeo(registry, ["--dest-tls-verify=false", `oci:${LAYOUT}:${TAG}`, ref]);
+    let note = "";
+    if (tool === "lading") {
+      const printed = digestOf(m, "lading copy (push)");
+      if (printed !== digest) throw new Error(`lading copy printed ${printed}, the image is ${digest}`);
+      note = printed;
+    }
+    if (verify) {
+      await verifyRemote(ref, digest, layers);
+      note = `verified: skopeo inspect ${ref} -> ${digest}`;
+    }
+    const run = runOf(m);
+    printRun(LABELS[`${tool}Push`], run, note);
+    return run;
+  } finally {
+    await registry.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+};
+
+/** One pull into a new layout (and, for lading, a new empty store), removed afterwards. */
+const pullOnce = async (registry: Registry, tool: Tool, i: number, digest: string, verify: boolean): Promise<Run> => {
+  const dir = path.join(RUNS_DIR, `pull-${i}-${tool}`);
+  await fs.rm(dir, { recursive: true, force: true });
+  await fs.mkdir(dir, { recursive: true });
+  const out = path.join(dir, "oci");
+  const ref = `docker://${registry.host}/pull/bench:1`;
+  try {
+    const m =
+      tool === "lading"
+        ? await lading(registry, ["copy", ref, `oci:${out}:${TAG}`, "--store", path.join(dir, "store")])
+        : await skopeo(registry, ["--src-tls-verify=false", ref, `oci:${out}:${TAG}`]);
+    let note = "";
+    if (tool === "lading") {
+      const printed = digestOf(m, "lading copy (pull)");
+      if (printed !== digest) throw new Error(`lading copy printed ${printed}, the image is ${digest}`);
+      note = printed;
+    }
+    if (verify) {
+      await verifyLayout(out, digest, tool === "lading");
+      note = `verified: oci:${path.relative(ROOT, out)}:${TAG} -> ${digest}${tool === "lading" ? ", every blob re-hashed" : ""}`;
+    }
+    const run = runOf(m);
+    printRun(LABELS[`${tool}Pull`], run, note);
+    return run;
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+// Results
+// ---------------------------------------------------------------------------------------
+
+const median = (xs: ReadonlyArray<number>): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+interface Target {
+  readonly name: string;
+  readonly value: number;
+  readonly target: string;
+  readonly pass: boolean;
+}
+
+const firstLine = async (command: string, args: ReadonlyArray<string>): Promise<string> =>
+  (await exec(command, args).then((o) => o.stdout || o.stderr, () => "unknown")).trim().split("\n")[0] ?? "unknown";
+
+const table = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
+  return rows
+    .map((r, i) => {
+      const line = r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ");
+      return i === 0 ? `${line}\n${widths.map((w) => "-".repeat(w)).join("  ")}` : line;
+    })
+    .join("\n");
+};
+
+const requireTools = async (): Promise<void> => {
+  if (!(await fs.access(TIME, fs.constants.X_OK).then(() => true, () => false))) {
+    throw new Error(`${TIME} is missing: the benchmark measures peak RSS with GNU time (apt-get install time)`);
+  }
+  for (const tool of ["skopeo", "docker-registry", "sync", "getconf", "git"]) {
+    await exec("sh", ["-c", `command -v ${tool}`]).catch(() => {
+      throw new Error(`the benchmark needs ${tool} on PATH`);
+    });
+  }
+};
+
+interface RawManifest {
+  readonly layers?: ReadonlyArray<{ readonly digest: string; readonly size: number }>;
+  readonly config?: { readonly size: number };
+}
+
+/** The image, built once (a warm store makes it quick) and checked with skopeo. */
+const buildImage = async (): Promise<{ digest: string; layerSizes: number[]; bytes: number }> => {
+  await fs.rm(LAYOUT, { recursive: true, force: true });
+  const started = performance.now();
+  const out = await exec(process.execPath, [LADING, "build", path.relative(ROOT, SPEC), "--out", `oci:${LAYOUT}:${TAG}`, "--store", STORE, "--no-check"]);
+  const digest = digestOf(out, "lading build");
+  const image = await skopeoInspect(`oci:${LAYOUT}:${TAG}`);
+  if (image.Digest !== digest) throw new Error(`skopeo sees manifest ${image.Digest} in oci:${LAYOUT}:${TAG}, lading build printed ${digest}`);
+  const manifest = JSON.parse((await exec("skopeo", ["inspect", "--raw", `oci:${LAYOUT}:${TAG}`])).stdout) as RawManifest;
+  const layerSizes = (manifest.layers ?? []).map((l) => l.size);
+  if (layerSizes.length !== LAYERS.length) throw new Error(`the image has ${layerSizes.length} layers, expected ${LAYERS.length}`);
+  const bytes = layerSizes.reduce((a, b) => a + b, 0) + (manifest.config?.size ?? 0);
+  console.log(
+    `image: ${digest}, ${layerSizes.length} layers, ${(bytes / MiB).toFixed(1)} MiB compressed (${layerSizes.map((s) => (s / MiB).toFixed(1)).join(" + ")}), built in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+  return { digest, layerSizes, bytes };
+};
+
+const main = async (): Promise<void> => {
+  const rounds = Number(process.env["BENCH_RUNS"] ?? "3");
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`BENCH_RUNS must be a positive whole number, got ${process.env["BENCH_RUNS"]}`);
+  const params = treeParams(parseMiB());
+  await requireTools();
+  clockTicks = Number((await exec("getconf", ["CLK_TCK"])).stdout.trim()) || 100;
+  const load = os.loadavg()[0] ?? 0;
+  const tree = await ensureTree(params);
+  await fs.rm(RUNS_DIR, { recursive: true, force: true });
+  await fs.mkdir(RUNS_DIR, { recursive: true });
+
+  const image = await buildImage();
+  compressedBytes = image.bytes;
+  const warmed = await warmPageCache(LAYOUT);
+  console.log(`page cache: read ${(warmed / MiB).toFixed(0)} MiB of the layout`);
+  // Loads node, tsx and lading's modules (and skopeo's binary) once, so the first timed
+  // run pays no one-off cost.
+  await exec(process.execPath, [LADING, "--version"]);
+  await exec("skopeo", ["--version"]);
+
+  const results: Round[] = [];
+  for (let i = 1; i <= rounds; i++) {
+    const order = orderOf(i);
+    console.log(`push round ${i}/${rounds} (${order.join(" first, then ")}; a fresh registry for each)`);
+    const runs: Partial<Record<Contender, Run>> = {};
+    for (const tool of order) runs[`${tool}Push`] = await pushOnce(tool, i, image.digest, image.layerSizes.length, i === 1);
+    // lading's fixed cost per command (node, the TypeScript loader, lading's modules), in
+    // both figures above: what is left is the transfer.
+    const startup = runOf(await lading(undefined, ["--version"]));
+    printRun(LABELS.ladingStartup, startup, "node, the TypeScript loader and lading's modules: a fixed cost of every lading command");
+    runs.ladingStartup = startup;
+    results.push({ order, runs });
+  }
+
+  // One registry holds the image for every pull: pushed by lading, checked by skopeo.
+  const pullDir = path.join(RUNS_DIR, "pull-registry");
+  const registry = await startRegistry(pullDir);
+  try {
+    const seeded = await exec(process.execPath, [LADING, "copy", `oci:${LAYOUT}:${TAG}`, `docker://${registry.host}/pull/bench:1`, "--store", STORE]);
+    if (digestOf(seeded, "lading copy (seeding the pull registry)") !== image.digest) throw new Error("lading pushed a different digest to the pull registry");
+    await verifyRemote(`docker://${registry.host}/pull/bench:1`, image.digest, image.layerSizes.length);
+    for (let i = 1; i <= rounds; i++) {
+      const order = orderOf(i);
+      console.log(`pull round ${i}/${rounds} (${order.join(" first, then ")})`);
+      const round = results[i - 1]!;
+      for (const tool of order) round.runs[`${tool}Pull`] = await pullOnce(registry, tool, i, image.digest, i === 1);
+    }
+  } finally {
+    await registry.stop();
+    await fs.rm(pullDir, { recursive: true, force: true });
+  }
+
+  const contenders = Object.keys(LABELS) as Contender[];
+  const runsOf = (c: Contender): Run[] => results.map((r) => r.runs[c]).filter((r): r is Run => r !== undefined);
+  const seconds = Object.fromEntries(contenders.map((c) => [c, runsOf(c).map((r) => r.seconds)])) as Record<Contender, number[]>;
+  const med = Object.fromEntries(contenders.map((c) => [c, median(seconds[c])])) as Record<Contender, number>;
+  const peakRssMiB = (c: Contender): number => Math.max(...runsOf(c).map((r) => r.maxRssKiB)) / KiB;
+  const pushRatio = med.ladingPush / med.skopeoPush;
+  const pullRatio = med.ladingPull / med.skopeoPull;
+  const targets: Target[] = [
+    { name: "lading push / skopeo push", value: pushRatio, target: "<= 1.0", pass: pushRatio <= 1.0 },
+    { name: "lading pull / skopeo pull", value: pullRatio, target: "<= 1.0", pass: pullRatio <= 1.0 },
+  ];
+
+  console.log(
+    `\n${image.layerSizes.length} layers, ${(image.bytes / MiB).toFixed(1)} MiB compressed (${(tree.bytes / MiB).toFixed(0)} MiB of files); ${rounds} run${rounds === 1 ? "" : "s"} each, median\n`,
+  );
+  console.log(
+    table([
+      ["contender", "median s", "runs s", "MiB/s", "median CPU s", "registry CPU s", "peak RSS MiB", "others' CPU s"],
+      ...contenders.map((c) => [
+        LABELS[c],
+        med[c].toFixed(2),
+        seconds[c].map((s) => s.toFixed(2)).join(" "),
+        c === "ladingStartup" ? "-" : throughput(med[c]),
+        median(runsOf(c).map((r) => r.cpuSeconds)).toFixed(1),
+        median(runsOf(c).map((r) => r.registryCpuSeconds)).toFixed(1),
+        peakRssMiB(c).toFixed(0),
+        runsOf(c).map((r) => r.otherCpuSeconds.toFixed(1)).join(" "),
+      ]),
+    ]),
+  );
+  const disturbed = contenders.filter((c) => runsOf(c).some((r) => r.otherCpuSeconds > 0.1 * r.seconds));
+  if (disturbed.length > 0) {
+    console.log(`warning: other processes used more than 10% of a core during ${disturbed.map((c) => LABELS[c]).join(", ")}: those figures are noisy`);
+  }
+  console.log("");
+  console.log(table([["target", "value", "target", ""], ...targets.map((t) => [t.name, t.value.toFixed(3), t.target, t.pass ? "PASS" : "MISS"])]));
+  // For reading the figures, not a target: how much of lading's time is its fixed start.
+  const transfer = { push: (med.ladingPush - med.ladingStartup) / med.skopeoPush, pull: (med.ladingPull - med.ladingStartup) / med.skopeoPull };
+  console.log(`\nwithout lading's start (${med.ladingStartup.toFixed(2)} s): push ${transfer.push.toFixed(3)}, pull ${transfer.pull.toFixed(3)} of skopeo's time`);
+
+  const report = {
+    date: new Date().toISOString(),
+    machine: {
+      cpus: os.cpus().length,
+      cpu: os.cpus()[0]?.model ?? "unknown",
+      memoryGiB: Math.round(os.totalmem() / 1024 ** 3),
+      node: process.version,
+      skopeo: await firstLine("skopeo", ["--version"]),
+      registry: await firstLine("docker-registry", ["--version"]),
+    },
+    commit: await exec("git", ["describe", "--always", "--dirty"]).then((o) => o.stdout.trim(), () => "unknown"),
+    loadAverageAtStart: load,
+    tree,
+    image: { digest: image.digest, compressedBytes: image.bytes, layerBytes: image.layerSizes },
+    runs: rounds,
+    medianSeconds: med,
+    ratios: { push: pushRatio, pull: pullRatio },
+    ratiosWithoutLadingStartup: transfer,
+    targets,
+    rounds: results,
+  };
+  await fs.writeFile(RESULTS, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`results: ${path.relative(ROOT, RESULTS)}`);
+};
+
+const stopAll = (): Promise<void> => Promise.all([...running].map(stopChild)).then(() => undefined);
+
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  process.once(signal, () => {
+    void stopAll().finally(() => process.exit(code));
+  });
+}
+
+main()
+  .catch((e: unknown) => {
+    console.error(`bench: ${e instanceof Error ? e.message : String(e)}`);
+    process.exitCode = 1;
+  })
+  .finally(stopAll);
