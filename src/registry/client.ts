@@ -100,6 +100,9 @@ const parseChallenge = (header: string): { readonly scheme: string; readonly par
   return { scheme, params };
 };
 
+/** A request that failed on every attempt: the network or the server, not a verdict. */
+class TransientError extends DiagnosticError {}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The wait before attempt `n` (from 1): 200 ms, doubling. */
@@ -284,7 +287,7 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
         const header = res.headers.get("www-authenticate");
         await res.body?.cancel();
         // One new login a request: a second refusal means the credentials are wrong.
-        if (header === null || loggedIn) return fail(ref, `the registry refused the login (HTTP 401) for ${method} ${url}`);
+        if (header === null || loggedIn) return fail(ref, `the registry refused the login (HTTP 401) for ${method} ${target.pathname}`);
         challenge = parseChallenge(header);
         tokens.delete(scopes.join(" "));
         loggedIn = true;
@@ -298,9 +301,12 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
         if (attempt < attempts) await backoff(attempt);
         continue;
       }
-      return fail(ref, `${method} ${url}: HTTP ${res.status}${text === "" ? "" : `: ${text.slice(0, 300).trim()}`}`);
+      // The path, not the URL: an upload's query holds the registry's session state.
+      return fail(ref, `${method} ${target.pathname}: HTTP ${res.status}${text === "" ? "" : `: ${text.slice(0, 300).trim()}`}`);
     }
-    return fail(ref, attempts === 1 ? `${method} ${url} failed: ${lastError}` : `${method} ${url} failed after ${attempts} attempts: ${lastError}`);
+    throw new TransientError([
+      error({ file: `docker://${formatReference(ref)}` }, attempts === 1 ? `${method} ${target.pathname} failed: ${lastError}` : `${method} ${target.pathname} failed after ${attempts} attempts: ${lastError}`),
+    ]);
   };
 
   /**
@@ -337,21 +343,43 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
       const done = await put();
       await done.body?.cancel();
     } catch (e) {
-      const there = await request("HEAD", `${v2}/blobs/${digest}`, { ok: [200, 404], push: true }).then(
-        (r) => r.status === 200,
-        () => false,
-      );
-      if (!there) throw e;
+      if (!(await hasBlobNow(digest))) throw e;
     }
   };
+
+  const hasBlobNow = (digest: Digest): Promise<boolean> =>
+    request("HEAD", `${v2}/blobs/${digest}`, { ok: [200, 404], push: true }).then(
+      (r) => r.status === 200,
+      () => false,
+    );
 
   /** Uploads `body` to a started upload session: in one PUT, or in resumable chunks. */
   const upload = async (digest: Digest, body: Body, start: URL): Promise<void> => {
     const size = "bytes" in body ? body.bytes.byteLength : body.size;
     if ("bytes" in body || (size <= MONOLITHIC && size <= chunkSize)) {
-      start.searchParams.set("digest", digest);
-      await completing(digest, () => request("PUT", start.toString(), { headers: { "content-type": "application/octet-stream" }, body, ok: [201], push: true }));
-      return;
+      // One PUT a session. A PUT cut off or unanswered spoils its session (the registry
+      // kept part of the bytes, or closed it): unless the registry has the blob after
+      // all, the upload starts again in a new one.
+      let location = start;
+      for (let session = 1; ; session++) {
+        location.searchParams.set("digest", digest);
+        let failure: string;
+        try {
+          const res = await request("PUT", location.toString(), { headers: { "content-type": "application/octet-stream" }, body, ok: [201, 404], push: true, retry: false });
+          const text = await res.text().catch(() => "");
+          if (res.status === 201) return;
+          failure = `HTTP 404${text === "" ? "" : `: ${text.slice(0, 200).trim()}`}`;
+        } catch (e) {
+          if (!(e instanceof TransientError)) throw e;
+          failure = e.diagnostics[0]?.message ?? "";
+        }
+        if (await hasBlobNow(digest)) return;
+        if (session >= ATTEMPTS) return fail(ref, `the upload of blob ${digest} failed in ${ATTEMPTS} sessions: ${failure}`);
+        await backoff(session);
+        const fresh = await request("POST", `${v2}/blobs/uploads/`, { ok: [202], push: true });
+        await fresh.body?.cancel();
+        location = uploadLocation(fresh);
+      }
     }
     let location = start;
     let offset = 0;
@@ -371,7 +399,10 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
         offset += n;
         failures = 0;
       } catch (e) {
-        if (++failures >= ATTEMPTS) throw e;
+        if (++failures >= ATTEMPTS) {
+          if (!(e instanceof DiagnosticError)) throw e;
+          return fail(ref, `the upload of blob ${digest} failed after ${ATTEMPTS} attempts: ${e.diagnostics[0]?.message ?? ""}`);
+        }
         await backoff(failures);
         // Ask how much arrived, and go on from there. "0-0" is ambiguous (nothing, or
         // one byte), as is a session the registry forgot: then start a new one.
