@@ -31,7 +31,14 @@ import type { ImageView } from "../diff/index.ts";
 import { diffImages, fromImage, fromPlan, renderJson, renderMarkdown, renderText } from "../diff/index.ts";
 import { loadExport, loadImages, parseTarget } from "./load.ts";
 
-const LADING_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** lading's own directory: the nearest one above this module whose package is lading. */
+const LADING_ROOT = (() => {
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+    const manifest = path.join(dir, "package.json");
+    if (fs.existsSync(manifest) && (JSON.parse(fs.readFileSync(manifest, "utf8")) as { name?: unknown }).name === "lading") return dir;
+    if (path.dirname(dir) === dir) throw new Error("lading's package.json was not found above its sources");
+  }
+})();
 const VERSION = (JSON.parse(fs.readFileSync(path.join(LADING_ROOT, "package.json"), "utf8")) as { version: string }).version;
 
 /**
