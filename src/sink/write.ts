@@ -204,7 +204,7 @@ const pushImage = async (store: Store, blobs: Blobs, image: BuiltImage, referenc
   const remoteLayers = new Set(image.remote === undefined ? [] : image.layers.map((l) => l.digest));
   await forEachLimit([...new Set([...image.layers.map((l) => l.digest), image.config.digest])], TRANSFERS, async (d) => {
     if (await client.hasBlob(d)) return;
-    if (mountFrom !== undefined && remoteLayers.has(d) && (await store.blobSize(d)) === undefined && (await client.mountBlob(d, mountFrom))) return;
+    if (mountFrom !== undefined && remoteLayers.has(d) && (await client.mountBlob(d, mountFrom))) return;
     await blobs.ensure(d);
     const file = store.blobPath(d);
     await client.pushBlob(d, { file, size: (await fs.stat(file)).size });
