@@ -15,7 +15,7 @@ const cacheDir = path.join(root, "node_modules", ".cache", "lading-cli");
 
 /**
  * A key for the CLI's sources as they are now: every source file's path, size and
- * modification time, and package.json's.
+ * modification time, package.json's, and this file's (which says how to build).
  */
 const sourceKey = () => {
   const hash = createHash("sha256");
@@ -24,6 +24,7 @@ const sourceKey = () => {
     hash.update(`${path.relative(root, p)}\0${st.size}\0${st.mtimeMs}\n`);
   };
   add(path.join(root, "package.json"));
+  add(fileURLToPath(import.meta.url));
   const walk = (dir) => {
     const entries = fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1));
     for (const e of entries) {
@@ -58,7 +59,12 @@ const compiled = async () => {
       format: "esm",
       platform: "node",
       target: "node20",
-      packages: "external",
+      // The CLI's dependencies are bundled too (parsing them one by one is most of a
+      // start-up); the TypeScript loader and compiler stay outside, as they are loaded
+      // only by commands that need them.
+      external: ["tsx", "tsx/*", "ts-morph", "esbuild"],
+      // Bundled CommonJS dependencies require Node's built-in modules.
+      banner: { js: 'import { createRequire as __ladingCreateRequire } from "node:module"; const require = __ladingCreateRequire(import.meta.url);' },
       outdir: tmp,
       logLevel: "silent",
     });
