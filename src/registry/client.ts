@@ -10,7 +10,8 @@ import { createReadStream, createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Readable, Transform } from "node:stream";
+import type { Readable } from "node:stream";
+import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
@@ -19,6 +20,8 @@ import { DiagnosticError, digestFromHex, digestOf, error } from "../core/index.t
 import { DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST } from "../oci/index.ts";
 import type { Reference } from "../core/index.ts";
 import { formatReference } from "../core/index.ts";
+import type { HttpResponse } from "./http.ts";
+import { httpRequest } from "./http.ts";
 
 /** The media types lading accepts for a manifest, most wanted first. */
 const ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, "application/vnd.docker.distribution.manifest.list.v2+json"].join(", ");
@@ -166,13 +169,15 @@ export interface ClientOptions extends RegistryOptions {
  */
 const MONOLITHIC = 32 << 20;
 
-const bodyInit = (body: Body, headers: Record<string, string>): RequestInit["body"] => {
-  if ("bytes" in body) return body.bytes;
+const bodyOf = (body: Body, headers: Record<string, string>): Uint8Array | Readable => {
+  if ("bytes" in body) {
+    headers["content-length"] = String(body.bytes.byteLength);
+    return body.bytes;
+  }
   headers["content-length"] = String(body.size);
   if (body.size === 0) return new Uint8Array(0);
   const start = body.start ?? 0;
-  // fetch takes a Node stream as an async iterable: no conversion to a web stream.
-  return createReadStream(body.file, { start, end: start + body.size - 1, highWaterMark: 1 << 20 }) as unknown as RequestInit["body"];
+  return createReadStream(body.file, { start, end: start + body.size - 1, highWaterMark: 1 << 20 });
 };
 
 const describe = (e: unknown): string => {
@@ -212,21 +217,30 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
     for (const s of scopes) realm.searchParams.append("scope", s);
     // Credentials go to the token server only when it runs on the registry's own host.
     const c = realm.hostname === new URL(base).hostname ? await creds() : undefined;
-    let res: Response | undefined;
+    let res: HttpResponse | undefined;
     for (let attempt = 1; res === undefined; attempt++) {
-      res = await fetch(realm, { headers: c === undefined ? {} : { authorization: `Basic ${c}` } }).catch(async (e: unknown) => {
+      res = await httpRequest(realm, { method: "GET", headers: c === undefined ? {} : { authorization: `Basic ${c}` } }).catch(async (e: unknown) => {
         if (attempt >= ATTEMPTS) return fail(ref, `cannot reach the token server ${realm.origin}: ${describe(e)}`);
         await backoff(attempt);
         return undefined;
       });
       if (res !== undefined && res.status >= 500 && attempt < ATTEMPTS) {
-        await res.body?.cancel();
+        res.discard();
         res = undefined;
         await backoff(attempt);
       }
     }
-    if (!res.ok) return fail(ref, `the token server ${realm.origin} refused: HTTP ${res.status}`, c === undefined ? "no credentials were sent: add them to the docker config file" : undefined);
-    const body = (await res.json().catch(() => ({}))) as { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    if (res.status < 200 || res.status > 299) {
+      res.discard();
+      return fail(ref, `the token server ${realm.origin} refused: HTTP ${res.status}`, c === undefined ? "no credentials were sent: add them to the docker config file" : undefined);
+    }
+    const text = await res.text().catch(() => "");
+    let body: { token?: unknown; access_token?: unknown; expires_in?: unknown } = {};
+    try {
+      body = JSON.parse(text) as typeof body;
+    } catch {
+      // No token in it: said below.
+    }
     const token = typeof body.token === "string" ? body.token : typeof body.access_token === "string" ? body.access_token : undefined;
     if (token === undefined) return fail(ref, `the token server ${realm.origin} sent no token`);
     // 60 s when the server does not say (the token spec's default), less a margin.
@@ -261,7 +275,7 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
   }
 
   /** One request, with login and retries. */
-  const request = async (method: string, url: string, init: RequestInit2): Promise<Response> => {
+  const request = async (method: string, url: string, init: RequestInit2): Promise<HttpResponse> => {
     const scopes = [`repository:${ref.repository}:${init.push === true ? "pull,push" : "pull"}`, ...(init.scopes ?? [])];
     let lastError = "";
     const target = new URL(url, base);
@@ -274,20 +288,20 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
       const headers: Record<string, string> = { ...init.headers };
       const authorization = ownHost ? await authorizationFor(scopes) : undefined;
       if (authorization !== undefined) headers["authorization"] = authorization;
-      const body = init.body === undefined ? undefined : bodyInit(init.body, headers);
-      let res: Response;
+      const body = init.body === undefined ? undefined : bodyOf(init.body, headers);
+      let res: HttpResponse;
       try {
-        res = await fetch(target, { method, headers, redirect: "follow", ...(body === undefined ? {} : { body, duplex: "half" }) } as RequestInit);
+        res = await httpRequest(target, { method, headers, ...(body === undefined ? {} : { body }) });
       } catch (e) {
         lastError = describe(e);
         if (attempt < attempts) await backoff(attempt);
         continue;
       }
       if (res.status === 401 && ownHost) {
-        const header = res.headers.get("www-authenticate");
-        await res.body?.cancel();
+        const header = res.header("www-authenticate");
+        res.discard();
         // One new login a request: a second refusal means the credentials are wrong.
-        if (header === null || loggedIn) return fail(ref, `the registry refused the login (HTTP 401) for ${method} ${target.pathname}`);
+        if (header === undefined || loggedIn) return fail(ref, `the registry refused the login (HTTP 401) for ${method} ${target.pathname}`);
         challenge = parseChallenge(header);
         tokens.delete(scopes.join(" "));
         loggedIn = true;
@@ -328,9 +342,9 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
 
   const v2 = `/v2/${ref.repository}`;
 
-  const uploadLocation = (res: Response): URL => {
-    const location = res.headers.get("location");
-    if (location === null) return fail(ref, "the registry answered an upload without a location");
+  const uploadLocation = (res: HttpResponse): URL => {
+    const location = res.header("location");
+    if (location === undefined) return fail(ref, "the registry answered an upload without a location");
     return new URL(location, base);
   };
 
@@ -338,10 +352,10 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
    * Runs the PUT that completes an upload. When its answer is lost, a retry finds the
    * session closed (404): the registry may have the blob all the same, and a HEAD says.
    */
-  const completing = async (digest: Digest, put: () => Promise<Response>): Promise<void> => {
+  const completing = async (digest: Digest, put: () => Promise<HttpResponse>): Promise<void> => {
     try {
       const done = await put();
-      await done.body?.cancel();
+      done.discard();
     } catch (e) {
       if (!(await hasBlobNow(digest))) throw e;
     }
@@ -377,7 +391,7 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
         if (session >= ATTEMPTS) return fail(ref, `the upload of blob ${digest} failed in ${ATTEMPTS} sessions: ${failure}`);
         await backoff(session);
         const fresh = await request("POST", `${v2}/blobs/uploads/`, { ok: [202], push: true });
-        await fresh.body?.cancel();
+        fresh.discard();
         location = uploadLocation(fresh);
       }
     }
@@ -394,7 +408,7 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
           push: true,
           retry: false,
         });
-        await res.body?.cancel();
+        res.discard();
         location = uploadLocation(res);
         offset += n;
         failures = 0;
@@ -407,10 +421,11 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
         // Ask how much arrived, and go on from there. "0-0" is ambiguous (nothing, or
         // one byte), as is a session the registry forgot: then start a new one.
         const status = await request("GET", location.toString(), { ok: [204], push: true }).catch(() => undefined);
-        const range = /^0-([0-9]+)$/.exec(status?.headers.get("range") ?? "");
+        status?.discard();
+        const range = /^0-([0-9]+)$/.exec(status?.header("range") ?? "");
         if (status === undefined || range === null || range[1] === "0") {
           const fresh = await request("POST", `${v2}/blobs/uploads/`, { ok: [202], push: true });
-          await fresh.body?.cancel();
+          fresh.discard();
           location = uploadLocation(fresh);
           offset = 0;
         } else {
@@ -429,11 +444,11 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
       push: true,
       scopes: [`repository:${from}:pull`],
     });
-    await res.body?.cancel();
+    res.discard();
     if (res.status === 201) return true;
     // The registry opened an upload instead: cancel it, nothing will be sent to it.
-    const location = res.headers.get("location");
-    if (location !== null) await request("DELETE", new URL(location, base).toString(), { ok: [204, 404], push: true, retry: false }).then((r) => r.body?.cancel(), () => undefined);
+    const location = res.header("location");
+    if (location !== undefined) await request("DELETE", new URL(location, base).toString(), { ok: [204, 404], push: true, retry: false }).then((r) => r.discard(), () => undefined);
     return false;
   };
 
@@ -442,25 +457,25 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
     getManifest: (tagOrDigest) =>
       withBodyRetry(`GET manifest ${tagOrDigest}`, async () => {
         const res = await request("GET", `${v2}/manifests/${tagOrDigest}`, { headers: { accept: ACCEPT }, ok: [200] });
-        const length = Number(res.headers.get("content-length") ?? "0");
+        const length = Number(res.header("content-length") ?? "0");
         if (length > MAX_MANIFEST) {
-          await res.body?.cancel();
+          res.discard();
           return fail(ref, `the manifest is ${length} bytes, more than the ${MAX_MANIFEST} lading accepts`);
         }
         const parts: Buffer[] = [];
         let size = 0;
-        for await (const chunk of Readable.fromWeb(res.body as never)) {
+        for await (const chunk of res.body) {
           size += (chunk as Buffer).byteLength;
           if (size > MAX_MANIFEST) return fail(ref, `the manifest is more than the ${MAX_MANIFEST} bytes lading accepts`);
           parts.push(chunk as Buffer);
         }
         const bytes = Buffer.concat(parts);
-        if (res.headers.has("content-length") && bytes.byteLength !== length) throw new Error(`the manifest was cut off at ${bytes.byteLength} of ${length} bytes`);
+        if (res.header("content-length") !== undefined && bytes.byteLength !== length) throw new Error(`the manifest was cut off at ${bytes.byteLength} of ${length} bytes`);
         const digest = digestOf(bytes);
         if (tagOrDigest.startsWith("sha256:") && digest !== tagOrDigest) return fail(ref, `the manifest ${tagOrDigest} does not match its digest: refused`);
-        const claimed = res.headers.get("docker-content-digest");
-        if (claimed !== null && claimed !== digest) return fail(ref, `the manifest at ${tagOrDigest} does not match the digest the registry claims (${claimed}): refused`);
-        return { bytes, mediaType: (res.headers.get("content-type") ?? "").split(";")[0]!.trim(), digest };
+        const claimed = res.header("docker-content-digest");
+        if (claimed !== undefined && claimed !== digest) return fail(ref, `the manifest at ${tagOrDigest} does not match the digest the registry claims (${claimed}): refused`);
+        return { bytes, mediaType: (res.header("content-type") ?? "").split(";")[0]!.trim(), digest };
       }),
     getBlob: async (digest, file, size) => {
       const mismatch = (): never => fail(ref, `blob ${digest} does not match its digest: refused`);
@@ -470,7 +485,7 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
           const hash = createHash("sha256");
           let got = 0;
           await pipeline(
-            Readable.fromWeb(res.body as never),
+            res.body,
             new Transform({
               transform(chunk: Buffer, _enc, cb) {
                 got += chunk.byteLength;
@@ -485,8 +500,8 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
             }),
             createWriteStream(file, { highWaterMark: 1 << 20 }),
           );
-          const length = res.headers.get("content-length");
-          if (length !== null && Number(length) !== got) throw new Error(`the blob was cut off at ${got} of ${length} bytes`);
+          const length = res.header("content-length");
+          if (length !== undefined && Number(length) !== got) throw new Error(`the blob was cut off at ${got} of ${length} bytes`);
           if (size !== undefined && got !== size) throw new Error(`the blob was cut off at ${got} of ${size} bytes`);
           if (digestFromHex(hash.digest("hex")) !== digest) mismatch();
         });
@@ -503,13 +518,13 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
     pushBlob: async (digest, body, mountFrom) => {
       if (mountFrom !== undefined && mountFrom !== ref.repository && (await mountBlob(digest, mountFrom))) return "mounted";
       const started = await request("POST", `${v2}/blobs/uploads/`, { ok: [202], push: true });
-      await started.body?.cancel();
+      started.discard();
       await upload(digest, body, uploadLocation(started));
       return "uploaded";
     },
     putManifest: async (tagOrDigest, mediaType, bytes) => {
       const res = await request("PUT", `${v2}/manifests/${tagOrDigest}`, { headers: { "content-type": mediaType }, body: { bytes }, ok: [201], push: true });
-      await res.body?.cancel();
+      res.discard();
     },
   };
 };
