@@ -215,8 +215,10 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
     const realm = new URL(params["realm"]);
     if (params["service"] !== undefined) realm.searchParams.set("service", params["service"]);
     for (const s of scopes) realm.searchParams.append("scope", s);
-    // Credentials go to the token server only when it runs on the registry's own host.
-    const c = realm.hostname === new URL(base).hostname ? await creds() : undefined;
+    // Credentials go to the token server only when it runs on the registry's own host,
+    // and never in clear text over a network the registry itself is not spoken to in.
+    const registry = new URL(base);
+    const c = realm.hostname === registry.hostname && (realm.protocol === "https:" || registry.protocol === "http:") ? await creds() : undefined;
     let res: HttpResponse | undefined;
     for (let attempt = 1; res === undefined; attempt++) {
       res = await httpRequest(realm, { method: "GET", headers: c === undefined ? {} : { authorization: `Basic ${c}` } }).catch(async (e: unknown) => {
@@ -245,7 +247,7 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
     if (token === undefined) return fail(ref, `the token server ${realm.origin} sent no token`);
     // 60 s when the server does not say (the token spec's default), less a margin.
     const lifetime = typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : 60;
-    tokens.set(scopes.join(" "), { token, until: Date.now() + (lifetime - 10) * 1000 });
+    tokens.set(scopes.join(" "), { token, until: Date.now() + Math.max(lifetime - 10, lifetime / 2) * 1000 });
     return token;
   };
 
