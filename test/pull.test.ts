@@ -4,6 +4,7 @@
  * lading.lock and `--frozen`, and `lading copy`, all against the real registry started
  * here on 127.0.0.1, with a base image skopeo pushed in Docker's media types.
  */
+import { createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -237,3 +238,66 @@ describe("lading copy", () => {
     expect(bad.stderr).toContain(`no image tagged "nosuchtag"`);
   });
 });
+
+describe("a multi-platform index", () => {
+  it("gives each export the image for its platform, and says which platforms there are", async () => {
+    const store = path.join(work, "index-store");
+    // Two images of one spec, for two platforms, pushed by digest; then an index of both.
+    const specs = await project(
+      "platforms",
+      `import { Entry, Image, Layer, Platform, pipe } from "lading";
+
+const files = (arch: string) => Layer.make("files", [Entry.file("/arch", arch)]);
+export const amd64 = pipe(Image.scratch, Image.withLayer(files("amd64")));
+export const arm64 = pipe(Image.scratch, Image.withLayer(files("arm64")), Image.withPlatform(Platform.linuxArm64));
+`,
+    );
+    const repo = `${registry.host}/multi/files`;
+    const amd64 = await mustLading(["build", `${specs}#amd64`, "--store", store, "--out", `docker://${repo}:amd64`]);
+    const arm64 = await mustLading(["build", `${specs}#arm64`, "--store", store, "--out", `docker://${repo}:arm64`]);
+    const size = async (digest: string): Promise<number> => (await fs.stat(path.join(store, "blobs", "sha256", digest.slice(7)))).size;
+    const index = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: [
+        { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: amd64, size: await size(amd64), platform: { os: "linux", architecture: "amd64" } },
+        { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: arm64, size: await size(arm64), platform: { os: "linux", architecture: "arm64", variant: "v8" } },
+      ],
+    });
+    const put = await fetch(`http://${repo.replace(/^([^/]+)\//, "$1/v2/")}/manifests/both`, {
+      method: "PUT",
+      headers: { "content-type": "application/vnd.oci.image.index.v1+json" },
+      body: index,
+    });
+    expect(put.status).toBe(201);
+
+    const spec = await project(
+      "on-index",
+      `import { Entry, Image, Layer, Platform, pipe } from "lading";
+
+const note = Layer.make("note", [Entry.file("/note", "on the index")]);
+export const onAmd64 = pipe(Image.pull("${repo}:both"), Image.withLayer(note));
+export const onArm64 = pipe(Image.pull("${repo}:both"), Image.withLayer(note), Image.withPlatform(Platform.linuxArm64));
+export const onS390x = pipe(Image.pull("${repo}:both"), Image.withLayer(note), Image.withPlatform(Platform.linux("s390x")));
+`,
+    );
+    const base = async (exportName: string): Promise<{ digest: string; pinned: string }> =>
+      (JSON.parse(await mustLading(["plan", `${spec}#${exportName}`, "--json", "--store", store])) as { base: { digest: string; pinned: string } }).base;
+    const indexDigest = `sha256:${createHash("sha256").update(index).digest("hex")}`;
+    expect(await base("onAmd64")).toMatchObject({ digest: amd64, pinned: indexDigest });
+    expect(await base("onArm64")).toMatchObject({ digest: arm64, pinned: indexDigest });
+    const missing = await runLading(["plan", `${spec}#onS390x`, "--store", store]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`export "onS390x": docker://${repo}:both: the index has no image for linux/s390x`);
+    expect(missing.stderr).toContain("it has: linux/amd64, linux/arm64/v8");
+    // lading lock checks the pin serves every export's platform, and says which does not.
+    const lockRun = await runLading(["lock", spec, "--store", store]);
+    expect(lockRun.code).toBe(1);
+    expect(lockRun.stderr).toContain("the index has no image for linux/s390x");
+    // lading copy takes a platform from an index too.
+    const layout = path.join(work, "arm64-copy");
+    expect(await mustLading(["copy", `docker://${repo}:both`, `oci:${layout}:arm`, "--platform", "linux/arm64", "--store", store])).toBe(arm64);
+    expect(await mustLading(["copy", `docker://${repo}:both`, `oci:${layout}:amd`, "--store", store])).toBe(amd64);
+  });
+});
+
