@@ -15,25 +15,16 @@
  * bench/.work/tree.json shows the same parameters; delete bench/.work to start over.
  * Linux only: GNU time, /proc/stat, buildah.
  */
-import { spawn } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
+import { KiB, LADING, MiB, ROOT, Rng, WORK, benchRuns, commit, digestOf, exec, failed, finishTree, firstLine, machine, measure as measureIn, median, printRunLine, readClockTicks, requireTools, reusableTree, runColumns, runOf, secondsSince, showWritten, skopeoInspect, skopeoManifest, table, textOf, vocabulary, warmPageCache, warnDisturbed, writeIfChanged, writeResults, workPaths, writeTreeFile } from "./support.ts";
+import type { Measured, Run, SkopeoImage, Target } from "./support.ts";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const WORK = path.join(ROOT, "bench", ".work");
-const TREE = path.join(WORK, "tree");
-const TREE_MARKER = path.join(WORK, "tree.json");
-const SPEC = path.join(WORK, "spec", "lading.ts");
+const { tree: TREE, treeMarker: TREE_MARKER, spec: SPEC, runs: RUNS_DIR } = workPaths(WORK);
 const CONTEXT = path.join(WORK, "buildah-context");
-const RUNS_DIR = path.join(WORK, "runs");
 const RESULTS = path.join(WORK, "results.json");
-const TIME = "/usr/bin/time";
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
 
 // ---------------------------------------------------------------------------------------
 // The tree
@@ -51,66 +42,6 @@ const TREE_PARAMS = {
   /** Fixed mtime of every file and directory, so hash caches never see a racy file. */
   mtime: 1_704_067_200,
 } as const;
-
-/** sfc32: a small, fast, seedable PRNG with good statistical quality. */
-class Rng {
-  private a = 0x9e37_79b9;
-  private b = 0x243f_6a88;
-  private c = 0xb7e1_5162;
-  private d: number;
-
-  constructor(seed: number) {
-    this.d = seed >>> 0;
-    for (let i = 0; i < 15; i++) this.u32();
-  }
-
-  u32(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
-  }
-
-  /** Uniform in [0, 1). */
-  float(): number {
-    return this.u32() / 0x1_0000_0000;
-  }
-
-  /** Uniform integer in [lo, hi]. */
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.float() * (hi - lo + 1));
-  }
-
-  chance(p: number): boolean {
-    return this.float() < p;
-  }
-
-  pick<A>(xs: ReadonlyArray<A>): A {
-    const x = xs[Math.floor(this.float() * xs.length)];
-    if (x === undefined) throw new Error("pick from an empty array");
-    return x;
-  }
-
-  /** Standard normal, by Box-Muller. */
-  normal(): number {
-    return Math.sqrt(-2 * Math.log(1 - this.float())) * Math.cos(2 * Math.PI * this.float());
-  }
-
-  /** Log-uniform integer in [lo, hi]. */
-  logUniform(lo: number, hi: number): number {
-    return Math.round(Math.exp(Math.log(lo) + this.float() * (Math.log(hi) - Math.log(lo))));
-  }
-
-  /** `n` incompressible bytes. */
-  bytes(n: number): Buffer {
-    const words = new Uint32Array(Math.ceil(n / 4));
-    for (let i = 0; i < words.length; i++) words[i] = this.u32();
-    return Buffer.from(words.buffer, 0, n);
-  }
-}
 
 type Kind = "text" | "binary" | "mixed";
 
@@ -143,35 +74,11 @@ class TextSource {
 
   constructor(rng: Rng) {
     this.rng = rng;
-    const words = new Set<string>();
-    while (words.size < 800) {
-      let w = "";
-      for (let n = rng.int(1, 4); n > 0; n--) w += rng.pick(SYLLABLES);
-      words.add(w);
-    }
-    this.words = [...words];
-    const vocab = [...words];
-    // Interleave code tokens among the most frequent words.
-    for (const [i, t] of CODE_TOKENS.entries()) vocab.splice(i * 3, 0, t);
-    this.vocab = vocab;
+    ({ words: this.words, vocab: this.vocab } = vocabulary(rng, SYLLABLES, CODE_TOKENS, 800));
   }
 
   text(size: number): Buffer {
-    const { rng, vocab } = this;
-    const parts: string[] = [];
-    let length = 0;
-    while (length < size) {
-      let line = "  ".repeat(rng.int(0, 4));
-      for (let n = rng.int(2, 12); n > 0; n--) {
-        const u = rng.float();
-        line += `${vocab[Math.floor(u * u * u * vocab.length)] ?? ""} `;
-      }
-      if (rng.chance(0.1)) line += String(rng.u32());
-      line += "\n";
-      parts.push(line);
-      length += line.length;
-    }
-    return Buffer.from(parts.join(""), "latin1").subarray(0, size);
+    return textOf(this.rng, this.vocab, size, 4);
   }
 
   /** Text interleaved with incompressible runs, like an object file's tables and code. */
@@ -266,20 +173,6 @@ interface TreeSummary {
   readonly bytesByKind: Readonly<Record<Kind, number>>;
 }
 
-const exists = (p: string): Promise<boolean> =>
-  fs.access(p).then(
-    () => true,
-    () => false,
-  );
-
-const readJson = async (file: string): Promise<unknown> => {
-  try {
-    return JSON.parse(await fs.readFile(file, "utf8")) as unknown;
-  } catch {
-    return undefined;
-  }
-};
-
 const generateTree = async (): Promise<TreeSummary> => {
   const rng = new Rng(TREE_PARAMS.seed);
   const source = new TextSource(rng);
@@ -289,30 +182,19 @@ const generateTree = async (): Promise<TreeSummary> => {
   const bytesByKind: Record<Kind, number> = { text: 0, binary: 0, mixed: 0 };
   let written = 0;
   for (const f of files) {
-    const abs = path.join(TREE, f.rel);
-    await fs.writeFile(abs, source.content(f.kind, f.size));
-    await fs.chmod(abs, f.executable ? 0o755 : 0o644);
-    await fs.utimes(abs, TREE_PARAMS.mtime, TREE_PARAMS.mtime);
+    await writeTreeFile(path.join(TREE, f.rel), source.content(f.kind, f.size), f.executable ? 0o755 : 0o644, TREE_PARAMS.mtime);
     bytesByKind[f.kind] += f.size;
     written += f.size;
-    if (process.stdout.isTTY && written % (25 * MiB) < f.size) process.stdout.write(`\r  ${Math.round(written / MiB)} MiB written`);
+    showWritten(written, f.size);
   }
-  if (process.stdout.isTTY) process.stdout.write("\n");
-  // Directories last: writing their files moved their mtimes.
-  for (const d of dirs) {
-    await fs.chmod(path.join(TREE, d), 0o755);
-    await fs.utimes(path.join(TREE, d), TREE_PARAMS.mtime, TREE_PARAMS.mtime);
-  }
+  await finishTree(dirs.map((d) => path.join(TREE, d)), TREE_PARAMS.mtime);
   return { params: TREE_PARAMS, files: files.length, directories: dirs.length, bytes: written, bytesByKind };
 };
 
 /** The tree (reused when its marker shows the same parameters) and buildah's context. */
 const ensureTree = async (): Promise<TreeSummary> => {
-  const marker = (await readJson(TREE_MARKER)) as TreeSummary | undefined;
-  if (marker !== undefined && JSON.stringify(marker.params) === JSON.stringify(TREE_PARAMS) && (await exists(TREE)) && (await exists(CONTEXT))) {
-    console.log(`tree: reusing ${path.relative(ROOT, TREE)} (${marker.files} files, ${(marker.bytes / MiB).toFixed(0)} MiB)`);
-    return marker;
-  }
+  const marker = await reusableTree<TreeSummary>(TREE_MARKER, TREE, TREE_PARAMS, [CONTEXT]);
+  if (marker !== undefined) return marker;
   console.log(`tree: generating ${path.relative(ROOT, TREE)}...`);
   const started = performance.now();
   await fs.mkdir(WORK, { recursive: true });
@@ -324,7 +206,7 @@ const ensureTree = async (): Promise<TreeSummary> => {
   await exec("cp", ["-al", TREE, path.join(CONTEXT, "tree")]);
   await fs.writeFile(path.join(CONTEXT, "Dockerfile"), "FROM scratch\nCOPY tree /data\n");
   await fs.writeFile(TREE_MARKER, `${JSON.stringify(summary, null, 2)}\n`);
-  console.log(`tree: ${summary.files} files, ${summary.directories} dirs, ${(summary.bytes / MiB).toFixed(0)} MiB in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`tree: ${summary.files} files, ${summary.directories} dirs, ${(summary.bytes / MiB).toFixed(0)} MiB in ${secondsSince(started)} s`);
   return summary;
 };
 
@@ -351,120 +233,26 @@ export const variant = pipe(bench, Image.withLayer(Layer.make("extra", [Entry.fi
 
 const ensureSpec = async (): Promise<void> => {
   await fs.mkdir(path.dirname(SPEC), { recursive: true });
-  for (const [file, source] of [
-    [SPEC, SPEC_SOURCE],
-    [VARIANT, VARIANT_SOURCE],
-  ] as const) {
-    const current = await fs.readFile(file, "utf8").catch(() => undefined);
-    if (current !== source) await fs.writeFile(file, source);
-  }
+  await writeIfChanged(SPEC, SPEC_SOURCE);
+  await writeIfChanged(VARIANT, VARIANT_SOURCE);
 };
 
-/** Reads every file of the tree once, so every contender starts from a warm page cache. */
-const warmPageCache = async (dir: string): Promise<number> => {
-  let bytes = 0;
-  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-    const abs = path.join(dir, entry.name);
-    if (entry.isDirectory()) bytes += await warmPageCache(abs);
-    else if (entry.isFile()) bytes += (await fs.readFile(abs)).byteLength;
-  }
-  return bytes;
-};
-
-// ---------------------------------------------------------------------------------------
-// Running commands
-// ---------------------------------------------------------------------------------------
-
-interface Output {
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-class CommandFailed extends Error {}
-
-/** Runs a command to completion; throws with its stderr unless it exits 0. */
-const exec = (command: string, args: ReadonlyArray<string>): Promise<Output> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(command, [...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (b: Buffer) => out.push(b));
-    child.stderr.on("data", (b: Buffer) => err.push(b));
-    child.on("error", (e) => reject(new CommandFailed(`${command}: ${e.message}`)));
-    child.on("close", (code, signal) => {
-      const stdout = Buffer.concat(out).toString("utf8");
-      const stderr = Buffer.concat(err).toString("utf8");
-      if (code === 0) resolve({ stdout, stderr });
-      else {
-        const shown = [command, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a}'`)).join(" ");
-        reject(new CommandFailed(`command failed (${signal ?? `exit ${code}`}): ${shown}\n${stderr.trim().split("\n").slice(-30).join("\n")}`));
-      }
-    });
-  });
-
-interface Run {
-  /** Wall-clock seconds, measured here around the whole child. */
-  readonly seconds: number;
-  /** The child's peak RSS in KiB as GNU time reports it (the largest of a pipeline's processes). */
-  readonly maxRssKiB: number;
-  /** CPU seconds (user + system) of the child and its descendants. */
-  readonly cpuSeconds: number;
-  /**
-   * CPU seconds the rest of the machine used meanwhile: the whole machine's busy time
-   * from /proc/stat minus the child's. Large values mean the figure is disturbed.
-   */
-  readonly otherCpuSeconds: number;
+/** A run of several commands, such as buildah's bud and push, keeps each one's seconds. */
+interface LayerRun extends Run {
   readonly detail?: Readonly<Record<string, number>>;
 }
 
-interface Measured extends Output, Run {}
+const measure = (command: string, args: ReadonlyArray<string>): Promise<Measured> => measureIn(path.join(RUNS_DIR, "time.txt"), command, args);
 
-let clockTicks = 100;
-
-/** Busy CPU seconds of the whole machine since boot (user, nice, system, irq, softirq). */
-const machineBusySeconds = async (): Promise<number> => {
-  const cpu = (await fs.readFile("/proc/stat", "utf8")).split("\n")[0]?.trim().split(/\s+/) ?? [];
-  const [, user, nice, system, , , irq, softirq] = cpu.map(Number);
-  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0)) / clockTicks;
+const printRun = (label: string, r: Run, extra: string): void => {
+  const c = runColumns(r);
+  printRunLine(label, 13, [c.seconds, c.cpu, c.others, c.rss, extra]);
 };
 
-/** Runs a command under GNU time, after flushing earlier runs' dirty pages. */
-const measure = async (command: string, args: ReadonlyArray<string>): Promise<Measured> => {
-  await exec("sync", []);
-  const timeFile = path.join(RUNS_DIR, "time.txt");
-  const busyBefore = await machineBusySeconds();
-  const started = performance.now();
-  const out = await exec(TIME, ["-o", timeFile, "-f", "%e %M %U %S", command, ...args]);
-  const seconds = (performance.now() - started) / 1000;
-  const busy = (await machineBusySeconds()) - busyBefore;
-  const line = (await fs.readFile(timeFile, "utf8")).trim().split("\n").at(-1) ?? "";
-  const [, rss, user, sys] = line.split(" ").map(Number);
-  if (rss === undefined || user === undefined || sys === undefined || [rss, user, sys].some((n) => !Number.isFinite(n))) {
-    throw new Error(`cannot parse GNU time's output: ${line}`);
-  }
-  const cpuSeconds = user + sys;
-  return { ...out, seconds, maxRssKiB: rss, cpuSeconds, otherCpuSeconds: Math.max(0, busy - cpuSeconds) };
-};
-
-const runOf = ({ seconds, maxRssKiB, cpuSeconds, otherCpuSeconds }: Run): Run => ({ seconds, maxRssKiB, cpuSeconds, otherCpuSeconds });
-
-const printRun = (label: string, r: Run, extra: string): void =>
-  console.log(
-    `  ${label.padEnd(13)} ${r.seconds.toFixed(2).padStart(6)} s  cpu ${r.cpuSeconds.toFixed(1).padStart(5)} s  others ${r.otherCpuSeconds.toFixed(1).padStart(4)} s  ${(r.maxRssKiB / KiB).toFixed(0).padStart(4)} MiB  ${extra}`,
-  );
-
-const lading = (args: ReadonlyArray<string>): Promise<Measured> => measure(process.execPath, [path.join(ROOT, "bin", "lading.js"), ...args]);
+const lading = (args: ReadonlyArray<string>): Promise<Measured> => measure(process.execPath, [LADING, ...args]);
 
 const buildah = (root: string, args: ReadonlyArray<string>): Promise<Measured> =>
   measure("buildah", ["--storage-driver", "vfs", "--root", path.join(root, "root"), "--runroot", path.join(root, "runroot"), ...args]);
-
-const DIGEST = /^sha256:[0-9a-f]{64}$/;
-
-const digestOf = (out: Output, what: string): string => {
-  const d = out.stdout.trim().split("\n").at(-1) ?? "";
-  if (!DIGEST.test(d)) throw new Error(`${what} printed no digest: ${JSON.stringify(out.stdout)}`);
-  return d;
-};
 
 // ---------------------------------------------------------------------------------------
 // The contenders
@@ -481,7 +269,7 @@ const LABELS: Record<Contender, string> = {
 };
 
 interface Round {
-  readonly runs: Record<Contender, Run>;
+  readonly runs: Record<Contender, LayerRun>;
   readonly digests: { readonly cold: string; readonly warm: string; readonly gnuSha256: string };
 }
 
@@ -526,7 +314,7 @@ const runRound = async (i: number, verify: boolean): Promise<Round> => {
     // vfs keeps full copies of every layer: gigabytes if left behind.
     await fs.rm(buildahDir, { recursive: true, force: true });
   }
-  const buildahRun: Run = {
+  const buildahRun: LayerRun = {
     seconds: bud.seconds + push.seconds,
     maxRssKiB: Math.max(bud.maxRssKiB, push.maxRssKiB),
     cpuSeconds: bud.cpuSeconds + push.cpuSeconds,
@@ -534,7 +322,7 @@ const runRound = async (i: number, verify: boolean): Promise<Round> => {
     detail: { budSeconds: bud.seconds, pushSeconds: push.seconds },
   };
   printRun("buildah", buildahRun, `bud ${bud.seconds.toFixed(2)} s + push ${push.seconds.toFixed(2)} s`);
-  if (verify) await skopeoInspect(`oci:${path.join(dir, "buildah-oci")}:bench`);
+  if (verify) await inspectOneLayer(`oci:${path.join(dir, "buildah-oci")}:bench`);
   // Each round leaves ~4 copies of the layer: gone before the next round writes its own.
   await fs.rm(dir, { recursive: true, force: true });
 
@@ -550,18 +338,9 @@ const runRound = async (i: number, verify: boolean): Promise<Round> => {
   };
 };
 
-interface SkopeoImage {
-  readonly Digest: string;
-  readonly Layers: ReadonlyArray<string>;
-}
-
-interface RawManifest {
-  readonly layers?: ReadonlyArray<{ readonly digest: string; readonly size: number }>;
-}
-
-const skopeoInspect = async (ref: string): Promise<SkopeoImage> => {
-  const out = await exec("skopeo", ["inspect", ref]);
-  const image = JSON.parse(out.stdout) as SkopeoImage;
+/** `skopeo inspect` of a one-layer image; throws unless skopeo sees one layer. */
+const inspectOneLayer = async (ref: string): Promise<SkopeoImage> => {
+  const image = await skopeoInspect(ref);
   if (!Array.isArray(image.Layers) || image.Layers.length !== 1) throw new Error(`${ref}: expected one layer, skopeo shows ${JSON.stringify(image.Layers)}`);
   return image;
 };
@@ -570,9 +349,9 @@ let ladingLayerBytes: number | undefined;
 
 /** The cold build's output is a valid OCI image (skopeo reads it) with the printed digest. */
 const verifyLadingImage = async (dir: string, digest: string): Promise<void> => {
-  const image = await skopeoInspect(`oci:${dir}:bench`);
+  const image = await inspectOneLayer(`oci:${dir}:bench`);
   if (image.Digest !== digest) throw new Error(`skopeo sees manifest ${image.Digest}, lading printed ${digest}`);
-  const manifest = JSON.parse((await exec("skopeo", ["inspect", "--raw", `oci:${dir}:bench`])).stdout) as RawManifest;
+  const manifest = await skopeoManifest(`oci:${dir}:bench`);
   ladingLayerBytes = manifest.layers?.[0]?.size;
   console.log(`  verified: skopeo inspect oci:${path.relative(ROOT, dir)}:bench -> ${image.Digest}, layer ${image.Layers[0]}`);
 };
@@ -581,49 +360,14 @@ const verifyLadingImage = async (dir: string, digest: string): Promise<void> => 
 // Results
 // ---------------------------------------------------------------------------------------
 
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
-
-interface Target {
-  readonly name: string;
-  readonly value: number;
+interface LayerTarget extends Target {
   readonly unit: string;
-  readonly target: string;
-  readonly pass: boolean;
 }
 
-const firstLine = async (command: string, args: ReadonlyArray<string>): Promise<string> =>
-  (await exec(command, args).then((o) => o.stdout || o.stderr, () => "unknown")).trim().split("\n")[0] ?? "unknown";
-
-const table = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
-  return rows
-    .map((r, i) => {
-      const line = r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ");
-      return i === 0 ? `${line}\n${widths.map((w) => "-".repeat(w)).join("  ")}` : line;
-    })
-    .join("\n");
-};
-
-const requireTools = async (): Promise<void> => {
-  if (!(await fs.access(TIME, fs.constants.X_OK).then(() => true, () => false))) {
-    throw new Error(`${TIME} is missing: the benchmark measures peak RSS with GNU time (apt-get install time)`);
-  }
-  for (const tool of ["buildah", "skopeo", "tar", "gzip", "sha256sum", "bash", "cp", "sync", "getconf", "git"]) {
-    await exec("sh", ["-c", `command -v ${tool}`]).catch(() => {
-      throw new Error(`the benchmark needs ${tool} on PATH`);
-    });
-  }
-};
-
 const main = async (): Promise<void> => {
-  const rounds = Number(process.env["BENCH_RUNS"] ?? "2");
-  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`BENCH_RUNS must be a positive whole number, got ${process.env["BENCH_RUNS"]}`);
-  await requireTools();
-  clockTicks = Number((await exec("getconf", ["CLK_TCK"])).stdout.trim()) || 100;
+  const rounds = benchRuns(2);
+  await requireTools(["buildah", "skopeo", "tar", "gzip", "sha256sum", "bash", "cp", "sync", "getconf", "git"]);
+  await readClockTicks();
   const load = os.loadavg()[0] ?? 0;
   const tree = await ensureTree();
   await ensureSpec();
@@ -633,7 +377,7 @@ const main = async (): Promise<void> => {
   const warmed = await warmPageCache(TREE);
   console.log(`page cache: read ${(warmed / MiB).toFixed(0)} MiB of the tree`);
   // Loads node, tsx and lading's modules once, so the first timed run pays no one-off cost.
-  await exec(process.execPath, [path.join(ROOT, "bin", "lading.js"), "--version"]);
+  await exec(process.execPath, [LADING, "--version"]);
 
   const results: Round[] = [];
   for (let i = 1; i <= rounds; i++) {
@@ -649,7 +393,7 @@ const main = async (): Promise<void> => {
   const peakRss = (c: Contender): number => Math.max(...results.map((r) => r.runs[c].maxRssKiB)) / KiB;
   const ladingPeakRssMiB = Math.max(peakRss("ladingCold"), peakRss("ladingWarm"));
 
-  const targets: Target[] = [
+  const targets: LayerTarget[] = [
     { name: "lading cold / GNU pipeline", value: med.ladingCold / med.gnuPipeline, unit: "x", target: "<= 1.0", pass: med.ladingCold / med.gnuPipeline <= 1.0 },
     { name: "buildah / lading cold", value: med.buildah / med.ladingCold, unit: "x", target: ">= 1.5", pass: med.buildah / med.ladingCold >= 1.5 },
     { name: "lading warm / lading cold", value: med.ladingWarm / med.ladingCold, unit: "x", target: "< 0.10", pass: med.ladingWarm / med.ladingCold < 0.1 },
@@ -672,10 +416,7 @@ const main = async (): Promise<void> => {
       ]),
     ]),
   );
-  const disturbed = contenders.filter((c) => results.some((r) => r.runs[c].otherCpuSeconds > 0.1 * r.runs[c].seconds));
-  if (disturbed.length > 0) {
-    console.log(`warning: other processes used more than 10% of a core during ${disturbed.map((c) => LABELS[c]).join(", ")}: those figures are noisy`);
-  }
+  warnDisturbed(contenders.map((c) => [LABELS[c], results.map((r) => r.runs[c])]));
   console.log("");
   console.log(
     table([
@@ -688,16 +429,13 @@ const main = async (): Promise<void> => {
   const report = {
     date: new Date().toISOString(),
     machine: {
-      cpus: os.cpus().length,
-      cpu: os.cpus()[0]?.model ?? "unknown",
-      memoryGiB: Math.round(os.totalmem() / 1024 ** 3),
-      node: process.version,
+      ...machine(),
       zlib: process.versions.zlib,
       tar: await firstLine("tar", ["--version"]),
       gzip: await firstLine("gzip", ["--version"]),
       buildah: await firstLine("buildah", ["--version"]),
     },
-    commit: await exec("git", ["describe", "--always", "--dirty"]).then((o) => o.stdout.trim(), () => "unknown"),
+    commit: await commit(),
     loadAverageAtStart: load,
     tree,
     runs: rounds,
@@ -708,11 +446,7 @@ const main = async (): Promise<void> => {
     targets,
     rounds: results,
   };
-  await fs.writeFile(RESULTS, `${JSON.stringify(report, null, 2)}\n`);
-  console.log(`results: ${path.relative(ROOT, RESULTS)}`);
+  await writeResults(RESULTS, report);
 };
 
-main().catch((e: unknown) => {
-  console.error(`bench: ${e instanceof Error ? e.message : String(e)}`);
-  process.exitCode = 1;
-});
+main().catch(failed);

@@ -35,24 +35,15 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
+import { KiB, LADING, MiB, ROOT, Rng, WORK, benchRuns, commit, digestOf, exec, failed, finishTree, firstLine, machine, measure as measureIn, median, printRunLine, processCpuSeconds, readClockTicks, requireTools, reusableTree, runColumns, secondsSince, showWritten, skopeoInspect, skopeoManifest, table, textOf, vocabulary, warmPageCache, warnDisturbed, writeIfChanged, writeResults, workPaths, writeTreeFile } from "./support.ts";
+import type { Measured, Run, Target } from "./support.ts";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const WORK = path.join(ROOT, "bench", ".work");
 const BASE = path.join(WORK, "registry");
-const TREE = path.join(BASE, "tree");
-const TREE_MARKER = path.join(BASE, "tree.json");
-const SPEC = path.join(BASE, "spec", "lading.ts");
+const { tree: TREE, treeMarker: TREE_MARKER, spec: SPEC, runs: RUNS_DIR } = workPaths(BASE);
 const STORE = path.join(BASE, "store");
 const LAYOUT = path.join(BASE, "oci");
-const RUNS_DIR = path.join(BASE, "runs");
 const RESULTS = path.join(WORK, "registry-results.json");
-const LADING = path.join(ROOT, "bin", "lading.js");
-const TIME = "/usr/bin/time";
 const TAG = "bench";
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
 
 // ---------------------------------------------------------------------------------------
 // The tree
@@ -96,50 +87,6 @@ const treeParams = (totalMiB: number) =>
 
 type TreeParams = ReturnType<typeof treeParams>;
 
-/** sfc32: a small, fast, seedable PRNG, for sizes, names and text. */
-class Rng {
-  private a = 0x9e37_79b9;
-  private b = 0x243f_6a88;
-  private c = 0xb7e1_5162;
-  private d: number;
-
-  constructor(seed: number) {
-    this.d = seed >>> 0;
-    for (let i = 0; i < 15; i++) this.u32();
-  }
-
-  u32(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
-  }
-
-  /** Uniform in [0, 1). */
-  float(): number {
-    return this.u32() / 0x1_0000_0000;
-  }
-
-  /** Uniform integer in [lo, hi]. */
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.float() * (hi - lo + 1));
-  }
-
-  pick<A>(xs: ReadonlyArray<A>): A {
-    const x = xs[Math.floor(this.float() * xs.length)];
-    if (x === undefined) throw new Error("pick from an empty array");
-    return x;
-  }
-
-  /** Log-uniform integer in [lo, hi]. */
-  logUniform(lo: number, hi: number): number {
-    return Math.round(Math.exp(Math.log(lo) + this.float() * (Math.log(hi) - Math.log(lo))));
-  }
-}
-
 /**
  * `n` incompressible bytes named by `label`: the AES-256-CTR keystream under a key
  * derived from the seed and the label, so the same label always gives the same bytes.
@@ -151,24 +98,6 @@ const randomBytesFor = (seed: number, label: string, n: number): Buffer => {
 
 const SYLLABLES = ["ka", "lo", "mi", "ren", "to", "sha", "vel", "dor", "in", "qu", "ex", "ar", "po", "li", "ne", "st", "ion", "al", "er", "ma", "tr", "con", "de", "fi"];
 const TOKENS = ["const", "return", "function", "import", "export", "if", "else", "=", "=>", "{", "}", "(", ")", ";", "null", "true", "await", "<p>", "</p>", "#", "-", ":"];
-
-/** Text-like content: lines of words and code tokens, frequent ones far more likely. */
-const textFor = (rng: Rng, vocab: ReadonlyArray<string>, size: number): Buffer => {
-  const parts: string[] = [];
-  let length = 0;
-  while (length < size) {
-    let line = "  ".repeat(rng.int(0, 3));
-    for (let n = rng.int(2, 12); n > 0; n--) {
-      const u = rng.float();
-      line += `${vocab[Math.floor(u * u * u * vocab.length)] ?? ""} `;
-    }
-    if (rng.float() < 0.1) line += String(rng.u32());
-    line += "\n";
-    parts.push(line);
-    length += line.length;
-  }
-  return Buffer.from(parts.join(""), "latin1").subarray(0, size);
-};
 
 interface FilePlan {
   readonly rel: string;
@@ -206,30 +135,9 @@ interface TreeSummary {
   readonly layers: ReadonlyArray<{ readonly name: string; readonly files: number; readonly bytes: number }>;
 }
 
-const exists = (p: string): Promise<boolean> =>
-  fs.access(p).then(
-    () => true,
-    () => false,
-  );
-
-const readJson = async (file: string): Promise<unknown> => {
-  try {
-    return JSON.parse(await fs.readFile(file, "utf8")) as unknown;
-  } catch {
-    return undefined;
-  }
-};
-
 const generateTree = async (params: TreeParams): Promise<TreeSummary> => {
   const rng = new Rng(params.seed);
-  const words = new Set<string>();
-  while (words.size < 600) {
-    let w = "";
-    for (let n = rng.int(1, 4); n > 0; n--) w += rng.pick(SYLLABLES);
-    words.add(w);
-  }
-  const vocab = [...words];
-  for (const [i, t] of TOKENS.entries()) vocab.splice(i * 3, 0, t);
+  const { vocab } = vocabulary(rng, SYLLABLES, TOKENS, 600);
 
   await fs.rm(TREE, { recursive: true, force: true });
   const total = params.totalMiB * MiB;
@@ -244,22 +152,16 @@ const generateTree = async (params: TreeParams): Promise<TreeSummary> => {
       const abs = path.join(TREE, layer.name, f.rel);
       for (let d = path.dirname(abs); d.startsWith(TREE) && !dirs.has(d); d = path.dirname(d)) dirs.add(d);
       await fs.mkdir(path.dirname(abs), { recursive: true, mode: 0o755 });
-      await fs.writeFile(abs, f.text ? textFor(rng, vocab, f.size) : randomBytesFor(params.seed, `${layer.name}/${f.rel}`, f.size));
-      await fs.chmod(abs, f.rel.startsWith("bin/") && !f.text ? 0o755 : 0o644);
-      await fs.utimes(abs, params.mtime, params.mtime);
+      const content = f.text ? textOf(rng, vocab, f.size, 3) : randomBytesFor(params.seed, `${layer.name}/${f.rel}`, f.size);
+      await writeTreeFile(abs, content, f.rel.startsWith("bin/") && !f.text ? 0o755 : 0o644, params.mtime);
       bytes += f.size;
       if (f.text) textBytes += f.size;
       written += f.size;
-      if (process.stdout.isTTY && written % (25 * MiB) < f.size) process.stdout.write(`\r  ${Math.round(written / MiB)} MiB written`);
+      showWritten(written, f.size);
     }
     layers.push({ name: layer.name, files: files.length, bytes });
   }
-  if (process.stdout.isTTY) process.stdout.write("\n");
-  // Directories last: writing their files moved their mtimes.
-  for (const d of dirs) {
-    await fs.chmod(d, 0o755);
-    await fs.utimes(d, params.mtime, params.mtime);
-  }
+  await finishTree(dirs, params.mtime);
   return { params, files: layers.reduce((n, l) => n + l.files, 0), bytes: written, textBytes, layers };
 };
 
@@ -283,12 +185,8 @@ export const bench = pipe(
  * parameters (a store and layout of another tree would only waste disk).
  */
 const ensureTree = async (params: TreeParams): Promise<TreeSummary> => {
-  const marker = (await readJson(TREE_MARKER)) as TreeSummary | undefined;
-  let summary: TreeSummary;
-  if (marker !== undefined && JSON.stringify(marker.params) === JSON.stringify(params) && (await exists(TREE))) {
-    console.log(`tree: reusing ${path.relative(ROOT, TREE)} (${marker.files} files, ${(marker.bytes / MiB).toFixed(0)} MiB)`);
-    summary = marker;
-  } else {
+  let summary = await reusableTree<TreeSummary>(TREE_MARKER, TREE, params);
+  if (summary === undefined) {
     console.log(`tree: generating ${path.relative(ROOT, TREE)} (${params.totalMiB} MiB)...`);
     const started = performance.now();
     await fs.mkdir(BASE, { recursive: true });
@@ -296,122 +194,34 @@ const ensureTree = async (params: TreeParams): Promise<TreeSummary> => {
     for (const dir of [STORE, LAYOUT, RUNS_DIR]) await fs.rm(dir, { recursive: true, force: true });
     summary = await generateTree(params);
     await fs.writeFile(TREE_MARKER, `${JSON.stringify(summary, null, 2)}\n`);
-    console.log(`tree: ${summary.files} files, ${(summary.bytes / MiB).toFixed(0)} MiB in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.log(`tree: ${summary.files} files, ${(summary.bytes / MiB).toFixed(0)} MiB in ${secondsSince(started)} s`);
   }
-  const source = specSource(params);
   await fs.mkdir(path.dirname(SPEC), { recursive: true });
-  if ((await fs.readFile(SPEC, "utf8").catch(() => undefined)) !== source) await fs.writeFile(SPEC, source);
+  await writeIfChanged(SPEC, specSource(params));
   return summary;
-};
-
-/** Reads every file under `dir` once, so every contender starts from a warm page cache. */
-const warmPageCache = async (dir: string): Promise<number> => {
-  let bytes = 0;
-  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-    const abs = path.join(dir, entry.name);
-    if (entry.isDirectory()) bytes += await warmPageCache(abs);
-    else if (entry.isFile()) bytes += (await fs.readFile(abs)).byteLength;
-  }
-  return bytes;
 };
 
 // ---------------------------------------------------------------------------------------
 // Running commands
 // ---------------------------------------------------------------------------------------
 
-interface Output {
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-class CommandFailed extends Error {}
-
-/** Runs a command to completion; throws with its stderr unless it exits 0. */
-const exec = (command: string, args: ReadonlyArray<string>): Promise<Output> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(command, [...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (b: Buffer) => out.push(b));
-    child.stderr.on("data", (b: Buffer) => err.push(b));
-    child.on("error", (e) => reject(new CommandFailed(`${command}: ${e.message}`)));
-    child.on("close", (code, signal) => {
-      const stdout = Buffer.concat(out).toString("utf8");
-      const stderr = Buffer.concat(err).toString("utf8");
-      if (code === 0) resolve({ stdout, stderr });
-      else {
-        const shown = [command, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a}'`)).join(" ");
-        reject(new CommandFailed(`command failed (${signal ?? `exit ${code}`}): ${shown}\n${stderr.trim().split("\n").slice(-30).join("\n")}`));
-      }
-    });
-  });
-
-interface Run {
-  /** Wall-clock seconds, measured here around the whole child. */
-  readonly seconds: number;
-  /** The child's peak RSS in KiB as GNU time reports it. */
-  readonly maxRssKiB: number;
-  /** CPU seconds (user + system) of the child and its descendants. */
-  readonly cpuSeconds: number;
+/** A run against a registry: the registry's CPU is its own figure, not among the others'. */
+interface RegistryRun extends Run {
   /** CPU seconds the registry used meanwhile (it serves only this command). */
   readonly registryCpuSeconds: number;
-  /**
-   * CPU seconds the rest of the machine used meanwhile: the whole machine's busy time
-   * from /proc/stat minus the child's and the registry's. Large values mean the figure
-   * is disturbed.
-   */
-  readonly otherCpuSeconds: number;
 }
 
-interface Measured extends Output, Run {}
+/** Runs a command under GNU time, the registry's CPU accounted apart. */
+const measure = (registry: Registry | undefined, command: string, args: ReadonlyArray<string>): Promise<Measured> =>
+  measureIn(path.join(RUNS_DIR, "time.txt"), command, args, registry === undefined ? undefined : () => registry.cpuSeconds());
 
-let clockTicks = 100;
-
-/** Busy CPU seconds of the whole machine since boot (user, nice, system, irq, softirq). */
-const machineBusySeconds = async (): Promise<number> => {
-  const cpu = (await fs.readFile("/proc/stat", "utf8")).split("\n")[0]?.trim().split(/\s+/) ?? [];
-  const [, user, nice, system, , , irq, softirq] = cpu.map(Number);
-  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0)) / clockTicks;
-};
-
-/** CPU seconds (user + system) a live process has used, from /proc/PID/stat. */
-const processCpuSeconds = async (pid: number): Promise<number> => {
-  const stat = await fs.readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
-  // Fields after the command name, which is in parentheses and may hold spaces: state is
-  // field 3, utime 14 and stime 15.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / clockTicks;
-};
-
-/** Runs a command under GNU time, after flushing earlier runs' dirty pages. */
-const measure = async (registry: Registry | undefined, command: string, args: ReadonlyArray<string>): Promise<Measured> => {
-  await exec("sync", []);
-  const timeFile = path.join(RUNS_DIR, "time.txt");
-  const busyBefore = await machineBusySeconds();
-  const registryBefore = (await registry?.cpuSeconds()) ?? 0;
-  const started = performance.now();
-  const out = await exec(TIME, ["-o", timeFile, "-f", "%e %M %U %S", command, ...args]);
-  const seconds = (performance.now() - started) / 1000;
-  const registryCpuSeconds = ((await registry?.cpuSeconds()) ?? 0) - registryBefore;
-  const busy = (await machineBusySeconds()) - busyBefore;
-  const line = (await fs.readFile(timeFile, "utf8")).trim().split("\n").at(-1) ?? "";
-  const [, rss, user, sys] = line.split(" ").map(Number);
-  if (rss === undefined || user === undefined || sys === undefined || [rss, user, sys].some((n) => !Number.isFinite(n))) {
-    throw new Error(`cannot parse GNU time's output: ${line}`);
-  }
-  const cpuSeconds = user + sys;
-  return { ...out, seconds, maxRssKiB: rss, cpuSeconds, registryCpuSeconds, otherCpuSeconds: Math.max(0, busy - cpuSeconds - registryCpuSeconds) };
-};
-
-const runOf = ({ seconds, maxRssKiB, cpuSeconds, registryCpuSeconds, otherCpuSeconds }: Run): Run => ({ seconds, maxRssKiB, cpuSeconds, registryCpuSeconds, otherCpuSeconds });
-
-const DIGEST = /^sha256:[0-9a-f]{64}$/;
-
-const digestOf = (out: Output, what: string): string => {
-  const d = out.stdout.trim().split("\n").at(-1) ?? "";
-  if (!DIGEST.test(d)) throw new Error(`${what} printed no digest: ${JSON.stringify(out.stdout)}`);
-  return d;
-};
+const runOfRegistry = ({ seconds, maxRssKiB, cpuSeconds, serverCpuSeconds, otherCpuSeconds }: Measured): RegistryRun => ({
+  seconds,
+  maxRssKiB,
+  cpuSeconds,
+  registryCpuSeconds: serverCpuSeconds,
+  otherCpuSeconds,
+});
 
 // ---------------------------------------------------------------------------------------
 // The registry
@@ -491,15 +301,10 @@ const startRegistry = async (dir: string): Promise<Registry> => {
 // ---------------------------------------------------------------------------------------
 
 type Tool = "lading" | "skopeo";
-type Contender = "ladingPush" | "skopeoPush" | "ladingPull" | "skopeoPull" | "ladingStartup";
+type Contender = `${Tool}${"Push" | "Pull"}` | "ladingStartup";
 
-const LABELS: Record<Contender, string> = {
-  ladingPush: "lading push",
-  skopeoPush: "skopeo push",
-  ladingPull: "lading pull",
-  skopeoPull: "skopeo pull",
-  ladingStartup: "lading --version",
-};
+/** The contenders in the order of the printed table. */
+const LABELS: Record<Contender, string> = { ladingPush: "lading push", skopeoPush: "skopeo push", ladingPull: "lading pull", skopeoPull: "skopeo pull", ladingStartup: "lading --version" };
 
 const lading = (registry: Registry | undefined, args: ReadonlyArray<string>): Promise<Measured> => measure(registry, process.execPath, [LADING, ...args]);
 
@@ -513,19 +318,11 @@ let compressedBytes = 0;
 /** Compressed MiB a second, for a run that moves the image. */
 const throughput = (seconds: number): string => (compressedBytes / MiB / seconds).toFixed(0);
 
-const printRun = (label: string, r: Run, extra = ""): void =>
-  console.log(
-    `  ${label.padEnd(16)} ${r.seconds.toFixed(2).padStart(6)} s  ${(label === LABELS.ladingStartup ? "-" : throughput(r.seconds)).padStart(4)} MiB/s  cpu ${r.cpuSeconds.toFixed(1).padStart(5)} s  registry ${r.registryCpuSeconds.toFixed(1).padStart(4)} s  others ${r.otherCpuSeconds.toFixed(1).padStart(4)} s  ${(r.maxRssKiB / KiB).toFixed(0).padStart(4)} MiB${extra === "" ? "" : `  ${extra}`}`,
-  );
-
-interface SkopeoImage {
-  readonly Digest: string;
-  readonly Layers: ReadonlyArray<string>;
-}
-
-const skopeoInspect = async (ref: string): Promise<SkopeoImage> => {
-  const args = ref.startsWith("docker://") ? ["inspect", "--tls-verify=false", ref] : ["inspect", ref];
-  return JSON.parse((await exec("skopeo", args)).stdout) as SkopeoImage;
+const printRun = (label: string, r: RegistryRun, extra = ""): void => {
+  const c = runColumns(r);
+  const rate = `${(label === LABELS.ladingStartup ? "-" : throughput(r.seconds)).padStart(4)} MiB/s`;
+  const registry = `registry ${r.registryCpuSeconds.toFixed(1).padStart(4)} s`;
+  printRunLine(label, 16, [c.seconds, rate, c.cpu, registry, c.others, c.rss, ...(extra === "" ? [] : [extra])]);
 };
 
 /** What the registry at `ref` serves is the image, by digest and layers. */
@@ -545,9 +342,17 @@ const verifyLayout = async (dir: string, digest: string, full: boolean): Promise
   if (full) await exec(process.execPath, [LADING, "inspect", `oci:${dir}:${TAG}`]);
 };
 
+/** The digest lading printed, which must be the image's: the note of its line (none for skopeo). */
+const checkedDigest = (tool: Tool, m: Measured, what: string, digest: string): string => {
+  if (tool !== "lading") return "";
+  const printed = digestOf(m, what);
+  if (printed !== digest) throw new Error(`lading copy printed ${printed}, the image is ${digest}`);
+  return printed;
+};
+
 interface Round {
   readonly order: ReadonlyArray<Tool>;
-  readonly runs: Partial<Record<Contender, Run>>;
+  readonly runs: Partial<Record<Contender, RegistryRun>>;
 }
 
 /**
@@ -555,7 +360,7 @@ interface Round {
  * lading uses the store the image was built with, as a push after `lading build` does:
  * the layers are there already, so nothing is copied into it first.
  */
-const pushOnce = async (tool: Tool, i: number, digest: string, layers: number, verify: boolean): Promise<Run> => {
+const pushOnce = async (tool: Tool, i: number, digest: string, layers: number, verify: boolean): Promise<RegistryRun> => {
   const dir = path.join(RUNS_DIR, `push-${i}-${tool}`);
   await fs.rm(dir, { recursive: true, force: true });
   const registry = await startRegistry(dir);
@@ -565,17 +370,12 @@ const pushOnce = async (tool: Tool, i: number, digest: string, layers: number, v
       tool === "lading"
         ? await lading(registry, ["copy", `oci:${LAYOUT}:${TAG}`, ref, "--store", STORE])
         : await skopeo(registry, ["--dest-tls-verify=false", `oci:${LAYOUT}:${TAG}`, ref]);
-    let note = "";
-    if (tool === "lading") {
-      const printed = digestOf(m, "lading copy (push)");
-      if (printed !== digest) throw new Error(`lading copy printed ${printed}, the image is ${digest}`);
-      note = printed;
-    }
+    let note = checkedDigest(tool, m, "lading copy (push)", digest);
     if (verify) {
       await verifyRemote(ref, digest, layers);
       note = `verified: skopeo inspect ${ref} -> ${digest}`;
     }
-    const run = runOf(m);
+    const run = runOfRegistry(m);
     printRun(LABELS[`${tool}Push`], run, note);
     return run;
   } finally {
@@ -585,7 +385,7 @@ const pushOnce = async (tool: Tool, i: number, digest: string, layers: number, v
 };
 
 /** One pull into a new layout (and, for lading, a new empty store), removed afterwards. */
-const pullOnce = async (registry: Registry, tool: Tool, i: number, digest: string, verify: boolean): Promise<Run> => {
+const pullOnce = async (registry: Registry, tool: Tool, i: number, digest: string, verify: boolean): Promise<RegistryRun> => {
   const dir = path.join(RUNS_DIR, `pull-${i}-${tool}`);
   await fs.rm(dir, { recursive: true, force: true });
   await fs.mkdir(dir, { recursive: true });
@@ -596,17 +396,12 @@ const pullOnce = async (registry: Registry, tool: Tool, i: number, digest: strin
       tool === "lading"
         ? await lading(registry, ["copy", ref, `oci:${out}:${TAG}`, "--store", path.join(dir, "store")])
         : await skopeo(registry, ["--src-tls-verify=false", ref, `oci:${out}:${TAG}`]);
-    let note = "";
-    if (tool === "lading") {
-      const printed = digestOf(m, "lading copy (pull)");
-      if (printed !== digest) throw new Error(`lading copy printed ${printed}, the image is ${digest}`);
-      note = printed;
-    }
+    let note = checkedDigest(tool, m, "lading copy (pull)", digest);
     if (verify) {
       await verifyLayout(out, digest, tool === "lading");
       note = `verified: oci:${path.relative(ROOT, out)}:${TAG} -> ${digest}${tool === "lading" ? ", every blob re-hashed" : ""}`;
     }
-    const run = runOf(m);
+    const run = runOfRegistry(m);
     printRun(LABELS[`${tool}Pull`], run, note);
     return run;
   } finally {
@@ -618,48 +413,6 @@ const pullOnce = async (registry: Registry, tool: Tool, i: number, digest: strin
 // Results
 // ---------------------------------------------------------------------------------------
 
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
-
-interface Target {
-  readonly name: string;
-  readonly value: number;
-  readonly target: string;
-  readonly pass: boolean;
-}
-
-const firstLine = async (command: string, args: ReadonlyArray<string>): Promise<string> =>
-  (await exec(command, args).then((o) => o.stdout || o.stderr, () => "unknown")).trim().split("\n")[0] ?? "unknown";
-
-const table = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
-  return rows
-    .map((r, i) => {
-      const line = r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ");
-      return i === 0 ? `${line}\n${widths.map((w) => "-".repeat(w)).join("  ")}` : line;
-    })
-    .join("\n");
-};
-
-const requireTools = async (): Promise<void> => {
-  if (!(await fs.access(TIME, fs.constants.X_OK).then(() => true, () => false))) {
-    throw new Error(`${TIME} is missing: the benchmark measures peak RSS with GNU time (apt-get install time)`);
-  }
-  for (const tool of ["skopeo", "docker-registry", "sync", "getconf", "git"]) {
-    await exec("sh", ["-c", `command -v ${tool}`]).catch(() => {
-      throw new Error(`the benchmark needs ${tool} on PATH`);
-    });
-  }
-};
-
-interface RawManifest {
-  readonly layers?: ReadonlyArray<{ readonly digest: string; readonly size: number }>;
-  readonly config?: { readonly size: number };
-}
-
 /** The image, built once (a warm store makes it quick) and checked with skopeo. */
 const buildImage = async (): Promise<{ digest: string; layerSizes: number[]; bytes: number }> => {
   await fs.rm(LAYOUT, { recursive: true, force: true });
@@ -668,22 +421,21 @@ const buildImage = async (): Promise<{ digest: string; layerSizes: number[]; byt
   const digest = digestOf(out, "lading build");
   const image = await skopeoInspect(`oci:${LAYOUT}:${TAG}`);
   if (image.Digest !== digest) throw new Error(`skopeo sees manifest ${image.Digest} in oci:${LAYOUT}:${TAG}, lading build printed ${digest}`);
-  const manifest = JSON.parse((await exec("skopeo", ["inspect", "--raw", `oci:${LAYOUT}:${TAG}`])).stdout) as RawManifest;
+  const manifest = await skopeoManifest(`oci:${LAYOUT}:${TAG}`);
   const layerSizes = (manifest.layers ?? []).map((l) => l.size);
   if (layerSizes.length !== LAYERS.length) throw new Error(`the image has ${layerSizes.length} layers, expected ${LAYERS.length}`);
   const bytes = layerSizes.reduce((a, b) => a + b, 0) + (manifest.config?.size ?? 0);
   console.log(
-    `image: ${digest}, ${layerSizes.length} layers, ${(bytes / MiB).toFixed(1)} MiB compressed (${layerSizes.map((s) => (s / MiB).toFixed(1)).join(" + ")}), built in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    `image: ${digest}, ${layerSizes.length} layers, ${(bytes / MiB).toFixed(1)} MiB compressed (${layerSizes.map((s) => (s / MiB).toFixed(1)).join(" + ")}), built in ${secondsSince(started)} s`,
   );
   return { digest, layerSizes, bytes };
 };
 
 const main = async (): Promise<void> => {
-  const rounds = Number(process.env["BENCH_RUNS"] ?? "3");
-  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`BENCH_RUNS must be a positive whole number, got ${process.env["BENCH_RUNS"]}`);
+  const rounds = benchRuns(3);
   const params = treeParams(parseMiB());
-  await requireTools();
-  clockTicks = Number((await exec("getconf", ["CLK_TCK"])).stdout.trim()) || 100;
+  await requireTools(["skopeo", "docker-registry", "sync", "getconf", "git"]);
+  await readClockTicks();
   const load = os.loadavg()[0] ?? 0;
   const tree = await ensureTree(params);
   await fs.rm(RUNS_DIR, { recursive: true, force: true });
@@ -702,11 +454,11 @@ const main = async (): Promise<void> => {
   for (let i = 1; i <= rounds; i++) {
     const order = orderOf(i);
     console.log(`push round ${i}/${rounds} (${order.join(" first, then ")}; a fresh registry for each)`);
-    const runs: Partial<Record<Contender, Run>> = {};
+    const runs: Partial<Record<Contender, RegistryRun>> = {};
     for (const tool of order) runs[`${tool}Push`] = await pushOnce(tool, i, image.digest, image.layerSizes.length, i === 1);
     // lading's fixed cost per command (node, the TypeScript loader, lading's modules), in
     // both figures above: what is left is the transfer.
-    const startup = runOf(await lading(undefined, ["--version"]));
+    const startup = runOfRegistry(await lading(undefined, ["--version"]));
     printRun(LABELS.ladingStartup, startup, "node, the TypeScript loader and lading's modules: a fixed cost of every lading command");
     runs.ladingStartup = startup;
     results.push({ order, runs });
@@ -731,7 +483,7 @@ const main = async (): Promise<void> => {
   }
 
   const contenders = Object.keys(LABELS) as Contender[];
-  const runsOf = (c: Contender): Run[] => results.map((r) => r.runs[c]).filter((r): r is Run => r !== undefined);
+  const runsOf = (c: Contender): RegistryRun[] => results.map((r) => r.runs[c]).filter((r): r is RegistryRun => r !== undefined);
   const seconds = Object.fromEntries(contenders.map((c) => [c, runsOf(c).map((r) => r.seconds)])) as Record<Contender, number[]>;
   const med = Object.fromEntries(contenders.map((c) => [c, median(seconds[c])])) as Record<Contender, number>;
   const peakRssMiB = (c: Contender): number => Math.max(...runsOf(c).map((r) => r.maxRssKiB)) / KiB;
@@ -760,10 +512,7 @@ const main = async (): Promise<void> => {
       ]),
     ]),
   );
-  const disturbed = contenders.filter((c) => runsOf(c).some((r) => r.otherCpuSeconds > 0.1 * r.seconds));
-  if (disturbed.length > 0) {
-    console.log(`warning: other processes used more than 10% of a core during ${disturbed.map((c) => LABELS[c]).join(", ")}: those figures are noisy`);
-  }
+  warnDisturbed(contenders.map((c) => [LABELS[c], runsOf(c)]));
   console.log("");
   console.log(table([["target", "value", "target", ""], ...targets.map((t) => [t.name, t.value.toFixed(3), t.target, t.pass ? "PASS" : "MISS"])]));
   // For reading the figures, not a target: how much of lading's time is its fixed start.
@@ -773,14 +522,11 @@ const main = async (): Promise<void> => {
   const report = {
     date: new Date().toISOString(),
     machine: {
-      cpus: os.cpus().length,
-      cpu: os.cpus()[0]?.model ?? "unknown",
-      memoryGiB: Math.round(os.totalmem() / 1024 ** 3),
-      node: process.version,
+      ...machine(),
       skopeo: await firstLine("skopeo", ["--version"]),
       registry: await firstLine("docker-registry", ["--version"]),
     },
-    commit: await exec("git", ["describe", "--always", "--dirty"]).then((o) => o.stdout.trim(), () => "unknown"),
+    commit: await commit(),
     loadAverageAtStart: load,
     tree,
     image: { digest: image.digest, compressedBytes: image.bytes, layerBytes: image.layerSizes },
@@ -791,8 +537,7 @@ const main = async (): Promise<void> => {
     targets,
     rounds: results,
   };
-  await fs.writeFile(RESULTS, `${JSON.stringify(report, null, 2)}\n`);
-  console.log(`results: ${path.relative(ROOT, RESULTS)}`);
+  await writeResults(RESULTS, report);
 };
 
 const stopAll = (): Promise<void> => Promise.all([...running].map(stopChild)).then(() => undefined);
@@ -804,8 +549,5 @@ for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
 }
 
 main()
-  .catch((e: unknown) => {
-    console.error(`bench: ${e instanceof Error ? e.message : String(e)}`);
-    process.exitCode = 1;
-  })
+  .catch(failed)
   .finally(stopAll);
