@@ -9,7 +9,7 @@ import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mustRun, REPO, runLading } from "./support/cli.ts";
+import { mustRun, REPO, run, runLading } from "./support/cli.ts";
 import type { Registry } from "./support/registry.ts";
 import { startRegistry } from "./support/registry.ts";
 import { PODMAN_RUN, requireTool } from "./support/tools.ts";
@@ -122,6 +122,14 @@ describe("Image.pull", () => {
     expect(manifest.annotations["org.opencontainers.image.base.digest"]).toBe(await skopeoDigest(base));
     await mustRun("podman", ["load", "-q", "-i", archive]);
     expect((await mustRun("podman", [...PODMAN_RUN, "localhost/pulled-app:1"])).stdout).toBe("built on a pulled base\nHello from lading!\n");
+
+    // A runtime bundle holds the base's files and the spec's, and runc runs it.
+    const bundle = path.join(work, "lazy-bundle");
+    expect(await mustLading(["build", spec, "--store", store, "--out", `bundle:${bundle}`])).toBe(digest);
+    requireTool("runc");
+    const ran2 = await run("runc", ["run", "--bundle", bundle, `lading-pull-${process.pid}`]);
+    expect(ran2.stderr).toBe("");
+    expect(ran2.stdout).toBe("built on a pulled base\nHello from lading!\n");
 
     // The spec and the image built from it are the same to diff, base files included.
     const same = await runLading(["diff", spec, `oci:${layout}:app`, "--store", store]);
