@@ -116,8 +116,8 @@ export const resolveTag = async (store: Store, ref: Reference, options: Registry
  * Resolves a base image for a platform: the manifest and config, from the store when
  * it has them, else from the registry. A reference with a digest, or a `pin` from
  * lading.lock, asks the registry nothing about tags. No layer is downloaded. Without a
- * platform, an index gives its linux/amd64 image and a lone manifest is taken whatever
- * its platform.
+ * platform, an index gives its linux/amd64 image (or its only one) and a lone manifest
+ * is taken whatever its platform.
  *
  * @category constructors
  */
@@ -136,7 +136,7 @@ export const resolveBase = async (
   if (isIndex(mediaTypeOf(bytes), bytes)) {
     const index = decodeOrFail(Index, bytes, `${where}: index`);
     const wanted = platform ?? DEFAULT_PLATFORM;
-    const chosen = choosePlatform(index.manifests, wanted);
+    const chosen = choosePlatform(index.manifests, wanted) ?? (platform === undefined && index.manifests.length === 1 ? index.manifests[0] : undefined);
     if (chosen === undefined) {
       const offered = index.manifests.map((d) => (d.platform === undefined ? undefined : platformName(d.platform))).filter((p) => p !== undefined);
       return fail(ref, `the index has no image for ${platformName(wanted)}`, offered.length > 0 ? `it has: ${[...new Set(offered)].join(", ")}` : undefined);
@@ -165,3 +165,42 @@ export const resolveBase = async (
     layers: manifest.layers.map((l, i) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, diffId: config.rootfs.diff_ids[i]! })),
   };
 };
+
+/**
+ * Transfers at once: layers fetched from a registry, blobs pushed to one.
+ *
+ * @category constants
+ */
+export const TRANSFERS = 3;
+
+/**
+ * An image as a registry serves it, for copying or reading it whole: the resolved base
+ * with the manifest's and config's bytes (from the store, verified on their way in).
+ *
+ * @category model
+ */
+export interface PulledImage {
+  readonly base: PlannedBase;
+  readonly manifest: { readonly value: Manifest; readonly bytes: Buffer; readonly digest: Digest };
+  readonly config: { readonly value: ImageConfig; readonly bytes: Buffer; readonly digest: Digest };
+}
+
+/**
+ * Resolves `ref` as {@link resolveBase} does and reads back its manifest and config.
+ *
+ * @category constructors
+ */
+export const pullImage = async (store: Store, ref: Reference, platform: PlatformIR | undefined, options: RegistryOptions): Promise<PulledImage> => {
+  const where = `docker://${formatReference(ref)}`;
+  const base = await resolveBase(store, ref, platform, undefined, options);
+  const manifestBytes = await fs.readFile(store.blobPath(base.digest));
+  const manifest: Manifest = decodeOrFail(ManifestC, manifestBytes, `${where}: manifest`);
+  const configBytes = await fs.readFile(store.blobPath(manifest.config.digest));
+  const config: ImageConfig = decodeOrFail(ImageConfigC, configBytes, `${where}: config`);
+  return {
+    base,
+    manifest: { value: manifest, bytes: manifestBytes, digest: base.digest },
+    config: { value: config, bytes: configBytes, digest: manifest.config.digest },
+  };
+};
+

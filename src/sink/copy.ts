@@ -12,29 +12,20 @@ import * as fs from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
-import type { Digest } from "../core/index.ts";
 import { DiagnosticError, digestFromHex, error, forEachLimit, parseReference } from "../core/index.ts";
 import type { BuiltImage } from "../build/index.ts";
-import type { ImageConfig, ImageLayer, Manifest } from "../oci/index.ts";
-import { decodeJson, ImageConfig as ImageConfigC, makeManifest, Manifest as ManifestC } from "../oci/index.ts";
+import type { ImageLayer } from "../oci/index.ts";
+import { makeManifest } from "../oci/index.ts";
 import type { PlatformIR } from "../eval/index.ts";
 import type { PlannedBase } from "../plan/index.ts";
-import { fetchBlob, registryClient, resolveBase } from "../registry/index.ts";
+import { fetchBlob, pullImage, registryClient, TRANSFERS } from "../registry/index.ts";
 import type { Inspection } from "./inspect.ts";
 import { inspectImage } from "./inspect.ts";
 import type { Store } from "../store/index.ts";
 import type { OpenedImage, OpenedLayer } from "./read.ts";
 import { openImage } from "./read.ts";
 import type { Transport } from "./Transport.ts";
-import { formatTransport } from "./Transport.ts";
 import * as E from "fp-ts/lib/Either.js";
-import type * as t from "io-ts";
-
-const decodeOrFail = <A>(codec: t.Decoder<unknown, A>, bytes: Uint8Array, where: string): A => {
-  const r = decodeJson(codec, Buffer.from(bytes).toString("utf8"), where);
-  if (E.isLeft(r)) throw new DiagnosticError([r.left]);
-  return r.right;
-};
 
 /** Streams a layer into the store, checking its digest on the way; nothing unverified stays. */
 const importLayer = async (store: Store, layer: OpenedLayer, where: string): Promise<void> => {
@@ -66,7 +57,7 @@ const importLayer = async (store: Store, layer: OpenedLayer, where: string): Pro
 };
 
 const fromOpened = async (store: Store, image: OpenedImage): Promise<BuiltImage> => {
-  await forEachLimit([...new Map(image.layers.map((l) => [l.descriptor.digest, l])).values()], 3, (l) => importLayer(store, l, image.source));
+  await forEachLimit([...new Map(image.layers.map((l) => [l.descriptor.digest, l])).values()], TRANSFERS, (l) => importLayer(store, l, image.source));
   const configDigest = await store.putBlob(image.configBytes);
   const config = { value: image.config, bytes: image.configBytes, digest: configDigest };
   const layers: ImageLayer[] = image.layers.map((l) => ({ mediaType: l.descriptor.mediaType, digest: l.descriptor.digest, size: l.descriptor.size, diffId: l.diffId }));
@@ -91,7 +82,7 @@ export const inspectBase = async (store: Store, base: PlannedBase, env: Readonly
   if (E.isLeft(ref)) throw new Error(`a planned base has an invalid reference: ${ref.left}`);
   const client = registryClient(ref.right, { env });
   const unique = [...new Map(base.layers.map((l) => [l.digest, l])).values()];
-  await forEachLimit(unique, 3, (l) => fetchBlob(store, client, l.digest, l.size));
+  await forEachLimit(unique, TRANSFERS, (l) => fetchBlob(store, client, l.digest, l.size));
   return inspectImage({
     source: `docker://${base.reference}`,
     digest: base.digest,
@@ -124,18 +115,8 @@ export const importImage = async (
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<BuiltImage> => {
   if (from._tag === "Registry") {
-    const base = await resolveBase(store, from.reference, platform, undefined, { env });
-    const manifestBytes = await fs.readFile(store.blobPath(base.digest));
-    const manifest: Manifest = decodeOrFail(ManifestC, manifestBytes, `${formatTransport(from)}: manifest`);
-    const configBytes = await fs.readFile(store.blobPath(manifest.config.digest));
-    const config: ImageConfig = decodeOrFail(ImageConfigC, configBytes, `${formatTransport(from)}: config`);
-    return {
-      manifest: { value: manifest, bytes: manifestBytes, digest: base.digest as Digest },
-      config: { value: config, bytes: configBytes, digest: manifest.config.digest },
-      layers: base.layers,
-      cached: [],
-      remote: from.reference,
-    };
+    const pulled = await pullImage(store, from.reference, platform, { env });
+    return { manifest: pulled.manifest, config: pulled.config, layers: pulled.base.layers, cached: [], remote: from.reference };
   }
   const opened = await openImage(from, env);
   try {

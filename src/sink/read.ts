@@ -19,7 +19,8 @@ import { DiagnosticError, digestFromHex, digestHex, digestOf, error, forEachLimi
 import type { Descriptor, ImageConfig, Manifest } from "../oci/index.ts";
 import { decodeJson, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DockerArchiveManifest, ImageConfig as ImageConfigC, Index, Manifest as ManifestC, OCI_INDEX, OciLayout, REF_NAME } from "../oci/index.ts";
 import type { Reference } from "../core/index.ts";
-import { registryClient } from "../registry/index.ts";
+import { fetchBlob, pullImage, registryClient, TRANSFERS } from "../registry/index.ts";
+import { openStore } from "../store/index.ts";
 import type { Transport } from "./Transport.ts";
 import { formatTransport } from "./Transport.ts";
 
@@ -192,35 +193,25 @@ const openDockerArchive = async (dir: string, ref: string | undefined, source: s
  * against its digest; from an index, the linux/amd64 image (or the only one).
  */
 const openRegistryImage = async (reference: Reference, env: Readonly<Record<string, string | undefined>>, source: string): Promise<OpenedImage> => {
-  const client = registryClient(reference, { env });
-  let top = await client.getManifest(reference.digest ?? reference.tag ?? "latest");
-  const json = (bytes: Buffer): unknown => {
-    try {
-      return JSON.parse(bytes.toString("utf8"));
-    } catch {
-      return fail(source, "the manifest is not JSON");
-    }
-  };
-  const parsed = json(top.bytes) as { mediaType?: unknown; manifests?: unknown };
-  if (top.mediaType === OCI_INDEX || top.mediaType.endsWith("manifest.list.v2+json") || Array.isArray(parsed.manifests)) {
-    const index = decodeOrFail(Index, top.bytes.toString("utf8"), `${source}: index`);
-    const chosen =
-      index.manifests.find((d) => d.platform?.os === "linux" && d.platform.architecture === "amd64") ?? (index.manifests.length === 1 ? index.manifests[0] : undefined);
-    if (chosen === undefined) return fail(source, "the index has no linux/amd64 image");
-    top = await client.getManifest(chosen.digest);
-  }
-  const manifest = decodeOrFail(ManifestC, top.bytes.toString("utf8"), `${source}: manifest`);
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "lading-pull-"));
   const close = (): Promise<void> => fs.rm(tmp, { recursive: true, force: true });
   try {
-    const blob = (d: Digest): string => path.join(tmp, digestHex(d));
-    await client.getBlob(manifest.config.digest, blob(manifest.config.digest), manifest.config.size);
-    const configBytes = await readVerified(blob(manifest.config.digest), manifest.config.digest, manifest.config.size, source);
-    const config = decodeOrFail(ImageConfigC, configBytes.toString("utf8"), `${source}: config`);
-    const layers = layersOf(manifest, config, blob, source);
-    const missing = [...new Map(manifest.layers.map((l) => [l.digest, l])).values()];
-    await forEachLimit(missing, 3, (l) => client.getBlob(l.digest, blob(l.digest), l.size));
-    return { source, digest: top.digest, manifest, manifestBytes: top.bytes, config, configBytes, configDigest: manifest.config.digest, layers, close };
+    const store = await openStore(tmp);
+    const pulled = await pullImage(store, reference, undefined, { env });
+    const client = registryClient(reference, { env });
+    await forEachLimit([...new Map(pulled.base.layers.map((l) => [l.digest, l])).values()], TRANSFERS, (l) => fetchBlob(store, client, l.digest, l.size));
+    const { manifest, config } = pulled;
+    return {
+      source,
+      digest: manifest.digest,
+      manifest: manifest.value,
+      manifestBytes: manifest.bytes,
+      config: config.value,
+      configBytes: config.bytes,
+      configDigest: config.digest,
+      layers: layersOf(manifest.value, config.value, (d) => store.blobPath(d), source),
+      close,
+    };
   } catch (e) {
     await close();
     throw e;

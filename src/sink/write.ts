@@ -23,7 +23,7 @@ import { writeBundle } from "./bundle.ts";
 import type { Reference } from "../core/index.ts";
 import { formatReference } from "../core/index.ts";
 import type { RegistryClient } from "../registry/index.ts";
-import { fetchBlob, registryClient } from "../registry/index.ts";
+import { fetchBlob, registryClient, TRANSFERS } from "../registry/index.ts";
 import type { Transport } from "./Transport.ts";
 import { formatTransport } from "./Transport.ts";
 
@@ -47,9 +47,6 @@ const blobDigests = (image: BuiltImage): ReadonlyArray<Digest> => [
   image.config.digest,
   image.manifest.digest,
 ];
-
-/** Transfers at once, for base layers fetched from a registry and blobs pushed to one. */
-const TRANSFERS = 3;
 
 /**
  * What a sink needs to get an image's blobs into the store: a base image's layers are
