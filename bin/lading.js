@@ -14,8 +14,9 @@ const entry = path.join(root, "src", "cli", "main.ts");
 const cacheDir = path.join(root, "node_modules", ".cache", "lading-cli");
 
 /**
- * A key for the CLI's sources as they are now: every source file's path, size and
- * modification time, package.json's, and this file's (which says how to build).
+ * A key for the CLI's sources as they are now: the path, size and modification time of
+ * every source file, of this file (which says how to build), and of the files that pin
+ * the bundled dependencies and the compiler options.
  */
 const sourceKey = () => {
   const hash = createHash("sha256");
@@ -23,8 +24,11 @@ const sourceKey = () => {
     const st = fs.statSync(p);
     hash.update(`${path.relative(root, p)}\0${st.size}\0${st.mtimeMs}\n`);
   };
-  add(path.join(root, "package.json"));
   add(fileURLToPath(import.meta.url));
+  // The bundled dependencies, as installed, and the compiler options esbuild reads.
+  for (const f of ["package.json", "package-lock.json", path.join("node_modules", ".package-lock.json"), "tsconfig.json"]) {
+    if (fs.existsSync(path.join(root, f))) add(path.join(root, f));
+  }
   const walk = (dir) => {
     const entries = fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1));
     for (const e of entries) {
@@ -74,10 +78,15 @@ const compiled = async () => {
       // Another run built the same sources first.
       fs.rmSync(tmp, { recursive: true, force: true });
     }
-    // Builds of older sources, unused for a day, go.
+    // Builds of older sources, made more than a day ago, go; another run may be removing
+    // them too.
     for (const name of fs.readdirSync(cacheDir)) {
       const p = path.join(cacheDir, name);
-      if (name !== key && Date.now() - fs.statSync(p).mtimeMs > 86_400_000) fs.rmSync(p, { recursive: true, force: true });
+      try {
+        if (name !== key && Date.now() - fs.statSync(p).mtimeMs > 86_400_000) fs.rmSync(p, { recursive: true, force: true });
+      } catch {
+        // Gone already.
+      }
     }
     return fs.existsSync(out) ? out : undefined;
   } catch {

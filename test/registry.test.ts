@@ -4,6 +4,7 @@
  * lading pushed, and lading reads what skopeo pushed.
  */
 import * as fs from "node:fs/promises";
+import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -187,3 +188,61 @@ describe("docker:// behind bearer-token auth", () => {
     expect(elsewhere.requests.every((r) => !r.withLogin)).toBe(true);
   });
 });
+
+describe("a hostile registry", () => {
+  /** A registry that answers every request with `answer`, streaming a body that does not end. */
+  const hostile = async (answer: (res: http.ServerResponse) => void, f: (host: string) => Promise<void>): Promise<void> => {
+    const server = http.createServer((_req, res) => answer(res));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const address = server.address();
+    try {
+      await f(`127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(() => r(undefined)));
+    }
+  };
+  const endless = (res: http.ServerResponse): void => {
+    const chunk = Buffer.alloc(1 << 16, 0x61);
+    const write = (): void => {
+      while (res.write(chunk));
+      res.once("drain", write);
+    };
+    res.on("close", () => res.removeAllListeners("drain"));
+    write();
+  };
+
+  it("cannot fill lading's memory with an error that does not end, nor keep it running", async () => {
+    await hostile(
+      (res) => {
+        res.writeHead(400, { "content-type": "text/plain" });
+        endless(res);
+      },
+      async (host) => {
+        const started = Date.now();
+        const r = await runLading(["inspect", `docker://${host}/team/app:1`]);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toContain(`docker://${host}/team/app:1: GET /v2/team/app/manifests/1: HTTP 400`);
+        expect(r.stderr.length).toBeLessThan(2000);
+        expect(Date.now() - started).toBeLessThan(20_000);
+      },
+    );
+  });
+
+  it("refuses a manifest larger than it accepts, and exits at once", async () => {
+    await hostile(
+      (res) => {
+        res.writeHead(200, { "content-type": "application/vnd.oci.image.manifest.v1+json", "content-length": String(10 * 2 ** 30) });
+        endless(res);
+      },
+      async (host) => {
+        const started = Date.now();
+        const r = await runLading(["inspect", `docker://${host}/team/app:1`]);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toContain("more than the 4194304 lading accepts");
+        expect(Date.now() - started).toBeLessThan(20_000);
+      },
+    );
+  });
+});
+

@@ -148,6 +148,8 @@ file holds the pins of the spec files named, so name every spec of a directory.
 Copies an image from SRC (${TRANSPORTS.filter((t) => !t.startsWith("bundle:")).join(", ")})
 to DST (any location, bundle:DIR included). The manifest is copied as it is, so the
 copy has the source's digest (a docker archive holds none: it gets an OCI manifest).
+From a multi-platform index, one platform's image is copied: its digest is not the
+index's.
 Every blob is checked against its digest. Between registries, only blobs the destination
 lacks move, and a blob on the same registry is mounted, not downloaded.
 

@@ -308,14 +308,17 @@ const envMap = (env: unknown): Map<string, string> => {
  * The config of an image built on a base: the base's config changed by the spec's, the
  * way Dockerfile instructions change an inherited one. Env and Labels merge (the spec
  * wins), ExposedPorts and Volumes add up, other fields the spec sets replace the base's,
- * and an Entrypoint set without a Cmd drops the base's Cmd. Fields lading does not know
- * (a Healthcheck) are kept.
+ * and an Entrypoint set without a Cmd drops the base's Cmd. The base's OnBuild triggers
+ * are dropped, as a Dockerfile build does; other fields lading does not know (a
+ * Healthcheck) are kept.
  *
  * @category combinators
  */
 export const mergeConfig = (base: Readonly<Record<string, unknown>>, spec: ConfigIR): ConfigIR => {
   const out: Record<string, unknown> = { ...base };
   for (const k of Object.keys(out)) if (out[k] === null) delete out[k];
+  // The base's ONBUILD triggers were for images built on it: this is one, so they end here.
+  delete out["OnBuild"];
   const env = envMap(base["Env"]);
   for (const [k, v] of envMap(spec.Env)) env.set(k, v);
   if (env.size > 0) out["Env"] = [...env].map(([k, v]) => `${k}=${v}`).sort();

@@ -215,10 +215,12 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
     const realm = new URL(params["realm"]);
     if (params["service"] !== undefined) realm.searchParams.set("service", params["service"]);
     for (const s of scopes) realm.searchParams.append("scope", s);
-    // Credentials go to the token server only when it runs on the registry's own host,
-    // and never in clear text over a network the registry itself is not spoken to in.
+    // Credentials go to the token server only when it runs on the registry's own host
+    // (or is Docker Hub's own, auth.docker.io), and never in clear text over a network
+    // the registry itself is not spoken to in.
     const registry = new URL(base);
-    const c = realm.hostname === registry.hostname && (realm.protocol === "https:" || registry.protocol === "http:") ? await creds() : undefined;
+    const sameHost = realm.hostname === registry.hostname || (DOCKER_HUB.has(ref.host) && realm.hostname === "auth.docker.io");
+    const c = sameHost && (realm.protocol === "https:" || registry.protocol === "http:") ? await creds() : undefined;
     let res: HttpResponse | undefined;
     for (let attempt = 1; res === undefined; attempt++) {
       res = await httpRequest(realm, { method: "GET", headers: c === undefined ? {} : { authorization: `Basic ${c}` } }).catch(async (e: unknown) => {
@@ -281,9 +283,9 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
     const scopes = [`repository:${ref.repository}:${init.push === true ? "pull,push" : "pull"}`, ...(init.scopes ?? [])];
     let lastError = "";
     const target = new URL(url, base);
-    // The login goes with requests to the registry's own host, never to a host a
-    // redirect or an upload location names.
-    const ownHost = target.host === new URL(base).host;
+    // The login goes with requests to the registry's own origin (scheme, host and port),
+    // never to another one that a redirect or an upload location names.
+    const ownHost = target.origin === new URL(base).origin;
     const attempts = init.retry === false ? 1 : ATTEMPTS;
     let loggedIn = false;
     for (let attempt = 1; attempt <= attempts; attempt++) {
@@ -347,7 +349,9 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
   const uploadLocation = (res: HttpResponse): URL => {
     const location = res.header("location");
     if (location === undefined) return fail(ref, "the registry answered an upload without a location");
-    return new URL(location, base);
+    const url = new URL(location, base);
+    if (new URL(base).protocol === "https:" && url.protocol !== "https:") return fail(ref, `the registry named a plain http upload location (${url.origin}): refused`);
+    return url;
   };
 
   /**
@@ -400,6 +404,7 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
     let location = start;
     let offset = 0;
     let failures = 0;
+    let restarts = 0;
     while (offset < size) {
       const n = Math.min(chunkSize, size - offset);
       try {
@@ -426,6 +431,7 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
         status?.discard();
         const range = /^0-([0-9]+)$/.exec(status?.header("range") ?? "");
         if (status === undefined || range === null || range[1] === "0") {
+          if (++restarts >= ATTEMPTS) return fail(ref, `the upload of blob ${digest} was lost by the registry ${ATTEMPTS} times`);
           const fresh = await request("POST", `${v2}/blobs/uploads/`, { ok: [202], push: true });
           fresh.discard();
           location = uploadLocation(fresh);

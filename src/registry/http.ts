@@ -1,7 +1,8 @@
 /**
  * The registry client's HTTP: node:http and node:https with kept-alive connections,
  * bodies as Node streams end to end (a blob goes from socket to hash to file with no
- * conversion), redirects followed for reads, and a login never carried to another host.
+ * conversion), redirects followed for reads (never from https to plain http), and a
+ * login never carried to another origin.
  */
 import * as http from "node:http";
 import * as https from "node:https";
@@ -17,6 +18,9 @@ const IDLE_MS = 60_000;
 
 const REDIRECTS = 5;
 
+/** The most of an answer's body read as text, or read off to keep a connection. */
+const TEXT_LIMIT = 64 << 10;
+
 /**
  * An answer: status, headers, and the body as a stream to read, or to discard.
  *
@@ -26,9 +30,9 @@ export interface HttpResponse {
   readonly status: number;
   header(name: string): string | undefined;
   readonly body: Readable;
-  /** Reads the body to its end, for a small answer such as an error. */
+  /** Reads the body, for a small answer such as an error: at most 64 KiB of it. */
   text(): Promise<string>;
-  /** Drops the body. */
+  /** Drops the body: a short one is read off so the connection is kept; a long one closes it. */
   discard(): void;
 }
 
@@ -59,11 +63,22 @@ const once = (url: URL, req: HttpRequest): Promise<HttpResponse> =>
         body: res,
         text: async () => {
           const parts: Buffer[] = [];
-          for await (const c of res) parts.push(c as Buffer);
-          return Buffer.concat(parts).toString("utf8");
+          let size = 0;
+          for await (const c of res) {
+            parts.push(c as Buffer);
+            size += (c as Buffer).byteLength;
+            // An answer that goes on is cut here: a registry cannot fill lading's memory.
+            if (size >= TEXT_LIMIT) {
+              res.destroy();
+              break;
+            }
+          }
+          return Buffer.concat(parts).toString("utf8").slice(0, TEXT_LIMIT);
         },
         discard: () => {
-          res.resume();
+          const length = Number(res.headers["content-length"] ?? Number.NaN);
+          if (length <= TEXT_LIMIT) res.resume();
+          else res.destroy();
         },
       });
     });
@@ -95,7 +110,9 @@ export const httpRequest = async (url: URL, req: HttpRequest): Promise<HttpRespo
     if (!redirect || (req.method !== "GET" && req.method !== "HEAD") || hop >= REDIRECTS) return res;
     res.discard();
     const next = new URL(location, target);
-    if (next.host !== url.host) {
+    if (target.protocol === "https:" && next.protocol !== "https:") throw new Error(`refused a redirect from https to ${next.protocol}//${next.host}`);
+    // The login is for the origin it was given to: scheme, host and port.
+    if (next.origin !== url.origin) {
       const { authorization: _dropped, ...rest } = headers as Record<string, string>;
       headers = rest;
     }

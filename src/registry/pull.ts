@@ -17,6 +17,9 @@ import type { Store } from "../store/index.ts";
 import type { RegistryClient, RegistryOptions } from "./client.ts";
 import { registryClient } from "./client.ts";
 
+/** Image configs larger than this are refused: they are read whole. */
+const MAX_CONFIG = 8 << 20;
+
 const ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 /**
@@ -146,6 +149,7 @@ export const resolveBase = async (
     if (isIndex(mediaTypeOf(bytes), bytes)) return fail(ref, `the index's entry for ${platformName(wanted)} is another index: not supported`);
   }
   const manifest: Manifest = decodeOrFail(ManifestC, bytes, `${where}: manifest`);
+  if (manifest.config.size > MAX_CONFIG) return fail(ref, `the image config is ${manifest.config.size} bytes, more than the ${MAX_CONFIG} lading accepts`);
   await fetchBlob(store, client, manifest.config.digest, manifest.config.size);
   const configBytes = await fs.readFile(store.blobPath(manifest.config.digest));
   const config: ImageConfig = decodeOrFail(ImageConfigC, configBytes, `${where}: config`);

@@ -43,9 +43,7 @@ export interface WriteOptions {
 }
 
 const blobDigests = (image: BuiltImage): ReadonlyArray<Digest> => [
-  ...image.layers.map((l) => l.digest),
-  image.config.digest,
-  image.manifest.digest,
+  ...new Set([...image.layers.map((l) => l.digest), image.config.digest, image.manifest.digest]),
 ];
 
 /**
@@ -165,6 +163,7 @@ const ociArchiveMembers = async (store: Store, blobs: Blobs, image: BuiltImage, 
 
 const dockerArchiveMembers = async (store: Store, blobs: Blobs, image: BuiltImage, ref: string): Promise<ArchiveMember[]> => {
   const configName = `${digestHex(image.config.digest)}.json`;
+  for (const l of image.layers) layerCompression(l.mediaType, `layer ${l.digest}`);
   await ensureAll(blobs, image.layers.map((l) => l.digest));
   const layers: ArchiveMember[] = [];
   for (const l of image.layers) {
@@ -253,8 +252,8 @@ export const writeImage = async (store: Store, image: BuiltImage, to: Transport,
       case "DockerArchive":
         return await writeArchive(to.file, await dockerArchiveMembers(store, blobs, image, withLatest(to.ref ?? `localhost/${opts.defaultName.toLowerCase()}`)));
       case "Bundle":
-        await ensureAll(blobs, image.layers.map((l) => l.digest));
         for (const l of image.layers) layerCompression(l.mediaType, `layer ${l.digest}`);
+        await ensureAll(blobs, image.layers.map((l) => l.digest));
         return await writeBundle(store, image, to.dir, opts.defaultName);
       case "Registry":
         return await pushImage(store, blobs, image, to.reference, opts.env ?? {});
