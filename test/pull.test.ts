@@ -309,3 +309,34 @@ export const onS390x = pipe(Image.pull("${repo}:both"), Image.withLayer(note), I
   });
 });
 
+describe("a base whose directories are symlinks", () => {
+  it("gets the spec's files through them in a runtime bundle, as a container would", async () => {
+    const store = path.join(work, "merged-usr-store");
+    const baseSpec = await project(
+      "merged-usr-base",
+      `import { Entry, Image, Layer, pipe } from "lading";
+
+export const base = pipe(
+  Image.scratch,
+  Image.withLayer(Layer.make("usr", [Entry.directory("/usr/lib"), Entry.file("/usr/lib/os-release", "ID=test\\n"), Entry.symlink("/lib", "usr/lib")])),
+);
+`,
+    );
+    const ref = `${registry.host}/library/merged-usr:1`;
+    await mustLading(["build", baseSpec, "--store", store, "--out", `docker://${ref}`]);
+    const spec = await project(
+      "merged-usr-app",
+      `import { Entry, Image, Layer, pipe } from "lading";
+
+export const app = pipe(Image.pull("${ref}"), Image.withLayer(Layer.make("conf", [Entry.file("/lib/app.conf", "on the base\\n")])), Image.withCmd(["/bin/true"]));
+`,
+    );
+    const bundle = path.join(work, "merged-usr-bundle");
+    await mustLading(["build", spec, "--store", store, "--out", `bundle:${bundle}`]);
+    const rootfs = path.join(bundle, "rootfs");
+    expect(await fs.readlink(path.join(rootfs, "lib"))).toBe("usr/lib");
+    expect(await fs.readFile(path.join(rootfs, "usr", "lib", "app.conf"), "utf8")).toBe("on the base\n");
+    expect((await fs.readdir(path.join(rootfs, "usr", "lib"))).sort()).toEqual(["app.conf", "os-release"]);
+  });
+});
+

@@ -30,21 +30,45 @@ const fail = (where: string, message: string): never => {
   throw new DiagnosticError([error({ file: where }, message)]);
 };
 
+/** Symlinks followed in one path before it counts as a loop, as Linux does. */
+const MAX_LINKS = 40;
+
 /**
- * Resolves `rel` under `root`, refusing any path whose parent is a symlink or that
- * climbs out: a layer can never write outside the bundle.
+ * The real directory under `root` that the directory path `segs` names, as the
+ * container will see it: made where missing, and through symlinks resolved inside the
+ * root (a base image's `/bin -> usr/bin`). A path that would leave the root, or goes
+ * through a file, is refused.
+ */
+const resolveDir = async (root: string, segs: ReadonlyArray<string>, rel: string, where: string, links: { n: number }): Promise<string> => {
+  let cur = root;
+  for (const seg of segs) {
+    const next = path.join(cur, seg);
+    const st = await fs.lstat(next).catch(() => undefined);
+    if (st === undefined) {
+      await fs.mkdir(next, { mode: 0o755 });
+      cur = next;
+    } else if (st.isDirectory()) cur = next;
+    else if (st.isSymbolicLink()) {
+      if (++links.n > MAX_LINKS) return fail(where, `layer entry ${rel} goes through too many symlinks`);
+      const link = await fs.readlink(next);
+      const resolved = path.resolve(link.startsWith("/") ? root : cur, link.startsWith("/") ? `.${link}` : link);
+      if (resolved !== root && !resolved.startsWith(root + path.sep)) return fail(where, `layer entry ${rel} goes through ${path.relative(root, next)}, a symlink that leads out of the root`);
+      cur = await resolveDir(root, path.relative(root, resolved).split(path.sep).filter((x) => x !== ""), rel, where, links);
+    } else return fail(where, `layer entry ${rel} goes through ${path.relative(root, next)}, which is not a directory`);
+  }
+  return cur;
+};
+
+/**
+ * Resolves `rel` under `root`: its parent through {@link resolveDir}, so a layer can
+ * never write outside the bundle; its last name as it is (an entry replaces a symlink
+ * there rather than writing through it).
  */
 const safeTarget = async (root: string, rel: string, where: string): Promise<string> => {
   const segs = rel.split("/").filter((s) => s !== "" && s !== ".");
   if (segs.includes("..")) fail(where, `layer entry ${rel} escapes the root`);
-  let cur = root;
-  for (const seg of segs.slice(0, -1)) {
-    cur = path.join(cur, seg);
-    const st = await fs.lstat(cur).catch(() => undefined);
-    if (st === undefined) await fs.mkdir(cur, { mode: 0o755 });
-    else if (!st.isDirectory()) fail(where, `layer entry ${rel} goes through ${path.relative(root, cur)}, which is not a directory`);
-  }
-  return path.join(root, ...segs);
+  if (segs.length === 0) return root;
+  return path.join(await resolveDir(root, segs.slice(0, -1), rel, where, { n: 0 }), segs[segs.length - 1]!);
 };
 
 const removeAll = (p: string): Promise<void> => fs.rm(p, { recursive: true, force: true });
