@@ -130,12 +130,18 @@ export const resolveBase = async (
   platform: PlatformIR | undefined,
   pin: Digest | undefined,
   options: RegistryOptions,
-): Promise<PlannedBase> => {
+): Promise<PlannedBase> => (await resolve(store, ref, platform, pin, options)).base;
+
+/** Resolves as {@link resolveBase} does, keeping the manifest and config it read. */
+const resolve = async (store: Store, ref: Reference, platform: PlatformIR | undefined, pin: Digest | undefined, options: RegistryOptions): Promise<PulledImage> => {
   const client = registryClient(ref, options);
   const where = `docker://${formatReference(ref)}`;
-  const pinned = ref.digest ?? pin ?? (await resolveTag(store, ref, options));
+  // A tag is asked about only when nothing pins it; its answer is used as it came.
+  const tagged = ref.digest === undefined && pin === undefined ? await client.getManifest(ref.tag ?? "latest") : undefined;
+  if (tagged !== undefined) await store.putBlob(tagged.bytes);
+  const pinned = ref.digest ?? pin ?? tagged!.digest;
   let digest = pinned;
-  let bytes = await manifestByDigest(store, client, digest);
+  let bytes = tagged?.bytes ?? (await manifestByDigest(store, client, digest));
   if (isIndex(mediaTypeOf(bytes), bytes)) {
     const index = decodeOrFail(Index, bytes, `${where}: index`);
     const wanted = platform ?? DEFAULT_PLATFORM;
@@ -161,12 +167,16 @@ export const resolveBase = async (
     if (!LAYER_TYPES.has(l.mediaType)) return fail(ref, `layer ${l.digest} has media type ${l.mediaType}, which lading cannot build on`);
   }
   return {
-    reference: formatReference(ref),
-    pinned,
-    digest,
-    config: (config.config ?? {}) as Readonly<Record<string, unknown>>,
-    history: config.history ?? [],
-    layers: manifest.layers.map((l, i) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, diffId: config.rootfs.diff_ids[i]! })),
+    base: {
+      reference: formatReference(ref),
+      pinned,
+      digest,
+      config: (config.config ?? {}) as Readonly<Record<string, unknown>>,
+      history: config.history ?? [],
+      layers: manifest.layers.map((l, i) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, diffId: config.rootfs.diff_ids[i]! })),
+    },
+    manifest: { value: manifest, bytes, digest },
+    config: { value: config, bytes: configBytes, digest: manifest.config.digest },
   };
 };
 
@@ -179,7 +189,7 @@ export const TRANSFERS = 3;
 
 /**
  * An image as a registry serves it, for copying or reading it whole: the resolved base
- * with the manifest's and config's bytes (from the store, verified on their way in).
+ * with the manifest's and config's bytes, verified on their way into the store.
  *
  * @category model
  */
@@ -190,21 +200,9 @@ export interface PulledImage {
 }
 
 /**
- * Resolves `ref` as {@link resolveBase} does and reads back its manifest and config.
+ * Resolves `ref` as {@link resolveBase} does, with the manifest's and config's bytes.
  *
  * @category constructors
  */
-export const pullImage = async (store: Store, ref: Reference, platform: PlatformIR | undefined, options: RegistryOptions): Promise<PulledImage> => {
-  const where = `docker://${formatReference(ref)}`;
-  const base = await resolveBase(store, ref, platform, undefined, options);
-  const manifestBytes = await fs.readFile(store.blobPath(base.digest));
-  const manifest: Manifest = decodeOrFail(ManifestC, manifestBytes, `${where}: manifest`);
-  const configBytes = await fs.readFile(store.blobPath(manifest.config.digest));
-  const config: ImageConfig = decodeOrFail(ImageConfigC, configBytes, `${where}: config`);
-  return {
-    base,
-    manifest: { value: manifest, bytes: manifestBytes, digest: base.digest },
-    config: { value: config, bytes: configBytes, digest: manifest.config.digest },
-  };
-};
-
+export const pullImage = (store: Store, ref: Reference, platform: PlatformIR | undefined, options: RegistryOptions): Promise<PulledImage> =>
+  resolve(store, ref, platform, undefined, options);

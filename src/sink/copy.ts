@@ -7,11 +7,10 @@
  * the store.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import * as zlib from "node:zlib";
 import { DiagnosticError, digestFromHex, error, forEachLimit, parseReference } from "../core/index.ts";
 import type { BuiltImage } from "../build/index.ts";
 import type { ImageLayer } from "../oci/index.ts";
@@ -20,10 +19,10 @@ import type { PlatformIR } from "../eval/index.ts";
 import type { PlannedBase } from "../plan/index.ts";
 import { fetchBlob, pullImage, registryClient, TRANSFERS } from "../registry/index.ts";
 import type { Inspection } from "./inspect.ts";
-import { inspectImage } from "./inspect.ts";
+import { inspectLayers } from "./inspect.ts";
 import type { Store } from "../store/index.ts";
 import type { OpenedImage, OpenedLayer } from "./read.ts";
-import { openImage } from "./read.ts";
+import { layerAt, openImage } from "./read.ts";
 import type { Transport } from "./Transport.ts";
 import * as E from "fp-ts/lib/Either.js";
 
@@ -83,22 +82,10 @@ export const inspectBase = async (store: Store, base: PlannedBase, env: Readonly
   const client = registryClient(ref.right, { env });
   const unique = [...new Map(base.layers.map((l) => [l.digest, l])).values()];
   await forEachLimit(unique, TRANSFERS, (l) => fetchBlob(store, client, l.digest, l.size));
-  return inspectImage({
-    source: `docker://${base.reference}`,
-    digest: base.digest,
-    manifest: undefined,
-    manifestBytes: undefined,
-    config: { architecture: "", os: "", rootfs: { type: "layers", diff_ids: base.layers.map((l) => l.diffId) } },
-    configBytes: new Uint8Array(0),
-    configDigest: base.digest,
-    layers: base.layers.map((l) => ({
-      descriptor: { mediaType: l.mediaType, digest: l.digest, size: l.size },
-      diffId: l.diffId,
-      openBlob: () => createReadStream(store.blobPath(l.digest)),
-      openTar: () => (l.mediaType.endsWith("gzip") ? createReadStream(store.blobPath(l.digest)).pipe(zlib.createGunzip()) : createReadStream(store.blobPath(l.digest))),
-    })),
-    close: async () => {},
-  });
+  return inspectLayers(
+    `docker://${base.reference}`,
+    base.layers.map((l) => layerAt({ mediaType: l.mediaType, digest: l.digest, size: l.size }, l.diffId, store.blobPath(l.digest))),
+  );
 };
 
 /**

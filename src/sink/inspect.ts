@@ -114,10 +114,17 @@ const inspectLayer = async (source: string, layer: OpenedLayer, index: number, p
  *
  * @category destructors
  */
-export const inspectImage = async (image: OpenedImage): Promise<Inspection> => {
+export const inspectImage = (image: OpenedImage): Promise<Inspection> => inspectLayers(image.source, image.layers);
+
+/**
+ * Reads layers once each, verifying and listing them; `source` names them in problems.
+ *
+ * @category destructors
+ */
+export const inspectLayers = async (source: string, opened: ReadonlyArray<OpenedLayer>): Promise<Inspection> => {
   const problems: Diagnostic[] = [];
   const layers: InspectedLayer[] = [];
-  for (const [i, l] of image.layers.entries()) layers.push(await inspectLayer(image.source, l, i, problems));
+  for (const [i, l] of opened.entries()) layers.push(await inspectLayer(source, l, i, problems));
   return { layers, problems };
 };
 

@@ -90,15 +90,23 @@ const isGzip = async (file: string): Promise<boolean> => {
 const tarStreamOf = (file: string, gzipped: boolean): Readable =>
   gzipped ? createReadStream(file).pipe(zlib.createGunzip()) : createReadStream(file);
 
+/**
+ * A layer whose blob is (or will be) the file `file`, compressed or not as its media
+ * type says.
+ *
+ * @category constructors
+ */
+export const layerAt = (descriptor: Descriptor, diffId: Digest, file: string): OpenedLayer => ({
+  descriptor,
+  diffId,
+  openBlob: () => createReadStream(file),
+  openTar: () => tarStreamOf(file, descriptor.mediaType.endsWith("gzip")),
+});
+
 /** The layers of a manifest whose blobs are (or will be) files at `blob(digest)`. */
 const layersOf = (manifest: Manifest, config: ImageConfig, blob: (d: Digest) => string, source: string): ReadonlyArray<OpenedLayer> => {
   if (config.rootfs.diff_ids.length !== manifest.layers.length) fail(source, `the config lists ${config.rootfs.diff_ids.length} diff_ids for ${manifest.layers.length} layers`);
-  return manifest.layers.map((d, i): OpenedLayer => ({
-    descriptor: d,
-    diffId: config.rootfs.diff_ids[i]!,
-    openBlob: () => createReadStream(blob(d.digest)),
-    openTar: () => tarStreamOf(blob(d.digest), d.mediaType.endsWith("gzip")),
-  }));
+  return manifest.layers.map((d, i) => layerAt(d, config.rootfs.diff_ids[i]!, blob(d.digest)));
 };
 
 const openOciDir = async (dir: string, tag: string | undefined, source: string, close: () => Promise<void>): Promise<OpenedImage> => {
