@@ -8,15 +8,37 @@ import * as E from "fp-ts/lib/Either.js";
  */
 export type ImagePath = `/${string}`;
 
+/** A UTF-16 surrogate without its pair: no UTF-8 encodes it, so two such paths would collide. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Whether a string has an unpaired surrogate, which UTF-8 cannot encode: written to a
+ * tar header it would become U+FFFD, and two different names one.
+ *
+ * @category refinements
+ */
+export const hasLoneSurrogate = (s: string): boolean => s.search(LONE_SURROGATE) >= 0;
+
+/**
+ * A path as a diagnostic shows it: unpaired surrogates written as `\uD800`, so the
+ * message names the path the spec wrote rather than a replacement character.
+ *
+ * @category destructors
+ */
+export const showPath = (p: string): string =>
+  p.replace(LONE_SURROGATE, (c) => `\\u${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/\0/g, "\\0");
+
 /**
  * Normalizes an in-image path: collapses `//` and `.`, resolves `..`, drops a trailing
- * slash. Fails when the path is not absolute, holds a NUL byte, or climbs above `/`.
+ * slash. Fails when the path is not absolute, holds a NUL byte or an unpaired surrogate,
+ * or climbs above `/`.
  *
  * @category constructors
  */
 export const normalizeImagePath = (p: string): E.Either<string, ImagePath> => {
   if (typeof p !== "string" || !p.startsWith("/")) return E.left("path must be absolute (start with /)");
   if (p.includes("\0")) return E.left("path must not contain a NUL byte");
+  if (hasLoneSurrogate(p)) return E.left("path has an unpaired UTF-16 surrogate, which UTF-8 cannot encode");
   const out: string[] = [];
   for (const seg of p.split("/")) {
     if (seg === "" || seg === ".") continue;

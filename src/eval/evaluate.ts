@@ -6,12 +6,13 @@
 import * as E from "fp-ts/lib/Either.js";
 import type { Diagnostic, ImagePath, Place } from "../core/index.ts";
 import type { Reference } from "../core/index.ts";
-import { error, normalizeImagePath, parseReference } from "../core/index.ts";
+import { error, hasLoneSurrogate, normalizeImagePath, parseReference, showPath } from "../core/index.ts";
 import * as Image from "../spec/Image.ts";
 import type { Entry } from "../spec/Entry.ts";
 import type { Layer } from "../spec/Layer.ts";
 import { isLayer } from "../spec/Layer.ts";
 import { architectures } from "../spec/Platform.ts";
+import { whiteoutComponent } from "../oci/index.ts";
 import type { ConfigIR, EntryIR, ImageIR, LayerIR } from "./IR.ts";
 
 /**
@@ -29,13 +30,6 @@ const LAYER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 type Sink = Diagnostic[];
 
-/**
- * Whether a path's last name is reserved by the OCI layer format for whiteouts.
- *
- * @category refinements
- */
-export const isWhiteoutName = (path: string): boolean => path.slice(path.lastIndexOf("/") + 1).startsWith(".wh.");
-
 const checkPath = (raw: unknown, place: Place, out: Sink, what = "path"): ImagePath | undefined => {
   if (typeof raw !== "string") {
     out.push(error(place, `${what} must be a string, got ${typeof raw}`));
@@ -43,7 +37,14 @@ const checkPath = (raw: unknown, place: Place, out: Sink, what = "path"): ImageP
   }
   const r = normalizeImagePath(raw);
   if (E.isLeft(r)) {
-    out.push(error({ ...place, path: raw }, r.left));
+    out.push(error({ ...place, path: showPath(raw) }, r.left));
+    return undefined;
+  }
+  // In any component, not only the last: runtimes read /a/.wh.b/c differently, and some
+  // delete b of a lower layer.
+  const whiteout = whiteoutComponent(r.right);
+  if (whiteout !== undefined) {
+    out.push(error({ ...place, path: r.right }, `${what} has the name ${whiteout}: names starting with .wh. are OCI whiteouts, which would delete files of lower layers`));
     return undefined;
   }
   return r.right;
@@ -84,10 +85,6 @@ const evalEntry = (entry: Entry, place: Place, out: Sink): EntryIR | undefined =
     out.push(error(at, `a ${entry._tag.toLowerCase()} cannot be at /: the root of the image is always a directory`));
     return undefined;
   }
-  if (isWhiteoutName(path)) {
-    out.push(error(at, "names starting with .wh. are OCI whiteouts: they would delete files of lower layers"));
-    return undefined;
-  }
   const owner = { uid: checkId(entry.uid, "uid", at, out), gid: checkId(entry.gid, "gid", at, out) };
   switch (entry._tag) {
     case "File": {
@@ -102,8 +99,8 @@ const evalEntry = (entry: Entry, place: Place, out: Sink): EntryIR | undefined =
     case "Directory":
       return { _tag: "Directory", path, mode: checkMode(entry.mode, 0o755, at, out), ...owner };
     case "Symlink":
-      if (typeof entry.target !== "string" || entry.target === "" || entry.target.includes("\0")) {
-        out.push(error(at, "a symlink needs a non-empty target without NUL bytes"));
+      if (typeof entry.target !== "string" || entry.target === "" || entry.target.includes("\0") || hasLoneSurrogate(entry.target)) {
+        out.push(error(at, "a symlink needs a non-empty target without NUL bytes or unpaired surrogates"));
         return undefined;
       }
       return { _tag: "Symlink", path, target: entry.target, ...owner };
@@ -116,6 +113,10 @@ const evalEntry = (entry: Entry, place: Place, out: Sink): EntryIR | undefined =
     case "HostCopy": {
       if (typeof entry.source !== "string" || entry.source === "") {
         out.push(error(at, "a host copy needs a non-empty source path"));
+        return undefined;
+      }
+      if (entry.source.includes("\0") || hasLoneSurrogate(entry.source)) {
+        out.push(error(at, `host path "${showPath(entry.source)}" holds a NUL byte or an unpaired surrogate, which no file name can`));
         return undefined;
       }
       if (!Array.isArray(entry.exclude) || entry.exclude.some((p) => typeof p !== "string")) {

@@ -1,2 +1,2 @@
 export * from "./IR.ts";
-export { evaluate, isWhiteoutName, MAX_ID } from "./evaluate.ts";
+export { evaluate, MAX_ID } from "./evaluate.ts";

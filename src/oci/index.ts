@@ -1,3 +1,4 @@
 export * from "./MediaType.ts";
 export * from "./codecs.ts";
 export * from "./documents.ts";
+export * from "./Whiteout.ts";

@@ -35,13 +35,14 @@ export interface HashCache {
 
 /**
  * The file system as plan sees it. `stat` does not follow symlinks and gives undefined
- * for a missing path; `hashFile` may answer from a cache.
+ * for a missing path; `readdir` gives a name that is not valid UTF-8 as its bytes (no
+ * tar name or spec path can hold it as it is); `hashFile` may answer from a cache.
  *
  * @category model
  */
 export interface Host {
   stat(path: string): Promise<HostStat | undefined>;
-  readdir(path: string): Promise<ReadonlyArray<string>>;
+  readdir(path: string): Promise<ReadonlyArray<string | Uint8Array>>;
   readlink(path: string): Promise<string>;
   hashFile(path: string, stat: HostStat): Promise<Digest>;
 }
@@ -75,7 +76,13 @@ export const nodeHost = (cache?: HashCache): Host => {
         throw e;
       }
     },
-    readdir: async (path) => readdirSync(path),
+    readdir: async (path) =>
+      readdirSync(path, { encoding: "buffer" }).map((raw) => {
+        const name = raw.toString("utf8");
+        // A name that does not survive the round trip would be read, stat'ed and
+        // written under another name.
+        return Buffer.byteLength(name) === raw.byteLength && Buffer.from(name, "utf8").equals(raw) ? name : new Uint8Array(raw);
+      }),
     readlink: async (path) => readlinkSync(path),
     hashFile: async (path, stat) => {
       const cached = cache?.get(path, stat.fingerprint);

@@ -9,7 +9,7 @@ import picomatch from "picomatch";
 import type { Diagnostic, Digest, ImagePath, Place } from "../core/index.ts";
 import { canonicalJson, digestOf, digestOfLines, error, sortBytewise } from "../core/index.ts";
 import type { EntryIR, ImageIR, LayerIR } from "../eval/index.ts";
-import { isWhiteoutName } from "../eval/index.ts";
+import { isWhiteoutName } from "../oci/index.ts";
 import type { ConfigIR } from "../eval/index.ts";
 import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedEntry, PlannedLayer } from "./BuildPlan.ts";
 import type { Host, HostStat } from "./Host.ts";
@@ -51,7 +51,11 @@ const HASH_CONCURRENCY = 16;
 
 const toPosix = (p: string): string => p.split(path.sep).join("/");
 
-/** Expands a host copy into entries; hashing is left to the caller, batched. */
+/**
+ * Expands a host copy into entries; hashing is left to the caller, batched. A symlink,
+ * the copied path itself or one inside it, is copied as the link it is, never as what it
+ * points to: the image gets the same tree whatever the link leads to on this machine.
+ */
 const expandHostCopy = async (
   host: Host,
   e: Extract<EntryIR, { _tag: "HostCopy" }>,
@@ -89,7 +93,13 @@ const expandHostCopy = async (
         return;
       case "dir": {
         pending.push({ entry: { path: dest, type: "dir", mode: e.dirMode, ...owner } });
-        const names = sortBytewise(await host.readdir(abs), (n) => n);
+        const listed = await host.readdir(abs);
+        for (const raw of listed) {
+          if (typeof raw === "string") continue;
+          const shown = `${rel === "" ? "" : `${rel}/`}${[...raw].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`)).join("")}`;
+          out.push(error({ ...place, path: dest }, `host file ${shown} has a name that is not valid UTF-8, which an image path cannot hold`, "rename it, or exclude its directory"));
+        }
+        const names = sortBytewise(listed.filter((n): n is string => typeof n === "string"), (n) => n);
         for (const name of names) {
           const childRel = rel === "" ? name : `${rel}/${name}`;
           if (excluded(childRel)) continue;

@@ -11,10 +11,14 @@ import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
-import { canonicalJson, DiagnosticError, error } from "../core/index.ts";
+import * as E from "fp-ts/lib/Either.js";
+import * as t from "io-ts";
+import { canonicalJson, createDigestingStream, DiagnosticError, error } from "../core/index.ts";
 import type { BuiltImage } from "../build/index.ts";
-import type { ImageConfig } from "../oci/index.ts";
+import type { ImageConfig, ImageLayer } from "../oci/index.ts";
+import { classifyLayerEntry, decodeJson } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
+import { readFileInRoot, resolveInRoot } from "./InRootPath.ts";
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -26,76 +30,65 @@ const CAPABILITIES = [
 
 const isRoot = process.getuid?.() === 0;
 
-const fail = (where: string, message: string): never => {
-  throw new DiagnosticError([error({ file: where }, message)]);
-};
-
-/** Symlinks followed in one path before it counts as a loop, as Linux does. */
-const MAX_LINKS = 40;
-
-/**
- * The real directory under `root` that the directory path `segs` names, as the
- * container will see it: made where missing, and through symlinks resolved inside the
- * root (a base image's `/bin -> usr/bin`). A path that would leave the root, or goes
- * through a file, is refused.
- */
-const resolveDir = async (root: string, segs: ReadonlyArray<string>, rel: string, where: string, links: { n: number }): Promise<string> => {
-  let cur = root;
-  for (const seg of segs) {
-    const next = path.join(cur, seg);
-    const st = await fs.lstat(next).catch(() => undefined);
-    if (st === undefined) {
-      await fs.mkdir(next, { mode: 0o755 });
-      cur = next;
-    } else if (st.isDirectory()) cur = next;
-    else if (st.isSymbolicLink()) {
-      if (++links.n > MAX_LINKS) return fail(where, `layer entry ${rel} goes through too many symlinks`);
-      const link = await fs.readlink(next);
-      const resolved = path.resolve(link.startsWith("/") ? root : cur, link.startsWith("/") ? `.${link}` : link);
-      if (resolved !== root && !resolved.startsWith(root + path.sep)) return fail(where, `layer entry ${rel} goes through ${path.relative(root, next)}, a symlink that leads out of the root`);
-      cur = await resolveDir(root, path.relative(root, resolved).split(path.sep).filter((x) => x !== ""), rel, where, links);
-    } else return fail(where, `layer entry ${rel} goes through ${path.relative(root, next)}, which is not a directory`);
-  }
-  return cur;
-};
-
-/**
- * Resolves `rel` under `root`: its parent through {@link resolveDir}, so a layer can
- * never write outside the bundle; its last name as it is (an entry replaces a symlink
- * there rather than writing through it).
- */
-const safeTarget = async (root: string, rel: string, where: string): Promise<string> => {
-  const segs = rel.split("/").filter((s) => s !== "" && s !== ".");
-  if (segs.includes("..")) fail(where, `layer entry ${rel} escapes the root`);
-  if (segs.length === 0) return root;
-  return path.join(await resolveDir(root, segs.slice(0, -1), rel, where, { n: 0 }), segs[segs.length - 1]!);
+const fail = (where: string, message: string, hint?: string): never => {
+  throw new DiagnosticError([error({ file: where }, message, hint)]);
 };
 
 const removeAll = (p: string): Promise<void> => fs.rm(p, { recursive: true, force: true });
 
-const applyLayer = async (root: string, blob: string, gzipped: boolean, where: string): Promise<void> => {
+/**
+ * Applies one layer to `root`, whiteouts included, checking that its tar is the one its
+ * diff_id names. Every name goes through {@link classifyLayerEntry} and every path
+ * through {@link resolveInRoot}: an entry lands inside the root whatever the names and
+ * links of this layer and those below, the root stays a directory, and nothing deferred
+ * (a directory's mtime) follows a link made after it.
+ */
+const applyLayer = async (root: string, layer: ImageLayer, blob: string, where: string): Promise<void> => {
   const dirTimes: Array<[string, Date]> = [];
+  // Directories resolved so far; any removal or replacement may change them.
+  const cache = new Map<string, string>();
+  const resolve = (segments: ReadonlyArray<string>, followLast: boolean): Promise<string> =>
+    resolveInRoot(root, segments.join("/"), where, { create: true, followLast, cache });
+  const remove = async (p: string): Promise<void> => {
+    cache.clear();
+    await removeAll(p);
+  };
   const ex = tar.extract();
   ex.on("entry", (header, stream, next) => {
+    // A failure mid-entry destroys this stream too; the pipeline below reports it.
+    stream.on("error", () => {});
     const done = (e?: unknown): void => {
       stream.resume();
       next(e as Error | undefined);
     };
     (async () => {
-      const rel = header.name;
-      const base = path.posix.basename(rel);
-      const target = await safeTarget(root, rel, where);
-      if (base === ".wh..wh..opq") {
-        const dir = path.dirname(target);
-        for (const name of await fs.readdir(dir)) await removeAll(path.join(dir, name));
-        return;
+      const classified = classifyLayerEntry(header.name);
+      if (E.isLeft(classified)) return fail(where, `layer ${layer.digest}: entry ${JSON.stringify(header.name)} ${classified.left}`);
+      const name = classified.right;
+      switch (name._tag) {
+        case "Root":
+          // Its mode and time are the bundle's to set; anything but a directory would
+          // make the root a link or a file, and the next entries land on the host.
+          if (header.type !== "directory") fail(where, `layer ${layer.digest}: the entry for the root is a ${header.type}: the root of an image is always a directory`);
+          return;
+        case "Opaque": {
+          const dir = await resolve(name.dir, true);
+          for (const child of await fs.readdir(dir)) await remove(path.join(dir, child));
+          return;
+        }
+        case "Whiteout":
+          await remove(path.join(await resolve(name.dir, true), name.name));
+          return;
+        case "Path":
+          break;
+        default: {
+          const never: never = name;
+          throw new Error(`unknown layer entry ${JSON.stringify(never)}`);
+        }
       }
-      if (base.startsWith(".wh.")) {
-        await removeAll(path.join(path.dirname(target), base.slice(4)));
-        return;
-      }
+      const target = await resolve(name.segments, false);
       const existing = await fs.lstat(target).catch(() => undefined);
-      if (existing !== undefined && !(existing.isDirectory() && header.type === "directory")) await removeAll(target);
+      if (existing !== undefined && !(existing.isDirectory() && header.type === "directory")) await remove(target);
       const mode = header.mode & 0o7777;
       switch (header.type) {
         case "directory":
@@ -104,34 +97,53 @@ const applyLayer = async (root: string, blob: string, gzipped: boolean, where: s
           break;
         case "file":
         case "contiguous-file":
-          await pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream(target, { mode: 0o600 }));
+          // "wx": a new file, never through a link that appeared since.
+          await pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream(target, { mode: 0o600, flags: "wx" }));
           break;
         case "symlink":
           await fs.symlink(header.linkname ?? "", target);
           break;
         case "link":
-          await fs.link(await safeTarget(root, header.linkname ?? "", where), target);
+          // link(2) does not follow a link it is given: the new name shares the inode
+          // found inside the root, never one outside.
+          await fs.link(await resolve((header.linkname ?? "").split("/"), false), target);
           return;
         default:
-          fail(where, `layer entry ${rel} is a ${header.type}, which lading does not unpack`);
+          fail(where, `layer entry ${header.name} is a ${header.type}, which lading does not unpack`);
       }
       if (isRoot) await fs.lchown(target, header.uid, header.gid);
       if (header.type !== "symlink") await fs.chmod(target, mode);
       await fs.lutimes(target, header.mtime, header.mtime);
     })().then(() => done(), done);
   });
-  if (gzipped) await pipeline(createReadStream(blob), zlib.createGunzip(), ex as unknown as NodeJS.WritableStream);
-  else await pipeline(createReadStream(blob), ex as unknown as NodeJS.WritableStream);
-  // Writing children touched the directories' mtimes: set them last.
-  for (const [dir, mtime] of dirTimes) await fs.utimes(dir, mtime, mtime);
+  const tarred = createDigestingStream(1 << 20);
+  await pipeline([
+    createReadStream(blob, { highWaterMark: 1 << 20 }),
+    ...(layer.mediaType.endsWith("gzip") ? [zlib.createGunzip()] : []),
+    tarred.stream,
+    ex as unknown as NodeJS.WritableStream,
+  ]).catch((e: unknown) => {
+    if (e instanceof DiagnosticError) throw e;
+    return fail(where, `layer ${layer.digest} cannot be unpacked: ${(e as Error).message}`);
+  });
+  if (tarred.digest() !== layer.diffId) fail(where, `layer ${layer.digest} does not unpack to its diff_id ${layer.diffId}: refused`);
+  // Writing children touched the directories' mtimes: set them last, on what is still a
+  // directory (a later entry may have replaced one with a link) and never through a link.
+  for (const [dir, mtime] of dirTimes) {
+    const st = await fs.lstat(dir).catch(() => undefined);
+    if (st?.isDirectory() === true) await fs.lutimes(dir, mtime, mtime);
+  }
 };
+
+/** The most of /etc/passwd or /etc/group lading reads: far more than any real one. */
+const MAX_USER_TABLE = 4 << 20;
 
 /** Resolves `user[:group]` against the bundle's /etc/passwd and /etc/group. */
 const resolveUser = async (root: string, spec: string | undefined, where: string): Promise<{ uid: number; gid: number }> => {
   if (spec === undefined || spec === "") return { uid: 0, gid: 0 };
   const [user = "", group] = spec.split(":");
   const table = async (file: string): Promise<string[][]> =>
-    (await fs.readFile(path.join(root, "etc", file), "utf8").catch(() => ""))
+    ((await readFileInRoot(root, `etc/${file}`, MAX_USER_TABLE, where))?.toString("utf8") ?? "")
       .split("\n")
       .filter((l) => l !== "")
       .map((l) => l.split(":"));
@@ -206,9 +218,38 @@ export const makeRuntimeConfig = (config: ImageConfig, user: { uid: number; gid:
   };
 };
 
+/** What marks a directory as a bundle lading wrote: the runtime config it writes. */
+const BundleConfig = t.type({ ociVersion: t.string, root: t.type({ path: t.literal("rootfs") }), process: t.UnknownRecord });
+
+/**
+ * Refuses to replace anything at `dest` but nothing, an empty directory, or a bundle
+ * lading wrote (`config.json` and `rootfs/`, nothing else): `bundle:.` must not delete
+ * a project, nor `bundle:important` a directory of files.
+ */
+const ensureReplaceable = async (dest: string, where: string): Promise<void> => {
+  const st = await fs.lstat(dest).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return undefined;
+    throw e;
+  });
+  if (st === undefined) return;
+  const hint = "choose a new directory, or remove this one yourself";
+  if (!st.isDirectory()) fail(where, `${st.isSymbolicLink() ? "is a symlink" : "exists and is not a directory"}: lading replaces only a runtime bundle it wrote`, hint);
+  const names = (await fs.readdir(dest)).sort();
+  if (names.length === 0) return;
+  const other = names.filter((n) => n !== "config.json" && n !== "rootfs");
+  const rootfs = await fs.lstat(path.join(dest, "rootfs")).catch(() => undefined);
+  const config = await fs.readFile(path.join(dest, "config.json"), "utf8").catch(() => undefined);
+  const isBundle = other.length === 0 && rootfs?.isDirectory() === true && config !== undefined && E.isRight(decodeJson(BundleConfig, config, where));
+  if (!isBundle) {
+    const shown = names.slice(0, 5).join(", ") + (names.length > 5 ? ", ..." : "");
+    fail(where, `exists and is not a runtime bundle (it holds ${shown}): lading replaces only a bundle it wrote`, hint);
+  }
+};
+
 /**
  * Writes the image as a runtime bundle at `dir`, whole or not at all: it is assembled
- * beside `dir` and swapped in only when complete.
+ * beside `dir` and swapped in only when complete. What is at `dir` is replaced only when
+ * it is a bundle lading wrote (or an empty directory).
  *
  * @category destructors
  */
@@ -218,11 +259,12 @@ export const writeBundle = async (store: Store, image: BuiltImage, dir: string, 
   const args = [...(config.config?.Entrypoint ?? []), ...(config.config?.Cmd ?? [])];
   if (args.length === 0) fail(where, "the image has no entrypoint or cmd: a bundle needs a process to run");
   const dest = path.resolve(dir);
+  await ensureReplaceable(dest, where);
   await fs.mkdir(path.dirname(dest), { recursive: true });
   const tmp = `${dest}.tmp-${randomBytes(6).toString("hex")}`;
   try {
     await fs.mkdir(path.join(tmp, "rootfs"), { recursive: true, mode: 0o755 });
-    for (const layer of image.layers) await applyLayer(path.join(tmp, "rootfs"), store.blobPath(layer.digest), layer.mediaType.endsWith("gzip"), where);
+    for (const layer of image.layers) await applyLayer(path.join(tmp, "rootfs"), layer, store.blobPath(layer.digest), where);
     const user = await resolveUser(path.join(tmp, "rootfs"), config.config?.User, where);
     // The root directory too is the image's, not the host's: mode 0755, time `created`.
     const created = new Date(config.created ?? 0);

@@ -8,7 +8,9 @@ import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
 import type { Diagnostic, Digest } from "../core/index.ts";
-import { createDigestingStream, digestFromHex, error } from "../core/index.ts";
+import * as E from "fp-ts/lib/Either.js";
+import { createDigestingStream, digestFromHex, error, showPath } from "../core/index.ts";
+import { classifyLayerEntry, layerEntryPath } from "../oci/index.ts";
 import type { OpenedImage, OpenedLayer } from "./read.ts";
 
 /**
@@ -64,13 +66,24 @@ const inspectLayer = async (source: string, layer: OpenedLayer, index: number, p
   const where = { file: source, layer: `#${index + 1} ${layer.descriptor.digest.slice(0, 19)}` };
   const ex = tar.extract();
   ex.on("entry", (header, stream, next) => {
+    // A failure mid-entry (a corrupt gzip) destroys this stream too: the pipeline below
+    // reports it, so here it is only heard, never left to crash the process.
+    stream.on("error", () => {});
     const h = createHash("sha256");
     stream.on("data", (c: unknown) => h.update(c as Buffer));
     stream.on("end", () => {
       const type = typeOf(header.type);
-      const p = `/${header.name.replace(/^\.?\/+/, "").replace(/\/+$/, "")}`;
+      // Read as every sink reads it: a name the bundle sink would refuse is a problem here.
+      const classified = classifyLayerEntry(header.name);
+      const p = layerEntryPath(header.name);
+      if (E.isLeft(classified) || p === undefined) {
+        problems.push(error({ ...where, path: showPath(header.name) }, `layer entry ${E.isLeft(classified) ? classified.left : "climbs out of the root"}`));
+        next();
+        return;
+      }
+      if (classified.right._tag === "Root" && type !== "dir") problems.push(error({ ...where, path: "/" }, `the entry for the root is a ${header.type}: the root of an image is always a directory`));
       files.push({
-        path: p === "/" ? "/" : p,
+        path: p,
         type,
         mode: header.mode & 0o7777,
         uid: header.uid,
@@ -137,23 +150,35 @@ export const flattenLayers = <F extends { readonly path: string; readonly type: 
   layers: ReadonlyArray<{ readonly files: ReadonlyArray<F> }>,
 ): ReadonlyMap<string, F> => {
   const tree = new Map<string, F>();
+  const under = (segments: ReadonlyArray<string>): string => (segments.length === 0 ? "/" : `/${segments.join("/")}/`);
+  const removeBelow = (prefix: string): void => {
+    for (const k of [...tree.keys()]) if (k.startsWith(prefix)) tree.delete(k);
+  };
   for (const l of layers) {
     for (const f of l.files) {
-      const base = f.path.slice(f.path.lastIndexOf("/") + 1);
-      const dir = f.path.slice(0, f.path.lastIndexOf("/")) || "/";
-      const prefix = dir === "/" ? "/" : `${dir}/`;
-      if (base === ".wh..wh..opq") {
-        for (const k of [...tree.keys()]) if (k.startsWith(prefix)) tree.delete(k);
-        continue;
+      // The rules every sink applies; a name they refuse was reported by inspect.
+      const name = classifyLayerEntry(f.path);
+      if (E.isLeft(name)) continue;
+      switch (name.right._tag) {
+        case "Root":
+          continue;
+        case "Opaque":
+          removeBelow(under(name.right.dir));
+          continue;
+        case "Whiteout": {
+          const gone = `${under(name.right.dir)}${name.right.name}`;
+          tree.delete(gone);
+          removeBelow(`${gone}/`);
+          continue;
+        }
+        case "Path":
+          break;
+        default: {
+          const never: never = name.right;
+          throw new Error(`unknown layer entry ${JSON.stringify(never)}`);
+        }
       }
-      if (base.startsWith(".wh.")) {
-        const gone = `${prefix}${base.slice(4)}`;
-        for (const k of [...tree.keys()]) if (k === gone || k.startsWith(`${gone}/`)) tree.delete(k);
-        continue;
-      }
-      if (f.type !== "dir" && tree.get(f.path)?.type === "dir") {
-        for (const k of [...tree.keys()]) if (k.startsWith(`${f.path}/`)) tree.delete(k);
-      }
+      if (f.type !== "dir" && tree.get(f.path)?.type === "dir") removeBelow(`${f.path}/`);
       tree.set(f.path, f);
     }
   }

@@ -17,10 +17,11 @@ import * as tar from "tar-stream";
 import type { Digest } from "../core/index.ts";
 import { DiagnosticError, digestFromHex, digestHex, digestOf, error, forEachLimit } from "../core/index.ts";
 import type { Descriptor, ImageConfig, Manifest } from "../oci/index.ts";
-import { decodeJson, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DockerArchiveManifest, ImageConfig as ImageConfigC, Index, Manifest as ManifestC, OCI_INDEX, OciLayout, REF_NAME } from "../oci/index.ts";
+import { classifyLayerEntry, decodeJson, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DockerArchiveManifest, ImageConfig as ImageConfigC, Index, Manifest as ManifestC, OCI_INDEX, OciLayout, REF_NAME } from "../oci/index.ts";
 import type { Reference } from "../core/index.ts";
 import { fetchBlob, pullImage, registryClient, TRANSFERS } from "../registry/index.ts";
 import { openStore } from "../store/index.ts";
+import { resolveInRoot } from "./InRootPath.ts";
 import type { Transport } from "./Transport.ts";
 import { formatTransport } from "./Transport.ts";
 
@@ -127,35 +128,36 @@ const openOciDir = async (dir: string, tag: string | undefined, source: string, 
   return { source, digest: desc.digest, manifest, manifestBytes, config, configBytes, configDigest: manifest.config.digest, layers: layersOf(manifest, config, blob, source), close };
 };
 
+/**
+ * Unpacks an archive's files into `dir`. Member names are resolved inside `dir` as a
+ * rootfs path is, and one that climbs out with `..` or holds a whiteout name is refused:
+ * no archive member is written anywhere else, whatever its name.
+ */
 const extractTo = async (file: string, dir: string, source: string): Promise<void> => {
   const ex = tar.extract();
   const root = path.resolve(dir);
+  const cache = new Map<string, string>();
   ex.on("entry", (header, stream, next) => {
-    const dest = path.resolve(root, header.name);
-    if (dest !== root && !dest.startsWith(root + path.sep)) {
+    // A failure mid-member destroys this stream too; the pipeline below reports it.
+    stream.on("error", () => {});
+    const done = (e?: unknown): void => {
       stream.resume();
-      next(new Error(`archive member ${header.name} escapes the archive`));
-      return;
-    }
-    if (header.type === "directory") {
-      fs.mkdir(dest, { recursive: true }).then(() => {
-        stream.resume();
-        next();
-      }, next);
-      return;
-    }
-    if (header.type !== "file") {
-      stream.resume();
-      next();
-      return;
-    }
-    fs.mkdir(path.dirname(dest), { recursive: true })
-      .then(() => pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream(dest)))
-      .then(() => next(), next);
+      next(e as Error | undefined);
+    };
+    (async () => {
+      const name = classifyLayerEntry(header.name);
+      if (E.isLeft(name) || name.right._tag !== "Path") return fail(source, `archive member ${JSON.stringify(header.name)} ${E.isLeft(name) ? name.left : "is not a file name"}: refused`);
+      // Links are not followed by the readers and never made here: files and directories only.
+      if (header.type !== "file" && header.type !== "directory") return;
+      const dest = await resolveInRoot(root, name.right.segments.join("/"), source, { create: true, followLast: false, cache });
+      if (header.type === "directory") await fs.mkdir(dest, { recursive: true });
+      else await pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream(dest, { flags: "wx" }));
+    })().then(() => done(), done);
   });
   try {
     await pipeline(createReadStream(file), ex as unknown as NodeJS.WritableStream);
   } catch (e) {
+    if (e instanceof DiagnosticError) throw e;
     fail(source, `cannot read the archive: ${(e as Error).message}`);
   }
 };

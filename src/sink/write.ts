@@ -6,12 +6,14 @@
  */
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
+import { Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
 import * as E from "fp-ts/lib/Either.js";
 import type { Digest } from "../core/index.ts";
-import { canonicalJson, DiagnosticError, digestFromHex, digestHex, error, forEachLimit } from "../core/index.ts";
+import { canonicalJson, createDigestingStream, DiagnosticError, digestHex, error, forEachLimit } from "../core/index.ts";
 import type { BuiltImage } from "../build/index.ts";
 import type { Descriptor, ImageLayer, Index } from "../oci/index.ts";
 import { decodeJson, Index as IndexC, makeIndex, OCI_MANIFEST, REF_NAME, taggedDescriptor } from "../oci/index.ts";
@@ -220,17 +222,36 @@ const layerCompression = (mediaType: string, what: string): "gzip" | "none" => {
  * diff_id: a base layer whose content is not what its config says is refused.
  */
 const verifyDiffId = async (store: Store, layer: ImageLayer, compression: "gzip" | "none"): Promise<number> => {
-  const hash = createHash("sha256");
-  let size = 0;
-  const input = createReadStream(store.blobPath(layer.digest), { highWaterMark: 1 << 20 });
-  for await (const chunk of compression === "gzip" ? input.pipe(zlib.createGunzip()) : input) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).byteLength;
-  }
-  if (digestFromHex(hash.digest("hex")) !== layer.diffId) {
+  const tarred = createDigestingStream(1 << 20);
+  await pipeline([
+    createReadStream(store.blobPath(layer.digest), { highWaterMark: 1 << 20 }),
+    ...(compression === "gzip" ? [zlib.createGunzip()] : []),
+    tarred.stream,
+    new Writable({ write: (_chunk, _enc, cb) => cb() }),
+  ]).catch((e: unknown) => {
+    throw new DiagnosticError([error({}, `layer ${layer.digest} cannot be unpacked: ${(e as Error).message}`)]);
+  });
+  if (tarred.digest() !== layer.diffId) {
     throw new DiagnosticError([error({}, `layer ${layer.digest} does not unpack to its diff_id ${layer.diffId}: refused`)]);
   }
-  return size;
+  return tarred.size();
+};
+
+/**
+ * Checks every layer lading did not build against its diff_id, before a sink writes it:
+ * a config whose diff_ids do not match its layers is refused by every sink alike, as
+ * by every reader. Layers lading built carry their uncompressed size: they were hashed
+ * as they were made.
+ */
+const verifyDiffIds = async (store: Store, blobs: Blobs, image: BuiltImage): Promise<void> => {
+  const foreign = [...new Map(image.layers.filter((l) => l.uncompressedSize === undefined).map((l) => [`${l.digest} ${l.diffId}`, l])).values()];
+  await forEachLimit(foreign, TRANSFERS, async (l) => {
+    // A layer lading cannot unpack (zstd) goes as it is, to sinks that keep it so.
+    if (!l.mediaType.endsWith("gzip") && !l.mediaType.endsWith("tar")) return;
+    const compression = layerCompression(l.mediaType, `layer ${l.digest}`);
+    await blobs.ensure(l.digest);
+    await verifyDiffId(store, l, compression);
+  });
 };
 
 const withLatest = (ref: string): string => (/:[^/]+$/.test(ref) ? ref : `${ref}:latest`);
@@ -246,8 +267,10 @@ export const writeImage = async (store: Store, image: BuiltImage, to: Transport,
   try {
     switch (to._tag) {
       case "Oci":
+        await verifyDiffIds(store, blobs, image);
         return await writeOciDir(store, blobs, image, to.dir, to.tag ?? "latest", opts);
       case "OciArchive":
+        await verifyDiffIds(store, blobs, image);
         return await writeArchive(to.file, await ociArchiveMembers(store, blobs, image, to.tag ?? "latest", opts));
       case "DockerArchive":
         return await writeArchive(to.file, await dockerArchiveMembers(store, blobs, image, withLatest(to.ref ?? `localhost/${opts.defaultName.toLowerCase()}`)));
@@ -256,6 +279,9 @@ export const writeImage = async (store: Store, image: BuiltImage, to: Transport,
         await ensureAll(blobs, image.layers.map((l) => l.digest));
         return await writeBundle(store, image, to.dir, opts.defaultName);
       case "Registry":
+        // Between registries the layers are never downloaded, so never unpacked: only
+        // layers already here are checked.
+        if (image.remote === undefined) await verifyDiffIds(store, blobs, image);
         return await pushImage(store, blobs, image, to.reference, opts.env ?? {});
       default: {
         const never: never = to;
@@ -263,7 +289,8 @@ export const writeImage = async (store: Store, image: BuiltImage, to: Transport,
       }
     }
   } catch (e) {
-    if (e instanceof DiagnosticError) throw e;
+    // A problem found deep in a sink names the location written to.
+    if (e instanceof DiagnosticError) throw new DiagnosticError(e.diagnostics.map((d) => (d.file === undefined ? { ...d, file: formatTransport(to) } : d)));
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== undefined) throw new DiagnosticError([error({ file: formatTransport(to) }, `cannot write: ${(e as Error).message}`)]);
     throw e;
