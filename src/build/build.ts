@@ -165,8 +165,9 @@ export const buildImage = async (
   const cached: string[] = [];
   for (const layer of plan.layers) {
     const hit = await store.getLayer(layer.cacheKey);
-    // A record counts only with its blob, whole: a blob cut short by a crash is rebuilt.
-    if (hit !== undefined && (await store.blobSize(hit.digest)) === hit.size) {
+    // A record counts only with its blob, whole and right: a blob cut short by a crash,
+    // or damaged on disk since, is rebuilt.
+    if (hit !== undefined && (await store.hasBlob(hit.digest, hit.size))) {
       layers.push({ mediaType: OCI_LAYER_GZIP, ...hit });
       cached.push(layer.name);
       onEvent({ _tag: "LayerCached", layer: layer.name });

@@ -61,8 +61,7 @@ const manifestByDigest = async (store: Store, client: RegistryClient, digest: Di
  * @category destructors
  */
 export const fetchBlob = async (store: Store, client: RegistryClient, digest: Digest, size: number | undefined): Promise<void> => {
-  const have = await store.blobSize(digest);
-  if (have !== undefined && (size === undefined || have === size)) return;
+  if (await store.hasBlob(digest, size)) return;
   const temp = store.tempPath();
   await client.getBlob(digest, temp, size);
   await store.commitBlob(temp, digest);

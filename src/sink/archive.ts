@@ -5,19 +5,19 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
+import { tempNameFor } from "../store/index.ts";
 
 /**
- * One member of an archive: bytes, or a file streamed from disk through an optional
- * transform (used to gunzip layers into docker-archive).
+ * One member of an archive: bytes, or a file streamed from disk through transforms
+ * (that check a blob against its digest, and gunzip layers into docker-archive).
  *
  * @category model
  */
 export type ArchiveMember =
   | { readonly name: string; readonly bytes: Uint8Array }
-  | { readonly name: string; readonly file: string; readonly size: number; readonly transform?: () => NodeJS.ReadWriteStream };
+  | { readonly name: string; readonly file: string; readonly size: number; readonly transforms?: () => ReadonlyArray<NodeJS.ReadWriteStream> };
 
 const EPOCH = new Date(0);
 
@@ -39,8 +39,7 @@ const writeMembers = async (pack: tar.Pack, members: ReadonlyArray<ArchiveMember
     }
     const sink = pack.entry({ name: m.name, type: "file", mode: 0o100644, mtime: EPOCH, size: m.size });
     const source = createReadStream(m.file);
-    if (m.transform === undefined) await pipeline(source, sink as unknown as NodeJS.WritableStream);
-    else await pipeline(source, m.transform(), sink as unknown as NodeJS.WritableStream);
+    await pipeline([source, ...(m.transforms?.() ?? []), sink as unknown as NodeJS.WritableStream]);
   }
   pack.finalize();
 };
@@ -52,7 +51,7 @@ const writeMembers = async (pack: tar.Pack, members: ReadonlyArray<ArchiveMember
  */
 export const writeArchive = async (file: string, members: ReadonlyArray<ArchiveMember>): Promise<void> => {
   await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${randomBytes(6).toString("hex")}`;
+  const tmp = tempNameFor(path.resolve(file));
   const pack = tar.pack();
   const producing = writeMembers(pack, members).catch((e: unknown) => {
     pack.destroy(e as Error);

@@ -7,7 +7,6 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
@@ -19,6 +18,7 @@ import type { ImageConfig, ImageLayer } from "../oci/index.ts";
 import { classifyLayerEntry, decodeJson } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
 import { readFileInRoot, resolveInRoot } from "./InRootPath.ts";
+import { tempNameFor } from "../store/index.ts";
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -261,7 +261,7 @@ export const writeBundle = async (store: Store, image: BuiltImage, dir: string, 
   const dest = path.resolve(dir);
   await ensureReplaceable(dest, where);
   await fs.mkdir(path.dirname(dest), { recursive: true });
-  const tmp = `${dest}.tmp-${randomBytes(6).toString("hex")}`;
+  const tmp = tempNameFor(dest);
   try {
     await fs.mkdir(path.join(tmp, "rootfs"), { recursive: true, mode: 0o755 });
     for (const layer of image.layers) await applyLayer(path.join(tmp, "rootfs"), layer, store.blobPath(layer.digest), where);
@@ -271,7 +271,7 @@ export const writeBundle = async (store: Store, image: BuiltImage, dir: string, 
     await fs.chmod(path.join(tmp, "rootfs"), 0o755);
     await fs.utimes(path.join(tmp, "rootfs"), created, created);
     await fs.writeFile(path.join(tmp, "config.json"), canonicalJson(makeRuntimeConfig(config, user, hostname)));
-    const old = `${dest}.old-${randomBytes(6).toString("hex")}`;
+    const old = tempNameFor(dest, "old");
     const hadOld = await fs.rename(dest, old).then(
       () => true,
       (e: NodeJS.ErrnoException) => {

@@ -28,8 +28,7 @@ import * as E from "fp-ts/lib/Either.js";
 
 /** Streams a layer into the store, checking its digest on the way; nothing unverified stays. */
 const importLayer = async (store: Store, layer: OpenedLayer, where: string): Promise<void> => {
-  const size = await store.blobSize(layer.descriptor.digest);
-  if (size === layer.descriptor.size) return;
+  if (await store.hasBlob(layer.descriptor.digest, layer.descriptor.size)) return;
   const temp = store.tempPath();
   const hash = createHash("sha256");
   let n = 0;

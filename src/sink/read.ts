@@ -20,7 +20,7 @@ import type { Descriptor, ImageConfig, Manifest } from "../oci/index.ts";
 import { classifyLayerEntry, decodeJson, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DockerArchiveManifest, ImageConfig as ImageConfigC, Index, Manifest as ManifestC, OCI_INDEX, OciLayout, REF_NAME } from "../oci/index.ts";
 import type { Reference } from "../core/index.ts";
 import { fetchBlob, pullImage, registryClient, TRANSFERS } from "../registry/index.ts";
-import { openStore } from "../store/index.ts";
+import { openStore, sweepStaleTemps, tempDirPrefix } from "../store/index.ts";
 import { resolveInRoot } from "./InRootPath.ts";
 import type { Transport } from "./Transport.ts";
 import { formatTransport } from "./Transport.ts";
@@ -203,7 +203,7 @@ const openDockerArchive = async (dir: string, ref: string | undefined, source: s
  * against its digest; from an index, the linux/amd64 image (or the only one).
  */
 const openRegistryImage = async (reference: Reference, env: Readonly<Record<string, string | undefined>>, source: string): Promise<OpenedImage> => {
-  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "lading-pull-"));
+  const tmp = await fs.mkdtemp(tempDirPrefix(os.tmpdir(), "pull"));
   const close = (): Promise<void> => fs.rm(tmp, { recursive: true, force: true });
   try {
     const store = await openStore(tmp);
@@ -236,12 +236,14 @@ const openRegistryImage = async (reference: Reference, env: Readonly<Record<stri
  */
 export const openImage = async (from: Transport, env: Readonly<Record<string, string | undefined>> = {}): Promise<OpenedImage> => {
   const source = formatTransport(from);
+  // What a killed process left of the same: lading's temp directories whose owner has gone.
+  await sweepStaleTemps(os.tmpdir(), (name) => name.startsWith("lading-open-") || name.startsWith("lading-pull-"));
   if (from._tag === "Oci") return openOciDir(from.dir, from.tag, source, async () => {});
   if (from._tag === "Bundle") return fail(source, "a runtime bundle is an output only: read the image from an oci, oci-archive or docker-archive location");
   if (from._tag === "Registry") return openRegistryImage(from.reference, env, source);
   const file = from.file;
   await fs.access(file).catch(() => fail(source, "no such file"));
-  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "lading-open-"));
+  const tmp = await fs.mkdtemp(tempDirPrefix(os.tmpdir(), "open"));
   const close = (): Promise<void> => fs.rm(tmp, { recursive: true, force: true });
   try {
     await extractTo(file, tmp, source);

@@ -6,19 +6,19 @@
  */
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { Writable } from "node:stream";
+import { Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
 import * as E from "fp-ts/lib/Either.js";
 import type { Digest } from "../core/index.ts";
-import { canonicalJson, createDigestingStream, DiagnosticError, digestHex, error, forEachLimit } from "../core/index.ts";
+import { canonicalJson, createDigestingStream, DiagnosticError, digestFromHex, digestHex, error, forEachLimit } from "../core/index.ts";
 import type { BuiltImage } from "../build/index.ts";
 import type { Descriptor, ImageLayer, Index } from "../oci/index.ts";
 import { decodeJson, Index as IndexC, makeIndex, OCI_MANIFEST, REF_NAME, taggedDescriptor } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
-import { pathExists, withFileLock, writeFileAtomic } from "../store/index.ts";
+import { pathExists, sweepBeside, sweepStaleTemps, tempNameFor, withFileLock, writeFileAtomic } from "../store/index.ts";
 import type { ArchiveMember } from "./archive.ts";
 import { writeArchive } from "./archive.ts";
 import { writeBundle } from "./bundle.ts";
@@ -61,8 +61,10 @@ const blobsOf = (store: Store, image: BuiltImage, env: Readonly<Record<string, s
   const sizes = new Map<Digest, number>(image.layers.map((l) => [l.digest, l.size]));
   return {
     ensure: async (digest) => {
-      if ((await store.blobSize(digest)) !== undefined) return;
-      if (image.remote === undefined) throw new Error(`blob ${digest} of a built image is not in the store`);
+      if (await store.hasBlob(digest, sizes.get(digest))) return;
+      // Gone, or damaged and removed just now: a base's layer is fetched again; one
+      // built here needs the build again.
+      if (image.remote === undefined) throw await store.discardCorrupt(digest);
       client ??= registryClient(image.remote, { env });
       await fetchBlob(store, client, digest, sizes.get(digest));
     },
@@ -71,29 +73,34 @@ const blobsOf = (store: Store, image: BuiltImage, env: Readonly<Record<string, s
 
 const ensureAll = (blobs: Blobs, digests: ReadonlyArray<Digest>): Promise<void> => forEachLimit([...new Set(digests)], TRANSFERS, (d) => blobs.ensure(d));
 
-/** Copies a store blob into a layout's blobs dir, atomically, unless present. */
+/**
+ * Copies a store blob into a layout's blobs dir, atomically, unless present: a file of
+ * its own, hashed as written (see `Store.exportBlob`), never a hard link into the store.
+ */
 const copyBlob = async (store: Store, blobs: Blobs, digest: Digest, blobsDir: string): Promise<void> => {
   const dest = path.join(blobsDir, digestHex(digest));
   if (await pathExists(dest)) return;
   await blobs.ensure(digest);
-  // A hard link: blobs are never changed in place, in the store or in a layout, so the
-  // two names can share the bytes. Across file systems, a copy.
-  try {
-    await fs.link(store.blobPath(digest), dest);
-    return;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "EEXIST") return;
-    if (code !== "EXDEV" && code !== "EPERM" && code !== "EMLINK" && code !== "ENOTSUP") throw e;
-  }
-  const tmp = `${dest}.tmp-${randomBytes(6).toString("hex")}`;
-  try {
-    await fs.copyFile(store.blobPath(digest), tmp, fs.constants.COPYFILE_FICLONE);
-    await fs.rename(tmp, dest);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw e;
-  }
+  await store.exportBlob(digest, dest);
+};
+
+/**
+ * A pass-through that hashes a store blob on its way into an archive, and fails the
+ * write at its end when the bytes were not the blob's: a damaged blob is removed from
+ * the store, and the archive is not written.
+ */
+const checkedBlob = (store: Store, digest: Digest): Transform => {
+  const hash = createHash("sha256");
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+    flush(cb) {
+      if (digestFromHex(hash.digest("hex")) === digest) cb();
+      else store.discardCorrupt(digest).then((e) => cb(e), (e: Error) => cb(e));
+    },
+  });
 };
 
 const readIndex = async (dir: string): Promise<Index> => {
@@ -125,12 +132,16 @@ const addToOciDir = async (store: Store, blobs: Blobs, image: BuiltImage, dir: s
 
 const writeOciDir = async (store: Store, blobs: Blobs, image: BuiltImage, dir: string, tag: string, opts: WriteOptions): Promise<void> => {
   const descriptor = taggedDescriptor(image.manifest, tag, opts.platform);
+  // What a killed write left: the layout it was assembling, and blobs half-copied into this one.
+  await sweepBeside(dir);
+  await sweepStaleTemps(path.join(dir, "blobs", "sha256"));
+  await sweepStaleTemps(dir);
   if (await pathExists(dir)) {
     await readIndex(dir);
     return addToOciDir(store, blobs, image, dir, tag, descriptor);
   }
   await fs.mkdir(path.dirname(path.resolve(dir)), { recursive: true });
-  const tmp = `${path.resolve(dir)}.tmp-${randomBytes(6).toString("hex")}`;
+  const tmp = tempNameFor(path.resolve(dir));
   try {
     await fs.mkdir(path.join(tmp, "blobs", "sha256"), { recursive: true });
     await forEachLimit(blobDigests(image), TRANSFERS, (d) => copyBlob(store, blobs, d, path.join(tmp, "blobs", "sha256")));
@@ -154,6 +165,7 @@ const ociArchiveMembers = async (store: Store, blobs: Blobs, image: BuiltImage, 
       name: `blobs/sha256/${digestHex(d)}`,
       file: store.blobPath(d),
       size: (await fs.stat(store.blobPath(d))).size,
+      transforms: () => [checkedBlob(store, d)],
     })),
   );
   return [
@@ -174,7 +186,7 @@ const dockerArchiveMembers = async (store: Store, blobs: Blobs, image: BuiltImag
       name: `${digestHex(l.diffId)}.tar`,
       file: store.blobPath(l.digest),
       size: l.uncompressedSize ?? (await verifyDiffId(store, l, compression)),
-      ...(compression === "gzip" ? { transform: () => zlib.createGunzip() } : {}),
+      transforms: () => (compression === "gzip" ? [checkedBlob(store, l.digest), zlib.createGunzip()] : [checkedBlob(store, l.digest)]),
     });
   }
   const unique = [...new Map(layers.map((l) => [l.name, l])).values()];
@@ -271,12 +283,20 @@ export const writeImage = async (store: Store, image: BuiltImage, to: Transport,
         return await writeOciDir(store, blobs, image, to.dir, to.tag ?? "latest", opts);
       case "OciArchive":
         await verifyDiffIds(store, blobs, image);
+        await sweepBeside(to.file);
         return await writeArchive(to.file, await ociArchiveMembers(store, blobs, image, to.tag ?? "latest", opts));
       case "DockerArchive":
+        await sweepBeside(to.file);
         return await writeArchive(to.file, await dockerArchiveMembers(store, blobs, image, withLatest(to.ref ?? `localhost/${opts.defaultName.toLowerCase()}`)));
       case "Bundle":
         for (const l of image.layers) layerCompression(l.mediaType, `layer ${l.digest}`);
         await ensureAll(blobs, image.layers.map((l) => l.digest));
+        // Unpacked, a layer's bytes cannot be checked against its digest after the fact:
+        // each is hashed now, whatever the verified record says.
+        await forEachLimit([...new Set(image.layers.map((l) => l.digest))], TRANSFERS, async (d) => {
+          if (!(await store.hasBlobHashedNow(d))) throw await store.discardCorrupt(d);
+        });
+        await sweepBeside(to.dir);
         return await writeBundle(store, image, to.dir, opts.defaultName);
       case "Registry":
         // Between registries the layers are never downloaded, so never unpacked: only

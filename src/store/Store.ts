@@ -2,18 +2,25 @@
  * The content-addressed store: blobs named by digest, a cache of built layers by cache
  * key, a record of checked spec sources, and a cache of host file digests. Every write
  * goes to a temp file in the store and is renamed into place, so concurrent builds and
- * crashes never leave a half-written blob or record behind.
+ * crashes never leave a half-written blob or record behind, and what a killed process
+ * left is removed by the next one to open the store.
+ *
+ * A blob is never trusted by its name and size alone: a blob is served only after it
+ * was hashed, and every copy out of the store is hashed again as written (see
+ * `hasBlob` and `exportBlob`).
  */
-import { randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import type { Digest } from "../core/index.ts";
-import { digestFromHex, digestHex, digestOf } from "../core/index.ts";
+import { DiagnosticError, digestFromHex, digestHex, digestOf, error } from "../core/index.ts";
 import { DigestC } from "../oci/index.ts";
 import type { LayerBlob } from "../oci/index.ts";
+import { ownerIsGone, PROCESS_OWNER, sweepStaleTemps, tempNameFor } from "./Temp.ts";
 
 const LayerRecord = t.type({ digest: DigestC, size: t.number, diffId: DigestC, uncompressedSize: t.number });
 
@@ -39,14 +46,32 @@ export interface StoredHashCache {
 export interface Store {
   readonly root: string;
   blobPath(digest: Digest): string;
-  /** The size of a stored blob, or undefined when it is not there. */
-  blobSize(digest: Digest): Promise<number | undefined>;
+  /**
+   * Whether the store has the blob, whole and right (of `size` bytes, when given): it
+   * was hashed by this process, or hashed before and its file not changed since (the
+   * verified record, which any write to the file makes stale by changing its ctime).
+   * A blob that does not hash to its name is removed, so the caller fetches or builds
+   * it again.
+   */
+  hasBlob(digest: Digest, size?: number): Promise<boolean>;
+  /** As {@link Store.hasBlob}, ignoring the verified record: the bytes are hashed now. */
+  hasBlobHashedNow(digest: Digest): Promise<boolean>;
   /** Writes bytes as a blob, verifying nothing: the digest is computed here. */
   putBlob(bytes: Uint8Array): Promise<Digest>;
   /** A fresh temp path in the store, on the same file system as the blobs. */
   tempPath(): string;
-  /** Moves a finished temp file into place as the blob `digest`. */
+  /** Moves a finished temp file, whose digest the caller computed as it wrote it, into place as the blob `digest`. */
   commitBlob(temp: string, digest: Digest): Promise<void>;
+  /**
+   * Copies a blob to `dest` (which must not exist), whole or not at all, as a file of
+   * its own: a reflink where the file system has them, else a copy, never a hard link,
+   * so damage to the store cannot reach an output written before. The copy is hashed
+   * before it gets its name; when it does not match, the store's blob is removed and a
+   * diagnostic says so.
+   */
+  exportBlob(digest: Digest, dest: string): Promise<void>;
+  /** Removes a blob found not to match its digest, and returns the diagnostic that says so. */
+  discardCorrupt(digest: Digest): Promise<DiagnosticError>;
   getLayer(cacheKey: Digest): Promise<LayerBlob | undefined>;
   putLayer(cacheKey: Digest, layer: LayerBlob): Promise<void>;
   hasCheck(key: Digest): Promise<boolean>;
@@ -79,7 +104,7 @@ export const pathExists = async (p: string): Promise<boolean> =>
  * @category constructors
  */
 export const writeFileAtomic = async (file: string, data: Uint8Array | string): Promise<void> => {
-  const tmp = `${file}.tmp-${randomBytes(6).toString("hex")}`;
+  const tmp = tempNameFor(file);
   try {
     const handle = await fs.open(tmp, "w");
     try {
@@ -96,13 +121,14 @@ export const writeFileAtomic = async (file: string, data: Uint8Array | string): 
   }
 };
 
-/** How long a lock may be held before another process takes it as left by a crash. */
+/** How long a lock whose owner cannot be told may be held before it is taken as left by a crash. */
 const STALE_LOCK_MS = 60_000;
 
 /**
- * Runs `f` while holding `lock` (a file created exclusively), so that read-modify-write
- * cycles on one file from several processes do not lose each other's changes. A lock
- * older than a minute was left by a crash and is taken over.
+ * Runs `f` while holding `lock` (a file created exclusively, holding its owner's pid
+ * and start time), so that read-modify-write cycles on one file from several processes
+ * do not lose each other's changes. A lock whose owner has gone (killed) is taken over
+ * at once; one whose owner cannot be told, after a minute.
  *
  * @category combinators
  */
@@ -110,15 +136,21 @@ export const withFileLock = async <A>(lock: string, f: () => Promise<A>, timeout
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      await (await fs.open(lock, "wx")).close();
+      const handle = await fs.open(lock, "wx");
+      try {
+        await handle.writeFile(PROCESS_OWNER);
+      } finally {
+        await handle.close();
+      }
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const owner = await fs.readFile(lock, "utf8").catch(() => "");
       const age = await fs.stat(lock).then(
         (st) => Date.now() - st.mtimeMs,
         () => 0,
       );
-      if (age > STALE_LOCK_MS) await fs.rm(lock, { force: true });
+      if (ownerIsGone(owner) || (owner === "" && age > STALE_LOCK_MS)) await takeOverLock(lock, owner);
       else if (Date.now() > deadline) throw new Error(`timed out waiting for the lock ${lock}`);
       else await new Promise((r) => setTimeout(r, 25 + Math.random() * 50));
     }
@@ -131,14 +163,52 @@ export const withFileLock = async <A>(lock: string, f: () => Promise<A>, timeout
 };
 
 /**
+ * Removes a lock left by `owner`. It is moved aside first and looked at again, so that a
+ * lock another process took in between is put back, not removed.
+ */
+const takeOverLock = async (lock: string, owner: string): Promise<void> => {
+  const aside = tempNameFor(lock, "old");
+  const moved = await fs.rename(lock, aside).then(
+    () => true,
+    () => false,
+  );
+  if (!moved) return;
+  const now = await fs.readFile(aside, "utf8").catch(() => "");
+  if (now !== owner) await fs.link(aside, lock).catch(() => undefined);
+  await fs.rm(aside, { force: true });
+};
+
+/** A verified record: the blob file's size, inode and change times when it was hashed. */
+const fileIdentity = (st: { readonly size: number; readonly ino: number; readonly mtimeNs: bigint; readonly ctimeNs: bigint }): string =>
+  `${st.size} ${st.ino} ${st.mtimeNs} ${st.ctimeNs}`;
+
+/** Hashes a file: its sha256 digest and size, or undefined when it cannot be read. */
+const hashFile = async (file: string): Promise<{ readonly digest: Digest; readonly size: number } | undefined> => {
+  const hash = createHash("sha256");
+  let size = 0;
+  try {
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).byteLength;
+    }
+  } catch {
+    return undefined;
+  }
+  return { digest: digestFromHex(hash.digest("hex")), size };
+};
+
+/**
  * Opens (creating if needed) the store at `root`.
  *
  * @category constructors
  */
 export const openStore = async (root: string): Promise<Store> => {
-  const dirs = ["blobs/sha256", "layers", "checks", "tmp"].map((d) => path.join(root, d));
+  const dirs = ["blobs/sha256", "layers", "checks", "tmp", "verified"].map((d) => path.join(root, d));
   for (const d of dirs) await fs.mkdir(d, { recursive: true });
+  // What killed processes left: blobs half-written in tmp, records' temp files.
+  for (const d of [root, ...dirs]) await sweepStaleTemps(d);
   const blobPath = (d: Digest): string => path.join(root, "blobs", "sha256", digestHex(d));
+  const verifiedPath = (d: Digest): string => path.join(root, "verified", digestHex(d));
   const readJson = async <A>(file: string, codec: t.Decoder<unknown, A>): Promise<A | undefined> => {
     let text: string;
     try {
@@ -153,28 +223,107 @@ export const openStore = async (root: string): Promise<Store> => {
       return undefined;
     }
   };
+  /** Blobs hashed by this process, with the identity of the file that was hashed. */
+  const hashedHere = new Map<Digest, string>();
+  const statOf = (d: Digest) => fs.stat(blobPath(d), { bigint: true }).then(
+    (st) => ({ size: Number(st.size), ino: Number(st.ino), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs }),
+    () => undefined,
+  );
+  const remember = async (d: Digest): Promise<void> => {
+    const st = await statOf(d);
+    if (st === undefined) return;
+    hashedHere.set(d, fileIdentity(st));
+    await writeFileAtomic(verifiedPath(d), fileIdentity(st)).catch(() => undefined);
+  };
+  const discard = async (d: Digest): Promise<void> => {
+    hashedHere.delete(d);
+    // Moved aside first: a reader that has the blob open keeps its bytes, and the name
+    // is free at once for a good copy.
+    const aside = path.join(root, "tmp", tempNameFor("corrupt"));
+    await fs.rename(blobPath(d), aside).then(() => fs.rm(aside, { force: true }), () => undefined);
+    await fs.rm(verifiedPath(d), { force: true });
+  };
+  const hashNow = async (d: Digest): Promise<boolean> => {
+    const hashed = await hashFile(blobPath(d));
+    if (hashed === undefined) return false;
+    if (hashed.digest !== d) {
+      await discard(d);
+      return false;
+    }
+    await remember(d);
+    return true;
+  };
+  const hasBlob = async (d: Digest, size?: number): Promise<boolean> => {
+    const st = await statOf(d);
+    if (st === undefined) return false;
+    if (size !== undefined && st.size !== size) {
+      await discard(d);
+      return false;
+    }
+    const identity = fileIdentity(st);
+    if (hashedHere.get(d) === identity) return true;
+    const record = await fs.readFile(verifiedPath(d), "utf8").catch(() => undefined);
+    if (record === identity) {
+      hashedHere.set(d, identity);
+      return true;
+    }
+    return hashNow(d);
+  };
+  const corruptDiagnostic = (d: Digest): DiagnosticError =>
+    new DiagnosticError([
+      error({ file: root }, `the store's blob ${d} is damaged (its bytes do not hash to its name): it was removed from the store`, "run the command again: the blob is built or fetched anew"),
+    ]);
+  const commitBlob = async (temp: string, digest: Digest): Promise<void> => {
+    const handle = await fs.open(temp, "r+");
+    try {
+      await handle.chmod(0o644);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(temp, blobPath(digest));
+    await remember(digest);
+  };
   const store: Store = {
     root,
     blobPath,
-    blobSize: (d) => fs.stat(blobPath(d)).then(
-      (st) => st.size,
-      () => undefined,
-    ),
+    hasBlob,
+    hasBlobHashedNow: hashNow,
     putBlob: async (bytes) => {
       const digest = digestOf(bytes);
-      if (!(await pathExists(blobPath(digest)))) await writeFileAtomic(blobPath(digest), bytes);
+      if (await hasBlob(digest, bytes.byteLength)) return digest;
+      const temp = store.tempPath();
+      try {
+        await fs.writeFile(temp, bytes);
+        await commitBlob(temp, digest);
+      } catch (e) {
+        await fs.rm(temp, { force: true });
+        throw e;
+      }
       return digest;
     },
-    tempPath: () => path.join(root, "tmp", `${process.pid}-${randomBytes(8).toString("hex")}`),
-    commitBlob: async (temp, digest) => {
-      const handle = await fs.open(temp, "r+");
+    tempPath: () => path.join(root, "tmp", tempNameFor("blob")),
+    commitBlob,
+    exportBlob: async (digest, dest) => {
+      const tmp = tempNameFor(dest);
       try {
-        await handle.chmod(0o644);
-        await handle.sync();
-      } finally {
-        await handle.close();
+        // A reflink shares blocks copy-on-write: a later write to either file does not
+        // reach the other. Where there are none, the kernel copies.
+        await fs.copyFile(blobPath(digest), tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
+        const hashed = await hashFile(tmp);
+        if (hashed?.digest !== digest) {
+          await discard(digest);
+          throw corruptDiagnostic(digest);
+        }
+        await fs.rename(tmp, dest);
+      } catch (e) {
+        await fs.rm(tmp, { force: true });
+        throw e;
       }
-      await fs.rename(temp, blobPath(digest));
+    },
+    discardCorrupt: async (digest) => {
+      await discard(digest);
+      return corruptDiagnostic(digest);
     },
     getLayer: (key) => readJson(path.join(root, "layers", `${digestHex(key)}.json`), LayerRecord),
     putLayer: (key, layer) => writeFileAtomic(path.join(root, "layers", `${digestHex(key)}.json`), JSON.stringify(layer)),

@@ -1,1 +1,2 @@
 export * from "./Store.ts";
+export * from "./Temp.ts";
