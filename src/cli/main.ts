@@ -30,6 +30,7 @@ import { checkoutAtRevision, parseSide } from "./sides.ts";
 import type { ImageView } from "../diff/index.ts";
 import { diffImages, fromImage, fromPlan, renderJson, renderMarkdown, renderText } from "../diff/index.ts";
 import { loadExport, loadImages, parseTarget } from "./load.ts";
+import { createStepRunner, SANDBOX_VERSION } from "../run/index.ts";
 
 /** lading's own directory: the nearest one above this module whose package is lading. */
 const LADING_ROOT = (() => {
@@ -222,9 +223,11 @@ const runCheck = async (files: ReadonlyArray<string>, store: Store | undefined):
     if (hits.every((h) => h)) return [];
   }
   const diags = await checkSpecs(files, LADING_ROOT, display);
-  if (diags.length === 0 && store !== undefined) for (const k of keys) await store.putCheck(k);
+  if (!diags.some(isError) && store !== undefined) for (const k of keys) await store.putCheck(k);
   return diags;
 };
+
+const isError = (d: Diagnostic): boolean => d.severity === "error";
 
 const ensureSpecFile = (file: string): void => {
   if (!fs.existsSync(file)) throw new DiagnosticError([{ severity: "error", file: display(path.resolve(file)), message: "no such spec file" }]);
@@ -280,13 +283,13 @@ const planTarget = async (
   const created = sourceDateEpoch(opts.env);
   if (!opts.noCheck) {
     const diags = await runCheck([target.file], opts.store);
-    if (diags.length > 0) throw new DiagnosticError(diags);
+    if (diags.some(isError)) throw new DiagnosticError(diags.filter(isError));
   }
   const { exportName, value } = await loadExport(target, shown);
   const ir = evaluate(shown, exportName, value);
   if (E.isLeft(ir)) throw new DiagnosticError(ir.left);
   const base = await resolveImageBase(ir.right, abs, { frozen: opts.frozen === true, store: opts.store, env: opts.env });
-  const planOptions = { file: shown, specDir: path.dirname(abs), created, format: layerFormat, ...(base === undefined ? {} : { base }) };
+  const planOptions = { file: shown, specDir: path.dirname(abs), created, format: layerFormat, sandbox: SANDBOX_VERSION, env: opts.env, ...(base === undefined ? {} : { base }) };
   let planned: Awaited<ReturnType<typeof planImage>>;
   if (opts.host !== undefined) planned = await planImage(opts.host, ir.right, planOptions);
   else {
@@ -321,16 +324,18 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     if (values.json === true) io.out(JSON.stringify({ diagnostics: diags }, null, 2));
     else {
       for (const d of diags) io.err(formatDiagnostic(d));
-      if (diags.length === 0) io.out(`ok: ${positionals.length} spec file${positionals.length === 1 ? "" : "s"} checked`);
+      if (!diags.some(isError)) io.out(`ok: ${positionals.length} spec file${positionals.length === 1 ? "" : "s"} checked`);
     }
-    return diags.length === 0 ? EXIT.ok : EXIT.errors;
+    return diags.some(isError) ? EXIT.errors : EXIT.ok;
   },
   plan: async (args, io) => {
     const { positionals, values } = parse("plan", args, { json: { type: "boolean" }, frozen: { type: "boolean" }, "no-check": { type: "boolean" }, store: { type: "string" } });
     if (positionals.length !== 1) throw new UsageError(`expected one FILE[#EXPORT]\n\n${HELP["plan"]}`);
     const store = await storeOf(values.store as string | undefined, io.env);
     const { plan } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
-    io.out(values.json === true ? JSON.stringify(plan, null, 2) : formatPlan(plan));
+    const cachedSteps = new Set<string>();
+    for (const l of plan.layers) if (l.run !== undefined && (await store.getLayer(l.cacheKey)) !== undefined) cachedSteps.add(l.name);
+    io.out(values.json === true ? JSON.stringify(plan, null, 2) : formatPlan(plan, cachedSteps));
     return EXIT.ok;
   },
   build: async (args, io) => {
@@ -351,12 +356,20 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     const store = await storeOf(values.store as string | undefined, io.env);
     const { plan, inputs } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
     const progress = (e: BuildEvent): void => {
+      // A step's start is shown always: its output, prefixed with its name, follows.
+      if (e._tag === "StepStarted") io.err(`step ${e.layer}: ${e.run.shell ?? JSON.stringify(e.run.argv)}`);
       if (!io.isTTY) return;
       if (e._tag === "LayerStarted") io.err(`building layer ${e.layer} (${formatSize(e.contentSize)})...`);
       if (e._tag === "LayerCached") io.err(`layer ${e.layer}: cached`);
       if (e._tag === "LayerBuilt") io.err(`layer ${e.layer}: ${e.blob.digest} (${formatSize(e.blob.size)})`);
     };
-    const image = await buildImage(store, plan, inputs, progress);
+    const runStep = createStepRunner({
+      store,
+      env: io.env,
+      onLine: (step, line) => io.err(`${step} | ${line}`),
+      onDropped: (step, paths) => io.err(`step ${step}: left out of its layer (not a file, directory or link): ${paths.join(", ")}`),
+    });
+    const image = await inExport(plan.exportName, () => buildImage(store, plan, inputs, progress, { runStep }));
     for (const t of outs) await writeImage(store, image, t, { defaultName: plan.exportName, platform: plan.platform, env: io.env });
     if (values.json === true) {
       io.out(JSON.stringify({ digest: image.manifest.digest, manifest: image.manifest.value, config: image.config.value, cached: image.cached }, null, 2));
@@ -439,7 +452,7 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     const store = await storeOf(values.store as string | undefined, io.env);
     if (values["no-check"] !== true) {
       const diags = await runCheck(files, store);
-      if (diags.length > 0) throw new DiagnosticError(diags);
+      if (diags.some(isError)) throw new DiagnosticError(diags.filter(isError));
     }
     // Every pulled reference, with the platforms its exports want, by lock file.
     const wanted = new Map<string, Map<string, { readonly ir: ImageIR; readonly spec: string }[]>>();

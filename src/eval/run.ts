@@ -10,7 +10,7 @@ import type { ConfigIR, LimitsIR, MountIR, RunIR } from "./IR.ts";
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const USER = /^([a-z_][a-z0-9_.-]*|[0-9]+)(:([a-z_][a-z0-9_.-]*|[0-9]+))?$/i;
-const CACHE_ID = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
+const CACHE_ID = /^[A-Za-z0-9/][A-Za-z0-9._/-]*$/;
 const SIZE = /^([0-9]+)([kmg]?)b?$/i;
 const UNIT: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
 

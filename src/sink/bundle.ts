@@ -126,8 +126,13 @@ const applyLayer = async (root: string, blob: string, gzipped: boolean, where: s
   for (const [dir, mtime] of dirTimes) await fs.utimes(dir, mtime, mtime);
 };
 
-/** Resolves `user[:group]` against the bundle's /etc/passwd and /etc/group. */
-const resolveUser = async (root: string, spec: string | undefined, where: string): Promise<{ uid: number; gid: number }> => {
+/**
+ * Resolves `user[:group]` against /etc/passwd and /etc/group under `root`, as a runtime
+ * does: a name must be listed, a uid need not be.
+ *
+ * @category destructors
+ */
+export const resolveUser = async (root: string, spec: string | undefined, where: string): Promise<{ uid: number; gid: number }> => {
   if (spec === undefined || spec === "") return { uid: 0, gid: 0 };
   const [user = "", group] = spec.split(":");
   const table = async (file: string): Promise<string[][]> =>

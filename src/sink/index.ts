@@ -8,3 +8,4 @@ export type { Inspection, InspectedLayer, LayerFile } from "./inspect.ts";
 export { parseReference, formatReference } from "../core/index.ts";
 export type { Reference } from "../core/index.ts";
 export { importImage, inspectBase } from "./copy.ts";
+export { makeRuntimeConfig, resolveUser } from "./bundle.ts";
