@@ -25,6 +25,7 @@ let work: string;
 beforeAll(async () => {
   requireTool("runc");
   requireTool("busybox");
+  requireTool("getfattr");
   work = await fs.mkdtemp(path.join(os.tmpdir(), "lading-run-"));
 });
 afterAll(async () => {
