@@ -271,6 +271,24 @@ describe("a failing step", () => {
   });
 });
 
+describe("build --check", () => {
+  it("runs every step again and shows which gave a different layer, and which files differ", async () => {
+    const p = await project(
+      "recheck",
+      `export const img = pipe(Image.scratch, Image.withLayer(tools), Image.withEnv({ PATH: "/bin" }),
+  Image.runShell("echo stable > /stable", { name: "stable" }),
+  Image.runShell("sleep 1; date > /built-at", { name: "dated" }));
+`,
+    );
+    const r = await runLading(["build", p.spec, "--store", p.store, "--check"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^step stable: same layer$/m);
+    expect(r.stdout).toMatch(/^step dated: a different layer when run again$/m);
+    expect(r.stdout).toMatch(/^ +~ \/built-at +content/m);
+    expect(r.stdout).not.toContain("/stable ");
+  });
+});
+
 describe("bad steps are refused at eval", () => {
   const problems = (image: Image.Image): string[] => {
     const r = evaluate("spec.ts", "img", image);

@@ -59,14 +59,12 @@ export interface StepRequest {
 export type StepRunner = (request: StepRequest) => Promise<LayerBlob>;
 
 /**
- * How a build treats run steps: who runs them, and whether the cache is ignored for them
- * (`lading build --check` runs every step again).
+ * How a build runs steps: without a runner, a step that is not cached is an error.
  *
  * @category model
  */
 export interface BuildOptions {
   readonly runStep?: StepRunner;
-  readonly rerunSteps?: boolean;
 }
 
 /**
@@ -198,7 +196,7 @@ export const buildImage = async (
   const layers: ImageLayer[] = [...(plan.base?.layers ?? [])];
   const cached: string[] = [];
   for (const layer of plan.layers) {
-    const hit = layer.run !== undefined && options.rerunSteps === true ? undefined : await store.getLayer(layer.cacheKey);
+    const hit = await store.getLayer(layer.cacheKey);
     // A record counts only with its blob, whole: a blob cut short by a crash is rebuilt.
     if (hit !== undefined && (await store.blobSize(hit.digest)) === hit.size) {
       layers.push({ mediaType: OCI_LAYER_GZIP, ...hit });
@@ -211,8 +209,7 @@ export const buildImage = async (
       if (options.runStep === undefined) throw new DiagnosticError([{ severity: "error", exportName: plan.exportName, layer: layer.name, message: "this build cannot run steps" }]);
       onEvent({ _tag: "StepStarted", layer: layer.name, run });
       const blob = await options.runStep({ plan, layer: { ...layer, run }, below: [...layers], inputs });
-      // Under --check the step's new result is compared, not recorded.
-      if (options.rerunSteps !== true) await store.putLayer(layer.cacheKey, blob);
+      await store.putLayer(layer.cacheKey, blob);
       layers.push({ mediaType: OCI_LAYER_GZIP, ...blob });
       onEvent({ _tag: "LayerBuilt", layer: layer.name, blob });
       continue;

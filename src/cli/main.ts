@@ -31,6 +31,7 @@ import type { ImageView } from "../diff/index.ts";
 import { diffImages, fromImage, fromPlan, renderJson, renderMarkdown, renderText } from "../diff/index.ts";
 import { loadExport, loadImages, parseTarget } from "./load.ts";
 import { createStepRunner, SANDBOX_VERSION } from "../run/index.ts";
+import { recheckSteps } from "./recheck.ts";
 
 /** lading's own directory: the nearest one above this module whose package is lading. */
 const LADING_ROOT = (() => {
@@ -113,7 +114,7 @@ image's manifest and config are resolved (its layers are not downloaded).
   --frozen      resolve pulled images only through lading.lock (see 'lading lock')
   --no-check    skip the type check (remembered per spec source anyway)
   --store DIR   the content store (default: $XDG_CACHE_HOME/lading or ~/.cache/lading)`,
-  build: `usage: lading build FILE[#EXPORT] --out T [--out T...] [--json] [--frozen] [--no-check] [--store DIR]
+  build: `usage: lading build FILE[#EXPORT] --out T [--out T...] [--check] [--json] [--frozen] [--no-check] [--store DIR]
 
 Builds one image export reproducibly and writes it to each T:
   oci:DIR[:TAG]                 an OCI image layout (tag default "latest")
@@ -123,13 +124,18 @@ Builds one image export reproducibly and writes it to each T:
                                 plain http only for localhost, 127.0.0.1 and the hosts
                                 in LADING_INSECURE_REGISTRIES, comma-separated)
   bundle:DIR                    an OCI runtime bundle (rootfs/ and config.json) for 'runc run'
-Prints the manifest digest. Layers already in the store are not rebuilt. Outputs appear
+Prints the manifest digest. Layers already in the store are not rebuilt. Run steps run
+in order under runc (as root), their output on stderr prefixed with the step's name; a
+step whose cache key is in the store does not run again. Outputs appear
 whole or not at all. SOURCE_DATE_EPOCH sets 'created' and every file's mtime (default 0).
 A pulled base image is resolved through lading.lock beside the spec when it pins it; its
 layers are fetched (verified, into the store) only for outputs that need their bytes, and
 a registry output on the same registry mounts them instead.
 
   --json        print the digest, config and layer descriptors as JSON
+  --check       run every run step again, ignoring the cache, on the same layers below
+                it, and report each step whose layer differs and the files that differ
+                (exit 1 if any); --out is optional then
   --frozen      for CI: resolve pulled images only through lading.lock, never by tag;
                 fails if the lock file is missing or does not pin a pulled reference
   --no-check    skip the type check
@@ -344,6 +350,7 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       json: { type: "boolean" },
       frozen: { type: "boolean" },
       "no-check": { type: "boolean" },
+      check: { type: "boolean" },
       store: { type: "string" },
     });
     if (positionals.length !== 1) throw new UsageError(`expected one FILE[#EXPORT]\n\n${HELP["build"]}`);
@@ -352,7 +359,7 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       if (E.isLeft(t)) throw new UsageError(t.left);
       return t.right;
     });
-    if (outs.length === 0) throw new UsageError(`missing --out\n\n${HELP["build"]}`);
+    if (outs.length === 0 && values.check !== true) throw new UsageError(`missing --out\n\n${HELP["build"]}`);
     const store = await storeOf(values.store as string | undefined, io.env);
     const { plan, inputs } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
     const progress = (e: BuildEvent): void => {
@@ -370,6 +377,11 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       onDropped: (step, paths) => io.err(`step ${step}: left out of its layer (not a file, directory or link): ${paths.join(", ")}`),
     });
     const image = await inExport(plan.exportName, () => buildImage(store, plan, inputs, progress, { runStep }));
+    if (values.check === true) {
+      const checks = await inExport(plan.exportName, () => recheckSteps(store, plan, inputs, image, runStep));
+      for (const c of checks) io.out(c.same ? `step ${c.step}: same layer` : `step ${c.step}: a different layer when run again\n${c.report ?? ""}`);
+      if (checks.some((c) => !c.same)) return EXIT.errors;
+    }
     for (const t of outs) await writeImage(store, image, t, { defaultName: plan.exportName, platform: plan.platform, env: io.env });
     if (values.json === true) {
       io.out(JSON.stringify({ digest: image.manifest.digest, manifest: image.manifest.value, config: image.config.value, cached: image.cached }, null, 2));
