@@ -14,7 +14,7 @@ import type { Digest, Reference } from "../core/index.ts";
 import { createDigestingStream, DiagnosticError, parseReference } from "../core/index.ts";
 import type { Blob, ImageConfig, ImageLayer, LayerBlob, Manifest } from "../oci/index.ts";
 import { canonicalBlob, makeManifest, OCI_LAYER_GZIP } from "../oci/index.ts";
-import type { BuildPlan, LayerFormat, PlanInputs, PlannedLayer } from "../plan/index.ts";
+import type { BuildPlan, LayerFormat, PlanInputs, PlannedLayer, PlannedRun } from "../plan/index.ts";
 import type { Store } from "../store/index.ts";
 import { compressionId, createDeterministicGzip } from "./gzip.ts";
 import { TAR_FORMAT, writeLayerTar } from "./tar.ts";
@@ -33,8 +33,39 @@ export const layerFormat: LayerFormat = { tar: TAR_FORMAT, compression: compress
  */
 export type BuildEvent =
   | { readonly _tag: "LayerCached"; readonly layer: string }
+  | { readonly _tag: "StepStarted"; readonly layer: string; readonly run: PlannedRun }
   | { readonly _tag: "LayerStarted"; readonly layer: string; readonly contentSize: number }
   | { readonly _tag: "LayerBuilt"; readonly layer: string; readonly blob: LayerBlob };
+
+/**
+ * What running a step needs: the plan it is part of, the step, and the layers below it
+ * (their blobs in the store, except a base's not fetched yet).
+ *
+ * @category model
+ */
+export interface StepRequest {
+  readonly plan: BuildPlan;
+  readonly layer: PlannedLayer & { readonly run: PlannedRun };
+  readonly below: ReadonlyArray<ImageLayer>;
+  readonly inputs: PlanInputs;
+}
+
+/**
+ * Runs a step and builds what it changed into a layer blob in the store; provided by the
+ * sandbox, so that build itself runs nothing.
+ *
+ * @category model
+ */
+export type StepRunner = (request: StepRequest) => Promise<LayerBlob>;
+
+/**
+ * How a build runs steps: without a runner, a step that is not cached is an error.
+ *
+ * @category model
+ */
+export interface BuildOptions {
+  readonly runStep?: StepRunner;
+}
 
 /**
  * A built image: its manifest and config are in the store, and so are its layers,
@@ -143,7 +174,7 @@ export const makeImageConfig = (plan: BuildPlan, layers: ReadonlyArray<{ readonl
     rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
     history: [...(plan.base?.history ?? []), ...plan.layers.map((l) => ({
       created,
-      created_by: `lading: layer ${l.name}`,
+      created_by: l.run === undefined ? `lading: layer ${l.name}` : `lading: run ${l.name}: ${l.run.shell ?? JSON.stringify(l.run.argv)}`,
       ...(l.comment === undefined ? {} : { comment: l.comment }),
     }))],
   });
@@ -160,6 +191,7 @@ export const buildImage = async (
   plan: BuildPlan,
   inputs: PlanInputs,
   onEvent: (e: BuildEvent) => void = () => {},
+  options: BuildOptions = {},
 ): Promise<BuiltImage> => {
   const layers: ImageLayer[] = [...(plan.base?.layers ?? [])];
   const cached: string[] = [];
@@ -171,6 +203,16 @@ export const buildImage = async (
       layers.push({ mediaType: OCI_LAYER_GZIP, ...hit });
       cached.push(layer.name);
       onEvent({ _tag: "LayerCached", layer: layer.name });
+      continue;
+    }
+    const run = layer.run;
+    if (run !== undefined) {
+      if (options.runStep === undefined) throw new DiagnosticError([{ severity: "error", exportName: plan.exportName, layer: layer.name, message: "this build cannot run steps" }]);
+      onEvent({ _tag: "StepStarted", layer: layer.name, run });
+      const blob = await options.runStep({ plan, layer: { ...layer, run }, below: [...layers], inputs });
+      await store.putLayer(layer.cacheKey, blob);
+      layers.push({ mediaType: OCI_LAYER_GZIP, ...blob });
+      onEvent({ _tag: "LayerBuilt", layer: layer.name, blob });
       continue;
     }
     onEvent({ _tag: "LayerStarted", layer: layer.name, contentSize: layer.contentSize });

@@ -66,6 +66,23 @@ export const findImpurities = (sf: SourceFile, displayName: string): ReadonlyArr
     if (spec !== undefined) checkModule(d, spec);
   }
   sf.forEachDescendant((node) => {
+    // A run step that opts into the network is allowed, and shown: its layer may depend
+    // on what the network serves when it runs.
+    if (Node.isPropertyAssignment(node) && node.getName() === "network") {
+      const value = node.getInitializer();
+      if (value !== undefined && Node.isStringLiteral(value) && value.getLiteralValue() === "host") {
+        const { line, column } = sf.getLineAndColumnAtPos(node.getStart());
+        out.push({
+          severity: "warning",
+          file: displayName,
+          line,
+          column,
+          message: 'a run step uses the host\'s network (network: "host"): its layer may depend on what the network serves',
+          hint: "fetch inputs by digest where you can; lading build --check shows whether the step gives the same layer twice",
+        });
+      }
+      return;
+    }
     if (Node.isPropertyAccessExpression(node)) {
       const text = node.getText().replace(/^globalThis\./, "");
       const why = IMPURE_ACCESS.get(text);

@@ -33,7 +33,7 @@ const configLines = (config: object): string[] =>
  *
  * @category destructors
  */
-export const formatPlan = (plan: BuildPlan): string => {
+export const formatPlan = (plan: BuildPlan, cachedSteps: ReadonlySet<string> = new Set()): string => {
   const p = plan.platform;
   const lines = [
     `image ${plan.exportName}  ${p.os}/${p.architecture}${p.variant === undefined ? "" : `/${p.variant}`}  created ${new Date(plan.created * 1000).toISOString()}`,
@@ -47,6 +47,18 @@ export const formatPlan = (plan: BuildPlan): string => {
     for (const l of base.layers) lines.push(`  ${l.digest}  ${formatSize(l.size).padStart(8)}  ${l.mediaType}`);
   }
   for (const l of plan.layers) {
+    const run = l.run;
+    if (run !== undefined) {
+      lines.push(`step ${l.name}: ${run.shell === undefined ? JSON.stringify(run.argv) : `(shell) ${run.shell}`}, cache key ${l.cacheKey}${cachedSteps.has(l.name) ? ", cached" : ", not cached"}`);
+      lines.push(`  user ${run.user === "" ? "root" : run.user}, working dir ${run.workingDir}, network ${run.network}${run.network === "host" ? " (opted in)" : ""}`);
+      for (const e of run.env) lines.push(`  env ${e}`);
+      for (const m of run.mounts) {
+        lines.push(`  mount ${m.type} ${m.target}${m.type === "bind" ? ` from ${m.source} (${m.digest})` : m.type === "cache" ? ` id ${m.id}` : m.env !== undefined ? ` from env ${m.env}` : ` from file ${m.file}`}`);
+      }
+      const limits = Object.entries(run.limits).map(([k, v]) => `${k} ${v}`);
+      if (limits.length > 0) lines.push(`  limits ${limits.join(", ")}`);
+      continue;
+    }
     lines.push(`layer ${l.name}: ${l.entries.length} entries, ${formatSize(l.contentSize)}, cache key ${l.cacheKey}`);
     for (const e of l.entries) lines.push(entryLine(e));
   }

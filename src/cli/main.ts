@@ -30,6 +30,8 @@ import { checkoutAtRevision, parseSide } from "./sides.ts";
 import type { ImageView } from "../diff/index.ts";
 import { diffImages, fromImage, fromPlan, renderJson, renderMarkdown, renderText } from "../diff/index.ts";
 import { loadExport, loadImages, parseTarget } from "./load.ts";
+import { createStepRunner, SANDBOX_VERSION } from "../run/index.ts";
+import { recheckSteps } from "./recheck.ts";
 
 /** lading's own directory: the nearest one above this module whose package is lading. */
 const LADING_ROOT = (() => {
@@ -112,7 +114,7 @@ image's manifest and config are resolved (its layers are not downloaded).
   --frozen      resolve pulled images only through lading.lock (see 'lading lock')
   --no-check    skip the type check (remembered per spec source anyway)
   --store DIR   the content store (default: $XDG_CACHE_HOME/lading or ~/.cache/lading)`,
-  build: `usage: lading build FILE[#EXPORT] --out T [--out T...] [--json] [--frozen] [--no-check] [--store DIR]
+  build: `usage: lading build FILE[#EXPORT] --out T [--out T...] [--check] [--json] [--frozen] [--no-check] [--store DIR]
 
 Builds one image export reproducibly and writes it to each T:
   oci:DIR[:TAG]                 an OCI image layout (tag default "latest")
@@ -122,13 +124,18 @@ Builds one image export reproducibly and writes it to each T:
                                 plain http only for localhost, 127.0.0.1 and the hosts
                                 in LADING_INSECURE_REGISTRIES, comma-separated)
   bundle:DIR                    an OCI runtime bundle (rootfs/ and config.json) for 'runc run'
-Prints the manifest digest. Layers already in the store are not rebuilt. Outputs appear
+Prints the manifest digest. Layers already in the store are not rebuilt. Run steps run
+in order under runc (as root), their output on stderr prefixed with the step's name; a
+step whose cache key is in the store does not run again. Outputs appear
 whole or not at all. SOURCE_DATE_EPOCH sets 'created' and every file's mtime (default 0).
 A pulled base image is resolved through lading.lock beside the spec when it pins it; its
 layers are fetched (verified, into the store) only for outputs that need their bytes, and
 a registry output on the same registry mounts them instead.
 
   --json        print the digest, config and layer descriptors as JSON
+  --check       run every run step again, ignoring the cache, on the same layers below
+                it, and report each step whose layer differs and the files that differ
+                (exit 1 if any); --out is optional then
   --frozen      for CI: resolve pulled images only through lading.lock, never by tag;
                 fails if the lock file is missing or does not pin a pulled reference
   --no-check    skip the type check
@@ -222,9 +229,11 @@ const runCheck = async (files: ReadonlyArray<string>, store: Store | undefined):
     if (hits.every((h) => h)) return [];
   }
   const diags = await checkSpecs(files, LADING_ROOT, display);
-  if (diags.length === 0 && store !== undefined) for (const k of keys) await store.putCheck(k);
+  if (!diags.some(isError) && store !== undefined) for (const k of keys) await store.putCheck(k);
   return diags;
 };
+
+const isError = (d: Diagnostic): boolean => d.severity === "error";
 
 const ensureSpecFile = (file: string): void => {
   if (!fs.existsSync(file)) throw new DiagnosticError([{ severity: "error", file: display(path.resolve(file)), message: "no such spec file" }]);
@@ -280,13 +289,13 @@ const planTarget = async (
   const created = sourceDateEpoch(opts.env);
   if (!opts.noCheck) {
     const diags = await runCheck([target.file], opts.store);
-    if (diags.length > 0) throw new DiagnosticError(diags);
+    if (diags.some(isError)) throw new DiagnosticError(diags.filter(isError));
   }
   const { exportName, value } = await loadExport(target, shown);
   const ir = evaluate(shown, exportName, value);
   if (E.isLeft(ir)) throw new DiagnosticError(ir.left);
   const base = await resolveImageBase(ir.right, abs, { frozen: opts.frozen === true, store: opts.store, env: opts.env });
-  const planOptions = { file: shown, specDir: path.dirname(abs), created, format: layerFormat, ...(base === undefined ? {} : { base }) };
+  const planOptions = { file: shown, specDir: path.dirname(abs), created, format: layerFormat, sandbox: SANDBOX_VERSION, env: opts.env, ...(base === undefined ? {} : { base }) };
   let planned: Awaited<ReturnType<typeof planImage>>;
   if (opts.host !== undefined) planned = await planImage(opts.host, ir.right, planOptions);
   else {
@@ -321,16 +330,18 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     if (values.json === true) io.out(JSON.stringify({ diagnostics: diags }, null, 2));
     else {
       for (const d of diags) io.err(formatDiagnostic(d));
-      if (diags.length === 0) io.out(`ok: ${positionals.length} spec file${positionals.length === 1 ? "" : "s"} checked`);
+      if (!diags.some(isError)) io.out(`ok: ${positionals.length} spec file${positionals.length === 1 ? "" : "s"} checked`);
     }
-    return diags.length === 0 ? EXIT.ok : EXIT.errors;
+    return diags.some(isError) ? EXIT.errors : EXIT.ok;
   },
   plan: async (args, io) => {
     const { positionals, values } = parse("plan", args, { json: { type: "boolean" }, frozen: { type: "boolean" }, "no-check": { type: "boolean" }, store: { type: "string" } });
     if (positionals.length !== 1) throw new UsageError(`expected one FILE[#EXPORT]\n\n${HELP["plan"]}`);
     const store = await storeOf(values.store as string | undefined, io.env);
     const { plan } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
-    io.out(values.json === true ? JSON.stringify(plan, null, 2) : formatPlan(plan));
+    const cachedSteps = new Set<string>();
+    for (const l of plan.layers) if (l.run !== undefined && (await store.getLayer(l.cacheKey)) !== undefined) cachedSteps.add(l.name);
+    io.out(values.json === true ? JSON.stringify(plan, null, 2) : formatPlan(plan, cachedSteps));
     return EXIT.ok;
   },
   build: async (args, io) => {
@@ -339,6 +350,7 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       json: { type: "boolean" },
       frozen: { type: "boolean" },
       "no-check": { type: "boolean" },
+      check: { type: "boolean" },
       store: { type: "string" },
     });
     if (positionals.length !== 1) throw new UsageError(`expected one FILE[#EXPORT]\n\n${HELP["build"]}`);
@@ -347,16 +359,29 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       if (E.isLeft(t)) throw new UsageError(t.left);
       return t.right;
     });
-    if (outs.length === 0) throw new UsageError(`missing --out\n\n${HELP["build"]}`);
+    if (outs.length === 0 && values.check !== true) throw new UsageError(`missing --out\n\n${HELP["build"]}`);
     const store = await storeOf(values.store as string | undefined, io.env);
     const { plan, inputs } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
     const progress = (e: BuildEvent): void => {
+      // A step's start is shown always: its output, prefixed with its name, follows.
+      if (e._tag === "StepStarted") io.err(`step ${e.layer}: ${e.run.shell ?? JSON.stringify(e.run.argv)}`);
       if (!io.isTTY) return;
       if (e._tag === "LayerStarted") io.err(`building layer ${e.layer} (${formatSize(e.contentSize)})...`);
       if (e._tag === "LayerCached") io.err(`layer ${e.layer}: cached`);
       if (e._tag === "LayerBuilt") io.err(`layer ${e.layer}: ${e.blob.digest} (${formatSize(e.blob.size)})`);
     };
-    const image = await buildImage(store, plan, inputs, progress);
+    const runStep = createStepRunner({
+      store,
+      env: io.env,
+      onLine: (step, line) => io.err(`${step} | ${line}`),
+      onDropped: (step, paths) => io.err(`step ${step}: left out of its layer (not a file, directory or link): ${paths.join(", ")}`),
+    });
+    const image = await inExport(plan.exportName, () => buildImage(store, plan, inputs, progress, { runStep }));
+    if (values.check === true) {
+      const checks = await inExport(plan.exportName, () => recheckSteps(store, plan, inputs, image, runStep));
+      for (const c of checks) io.out(c.same ? `step ${c.step}: same layer` : `step ${c.step}: a different layer when run again\n${c.report ?? ""}`);
+      if (checks.some((c) => !c.same)) return EXIT.errors;
+    }
     for (const t of outs) await writeImage(store, image, t, { defaultName: plan.exportName, platform: plan.platform, env: io.env });
     if (values.json === true) {
       io.out(JSON.stringify({ digest: image.manifest.digest, manifest: image.manifest.value, config: image.config.value, cached: image.cached }, null, 2));
@@ -439,7 +464,7 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     const store = await storeOf(values.store as string | undefined, io.env);
     if (values["no-check"] !== true) {
       const diags = await runCheck(files, store);
-      if (diags.length > 0) throw new DiagnosticError(diags);
+      if (diags.some(isError)) throw new DiagnosticError(diags.filter(isError));
     }
     // Every pulled reference, with the platforms its exports want, by lock file.
     const wanted = new Map<string, Map<string, { readonly ir: ImageIR; readonly spec: string }[]>>();

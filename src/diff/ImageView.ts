@@ -108,7 +108,8 @@ export const fromPlan = (source: string, plan: BuildPlan, base: ReadonlyArray<In
   ],
 });
 
-const LADING_HISTORY = /^lading: layer (.+)$/;
+/** `lading: layer NAME`, or `lading: run NAME: COMMAND` for a run step (names hold no colon). */
+const LADING_HISTORY = /^lading: (?:layer (.+)|run ([^:]+): )/;
 
 /**
  * The view of a built image, from its inspection: layers keyed by diff_id and named
@@ -125,7 +126,7 @@ export const fromImage = (image: OpenedImage, layers: ReadonlyArray<InspectedLay
     config: image.config.config ?? {},
     annotations: image.manifest?.annotations ?? {},
     layers: layers.map((l, i) => ({
-      name: LADING_HISTORY.exec(history[i]?.created_by ?? "")?.[1],
+      name: ((m) => m?.[1] ?? m?.[2])(LADING_HISTORY.exec(history[i]?.created_by ?? "")),
       key: l.diffId,
       size: l.files.reduce((n, f) => n + (f.type === "file" ? f.size : 0), 0),
       files: l.files.map(toFileView),

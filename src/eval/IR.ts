@@ -44,9 +44,52 @@ export type EntryIR =
  * @category model
  */
 export interface LayerIR {
+  readonly _tag: "Layer";
   readonly name: string;
   readonly comment: string | undefined;
   readonly entries: ReadonlyArray<EntryIR>;
+}
+
+/**
+ * A run step's mount after eval: targets clean, sources as the spec gives them.
+ *
+ * @category model
+ */
+export type MountIR =
+  | { readonly _tag: "Bind"; readonly source: string; readonly target: ImagePath }
+  | { readonly _tag: "Cache"; readonly id: string; readonly target: ImagePath }
+  | { readonly _tag: "Secret"; readonly target: ImagePath; readonly source: { readonly _tag: "Env"; readonly name: string } | { readonly _tag: "File"; readonly path: string } };
+
+/**
+ * A run step's limits after eval: memory in bytes, CPUs, processes, timeout in seconds.
+ *
+ * @category model
+ */
+export interface LimitsIR {
+  readonly memory?: number;
+  readonly cpus?: number;
+  readonly pids?: number;
+  readonly timeout?: number;
+}
+
+/**
+ * A run step after eval. `config` is the image's config where the step was added (the
+ * base's is merged under it at plan); `env`, `workingDir` and `user` are the step's own.
+ *
+ * @category model
+ */
+export interface RunIR {
+  readonly _tag: "Run";
+  readonly name: string;
+  readonly argv: ReadonlyArray<string>;
+  readonly shell?: string;
+  readonly config: ConfigIR;
+  readonly env: Readonly<Record<string, string>>;
+  readonly workingDir?: ImagePath;
+  readonly user?: string;
+  readonly mounts: ReadonlyArray<MountIR>;
+  readonly network: "none" | "host";
+  readonly limits: LimitsIR;
 }
 
 /**
@@ -87,7 +130,7 @@ export interface ImageIR {
   readonly exportName: string;
   /** The registry image it builds on, as the spec names it, checked: resolved at plan. */
   readonly base?: Reference;
-  readonly layers: ReadonlyArray<LayerIR>;
+  readonly layers: ReadonlyArray<LayerIR | RunIR>;
   readonly config: ConfigIR;
   readonly platform: PlatformIR;
   readonly annotations: Readonly<Record<string, string>>;

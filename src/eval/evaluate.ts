@@ -13,7 +13,9 @@ import type { Layer } from "../spec/Layer.ts";
 import { isLayer } from "../spec/Layer.ts";
 import { architectures } from "../spec/Platform.ts";
 import { whiteoutComponent } from "../oci/index.ts";
-import type { ConfigIR, EntryIR, ImageIR, LayerIR } from "./IR.ts";
+import { isRun } from "../spec/Run.ts";
+import type { ConfigIR, EntryIR, ImageIR, LayerIR, RunIR } from "./IR.ts";
+import { evalRun } from "./run.ts";
 
 /**
  * The largest uid/gid a USTAR header holds (6 octal digits).
@@ -192,7 +194,7 @@ const evalLayer = (layer: Layer, place: Place, out: Sink): LayerIR | undefined =
     }
   }
   checkLayerPaths(entries, at, out);
-  return { name: layer.name, comment: layer.comment, entries };
+  return { _tag: "Layer", name: layer.name, comment: layer.comment, entries };
 };
 
 const evalConfig = (image: Image.Image, place: Place, out: Sink): ConfigIR => {
@@ -279,8 +281,20 @@ export const evaluate = (file: string, exportName: string, value: unknown): E.Ei
   }
   const out: Sink = [];
   const names = new Set<string>();
-  const layers: LayerIR[] = [];
+  const layers: Array<LayerIR | RunIR> = [];
+  let steps = 0;
   value.layers.forEach((layer, i) => {
+    if (isRun(layer)) {
+      // The config a step runs with was checked where it is the image's; problems in it
+      // are reported once, by the image's own config below.
+      const config = evalConfig({ ...value, config: layer.config }, place, []);
+      const ir = evalRun(layer, ++steps, config, place, out);
+      if (ir === undefined) return;
+      if (names.has(ir.name)) out.push(error({ ...place, layer: ir.name }, "two layers have this name", "layer and step names are unique within an image"));
+      names.add(ir.name);
+      layers.push(ir);
+      return;
+    }
     if (!isLayer(layer) || !Array.isArray(layer.sources)) {
       out.push(error(place, `layer #${i + 1} is not a Layer value`, "make layers with Layer.make or Layer.generated"));
       return;

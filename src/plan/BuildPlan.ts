@@ -4,7 +4,7 @@
  * path, so two checkouts of a spec give equal plans.
  */
 import type { Digest, ImagePath } from "../core/index.ts";
-import type { ConfigIR, PlatformIR } from "../eval/index.ts";
+import type { ConfigIR, LimitsIR, PlatformIR } from "../eval/index.ts";
 
 /**
  * One tar entry of a layer, all attributes resolved.
@@ -27,6 +27,36 @@ export interface PlannedEntry {
 }
 
 /**
+ * A run step's mount as planned: a bind's content digest (the hash of its files' paths,
+ * modes and digests), a cache's id, a secret's declaration (never its value).
+ *
+ * @category model
+ */
+export type PlannedMount =
+  | { readonly type: "bind"; readonly target: string; readonly source: string; readonly digest: Digest }
+  | { readonly type: "cache"; readonly target: string; readonly id: string }
+  | { readonly type: "secret"; readonly target: string; readonly env?: string; readonly file?: string };
+
+/**
+ * A run step as planned: the command with everything it runs with, resolved.
+ *
+ * @category model
+ */
+export interface PlannedRun {
+  readonly argv: ReadonlyArray<string>;
+  /** The script of a shell-form step. */
+  readonly shell?: string;
+  /** `NAME=value`, sorted: the image's env where the step is, with the step's own over it. */
+  readonly env: ReadonlyArray<string>;
+  readonly workingDir: string;
+  /** `user[:group]`; empty for root. */
+  readonly user: string;
+  readonly mounts: ReadonlyArray<PlannedMount>;
+  readonly network: "none" | "host";
+  readonly limits: LimitsIR;
+}
+
+/**
  * A planned layer: its entries in tar order, their content size, and the cache key that
  * decides whether a build makes it again.
  *
@@ -41,6 +71,8 @@ export interface PlannedLayer {
   readonly contentSize: number;
   /** Hash of everything that goes into the layer's bytes, including format and compressor. */
   readonly cacheKey: Digest;
+  /** A run step's command: its entries are known only once it has run. */
+  readonly run?: PlannedRun;
 }
 
 /**

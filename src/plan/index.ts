@@ -1,4 +1,4 @@
 export * from "./BuildPlan.ts";
 export * from "./Host.ts";
-export { planImage, computeLayerCacheKey, mergeConfig } from "./plan.ts";
+export { planImage, computeLayerCacheKey, computeRunCacheKey, mergeConfig } from "./plan.ts";
 export type { PlanOptions, PlanResult } from "./plan.ts";

@@ -8,10 +8,10 @@ import * as E from "fp-ts/lib/Either.js";
 import picomatch from "picomatch";
 import type { Diagnostic, Digest, ImagePath, Place } from "../core/index.ts";
 import { canonicalJson, digestOf, digestOfLines, error, sortBytewise } from "../core/index.ts";
-import type { EntryIR, ImageIR, LayerIR } from "../eval/index.ts";
+import type { EntryIR, ImageIR, LayerIR, RunIR } from "../eval/index.ts";
 import { isWhiteoutName } from "../oci/index.ts";
 import type { ConfigIR } from "../eval/index.ts";
-import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedEntry, PlannedLayer } from "./BuildPlan.ts";
+import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedEntry, PlannedLayer, PlannedMount, PlannedRun } from "./BuildPlan.ts";
 import type { Host, HostStat } from "./Host.ts";
 
 /**
@@ -30,6 +30,10 @@ export interface PlanOptions {
   readonly format: LayerFormat;
   /** The resolved base, when the image pulls one. */
   readonly base?: PlannedBase;
+  /** The run step sandbox's version: part of every run step's cache key. */
+  readonly sandbox?: string;
+  /** The environment secrets are read from: plan checks that each one named is there. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /**
@@ -300,6 +304,85 @@ const planLayer = async (
   };
 };
 
+/**
+ * The cache key of a run step: the hash of what is below it (the base's diff_ids and the
+ * cache keys of the layers and steps before it), the command with all it runs with, the
+ * bind mounts' content digests and the declarations of the other mounts (never a secret's
+ * value or a cache's contents), the platform, the sandbox's version, the mtime and the
+ * layer format. Limits are left out: they decide whether a step succeeds, not what it
+ * writes.
+ *
+ * @category destructors
+ */
+export const computeRunCacheKey = (below: ReadonlyArray<Digest>, run: PlannedRun, platform: ImageIR["platform"], sandbox: string, created: number, format: LayerFormat): Digest =>
+  digestOfLines(
+    (function* () {
+      yield canonicalJson({ created, format, platform, sandbox });
+      yield canonicalJson({ argv: run.argv, env: run.env, workingDir: run.workingDir, user: run.user, mounts: run.mounts, network: run.network });
+      for (const d of below) yield d;
+    })(),
+  );
+
+const bindDigest = async (host: Host, m: Extract<RunIR["mounts"][number], { _tag: "Bind" }>, opts: PlanOptions, place: Place, out: Diagnostic[]): Promise<Digest> => {
+  const pending: Pending[] = [];
+  // A bind's files, as a host copy at its target would list them: one way to read a tree.
+  await expandHostCopy(host, { _tag: "HostCopy", path: m.target, source: m.source, exclude: [], mode: undefined, dirMode: 0o755, uid: 0, gid: 0 }, opts, { ...place, path: m.target }, out, pending);
+  await hashAll(host, pending);
+  return digestOfLines(sortBytewise(pending.map((p) => p.entry), (e) => e.path).map((e) => JSON.stringify([e.path, e.type, e.mode, e.size ?? null, e.digest ?? null, e.target ?? null])));
+};
+
+const planRun = async (
+  host: Host,
+  step: RunIR,
+  image: ImageIR,
+  opts: PlanOptions,
+  below: ReadonlyArray<Digest>,
+  place: Place,
+  out: Diagnostic[],
+): Promise<PlannedLayer> => {
+  const at: Place = { ...place, layer: step.name };
+  const config = opts.base === undefined ? step.config : mergeConfig(opts.base.config, step.config);
+  const env = envMap(config.Env);
+  for (const [k, v] of Object.entries(step.env)) env.set(k, v);
+  const mounts: PlannedMount[] = [];
+  for (const m of step.mounts) {
+    switch (m._tag) {
+      case "Bind":
+        mounts.push({ type: "bind", target: m.target, source: m.source, digest: await bindDigest(host, m, opts, at, out) });
+        break;
+      case "Cache":
+        mounts.push({ type: "cache", target: m.target, id: m.id });
+        break;
+      case "Secret":
+        if (m.source._tag === "Env") {
+          if (opts.env?.[m.source.name] === undefined) out.push(error({ ...at, path: m.target }, `secret from environment variable ${m.source.name}, which is not set`, `set ${m.source.name} when building`));
+          mounts.push({ type: "secret", target: m.target, env: m.source.name });
+        } else {
+          const st = await host.stat(path.resolve(opts.specDir, m.source.path));
+          if (st?.kind !== "file") out.push(error({ ...at, path: m.target }, `secret file ${m.source.path} ${st === undefined ? "does not exist" : "is not a regular file"}`, "host paths are relative to the spec file's directory"));
+          mounts.push({ type: "secret", target: m.target, file: m.source.path });
+        }
+        break;
+      default: {
+        const never: never = m;
+        throw new Error(`unhandled mount ${JSON.stringify(never)}`);
+      }
+    }
+  }
+  const run: PlannedRun = {
+    argv: step.argv,
+    ...(step.shell === undefined ? {} : { shell: step.shell }),
+    env: [...env].map(([k, v]) => `${k}=${v}`).sort(),
+    workingDir: step.workingDir ?? config.WorkingDir ?? "/",
+    user: step.user ?? config.User ?? "",
+    mounts,
+    network: step.network,
+    limits: step.limits,
+  };
+  if (opts.sandbox === undefined) out.push(error(at, "this build cannot run steps: no sandbox is available"));
+  return { name: step.name, entries: [], contentSize: 0, cacheKey: computeRunCacheKey(below, run, image.platform, opts.sandbox ?? "", opts.created, opts.format), run };
+};
+
 /** The OCI annotations that name the image a manifest was built on. */
 const BASE_NAME = "org.opencontainers.image.base.name";
 const BASE_DIGEST = "org.opencontainers.image.base.digest";
@@ -358,8 +441,17 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   const layers: PlannedLayer[] = [];
   // What the layers planned so far make of each path, for the implied parents above them.
   const below = new Map<string, PlannedEntry & { readonly layer: string }>();
+  // What each step runs on: the base's layers, by diff_id, then the keys of those planned.
+  const keysBelow: Digest[] = (opts.base?.layers ?? []).map((l) => l.diffId);
   for (const layer of image.layers) {
+    if (layer._tag === "Run") {
+      const planned = await planRun(host, layer, image, opts, [...keysBelow], place, out);
+      keysBelow.push(planned.cacheKey);
+      layers.push(planned);
+      continue;
+    }
     const planned = await planLayer(host, layer, opts, place, inline, below, out);
+    keysBelow.push(planned.cacheKey);
     for (const e of planned.entries) below.set(e.path, { ...e, layer: layer.name });
     layers.push(planned);
   }

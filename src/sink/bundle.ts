@@ -138,8 +138,13 @@ const applyLayer = async (root: string, layer: ImageLayer, blob: string, where: 
 /** The most of /etc/passwd or /etc/group lading reads: far more than any real one. */
 const MAX_USER_TABLE = 4 << 20;
 
-/** Resolves `user[:group]` against the bundle's /etc/passwd and /etc/group. */
-const resolveUser = async (root: string, spec: string | undefined, where: string): Promise<{ uid: number; gid: number }> => {
+/**
+ * Resolves `user[:group]` against /etc/passwd and /etc/group under `root`, as a runtime
+ * does: a name must be listed, a uid need not be.
+ *
+ * @category destructors
+ */
+export const resolveUser = async (root: string, spec: string | undefined, where: string): Promise<{ uid: number; gid: number }> => {
   if (spec === undefined || spec === "") return { uid: 0, gid: 0 };
   const [user = "", group] = spec.split(":");
   const table = async (file: string): Promise<string[][]> =>

@@ -1,10 +1,11 @@
 export * from "./Transport.ts";
 export { writeImage } from "./write.ts";
 export type { WriteOptions } from "./write.ts";
-export { openImage } from "./read.ts";
+export { openImage, layerAt } from "./read.ts";
 export type { OpenedImage, OpenedLayer } from "./read.ts";
-export { inspectImage, flattenLayers } from "./inspect.ts";
+export { inspectImage, inspectLayers, flattenLayers } from "./inspect.ts";
 export type { Inspection, InspectedLayer, LayerFile } from "./inspect.ts";
 export { parseReference, formatReference } from "../core/index.ts";
 export type { Reference } from "../core/index.ts";
 export { importImage, inspectBase } from "./copy.ts";
+export { makeRuntimeConfig, resolveUser } from "./bundle.ts";

@@ -10,6 +10,7 @@ import type { ImagePath } from "../core/ImagePath.ts";
 import type { Config, Port, Signal } from "./Config.ts";
 import { empty as emptyConfig } from "./Config.ts";
 import type { Layer } from "./Layer.ts";
+import type { Run, RunOptions } from "./Run.ts";
 import type { Platform } from "./Platform.ts";
 import { linuxAmd64 } from "./Platform.ts";
 
@@ -42,7 +43,8 @@ export interface Pull {
 export interface Image {
   readonly _tag: "Image";
   readonly base?: Pull;
-  readonly layers: ReadonlyArray<Layer>;
+  /** Layers and run steps, bottom first: a step's output is a layer at its place. */
+  readonly layers: ReadonlyArray<Layer | Run>;
   readonly config: Config;
   readonly platform: Platform;
   readonly annotations: Readonly<Record<string, string>>;
@@ -105,6 +107,33 @@ export const withLayers =
   (...layers: ReadonlyArray<Layer>) =>
   (image: Image): Image =>
     Object.freeze({ ...image, layers: Object.freeze([...image.layers, ...layers]) });
+
+/**
+ * Runs a command on the image so far and appends what it changed as a layer: added and
+ * modified files, deletions as whiteouts. The command is an argv (exec form); it runs with
+ * the image's env, working dir and user as they are at this point, changed for this step
+ * by `options`, in a sandbox without network unless `network: "host"`. Nothing runs until
+ * the image is built, and a step whose inputs did not change never runs again.
+ *
+ * @category combinators
+ */
+export const run =
+  (argv: ReadonlyArray<string>, options: RunOptions = {}) =>
+  (image: Image): Image =>
+    appendRun(image, Object.freeze({ _tag: "Run" as const, argv: copyArgv(argv), options: Object.freeze({ ...options }), config: image.config }));
+
+/**
+ * A shell-form run step: `/bin/sh -c script`, shown as the script. The image must have a
+ * shell at /bin/sh.
+ *
+ * @category combinators
+ */
+export const runShell =
+  (script: string, options: RunOptions = {}) =>
+  (image: Image): Image =>
+    appendRun(image, Object.freeze({ _tag: "Run" as const, argv: Object.freeze(["/bin/sh", "-c", script]), shell: script, options: Object.freeze({ ...options }), config: image.config }));
+
+const appendRun = (image: Image, step: Run): Image => Object.freeze({ ...image, layers: Object.freeze([...image.layers, step]) });
 
 /**
  * Merges environment variables; a later value for a name wins.

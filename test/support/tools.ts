@@ -16,6 +16,7 @@ const PACKAGES: Record<string, string> = {
   "docker-registry": "docker-registry",
   htpasswd: "apache2-utils",
   gzip: "gzip",
+  getfattr: "attr",
 };
 
 /** Throws unless `tool` is on PATH. */

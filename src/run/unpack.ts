@@ -1,0 +1,157 @@
+/**
+ * A layer as a lower directory of an overlay: unpacked once into the store, named by its
+ * diff_id, and reused by every step that runs on it. Whiteouts become what overlayfs
+ * reads (a 0:0 character device for a deleted name, the `trusted.overlay.opaque` xattr
+ * for a directory whose lower contents are hidden), so the overlay shows the image's
+ * file system exactly as a runtime that applies the layers in order would.
+ */
+import { execFile } from "node:child_process";
+import { createReadStream, createWriteStream } from "node:fs";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { randomBytes } from "node:crypto";
+import { pipeline } from "node:stream/promises";
+import { promisify } from "node:util";
+import * as zlib from "node:zlib";
+import * as tar from "tar-stream";
+import type { Digest } from "../core/index.ts";
+import { DiagnosticError, digestHex, error } from "../core/index.ts";
+import type { ImageLayer } from "../oci/index.ts";
+import type { Store } from "../store/index.ts";
+import { pathExists } from "../store/index.ts";
+
+const exec = promisify(execFile);
+
+/**
+ * Where the store keeps unpacked layers: short names, since an overlay's mount options
+ * (every lower directory's path) must fit in one page.
+ *
+ * @category destructors
+ */
+export const lowerRoot = (store: Store): string => path.join(store.root, "run", "l");
+
+/**
+ * The directory name of a layer unpacked for an overlay, relative to {@link lowerRoot}.
+ *
+ * @category destructors
+ */
+export const lowerName = (diffId: Digest): string => digestHex(diffId);
+
+const fail = (layer: string, message: string): never => {
+  throw new DiagnosticError([error({ file: `layer ${layer}` }, message)]);
+};
+
+/**
+ * Unpacks `layer` (its blob in the store) as an overlay lower directory unless it is
+ * there already, and returns its path. Whole or not at all: unpacked beside, renamed in.
+ *
+ * @category destructors
+ */
+export const unpackLower = async (store: Store, layer: ImageLayer): Promise<string> => {
+  const root = lowerRoot(store);
+  const dest = path.join(root, lowerName(layer.diffId));
+  if (await pathExists(dest)) return dest;
+  await fs.mkdir(root, { recursive: true });
+  const tmp = path.join(root, `.tmp-${process.pid}-${randomBytes(6).toString("hex")}`);
+  try {
+    await fs.mkdir(tmp, { mode: 0o755 });
+    await extractForOverlay(store.blobPath(layer.digest), layer.mediaType, tmp, layer.diffId);
+    await fs.rename(tmp, dest).catch(async (e: NodeJS.ErrnoException) => {
+      // Another build unpacked the same layer meanwhile: theirs is as good as ours.
+      if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST") throw e;
+      await fs.rm(tmp, { recursive: true, force: true });
+    });
+  } catch (e) {
+    await fs.rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  return dest;
+};
+
+const extractForOverlay = async (blob: string, mediaType: string, root: string, diffId: Digest): Promise<void> => {
+  const where = digestHex(diffId).slice(0, 12);
+  // Paths this layer made that are not directories: nothing may be written through them.
+  const nonDirs = new Set<string>();
+  const dirs: Array<[string, tar.Header]> = [];
+  const whiteouts: string[] = [];
+  const opaque: string[] = [];
+  const devices: Array<[string, tar.Header]> = [];
+  const ex = tar.extract();
+  const safe = (name: string): string => {
+    const segs = name.split("/").filter((s) => s !== "" && s !== ".");
+    if (segs.includes("..")) fail(where, `entry ${name} escapes the root`);
+    for (let i = 1; i < segs.length; i++) if (nonDirs.has(segs.slice(0, i).join("/"))) fail(where, `entry ${name} goes through ${segs.slice(0, i).join("/")}, which is not a directory`);
+    return segs.join("/");
+  };
+  ex.on("entry", (header, stream, next) => {
+    const done = (e?: unknown): void => {
+      stream.resume();
+      next(e as Error | undefined);
+    };
+    (async () => {
+      const rel = safe(header.name);
+      if (rel === "") return;
+      const target = path.join(root, rel);
+      await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
+      const base = path.posix.basename(rel);
+      if (base === ".wh..wh..opq") {
+        opaque.push(path.dirname(target));
+        return;
+      }
+      if (base.startsWith(".wh.")) {
+        whiteouts.push(path.join(path.dirname(target), base.slice(4)));
+        return;
+      }
+      if (header.type !== "directory") {
+        nonDirs.add(rel);
+        await fs.rm(target, { recursive: true, force: true });
+      }
+      switch (header.type) {
+        case "directory":
+          await fs.mkdir(target, { recursive: true });
+          dirs.push([target, header]);
+          return;
+        case "file":
+        case "contiguous-file":
+          await pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream(target, { mode: 0o600 }));
+          break;
+        case "symlink":
+          await fs.symlink(header.linkname ?? "", target);
+          break;
+        case "link":
+          await fs.link(path.join(root, safe(header.linkname ?? "")), target);
+          return;
+        case "character-device":
+        case "block-device":
+        case "fifo":
+          devices.push([target, header]);
+          return;
+        default:
+          fail(where, `entry ${rel} is a ${header.type}, which lading does not unpack`);
+      }
+      await fs.lchown(target, header.uid, header.gid);
+      if (header.type !== "symlink") await fs.chmod(target, header.mode & 0o7777);
+      await fs.lutimes(target, header.mtime, header.mtime);
+    })().then(() => done(), done);
+  });
+  const source = createReadStream(blob);
+  if (mediaType.endsWith("gzip")) await pipeline(source, zlib.createGunzip(), ex as unknown as NodeJS.WritableStream);
+  else if (mediaType.endsWith("tar")) await pipeline(source, ex as unknown as NodeJS.WritableStream);
+  else fail(where, `layers of type ${mediaType} cannot be run on yet`);
+  for (const [target, h] of devices) {
+    const kind = h.type === "fifo" ? ["p"] : [h.type === "block-device" ? "b" : "c", String(h.devmajor ?? 0), String(h.devminor ?? 0)];
+    await exec("mknod", ["-m", (h.mode & 0o7777).toString(8), target, ...kind]);
+    await fs.lchown(target, h.uid, h.gid);
+  }
+  for (const w of whiteouts) {
+    await fs.rm(w, { recursive: true, force: true });
+    await exec("mknod", [w, "c", "0", "0"]);
+  }
+  for (const d of opaque) await exec("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", d]);
+  // Children changed their directories' times: set them last.
+  for (const [target, h] of dirs) {
+    await fs.lchown(target, h.uid, h.gid);
+    await fs.chmod(target, h.mode & 0o7777);
+    await fs.utimes(target, h.mtime, h.mtime);
+  }
+};

@@ -1,0 +1,103 @@
+/**
+ * The upper directory of a step's overlay, normalised into a layer by the determinism
+ * rules: entries sorted bytewise, parents first; modes and owners as the command left
+ * them; mtimes left to the tar writer (the plan's `created`); an overlay whiteout (a 0:0
+ * character device) becomes a `.wh.` entry and an opaque directory gets `.wh..wh..opq`;
+ * sockets, fifos and devices are dropped; files with several names become one file and
+ * hard links to its first name.
+ */
+import { execFile } from "node:child_process";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import type { Digest, ImagePath } from "../core/index.ts";
+import { digestOf, sortBytewise } from "../core/index.ts";
+import type { PlanInputs, PlannedEntry, PlannedLayer } from "../plan/index.ts";
+import { nodeHost } from "../plan/index.ts";
+
+const exec = promisify(execFile);
+
+const EMPTY = new Uint8Array(0);
+const EMPTY_DIGEST = digestOf(EMPTY);
+const OPAQUE = /^(trusted|user)\.overlay\.opaque$/;
+
+/**
+ * A step's changes as a planned layer, with the inputs its build reads (the upper
+ * directory's files), and the paths left out (sockets, fifos, devices).
+ *
+ * @category model
+ */
+export interface UpperLayer {
+  readonly layer: PlannedLayer;
+  readonly inputs: PlanInputs;
+  readonly dropped: ReadonlyArray<string>;
+}
+
+/** Directories marked opaque by overlayfs, absolute, read in one call of getfattr. */
+const opaqueDirs = async (upper: string): Promise<ReadonlySet<string>> => {
+  const { stdout } = await exec("getfattr", ["-R", "-P", "--absolute-names", "-d", "-m", "^(trusted|user)\\.overlay\\.opaque$", upper], { maxBuffer: 64 << 20 }).catch(
+    (e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT") throw new Error("getfattr is missing: install the attr package");
+      throw e;
+    },
+  );
+  const dirs = new Set<string>();
+  let file: string | undefined;
+  for (const line of stdout.split("\n")) {
+    if (line.startsWith("# file: ")) file = line.slice(8);
+    else if (file !== undefined && OPAQUE.test(line.split("=")[0] ?? "") && /="y"$/.test(line)) dirs.add(file);
+  }
+  return dirs;
+};
+
+/**
+ * Reads the upper directory `upper` into the layer `name`, keyed `cacheKey`.
+ *
+ * @category constructors
+ */
+export const layerFromUpper = async (upper: string, name: string, cacheKey: Digest): Promise<UpperLayer> => {
+  const host = nodeHost();
+  const opaque = await opaqueDirs(upper);
+  const entries: PlannedEntry[] = [];
+  const dropped: string[] = [];
+  const byInode = new Map<number, ImagePath[]>();
+  const walk = async (abs: string, at: string): Promise<void> => {
+    for (const child of await fs.readdir(abs)) {
+      const p = `${at}/${child}` as ImagePath;
+      const file = path.join(abs, child);
+      const st = await fs.lstat(file);
+      const owner = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+      if (st.isDirectory()) {
+        entries.push({ path: p, type: "dir", ...owner });
+        if (opaque.has(file)) entries.push({ path: `${p}/.wh..wh..opq`, type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, digest: EMPTY_DIGEST, source: "inline" });
+        await walk(file, p);
+      } else if (st.isFile()) {
+        const hostStat = await host.stat(file);
+        const digest = await host.hashFile(file, hostStat!);
+        entries.push({ path: p, type: "file", ...owner, size: st.size, digest, source: path.relative(upper, file) });
+        if (st.nlink > 1) byInode.set(st.ino, [...(byInode.get(st.ino) ?? []), p]);
+      } else if (st.isSymbolicLink()) {
+        entries.push({ path: p, type: "symlink", mode: 0o777, uid: st.uid, gid: st.gid, target: await fs.readlink(file) });
+      } else if (st.isCharacterDevice() && st.rdev === 0) {
+        entries.push({ path: `${at}/.wh.${child}` as ImagePath, type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, digest: EMPTY_DIGEST, source: "inline" });
+      } else dropped.push(p);
+    }
+  };
+  await walk(upper, "");
+  const sorted = sortBytewise(entries, (e) => e.path);
+  // Names of one file inside the layer: the first carries the content, the rest link to it.
+  const linkTo = new Map<string, ImagePath>();
+  for (const names of byInode.values()) {
+    const [first, ...rest] = sortBytewise(names, (n) => n);
+    for (const n of rest) linkTo.set(n, first!);
+  }
+  const final = sorted.map((e): PlannedEntry => {
+    const target = linkTo.get(e.path);
+    return target === undefined ? e : { path: e.path, type: "hardlink", mode: e.mode, uid: e.uid, gid: e.gid, target };
+  });
+  return {
+    layer: { name, entries: final, contentSize: final.reduce((n, e) => n + (e.type === "file" ? (e.size ?? 0) : 0), 0), cacheKey },
+    inputs: { specDir: upper, inline: new Map([[EMPTY_DIGEST, EMPTY]]) },
+    dropped,
+  };
+};
