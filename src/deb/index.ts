@@ -10,3 +10,4 @@ export * from "./PackageIndex.ts";
 export * from "./Resolve.ts";
 export * from "./DebFile.ts";
 export * from "./Archive.ts";
+export * from "./PackageHost.ts";

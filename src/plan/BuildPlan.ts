@@ -22,8 +22,28 @@ export interface PlannedEntry {
   readonly digest?: Digest;
   /** Symlinks and hardlinks. */
   readonly target?: string;
-  /** Files: `inline`, or the host path relative to the spec's directory. */
+  /** Files: `inline`, `deb:NAME` (a Debian package), or the host path relative to the spec's directory. */
   readonly source?: string;
+}
+
+/**
+ * A Debian package a layer holds (or, with `installed` false, takes files from): what
+ * lading.lock pins and an SBOM lists.
+ *
+ * @category model
+ */
+export interface PlannedPackage {
+  readonly name: string;
+  readonly version: string;
+  readonly architecture: string;
+  /** The `.deb`'s sha256, from the verified index. */
+  readonly sha256: Digest;
+  readonly size: number;
+  /** The `.deb`'s path under the archive's root. */
+  readonly filename: string;
+  /** The source package's name. */
+  readonly source: string;
+  readonly installed: boolean;
 }
 
 /**
@@ -41,6 +61,8 @@ export interface PlannedLayer {
   readonly contentSize: number;
   /** Hash of everything that goes into the layer's bytes, including format and compressor. */
   readonly cacheKey: Digest;
+  /** The Debian packages its entries come from; absent when there are none. */
+  readonly packages?: ReadonlyArray<PlannedPackage>;
 }
 
 /**
@@ -125,4 +147,6 @@ export interface BuildPlan {
 export interface PlanInputs {
   readonly specDir: string;
   readonly inline: ReadonlyMap<Digest, Uint8Array>;
+  /** Where the content of a package file (source `deb:NAME`) is, by digest. */
+  readonly packageContent?: (digest: Digest) => string;
 }

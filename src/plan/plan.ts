@@ -7,12 +7,15 @@ import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import picomatch from "picomatch";
 import type { Diagnostic, Digest, ImagePath, Place } from "../core/index.ts";
-import { canonicalJson, digestOf, digestOfLines, error, sortBytewise } from "../core/index.ts";
+import { canonicalJson, DiagnosticError, digestOf, digestOfLines, error, sortBytewise } from "../core/index.ts";
 import type { EntryIR, ImageIR, LayerIR } from "../eval/index.ts";
 import { isWhiteoutName } from "../eval/index.ts";
 import type { ConfigIR } from "../eval/index.ts";
-import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedEntry, PlannedLayer } from "./BuildPlan.ts";
+import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedEntry, PlannedLayer, PlannedPackage } from "./BuildPlan.ts";
 import type { Host, HostStat } from "./Host.ts";
+import type { PackageHost } from "./PackageHost.ts";
+import type { DpkgState } from "./packages.ts";
+import { emptyDpkgState, planPackageFile, planPackageSets } from "./packages.ts";
 
 /**
  * What plan needs besides the image and the host: where the spec is, the `created` time
@@ -30,6 +33,8 @@ export interface PlanOptions {
   readonly format: LayerFormat;
   /** The resolved base, when the image pulls one. */
   readonly base?: PlannedBase;
+  /** Debian archives, for images that hold packages. */
+  readonly packages?: PackageHost;
 }
 
 /**
@@ -242,9 +247,33 @@ const planLayer = async (
   inline: Map<Digest, Uint8Array>,
   below: ReadonlyMap<string, PlannedEntry & { readonly layer: string }>,
   out: Diagnostic[],
+  dpkg: { state: DpkgState },
 ): Promise<PlannedLayer> => {
   const at: Place = { ...place, layer: layer.name };
   const pending: Pending[] = [];
+  const packages: PlannedPackage[] = [];
+  /** Runs a package host call; its diagnostics get this layer's place. */
+  const withPackages = async <A>(where: Place, f: (host: PackageHost) => Promise<A>): Promise<A | undefined> => {
+    if (opts.packages === undefined) {
+      out.push(error(where, "this image holds Debian packages, and plan was given no package host"));
+      return undefined;
+    }
+    try {
+      return await f(opts.packages);
+    } catch (e) {
+      if (!(e instanceof DiagnosticError)) throw e;
+      out.push(...e.diagnostics.map((d) => ({ ...where, ...d })));
+      return undefined;
+    }
+  };
+  if (layer.packages !== undefined) {
+    const planned = await withPackages(at, (host) => planPackageSets(host, layer.packages!, dpkg.state, inline));
+    if (planned !== undefined) {
+      for (const entry of planned.entries) pending.push({ entry: { ...entry } });
+      packages.push(...planned.packages);
+      dpkg.state = planned.state;
+    }
+  }
   for (const e of layer.entries) {
     const owner = { uid: e.uid, gid: e.gid };
     switch (e._tag) {
@@ -266,6 +295,14 @@ const planLayer = async (
       case "HostCopy":
         await expandHostCopy(host, e, opts, { ...at, path: e.path }, out, pending);
         break;
+      case "PackageFile": {
+        const found = await withPackages({ ...at, path: e.path }, (h) => planPackageFile(h, e.archive, e.package, e.from));
+        if (found === undefined) break;
+        if (!packages.some((p) => p.sha256 === found.pkg.sha256)) packages.push(found.pkg);
+        if (found.entry === undefined) out.push(error({ ...at, path: e.path }, `package ${found.pkg.name} ${found.pkg.version} has no file ${e.from}`));
+        else pending.push({ entry: { ...found.entry, path: e.path, mode: e.mode ?? found.entry.mode, ...owner } });
+        break;
+      }
       default: {
         const never: never = e;
         throw new Error(`unhandled entry ${JSON.stringify(never)}`);
@@ -287,6 +324,7 @@ const planLayer = async (
     entries,
     contentSize,
     cacheKey: computeLayerCacheKey(entries, opts.created, opts.format),
+    ...(packages.length === 0 ? {} : { packages }),
   };
 };
 
@@ -348,8 +386,9 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   const layers: PlannedLayer[] = [];
   // What the layers planned so far make of each path, for the implied parents above them.
   const below = new Map<string, PlannedEntry & { readonly layer: string }>();
+  const dpkg = { state: emptyDpkgState };
   for (const layer of image.layers) {
-    const planned = await planLayer(host, layer, opts, place, inline, below, out);
+    const planned = await planLayer(host, layer, opts, place, inline, below, out, dpkg);
     for (const e of planned.entries) below.set(e.path, { ...e, layer: layer.name });
     layers.push(planned);
   }
@@ -366,6 +405,6 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
       format: opts.format,
       layers,
     },
-    inputs: { specDir: opts.specDir, inline },
+    inputs: { specDir: opts.specDir, inline, ...(opts.packages === undefined ? {} : { packageContent: opts.packages.contentPath }) },
   });
 };

@@ -9,6 +9,8 @@
 import type { ImagePath } from "../core/ImagePath.ts";
 import type { Config, Port, Signal } from "./Config.ts";
 import { empty as emptyConfig } from "./Config.ts";
+import type { PackageSet } from "./Debian.ts";
+import { layer as packageLayer } from "./Debian.ts";
 import type { Layer } from "./Layer.ts";
 import type { Platform } from "./Platform.ts";
 import { linuxAmd64 } from "./Platform.ts";
@@ -105,6 +107,15 @@ export const withLayers =
   (...layers: ReadonlyArray<Layer>) =>
   (image: Image): Image =>
     Object.freeze({ ...image, layers: Object.freeze([...image.layers, ...layers]) });
+
+/**
+ * Appends a layer holding a Debian package set (see `Debian.layer`), named `name`:
+ * `pipe(Image.scratch, Image.withPackages(Debian.packages(Debian.bookworm, ["nginx"])))`.
+ * Packages already in a package layer below are not added again.
+ *
+ * @category combinators
+ */
+export const withPackages = (set: PackageSet, name = "packages") => withLayer(packageLayer(name, set));
 
 /**
  * Merges environment variables; a later value for a name wins.

@@ -4,3 +4,4 @@ export * as Entry from "./Entry.ts";
 export * as Config from "./Config.ts";
 export * as Platform from "./Platform.ts";
 export type { ImagePath } from "../core/index.ts";
+export * as Debian from "./Debian.ts";
