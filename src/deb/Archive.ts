@@ -86,18 +86,19 @@ export const fetchRelease = async (loc: ArchiveLocation): Promise<Release> => {
 
 /**
  * Downloads `url` into the store as the blob `digest` of `size` bytes, unless the store
- * has it. What does not hash to `digest` is deleted, never stored.
+ * has it. What does not hash to `digest` (as `vouchedBy` gives it) is deleted, never
+ * stored.
  *
  * @category destructors
  */
-export const fetchVerified = async (store: Store, url: URL, digest: Digest, size: number, what: string): Promise<void> => {
+export const fetchVerified = async (store: Store, url: URL, digest: Digest, size: number, what: string, vouchedBy: string): Promise<void> => {
   if ((await store.blobSize(digest)) === size) return;
   const temp = store.tempPath();
   const hashing = createDigestingStream();
   try {
     await pipeline(await get(url), hashing.stream, createWriteStream(temp));
     if (hashing.digest() !== digest || hashing.size() !== size) {
-      fail(url.href, `${what} does not match the sha256 its index gives: refused, nothing stored`, `expected ${digest} (${size} bytes), got ${hashing.digest()} (${hashing.size()} bytes)`);
+      fail(url.href, `${what} does not match the sha256 ${vouchedBy} gives: refused, nothing stored`, `expected ${digest} (${size} bytes), got ${hashing.digest()} (${hashing.size()} bytes)`);
     }
     await store.commitBlob(temp, digest);
   } finally {
@@ -140,7 +141,7 @@ export const fetchIndex = async (store: Store, loc: ArchiveLocation, release: Re
     const entry = release.files.get(rel);
     const url = join(loc.uri, `dists/${loc.suite}/${rel}`);
     if (entry === undefined) fail(url.href, `the release file lists no ${rel}`, `is ${loc.architecture} an architecture of ${loc.suite}, and ${component} a component?`);
-    await fetchVerified(store, url, entry!.sha256, entry!.size, "the index");
+    await fetchVerified(store, url, entry!.sha256, entry!.size, "the index", "the release file");
     await readIndexBlob(store.blobPath(entry!.sha256), (r) => records.push(r));
   }
   return makeIndex(loc.architecture, records);
@@ -152,5 +153,5 @@ export const fetchIndex = async (store: Store, loc: ArchiveLocation, release: Re
  *
  * @category destructors
  */
-export const fetchDeb = (store: Store, uri: string, pkg: Pick<PackageRecord, "name" | "filename" | "sha256" | "size">): Promise<void> =>
-  fetchVerified(store, join(uri, pkg.filename), pkg.sha256, pkg.size, `the package ${pkg.name}`);
+export const fetchDeb = (store: Store, uri: string, pkg: Pick<PackageRecord, "name" | "version" | "filename" | "sha256" | "size">): Promise<void> =>
+  fetchVerified(store, join(uri, pkg.filename), pkg.sha256, pkg.size, `the package ${pkg.name} ${pkg.version}`, "the index (or lading.lock)");

@@ -41,9 +41,11 @@ const tarGz = async (entries: ReadonlyArray<{ readonly header: Header; readonly 
   const chunks: Buffer[] = [];
   pack.on("data", (c: unknown) => chunks.push(c as Buffer));
   const done = new Promise<void>((r) => pack.on("end", () => r()));
+  // A fixed mtime: the same package gives the same .deb, as an archive's pool keeps it.
   for (const e of entries) {
-    if (e.body === undefined) pack.entry(e.header);
-    else pack.entry(e.header, e.body);
+    const header = { mtime: new Date(0), ...e.header };
+    if (e.body === undefined) pack.entry(header);
+    else pack.entry(header, e.body);
   }
   pack.finalize();
   await done;
