@@ -14,7 +14,8 @@ import type { ImageIR, PlatformIR } from "../eval/index.ts";
 import { evaluate } from "../eval/index.ts";
 import type { PlanInputs, BuildPlan, PlannedBase } from "../plan/index.ts";
 import type { Host } from "../plan/index.ts";
-import { memoizedHost, nodeHost, planImage } from "../plan/index.ts";
+import { memoizedHost, nodeHost, planImage, resolveImagePackages } from "../plan/index.ts";
+import { debianPackageHost } from "../deb/index.ts";
 import type { BuildEvent } from "../build/index.ts";
 import { buildImage, layerFormat } from "../build/index.ts";
 import type { Store } from "../store/index.ts";
@@ -22,7 +23,8 @@ import { defaultStoreDir, openStore } from "../store/index.ts";
 import type { Transport } from "../sink/index.ts";
 import { importImage, inspectBase, inspectImage, openImage, parseTransport, TRANSPORTS, writeImage } from "../sink/index.ts";
 import { checkSpecs, collectLocalSources, computeCheckKey } from "../check/index.ts";
-import { formatLock, lockPathFor, readLock, resolveBase, resolveTag } from "../registry/index.ts";
+import { formatLock, lockPathFor, readLock, readPackagePins, resolveBase, resolveTag } from "../registry/index.ts";
+import type { PackagePins } from "../registry/index.ts";
 import { writeFileAtomic } from "../store/index.ts";
 import { formatInspection, formatPlan } from "./format.ts";
 import type { Side } from "./sides.ts";
@@ -295,7 +297,10 @@ const planTarget = async (
   const ir = evaluate(shown, exportName, value);
   if (E.isLeft(ir)) throw new DiagnosticError(ir.left);
   const base = await resolveImageBase(ir.right, abs, { frozen: opts.frozen === true, store: opts.store, env: opts.env });
-  const planOptions = { file: shown, specDir: path.dirname(abs), created, format: layerFormat, sandbox: SANDBOX_VERSION, env: opts.env, ...(base === undefined ? {} : { base }) };
+  const lockFile = lockPathFor(abs);
+  // Debian archives are read only when the export holds packages: the host is lazy.
+  const packages = debianPackageHost(opts.store, { specDir: path.dirname(abs), pins: (await readPackagePins(lockFile, display(lockFile))) ?? new Map(), frozen: opts.frozen === true, lockShown: display(lockFile) });
+  const planOptions = { file: shown, specDir: path.dirname(abs), created, format: layerFormat, sandbox: SANDBOX_VERSION, env: opts.env, packages, ...(base === undefined ? {} : { base }) };
   let planned: Awaited<ReturnType<typeof planImage>>;
   if (opts.host !== undefined) planned = await planImage(opts.host, ir.right, planOptions);
   else {
@@ -468,15 +473,23 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     }
     // Every pulled reference, with the platforms its exports want, by lock file.
     const wanted = new Map<string, Map<string, { readonly ir: ImageIR; readonly spec: string }[]>>();
+    // Debian package sets, resolved afresh, by lock file.
+    const packageHosts = new Map<string, ReturnType<typeof debianPackageHost>>();
     for (const f of files) {
       const abs = path.resolve(f);
       const images = await loadImages(f, display(abs));
       const lock = lockPathFor(abs);
       const refs = wanted.get(lock) ?? new Map<string, { readonly ir: ImageIR; readonly spec: string }[]>();
       wanted.set(lock, refs);
+      const packages = packageHosts.get(lock) ?? debianPackageHost(store, { specDir: path.dirname(abs) });
+      packageHosts.set(lock, packages);
       for (const { exportName, value } of images) {
         const ir = evaluate(display(abs), exportName, value);
         if (E.isLeft(ir)) throw new DiagnosticError(ir.left);
+        await inExport(exportName, () => resolveImagePackages(packages, ir.right)).catch((e: unknown) => {
+          if (e instanceof DiagnosticError) throw new DiagnosticError(e.diagnostics.map((d) => ({ file: display(abs), ...d })));
+          throw e;
+        });
         if (ir.right.base === undefined || ir.right.base.digest !== undefined) continue;
         const key = formatReference(ir.right.base);
         refs.set(key, [...(refs.get(key) ?? []), { ir: ir.right, spec: display(abs) }]);
@@ -484,7 +497,8 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     }
     for (const [lock, refs] of wanted) {
       const existing = await readLock(lock, display(lock));
-      if (refs.size === 0 && existing === undefined) {
+      const packagePins: PackagePins = packageHosts.get(lock)?.resolved ?? new Map();
+      if (refs.size === 0 && existing === undefined && packagePins.size === 0) {
         io.err(`${display(lock)}: nothing to pin (no export pulls an image by tag), not written`);
         continue;
       }
@@ -505,10 +519,16 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
         io.out(`${key} ${digest}${old === undefined ? " (new)" : old === digest ? "" : ` (was ${old})`}`);
       }
       for (const key of before.keys()) if (!pins.has(key)) io.out(`${key} removed`);
-      const text = formatLock(pins);
+      const packagesBefore: PackagePins = (await readPackagePins(lock, display(lock))) ?? new Map();
+      for (const [key, list] of packagePins) {
+        const old = new Map((packagesBefore.get(key) ?? []).map((p) => [p.name, p.version]));
+        const moved = list.filter((p) => old.get(p.name) !== p.version).map((p) => `${p.name} ${old.get(p.name) ?? "(new)"} -> ${p.version}`);
+        io.out(`${key}: ${list.length} package${list.length === 1 ? "" : "s"}${packagesBefore.has(key) ? (moved.length === 0 ? "" : `; ${moved.join(", ")}`) : " (new)"}`);
+      }
+      const text = formatLock(pins, packagePins);
       const current = await fs.promises.readFile(lock, "utf8").catch(() => undefined);
       if (current !== text) await writeFileAtomic(lock, text);
-      io.err(`${display(lock)}: ${pins.size} pin${pins.size === 1 ? "" : "s"}${current === text ? ", unchanged" : ""}`);
+      io.err(`${display(lock)}: ${pins.size} pin${pins.size === 1 ? "" : "s"}, ${packagePins.size} package set${packagePins.size === 1 ? "" : "s"}${current === text ? ", unchanged" : ""}`);
     }
     return EXIT.ok;
   },

@@ -35,7 +35,53 @@ export type EntryIR =
       readonly mode: number | undefined;
       /** Directory mode for copied directories. */
       readonly dirMode: number;
+    } & Owner
+  | {
+      readonly _tag: "PackageFile";
+      readonly path: ImagePath;
+      readonly archive: ArchiveIR;
+      readonly package: PackageNameIR;
+      readonly from: ImagePath;
+      /** Mode override; undefined keeps the package's. */
+      readonly mode: number | undefined;
     } & Owner;
+
+/**
+ * A Debian archive after eval: components and architecture defaulted (the architecture
+ * from the image's platform).
+ *
+ * @category model
+ */
+export interface ArchiveIR {
+  readonly suite: string;
+  readonly components: ReadonlyArray<string>;
+  readonly architecture: string;
+  /** The archive's root URI; undefined: from the host's apt sources. */
+  readonly location?: string;
+  /** The keyring as written, relative to the spec's directory; undefined: the host's Debian keyring. */
+  readonly keyring?: string;
+}
+
+/**
+ * A package asked for, by name and optionally exact version.
+ *
+ * @category model
+ */
+export interface PackageNameIR {
+  readonly name: string;
+  readonly version?: string;
+}
+
+/**
+ * A Debian package set after eval, resolved at plan.
+ *
+ * @category model
+ */
+export interface PackageSetIR {
+  readonly archive: ArchiveIR;
+  readonly packages: ReadonlyArray<PackageNameIR>;
+  readonly essential: boolean;
+}
 
 /**
  * A layer after eval: generators forced, entries checked, in the order the spec gives
@@ -48,6 +94,8 @@ export interface LayerIR {
   readonly name: string;
   readonly comment: string | undefined;
   readonly entries: ReadonlyArray<EntryIR>;
+  /** Debian package sets, unpacked below the entries; absent when there are none. */
+  readonly packages?: ReadonlyArray<PackageSetIR>;
 }
 
 /**

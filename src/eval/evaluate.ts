@@ -14,7 +14,8 @@ import { isLayer } from "../spec/Layer.ts";
 import { architectures } from "../spec/Platform.ts";
 import { whiteoutComponent } from "../oci/index.ts";
 import { isRun } from "../spec/Run.ts";
-import type { ConfigIR, EntryIR, ImageIR, LayerIR, RunIR } from "./IR.ts";
+import type { ConfigIR, EntryIR, ImageIR, LayerIR, PackageSetIR, RunIR } from "./IR.ts";
+import { debianArchitecture, evalArchive, evalPackageName, evalPackageSet } from "./packages.ts";
 import { evalRun } from "./run.ts";
 
 /**
@@ -75,7 +76,7 @@ const checkMode = (v: unknown, fallback: number, place: Place, out: Sink): numbe
   return v;
 };
 
-const evalEntry = (entry: Entry, place: Place, out: Sink): EntryIR | undefined => {
+const evalEntry = (entry: Entry, place: Place, out: Sink, arch?: string): EntryIR | undefined => {
   if (typeof entry !== "object" || entry === null) {
     out.push(error(place, `an entry must be an Entry value, got ${entry === null ? "null" : typeof entry}`));
     return undefined;
@@ -128,6 +129,14 @@ const evalEntry = (entry: Entry, place: Place, out: Sink): EntryIR | undefined =
       const mode = entry.mode === undefined ? undefined : checkMode(entry.mode, 0o644, at, out);
       return { _tag: "HostCopy", path, source: entry.source, exclude: entry.exclude, mode, dirMode: 0o755, ...owner };
     }
+    case "PackageFile": {
+      const archive = evalArchive(entry.archive, arch, at, out);
+      const pkg = evalPackageName(entry.package, at, out);
+      const from = checkPath(entry.from, at, out, "path in the package");
+      const mode = entry.mode === undefined ? undefined : checkMode(entry.mode, 0o644, at, out);
+      if (archive === undefined || pkg === undefined || from === undefined) return undefined;
+      return { _tag: "PackageFile", path, archive, package: pkg, from, mode, ...owner };
+    }
     default: {
       const never: never = entry;
       out.push(error(at, `unknown entry kind ${JSON.stringify((never as { _tag?: unknown })._tag)}`));
@@ -168,11 +177,15 @@ const checkLayerPaths = (entries: ReadonlyArray<EntryIR>, place: Place, out: Sin
   }
 };
 
-const evalLayer = (layer: Layer, place: Place, out: Sink): LayerIR | undefined => {
+const evalLayer = (layer: Layer, place: Place, out: Sink, arch?: string): LayerIR | undefined => {
   const at: Place = { ...place, layer: layer.name };
   const entries: EntryIR[] = [];
+  const packages: PackageSetIR[] = [];
   for (const source of layer.sources) {
-    if (source._tag === "Generated") {
+    if (source._tag === "DebianPackages") {
+      const set = evalPackageSet(source, arch, at, out);
+      if (set !== undefined) packages.push(set);
+    } else if (source._tag === "Generated") {
       let generated: ReadonlyArray<Entry>;
       try {
         generated = source.generate();
@@ -185,16 +198,16 @@ const evalLayer = (layer: Layer, place: Place, out: Sink): LayerIR | undefined =
         continue;
       }
       for (const g of generated) {
-        const ir = evalEntry(g, at, out);
+        const ir = evalEntry(g, at, out, arch);
         if (ir !== undefined) entries.push(ir);
       }
     } else {
-      const ir = evalEntry(source, at, out);
+      const ir = evalEntry(source, at, out, arch);
       if (ir !== undefined) entries.push(ir);
     }
   }
   checkLayerPaths(entries, at, out);
-  return { _tag: "Layer", name: layer.name, comment: layer.comment, entries };
+  return { _tag: "Layer", name: layer.name, comment: layer.comment, entries, ...(packages.length === 0 ? {} : { packages }) };
 };
 
 const evalConfig = (image: Image.Image, place: Place, out: Sink): ConfigIR => {
@@ -305,7 +318,7 @@ export const evaluate = (file: string, exportName: string, value: unknown): E.Ei
       out.push(error({ ...place, layer: layer.name }, "two layers have this name", "layer names are unique within an image"));
     }
     names.add(layer.name);
-    const ir = evalLayer(layer, place, out);
+    const ir = evalLayer(layer, place, out, debianArchitecture(value.platform));
     if (ir !== undefined) layers.push(ir);
   });
   let base: Reference | undefined;

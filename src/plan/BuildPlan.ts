@@ -22,7 +22,7 @@ export interface PlannedEntry {
   readonly digest?: Digest;
   /** Symlinks and hardlinks. */
   readonly target?: string;
-  /** Files: `inline`, or the host path relative to the spec's directory. */
+  /** Files: `inline`, `deb:NAME` (a Debian package), or the host path relative to the spec's directory. */
   readonly source?: string;
 }
 
@@ -57,6 +57,26 @@ export interface PlannedRun {
 }
 
 /**
+ * A Debian package a layer holds (or, with `installed` false, takes files from): what
+ * lading.lock pins and an SBOM lists.
+ *
+ * @category model
+ */
+export interface PlannedPackage {
+  readonly name: string;
+  readonly version: string;
+  readonly architecture: string;
+  /** The `.deb`'s sha256, from the verified index. */
+  readonly sha256: Digest;
+  readonly size: number;
+  /** The `.deb`'s path under the archive's root. */
+  readonly filename: string;
+  /** The source package's name. */
+  readonly source: string;
+  readonly installed: boolean;
+}
+
+/**
  * A planned layer: its entries in tar order, their content size, and the cache key that
  * decides whether a build makes it again.
  *
@@ -73,6 +93,8 @@ export interface PlannedLayer {
   readonly cacheKey: Digest;
   /** A run step's command: its entries are known only once it has run. */
   readonly run?: PlannedRun;
+  /** The Debian packages its entries come from; absent when there are none. */
+  readonly packages?: ReadonlyArray<PlannedPackage>;
 }
 
 /**
@@ -157,4 +179,6 @@ export interface BuildPlan {
 export interface PlanInputs {
   readonly specDir: string;
   readonly inline: ReadonlyMap<Digest, Uint8Array>;
+  /** Where the content of a package file (source `deb:NAME`) is, by digest. */
+  readonly packageContent?: (digest: Digest) => string;
 }

@@ -2,3 +2,5 @@ export * from "./BuildPlan.ts";
 export * from "./Host.ts";
 export { planImage, computeLayerCacheKey, computeRunCacheKey, mergeConfig } from "./plan.ts";
 export type { PlanOptions, PlanResult } from "./plan.ts";
+export * from "./PackageHost.ts";
+export { resolveImagePackages } from "./packages.ts";

@@ -7,12 +7,15 @@ import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import picomatch from "picomatch";
 import type { Diagnostic, Digest, ImagePath, Place } from "../core/index.ts";
-import { canonicalJson, digestOf, digestOfLines, error, sortBytewise } from "../core/index.ts";
+import { canonicalJson, DiagnosticError, digestOf, digestOfLines, error, sortBytewise } from "../core/index.ts";
 import type { EntryIR, ImageIR, LayerIR, RunIR } from "../eval/index.ts";
 import { isWhiteoutName } from "../oci/index.ts";
 import type { ConfigIR } from "../eval/index.ts";
-import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedEntry, PlannedLayer, PlannedMount, PlannedRun } from "./BuildPlan.ts";
+import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedEntry, PlannedLayer, PlannedMount, PlannedPackage, PlannedRun } from "./BuildPlan.ts";
 import type { Host, HostStat } from "./Host.ts";
+import type { PackageHost } from "./PackageHost.ts";
+import type { DpkgState } from "./packages.ts";
+import { emptyDpkgState, planPackageFile, planPackageSets } from "./packages.ts";
 
 /**
  * What plan needs besides the image and the host: where the spec is, the `created` time
@@ -34,6 +37,8 @@ export interface PlanOptions {
   readonly sandbox?: string;
   /** The environment secrets are read from: plan checks that each one named is there. */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Debian archives, for images that hold packages. */
+  readonly packages?: PackageHost;
 }
 
 /**
@@ -256,9 +261,33 @@ const planLayer = async (
   inline: Map<Digest, Uint8Array>,
   below: ReadonlyMap<string, PlannedEntry & { readonly layer: string }>,
   out: Diagnostic[],
+  dpkg: { state: DpkgState },
 ): Promise<PlannedLayer> => {
   const at: Place = { ...place, layer: layer.name };
   const pending: Pending[] = [];
+  const packages: PlannedPackage[] = [];
+  /** Runs a package host call; its diagnostics get this layer's place. */
+  const withPackages = async <A>(where: Place, f: (host: PackageHost) => Promise<A>): Promise<A | undefined> => {
+    if (opts.packages === undefined) {
+      out.push(error(where, "this image holds Debian packages, and plan was given no package host"));
+      return undefined;
+    }
+    try {
+      return await f(opts.packages);
+    } catch (e) {
+      if (!(e instanceof DiagnosticError)) throw e;
+      out.push(...e.diagnostics.map((d) => ({ ...where, ...d })));
+      return undefined;
+    }
+  };
+  if (layer.packages !== undefined) {
+    const planned = await withPackages(at, (host) => planPackageSets(host, layer.packages!, dpkg.state, inline));
+    if (planned !== undefined) {
+      for (const entry of planned.entries) pending.push({ entry: { ...entry } });
+      packages.push(...planned.packages);
+      dpkg.state = planned.state;
+    }
+  }
   for (const e of layer.entries) {
     const owner = { uid: e.uid, gid: e.gid };
     switch (e._tag) {
@@ -280,6 +309,14 @@ const planLayer = async (
       case "HostCopy":
         await expandHostCopy(host, e, opts, { ...at, path: e.path }, out, pending);
         break;
+      case "PackageFile": {
+        const found = await withPackages({ ...at, path: e.path }, (h) => planPackageFile(h, e.archive, e.package, e.from));
+        if (found === undefined) break;
+        if (!packages.some((p) => p.sha256 === found.pkg.sha256)) packages.push(found.pkg);
+        if (found.entry === undefined) out.push(error({ ...at, path: e.path }, `package ${found.pkg.name} ${found.pkg.version} has no file ${e.from}`));
+        else pending.push({ entry: { ...found.entry, path: e.path, mode: e.mode ?? found.entry.mode, ...owner } });
+        break;
+      }
       default: {
         const never: never = e;
         throw new Error(`unhandled entry ${JSON.stringify(never)}`);
@@ -301,6 +338,7 @@ const planLayer = async (
     entries,
     contentSize,
     cacheKey: computeLayerCacheKey(entries, opts.created, opts.format),
+    ...(packages.length === 0 ? {} : { packages }),
   };
 };
 
@@ -443,6 +481,7 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   const below = new Map<string, PlannedEntry & { readonly layer: string }>();
   // What each step runs on: the base's layers, by diff_id, then the keys of those planned.
   const keysBelow: Digest[] = (opts.base?.layers ?? []).map((l) => l.diffId);
+  const dpkg = { state: emptyDpkgState };
   for (const layer of image.layers) {
     if (layer._tag === "Run") {
       const planned = await planRun(host, layer, image, opts, [...keysBelow], place, out);
@@ -450,7 +489,7 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
       layers.push(planned);
       continue;
     }
-    const planned = await planLayer(host, layer, opts, place, inline, below, out);
+    const planned = await planLayer(host, layer, opts, place, inline, below, out, dpkg);
     keysBelow.push(planned.cacheKey);
     for (const e of planned.entries) below.set(e.path, { ...e, layer: layer.name });
     layers.push(planned);
@@ -468,6 +507,6 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
       format: opts.format,
       layers,
     },
-    inputs: { specDir: opts.specDir, inline },
+    inputs: { specDir: opts.specDir, inline, ...(opts.packages === undefined ? {} : { packageContent: opts.packages.contentPath }) },
   });
 };

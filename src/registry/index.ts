@@ -2,3 +2,5 @@
 export * from "./client.ts";
 export * from "./pull.ts";
 export * from "./lock.ts";
+export { httpRequest } from "./http.ts";
+export type { HttpResponse, HttpRequest } from "./http.ts";

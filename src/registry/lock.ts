@@ -9,8 +9,9 @@ import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import type { Digest } from "../core/index.ts";
+import type { PlannedPackage } from "../plan/index.ts";
 import { DiagnosticError, error, isDigest, parseReference, sortBytewise } from "../core/index.ts";
-import { decodeJson } from "../oci/index.ts";
+import { DigestC, decodeJson } from "../oci/index.ts";
 
 /**
  * The lock file's name, in the spec's directory.
@@ -26,7 +27,47 @@ export const LOCK_FILE = "lading.lock";
  */
 export const LOCK_VERSION = 1;
 
-const LockC = t.type({ lockVersion: t.literal(LOCK_VERSION), pins: t.record(t.string, t.string) });
+const LockedPackageC = t.type({
+  name: t.string,
+  version: t.string,
+  architecture: t.string,
+  sha256: DigestC,
+  size: t.number,
+  filename: t.string,
+  source: t.string,
+});
+
+const LockC = t.intersection([
+  t.type({ lockVersion: t.literal(LOCK_VERSION), pins: t.record(t.string, t.string) }),
+  // Debian package sets, by a key naming the archive and the request: their closure.
+  t.partial({ packages: t.record(t.string, t.array(LockedPackageC)) }),
+]);
+
+/**
+ * The packages a lock file pins, by package set key; each as a planned package would
+ * name it.
+ *
+ * @category model
+ */
+export type PackagePins = ReadonlyMap<string, ReadonlyArray<Omit<PlannedPackage, "installed">>>;
+
+/**
+ * Reads the package pins of a lock file: empty when there is none or it pins no package.
+ *
+ * @category destructors
+ */
+export const readPackagePins = async (file: string, shown: string): Promise<PackagePins | undefined> => {
+  let text: string;
+  try {
+    text = await fs.readFile(file, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+  const r = decodeJson(LockC, text, shown);
+  if (E.isLeft(r)) throw new DiagnosticError([{ ...r.left, hint: "it is written by 'lading lock': run it again" }]);
+  return new Map(Object.entries(r.right.packages ?? {}));
+};
 
 /**
  * The lock file of the spec at `specFile`.
@@ -64,8 +105,18 @@ export const readLock = async (file: string, shown: string): Promise<ReadonlyMap
  *
  * @category destructors
  */
-export const formatLock = (pins: ReadonlyMap<string, Digest>): string => {
+export const formatLock = (pins: ReadonlyMap<string, Digest>, packages: PackagePins = new Map()): string => {
   const sorted = sortBytewise([...pins], ([ref]) => ref);
   const lines = sorted.map(([ref, digest], i) => `    ${JSON.stringify(ref)}: ${JSON.stringify(digest)}${i < sorted.length - 1 ? "," : ""}`);
-  return `{\n  "lockVersion": ${LOCK_VERSION},\n  "pins": {${lines.length === 0 ? "}" : `\n${lines.join("\n")}\n  }`}\n}\n`;
+  const head = `{\n  "lockVersion": ${LOCK_VERSION},\n  "pins": {${lines.length === 0 ? "}" : `\n${lines.join("\n")}\n  }`}`;
+  if (packages.size === 0) return `${head}\n}\n`;
+  // One package a line, sorted by name within its set: a review shows which package moved.
+  const sets = sortBytewise([...packages], ([key]) => key).map(([key, list], i, all) => {
+    const pkgs = sortBytewise([...list], (p) => p.name).map((p, j) => {
+      const ordered = { name: p.name, version: p.version, architecture: p.architecture, sha256: p.sha256, size: p.size, filename: p.filename, source: p.source };
+      return `      ${JSON.stringify(ordered)}${j < list.length - 1 ? "," : ""}`;
+    });
+    return `    ${JSON.stringify(key)}: [\n${pkgs.join("\n")}\n    ]${i < all.length - 1 ? "," : ""}`;
+  });
+  return `${head},\n  "packages": {\n${sets.join("\n")}\n  }\n}\n`;
 };

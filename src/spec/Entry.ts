@@ -3,6 +3,7 @@
  * never touches the file system, even one that copies from the host.
  */
 import type { ImagePath } from "../core/ImagePath.ts";
+import type { PackageFile } from "./Debian.ts";
 
 export type { ImagePath };
 
@@ -78,11 +79,12 @@ export interface HostCopy extends Attributes {
 }
 
 /**
- * What a layer holds at one path: one of the kinds above, told apart by `_tag`.
+ * What a layer holds at one path: one of the kinds above, or a file of a Debian package
+ * (`Debian.file`), told apart by `_tag`.
  *
  * @category model
  */
-export type Entry = File | Directory | Symlink | Hardlink | HostCopy;
+export type Entry = File | Directory | Symlink | Hardlink | HostCopy | PackageFile;
 
 const freeze = <A extends object>(a: A): A => Object.freeze(a);
 
@@ -156,7 +158,7 @@ export const copy = (source: string, path: ImagePath, options: CopyOptions = {})
  */
 export const withMode =
   (mode: number) =>
-  <E extends File | Directory | HostCopy>(entry: E): E =>
+  <E extends File | Directory | HostCopy | PackageFile>(entry: E): E =>
     freeze({ ...entry, mode });
 
 /**

@@ -9,6 +9,8 @@
 import type { ImagePath } from "../core/ImagePath.ts";
 import type { Config, Port, Signal } from "./Config.ts";
 import { empty as emptyConfig } from "./Config.ts";
+import type { PackageSet } from "./Debian.ts";
+import { layer as packageLayer } from "./Debian.ts";
 import type { Layer } from "./Layer.ts";
 import type { Run, RunOptions } from "./Run.ts";
 import type { Platform } from "./Platform.ts";
@@ -134,6 +136,15 @@ export const runShell =
     appendRun(image, Object.freeze({ _tag: "Run" as const, argv: Object.freeze(["/bin/sh", "-c", script]), shell: script, options: Object.freeze({ ...options }), config: image.config }));
 
 const appendRun = (image: Image, step: Run): Image => Object.freeze({ ...image, layers: Object.freeze([...image.layers, step]) });
+
+/**
+ * Appends a layer holding a Debian package set (see `Debian.layer`), named `name`:
+ * `pipe(Image.scratch, Image.withPackages(Debian.packages(Debian.bookworm, ["nginx"])))`.
+ * Packages already in a package layer below are not added again.
+ *
+ * @category combinators
+ */
+export const withPackages = (set: PackageSet, name = "packages") => withLayer(packageLayer(name, set));
 
 /**
  * Merges environment variables; a later value for a name wins.

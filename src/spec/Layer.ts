@@ -2,6 +2,7 @@
  * Layers: named sets of entries. A layer's entries may be given directly or computed
  * lazily by a pure function, forced only when the layer's image is evaluated.
  */
+import type { PackageSet } from "./Debian.ts";
 import type { Entry } from "./Entry.ts";
 
 /**
@@ -15,12 +16,12 @@ export interface Generated {
 }
 
 /**
- * One source of a layer's entries: an entry given directly, or a generator forced when
- * the image is evaluated.
+ * One source of a layer's entries: an entry given directly, a generator forced when
+ * the image is evaluated, or a Debian package set resolved when it is planned.
  *
  * @category model
  */
-export type EntrySource = Entry | Generated;
+export type EntrySource = Entry | Generated | PackageSet;
 
 /**
  * A named layer. The name appears in diagnostics, in `lading plan` and in the image

@@ -1,0 +1,157 @@
+/**
+ * A Debian archive, fetched as apt fetches it and verified before anything lands in the
+ * store: the signed `InRelease` against the keyring, each `Packages.xz` against the
+ * release file's sha256, each `.deb` against the index's (or the lock's) sha256. A
+ * download streams to a temp file of the store while it is hashed, and is renamed into
+ * place only when its digest is the one expected; otherwise the temp file is removed.
+ */
+import { createReadStream, createWriteStream } from "node:fs";
+import * as fs from "node:fs/promises";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import xzDecompress from "xz-decompress";
+import type { Digest } from "../core/index.ts";
+import { createDigestingStream, DiagnosticError, error } from "../core/index.ts";
+import { httpRequest } from "../registry/index.ts";
+import type { Store } from "../store/index.ts";
+import { paragraphSplitter } from "./Control.ts";
+import type { PackageIndex, PackageRecord } from "./PackageIndex.ts";
+import { INDEX_FIELDS, makeIndex, recordOf } from "./PackageIndex.ts";
+import type { Release } from "./Release.ts";
+import { parseRelease, readKeyring, verifyInRelease } from "./Release.ts";
+
+const { XzReadableStream } = xzDecompress as unknown as { XzReadableStream: new (s: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array> };
+
+/**
+ * Where an archive is and what of it to read: the root URI (`.../debian`), the suite,
+ * its components, the architecture and the keyring file.
+ *
+ * @category model
+ */
+export interface ArchiveLocation {
+  readonly uri: string;
+  readonly suite: string;
+  readonly components: ReadonlyArray<string>;
+  readonly architecture: string;
+  readonly keyring: string;
+}
+
+const join = (uri: string, rel: string): URL => new URL(rel, uri.endsWith("/") ? uri : `${uri}/`);
+
+const fail = (file: string, message: string, hint?: string): never => {
+  throw new DiagnosticError([error({ file }, message, hint)]);
+};
+
+/** GETs a URL, failing with a diagnostic that names it on an error answer. */
+const get = async (url: URL): Promise<Readable> => {
+  let res;
+  try {
+    res = await httpRequest(url, { method: "GET", headers: { "user-agent": "lading" } });
+  } catch (e) {
+    return fail(url.href, `cannot fetch: ${(e as Error).message}`);
+  }
+  if (res.status !== 200) {
+    res.discard();
+    return fail(url.href, `the archive answered ${res.status}`);
+  }
+  return res.body;
+};
+
+/**
+ * Fetches the release file of a location and checks its signature.
+ *
+ * @category destructors
+ */
+export const fetchRelease = async (loc: ArchiveLocation): Promise<Release> => {
+  const url = join(loc.uri, `dists/${loc.suite}/InRelease`);
+  const keyringBytes = await fs.readFile(loc.keyring).catch(() => fail(loc.keyring, "cannot read the keyring", "install debian-archive-keyring, or give the package set a keyring"));
+  const keys = await readKeyring(keyringBytes, loc.keyring);
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const c of await get(url)) {
+    parts.push(c as Buffer);
+    size += (c as Buffer).byteLength;
+    if (size > 16 << 20) fail(url.href, "the release file is larger than 16 MiB");
+  }
+  const signed = await verifyInRelease(Buffer.concat(parts).toString("utf8"), keys, url.href);
+  const release = parseRelease(signed, url.href);
+  if (release.suite !== loc.suite && release.codename !== loc.suite) {
+    fail(url.href, `the release file is for ${release.codename ?? release.suite ?? "no suite"}, not ${loc.suite}`, "a mirror must not serve one suite for another");
+  }
+  if (release.validUntil !== undefined && release.validUntil.getTime() < Date.now()) {
+    fail(url.href, `the release file expired on ${release.validUntil.toISOString()}`, "the mirror is stale: apt refuses it too");
+  }
+  return release;
+};
+
+/**
+ * Downloads `url` into the store as the blob `digest` of `size` bytes, unless the store
+ * has it. What does not hash to `digest` (as `vouchedBy` gives it) is deleted, never
+ * stored.
+ *
+ * @category destructors
+ */
+export const fetchVerified = async (store: Store, url: URL, digest: Digest, size: number, what: string, vouchedBy: string): Promise<void> => {
+  if (await store.hasBlob(digest, size)) return;
+  const temp = store.tempPath();
+  const hashing = createDigestingStream();
+  try {
+    await pipeline(await get(url), hashing.stream, createWriteStream(temp));
+    if (hashing.digest() !== digest || hashing.size() !== size) {
+      fail(url.href, `${what} does not match the sha256 ${vouchedBy} gives: refused, nothing stored`, `expected ${digest} (${size} bytes), got ${hashing.digest()} (${hashing.size()} bytes)`);
+    }
+    await store.commitBlob(temp, digest);
+  } finally {
+    await fs.rm(temp, { force: true });
+  }
+};
+
+/** Decompresses an xz file of the store and hands its records to `onRecord`. */
+const readIndexBlob = async (file: string, onRecord: (r: PackageRecord) => void): Promise<void> => {
+  const split = paragraphSplitter(INDEX_FIELDS, (p) => {
+    const r = recordOf(p);
+    if (r !== undefined) onRecord(r);
+  });
+  const xz = Readable.fromWeb(new XzReadableStream(Readable.toWeb(createReadStream(file, { highWaterMark: 1 << 20 })) as ReadableStream<Uint8Array>) as import("node:stream/web").ReadableStream);
+  await pipeline(
+    xz,
+    new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        split.push(chunk);
+        cb();
+      },
+      flush(cb) {
+        split.end();
+        cb();
+      },
+    }),
+  );
+};
+
+/**
+ * The package index of a location: each component's `Packages.xz`, from the store when
+ * it holds the one the release names, else fetched and verified.
+ *
+ * @category destructors
+ */
+export const fetchIndex = async (store: Store, loc: ArchiveLocation, release: Release): Promise<PackageIndex> => {
+  const records: PackageRecord[] = [];
+  for (const component of loc.components) {
+    const rel = `${component}/binary-${loc.architecture}/Packages.xz`;
+    const entry = release.files.get(rel);
+    const url = join(loc.uri, `dists/${loc.suite}/${rel}`);
+    if (entry === undefined) fail(url.href, `the release file lists no ${rel}`, `is ${loc.architecture} an architecture of ${loc.suite}, and ${component} a component?`);
+    await fetchVerified(store, url, entry!.sha256, entry!.size, "the index", "the release file");
+    await readIndexBlob(store.blobPath(entry!.sha256), (r) => records.push(r));
+  }
+  return makeIndex(loc.architecture, records);
+};
+
+/**
+ * Fetches a package's `.deb` into the store, checked against the sha256 that the index
+ * or the lock gives for it.
+ *
+ * @category destructors
+ */
+export const fetchDeb = (store: Store, uri: string, pkg: Pick<PackageRecord, "name" | "version" | "filename" | "sha256" | "size">): Promise<void> =>
+  fetchVerified(store, join(uri, pkg.filename), pkg.sha256, pkg.size, `the package ${pkg.name} ${pkg.version}`, "the index (or lading.lock)");
