@@ -272,7 +272,7 @@ const resolveImageBase = async (
 const planTarget = async (
   arg: string,
   opts: { readonly noCheck: boolean; readonly store: Store; readonly env: Io["env"]; readonly host?: Host; readonly frozen?: boolean },
-): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs }> => {
+): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs; readonly warnings?: ReadonlyArray<Diagnostic> }> => {
   const target = parseTarget(arg);
   ensureSpecFile(target.file);
   const abs = path.resolve(target.file);
@@ -329,7 +329,8 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     const { positionals, values } = parse("plan", args, { json: { type: "boolean" }, frozen: { type: "boolean" }, "no-check": { type: "boolean" }, store: { type: "string" } });
     if (positionals.length !== 1) throw new UsageError(`expected one FILE[#EXPORT]\n\n${HELP["plan"]}`);
     const store = await storeOf(values.store as string | undefined, io.env);
-    const { plan } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
+    const { plan, warnings = [] } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
+    for (const w of warnings) io.err(formatDiagnostic(w));
     io.out(values.json === true ? JSON.stringify(plan, null, 2) : formatPlan(plan));
     return EXIT.ok;
   },
@@ -349,7 +350,8 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     });
     if (outs.length === 0) throw new UsageError(`missing --out\n\n${HELP["build"]}`);
     const store = await storeOf(values.store as string | undefined, io.env);
-    const { plan, inputs } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
+    const { plan, inputs, warnings = [] } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
+    for (const w of warnings) io.err(formatDiagnostic(w));
     const progress = (e: BuildEvent): void => {
       if (!io.isTTY) return;
       if (e._tag === "LayerStarted") io.err(`building layer ${e.layer} (${formatSize(e.contentSize)})...`);

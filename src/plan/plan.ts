@@ -7,7 +7,7 @@ import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import picomatch from "picomatch";
 import type { Diagnostic, Digest, ImagePath, Place } from "../core/index.ts";
-import { canonicalJson, digestOf, digestOfLines, error, sortBytewise } from "../core/index.ts";
+import { canonicalJson, digestOf, digestOfLines, error, expandTemplate, sortBytewise, warning } from "../core/index.ts";
 import type { EntryIR, ImageIR, LayerIR } from "../eval/index.ts";
 import { isWhiteoutName } from "../eval/index.ts";
 import type { ConfigIR } from "../eval/index.ts";
@@ -37,7 +37,10 @@ export interface PlanOptions {
  *
  * @category model
  */
-export type PlanResult = E.Either<ReadonlyArray<Diagnostic>, { readonly plan: BuildPlan; readonly inputs: PlanInputs }>;
+export type PlanResult = E.Either<
+  ReadonlyArray<Diagnostic>,
+  { readonly plan: BuildPlan; readonly inputs: PlanInputs; /** What looks wrong but builds: printed, never fatal. */ readonly warnings?: ReadonlyArray<Diagnostic> }
+>;
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] };
 
@@ -336,6 +339,27 @@ export const mergeConfig = (base: Readonly<Record<string, unknown>>, spec: Confi
 };
 
 /**
+ * The spec's env templates expanded against the base's env (empty on scratch), once;
+ * with the names they use that neither sets, for a warning: they expand to nothing.
+ *
+ * @category combinators
+ */
+export const expandSpecEnv = (
+  baseEnv: unknown,
+  spec: ConfigIR,
+): { readonly config: ConfigIR; readonly unset: ReadonlyArray<{ readonly variable: string; readonly name: string }> } => {
+  if (spec.Env === undefined) return { config: spec, unset: [] };
+  const base = envMap(baseEnv);
+  const unset: { variable: string; name: string }[] = [];
+  const env = [...envMap(spec.Env)].map(([k, v]) => {
+    const r = expandTemplate(v, base);
+    for (const name of r.unset) unset.push({ variable: k, name });
+    return `${k}=${r.value}`;
+  });
+  return { config: { ...spec, Env: env }, unset };
+};
+
+/**
  * Plans an evaluated image, reading the machine only through `host`; on failure it
  * returns every problem found, not only the first.
  *
@@ -355,12 +379,21 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   }
   if (out.length > 0) return E.left(out);
   const base = opts.base;
+  const expanded = expandSpecEnv(base?.config["Env"], image.config);
+  const warnings = expanded.unset.map(({ variable, name }) =>
+    warning(
+      place,
+      `environment variable ${variable} refers to $${name}, which ${base === undefined ? "the spec does not set" : "neither the spec nor the base sets"}: it expands to nothing`,
+      `set ${name} first, or escape the $ with a backslash for a literal one ("\\\\$" in a string literal)`,
+    ),
+  );
   return E.right({
+    warnings,
     plan: {
       exportName: image.exportName,
       ...(base === undefined ? {} : { base }),
       platform: image.platform,
-      config: base === undefined ? image.config : mergeConfig(base.config, image.config),
+      config: base === undefined ? expanded.config : mergeConfig(base.config, expanded.config),
       annotations: base === undefined ? image.annotations : { [BASE_NAME]: base.reference, [BASE_DIGEST]: base.digest, ...image.annotations },
       created: opts.created,
       format: opts.format,

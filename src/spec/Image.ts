@@ -7,6 +7,7 @@
  * image is planned.
  */
 import type { ImagePath } from "../core/ImagePath.ts";
+import { substituteKnown } from "../core/EnvTemplate.ts";
 import type { Config, Port, Signal } from "./Config.ts";
 import { empty as emptyConfig } from "./Config.ts";
 import type { Layer } from "./Layer.ts";
@@ -107,12 +108,42 @@ export const withLayers =
     Object.freeze({ ...image, layers: Object.freeze([...image.layers, ...layers]) });
 
 /**
- * Merges environment variables; a later value for a name wins.
+ * Merges environment variables; a later value for a name wins. As in a Dockerfile's
+ * ENV, `$NAME`, `${NAME}`, `${NAME:-default}` and `${NAME:+alternative}` in a value
+ * expand to the env the image has before this call (a base's included, expanded when
+ * the image is planned); `\$` is a literal `$`. A name set nowhere expands to the empty
+ * string, with a warning from the plan.
  *
  * @category combinators
  */
 export const withEnv = (env: Readonly<Record<string, string>>) =>
-  withConfig((c) => ({ ...c, env: Object.freeze({ ...c.env, ...env }) }));
+  withConfig((c) => ({
+    ...c,
+    env: Object.freeze({
+      ...c.env,
+      // A non-string value, which only a skipped type check lets through, is kept for eval to report.
+      ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, typeof v === "string" ? substituteKnown(v, c.env) : v])),
+    }),
+  }));
+
+/**
+ * Puts `value` in front of each named variable's value so far (the base's included),
+ * joined by `separator`: `withEnvPrepended({ PATH: "/opt/app/bin" })` is
+ * `/opt/app/bin:` followed by the base's PATH, or `/opt/app/bin` alone when there is none.
+ *
+ * @category combinators
+ */
+export const withEnvPrepended = (env: Readonly<Record<string, string>>, separator = ":") =>
+  withEnv(Object.fromEntries(Object.entries(env).map(([k, v]) => [k, `${v}\${${k}:+${separator}\${${k}}}`])));
+
+/**
+ * Puts `value` after each named variable's value so far, joined by `separator`; the
+ * counterpart of {@link withEnvPrepended}.
+ *
+ * @category combinators
+ */
+export const withEnvAppended = (env: Readonly<Record<string, string>>, separator = ":") =>
+  withEnv(Object.fromEntries(Object.entries(env).map(([k, v]) => [k, `\${${k}:+\${${k}}${separator}}${v}`])));
 
 /**
  * Sets the entrypoint (exec form), replacing any previous one; the default command is
