@@ -31,8 +31,13 @@ import type { ImageView } from "../diff/index.ts";
 import { diffImages, fromImage, fromPlan, renderJson, renderMarkdown, renderText } from "../diff/index.ts";
 import { loadExport, loadImages, parseTarget } from "./load.ts";
 
-/** lading's own directory: the nearest one above this module whose package is lading. */
+/**
+ * lading's own directory: the launcher's (bin/lading.js says which), else the nearest
+ * one above this module whose package is lading.
+ */
 const LADING_ROOT = (() => {
+  const fromLauncher: unknown = (globalThis as Record<symbol, unknown>)[Symbol.for("lading.root")];
+  if (typeof fromLauncher === "string") return fromLauncher;
   for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
     const manifest = path.join(dir, "package.json");
     if (fs.existsSync(manifest) && (JSON.parse(fs.readFileSync(manifest, "utf8")) as { name?: unknown }).name === "lading") return dir;

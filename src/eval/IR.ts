@@ -64,6 +64,23 @@ export interface ConfigIR {
   readonly Volumes?: Readonly<Record<string, Record<string, never>>>;
   readonly Labels?: Readonly<Record<string, string>>;
   readonly StopSignal?: string;
+  /** Docker's form, which podman reads too: durations in nanoseconds. */
+  readonly Healthcheck?: HealthcheckIR;
+}
+
+/**
+ * A healthcheck as Docker's image config writes it: `Test` is `["CMD", ...argv]`,
+ * `["CMD-SHELL", script]` or `["NONE"]`.
+ *
+ * @category model
+ */
+export interface HealthcheckIR {
+  readonly Test: ReadonlyArray<string>;
+  readonly Interval?: number;
+  readonly Timeout?: number;
+  readonly StartPeriod?: number;
+  readonly StartInterval?: number;
+  readonly Retries?: number;
 }
 
 /**

@@ -12,7 +12,8 @@ import type { Entry } from "../spec/Entry.ts";
 import type { Layer } from "../spec/Layer.ts";
 import { isLayer } from "../spec/Layer.ts";
 import { architectures } from "../spec/Platform.ts";
-import type { ConfigIR, EntryIR, ImageIR, LayerIR } from "./IR.ts";
+import type { ConfigIR, EntryIR, HealthcheckIR, ImageIR, LayerIR } from "./IR.ts";
+import type { Healthcheck } from "../spec/Config.ts";
 
 /**
  * The largest uid/gid a USTAR header holds (6 octal digits).
@@ -23,7 +24,18 @@ export const MAX_ID = 0o777777;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const USER = /^([a-z_][a-z0-9_.-]*|[0-9]+)(:([a-z_][a-z0-9_.-]*|[0-9]+))?$/i;
-const SIGNAL = /^SIG[A-Z0-9+-]+$/;
+/**
+ * The Linux signal names runtimes accept (podman refuses others when it creates the
+ * container), plus the real-time ones by offset.
+ */
+const SIGNALS = new Set(
+  "ABRT ALRM BUS CHLD CLD CONT FPE HUP ILL INT IO IOT KILL PIPE POLL PROF PWR QUIT SEGV STKFLT STOP SYS TERM TRAP TSTP TTIN TTOU URG USR1 USR2 VTALRM WINCH XCPU XFSZ RTMIN RTMAX"
+    .split(" ")
+    .map((n) => `SIG${n}`),
+);
+const REALTIME_SIGNAL = /^SIGRTMIN\+([1-9]|1[0-5])$|^SIGRTMAX-([1-9]|1[0-4])$/;
+const DURATION = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$/;
+const NANOS: Record<string, number> = { ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
 const PORT = /^([0-9]+)\/(tcp|udp|sctp)$/;
 const LAYER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -194,6 +206,52 @@ const evalLayer = (layer: Layer, place: Place, out: Sink): LayerIR | undefined =
   return { name: layer.name, comment: layer.comment, entries };
 };
 
+const evalHealthcheck = (h: Healthcheck, place: Place, out: Sink): HealthcheckIR | undefined => {
+  const at = (message: string, hint?: string): undefined => {
+    out.push(error(place, `healthcheck: ${message}`, hint));
+    return undefined;
+  };
+  if (h._tag === "None") return { Test: ["NONE"] };
+  const test: string[] = [];
+  switch (h._tag) {
+    case "Exec":
+      if (!Array.isArray(h.argv) || h.argv.length === 0 || h.argv.some((a) => typeof a !== "string" || a.includes("\0"))) {
+        return at("the command must be a non-empty array of strings without NUL bytes", 'e.g. ["/bin/check", "--quick"]');
+      }
+      test.push("CMD", ...h.argv);
+      break;
+    case "Shell":
+      if (typeof h.script !== "string" || h.script.trim() === "" || h.script.includes("\0")) return at("the shell script must be a non-empty string");
+      test.push("CMD-SHELL", h.script);
+      break;
+    default: {
+      const never: never = h;
+      return at(`unknown kind ${JSON.stringify((never as { _tag?: unknown })._tag)}`);
+    }
+  }
+  const ir: { -readonly [K in keyof HealthcheckIR]: HealthcheckIR[K] } = { Test: test };
+  const durations = [
+    ["interval", "Interval"],
+    ["timeout", "Timeout"],
+    ["startPeriod", "StartPeriod"],
+    ["startInterval", "StartInterval"],
+  ] as const;
+  for (const [field, key] of durations) {
+    const v: unknown = h[field];
+    if (v === undefined) continue;
+    const m = typeof v === "string" ? DURATION.exec(v) : null;
+    const ns = m === null ? NaN : Math.round(Number(m[1]) * NANOS[m[2]!]!);
+    // Docker refuses durations under a millisecond, and 0 means "the default" there.
+    if (!(ns >= 1e6)) at(`invalid ${field} ${JSON.stringify(v)}`, 'a duration of at least 1ms, such as "30s", "500ms" or "2m"');
+    else ir[key] = ns;
+  }
+  if (h.retries !== undefined) {
+    if (!Number.isInteger(h.retries) || h.retries < 1) at(`invalid retries ${JSON.stringify(h.retries)}`, "a whole number from 1");
+    else ir.Retries = h.retries;
+  }
+  return ir;
+};
+
 const evalConfig = (image: Image.Image, place: Place, out: Sink): ConfigIR => {
   const c = image.config;
   const config: { -readonly [K in keyof ConfigIR]: ConfigIR[K] } = {};
@@ -259,8 +317,14 @@ const evalConfig = (image: Image.Image, place: Place, out: Sink): ConfigIR => {
     config.Labels = c.labels;
   }
   if (c.stopSignal !== undefined) {
-    if (!SIGNAL.test(c.stopSignal)) out.push(error(place, `invalid stop signal ${JSON.stringify(c.stopSignal)}`, "use a name such as \"SIGTERM\""));
+    if (typeof c.stopSignal !== "string" || !(SIGNALS.has(c.stopSignal) || REALTIME_SIGNAL.test(c.stopSignal))) {
+      out.push(error(place, `unknown stop signal ${JSON.stringify(c.stopSignal)}`, "use a Linux signal name such as \"SIGTERM\", \"SIGQUIT\" or \"SIGRTMIN+3\""));
+    }
     config.StopSignal = c.stopSignal;
+  }
+  if (c.healthcheck !== undefined) {
+    const h = evalHealthcheck(c.healthcheck, place, out);
+    if (h !== undefined) config.Healthcheck = h;
   }
   return config;
 };

@@ -1,4 +1,5 @@
 export * from "./BuildPlan.ts";
 export * from "./Host.ts";
+export * from "./accounts.ts";
 export { planImage, computeLayerCacheKey, mergeConfig } from "./plan.ts";
 export type { PlanOptions, PlanResult } from "./plan.ts";

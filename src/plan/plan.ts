@@ -13,6 +13,8 @@ import { isWhiteoutName } from "../eval/index.ts";
 import type { ConfigIR } from "../eval/index.ts";
 import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedEntry, PlannedLayer } from "./BuildPlan.ts";
 import type { Host, HostStat } from "./Host.ts";
+import type { AccountFile } from "./accounts.ts";
+import { checkUser } from "./accounts.ts";
 
 /**
  * What plan needs besides the image and the host: where the spec is, the `created` time
@@ -330,7 +332,7 @@ export const mergeConfig = (base: Readonly<Record<string, unknown>>, spec: Confi
     if (spec.Cmd === undefined) delete out["Cmd"];
   }
   if (spec.Cmd !== undefined) out["Cmd"] = spec.Cmd;
-  for (const k of ["WorkingDir", "User", "StopSignal"] as const) if (spec[k] !== undefined) out[k] = spec[k];
+  for (const k of ["WorkingDir", "User", "StopSignal", "Healthcheck"] as const) if (spec[k] !== undefined) out[k] = spec[k];
   for (const k of ["ExposedPorts", "Volumes", "Labels"] as const) {
     const merged = { ...(base[k] as object | undefined), ...spec[k] };
     if (Object.keys(merged).length > 0) out[k] = merged;
@@ -376,6 +378,27 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
     const planned = await planLayer(host, layer, opts, place, inline, below, out);
     for (const e of planned.entries) below.set(e.path, { ...e, layer: layer.name });
     layers.push(planned);
+  }
+  const workingDir = image.config.WorkingDir as ImagePath | undefined;
+  if (workingDir !== undefined && workingDir !== "/" && !below.has(workingDir)) {
+    // As Docker's WORKDIR does: the directory exists when the container starts, made
+    // by a layer of its own so that no layer of the spec changes for it. On a base that
+    // has it already, this entry replaces its owner and mode (root, 0755).
+    const names = new Set(image.layers.map((l) => l.name));
+    let name = "workdir";
+    for (let i = 2; names.has(name); i++) name = `workdir-${i}`;
+    const dir: EntryIR = { _tag: "Directory", path: workingDir, mode: 0o755, uid: 0, gid: 0 };
+    layers.push(await planLayer(host, { name, comment: `WORKDIR ${workingDir}`, entries: [dir] }, opts, place, inline, below, out));
+  }
+  if (image.config.User !== undefined) {
+    const accounts = (p: string): AccountFile => {
+      const e = below.get(p);
+      // Without an entry, a base may still hold the file; its layers are not read here.
+      if (e === undefined) return opts.base === undefined ? undefined : "unknown";
+      const bytes = e.type === "file" && e.source === "inline" && e.digest !== undefined ? inline.get(e.digest) : undefined;
+      return bytes === undefined ? "unknown" : new TextDecoder().decode(bytes);
+    };
+    out.push(...checkUser(image.config.User, accounts("/etc/passwd"), accounts("/etc/group"), place));
   }
   if (out.length > 0) return E.left(out);
   const base = opts.base;

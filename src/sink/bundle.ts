@@ -15,6 +15,7 @@ import { canonicalJson, DiagnosticError, error } from "../core/index.ts";
 import type { BuiltImage } from "../build/index.ts";
 import type { ImageConfig } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
+import { parseAccountTable } from "../plan/index.ts";
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -130,11 +131,8 @@ const applyLayer = async (root: string, blob: string, gzipped: boolean, where: s
 const resolveUser = async (root: string, spec: string | undefined, where: string): Promise<{ uid: number; gid: number }> => {
   if (spec === undefined || spec === "") return { uid: 0, gid: 0 };
   const [user = "", group] = spec.split(":");
-  const table = async (file: string): Promise<string[][]> =>
-    (await fs.readFile(path.join(root, "etc", file), "utf8").catch(() => ""))
-      .split("\n")
-      .filter((l) => l !== "")
-      .map((l) => l.split(":"));
+  const table = async (file: string): Promise<ReadonlyArray<ReadonlyArray<string>>> =>
+    parseAccountTable(await fs.readFile(path.join(root, "etc", file), "utf8").catch(() => ""));
   const id = (v: string | undefined, what: string): number => {
     if (v === undefined || !/^[0-9]+$/.test(v)) return fail(where, `the image's ${what} is not a number: ${JSON.stringify(v ?? "")}`);
     return Number(v);

@@ -8,7 +8,7 @@
  */
 import type { ImagePath } from "../core/ImagePath.ts";
 import { substituteKnown } from "../core/EnvTemplate.ts";
-import type { Config, Port, Signal } from "./Config.ts";
+import type { Config, HealthcheckOptions, Port, Signal } from "./Config.ts";
 import { empty as emptyConfig } from "./Config.ts";
 import type { Layer } from "./Layer.ts";
 import type { Platform } from "./Platform.ts";
@@ -211,6 +211,31 @@ export const withLabels = (labels: Readonly<Record<string, string>>) =>
  * @category combinators
  */
 export const withStopSignal = (stopSignal: Signal) => withConfig((c) => ({ ...c, stopSignal }));
+
+/**
+ * Sets the healthcheck a runtime runs in the container, replacing any previous one
+ * (a base's included), as Docker's `HEALTHCHECK CMD ["prog", "arg"]`. It is written in
+ * the image config's `Healthcheck`, which podman and docker read.
+ *
+ * @category combinators
+ */
+export const withHealthcheck = (argv: ReadonlyArray<string>, options: HealthcheckOptions = {}) =>
+  withConfig((c) => ({ ...c, healthcheck: Object.freeze({ _tag: "Exec" as const, argv: copyArgv(argv), ...options }) }));
+
+/**
+ * Sets a healthcheck run as `/bin/sh -c script`, as Docker's `HEALTHCHECK CMD script`.
+ *
+ * @category combinators
+ */
+export const withHealthcheckShell = (script: string, options: HealthcheckOptions = {}) =>
+  withConfig((c) => ({ ...c, healthcheck: Object.freeze({ _tag: "Shell" as const, script, ...options }) }));
+
+/**
+ * Turns off a healthcheck the base image sets, as Docker's `HEALTHCHECK NONE`.
+ *
+ * @category combinators
+ */
+export const withoutHealthcheck = withConfig((c) => ({ ...c, healthcheck: Object.freeze({ _tag: "None" as const }) }));
 
 /**
  * Merges manifest annotations; a later value for a key wins.
