@@ -16,6 +16,7 @@ import { nodeHost, planImage } from "../src/plan/index.ts";
 import { layerFormat } from "../src/build/index.ts";
 import { mustRun, run, runLading } from "./support/cli.ts";
 import { requireTool } from "./support/tools.ts";
+import { walkRootfs } from "./support/rootfs.ts";
 
 let work: string;
 beforeAll(async () => {
@@ -162,5 +163,39 @@ describe("the healthcheck, as podman reads it", () => {
     } finally {
       await run("podman", ["rmi", "-f", name]);
     }
+  });
+});
+
+describe("removing what lower layers hold", () => {
+  const SPEC = "test/fixtures/config/remove.ts";
+
+  it("plans whiteouts as the OCI files they are, and the unpacked image lacks what they remove", async () => {
+    requireTool("umoci");
+    const store = path.join(work, "store");
+    const plan = await runLading(["plan", `${SPEC}#after`, "--json", "--store", store]);
+    expect(plan.code).toBe(0);
+    const layers = (JSON.parse(plan.stdout) as { layers: { name: string; entries: { path: string; type: string; mode: number }[] }[] }).layers;
+    expect(layers[1]!.entries.map((e) => `${e.type} ${e.path} ${e.mode.toString(8)}`)).toEqual([
+      "dir /etc 755",
+      "file /etc/.wh.a 644",
+      "dir /srv 755",
+      "dir /srv/old 750",
+      "file /srv/old/.wh..wh..opq 644",
+      "file /srv/old/new 644",
+    ]);
+    const out = path.join(work, "removed");
+    expect((await runLading(["build", `${SPEC}#after`, "--store", store, "--out", `oci:${out}:x`])).code).toBe(0);
+    const bundle = path.join(work, "removed-bundle");
+    await mustRun("umoci", ["unpack", "--image", `${out}:x`, bundle]);
+    const tree = await walkRootfs(path.join(bundle, "rootfs"));
+    expect([...tree.keys()].sort()).toEqual(["/etc", "/etc/b", "/srv", "/srv/old", "/srv/old/new"]);
+    expect(tree.get("/srv/old")!.mode).toBe(0o750);
+  });
+
+  it("shows in lading diff as files removed", async () => {
+    const d = await runLading(["diff", `${SPEC}#before`, `${SPEC}#after`, "--format", "json", "--store", path.join(work, "store")]);
+    expect(d.code).toBe(1);
+    const files = (JSON.parse(d.stdout) as { files: { path: string; change: string }[] }).files;
+    expect(files.map((f) => `${f.change} ${f.path}`)).toEqual(["removed /etc/a", "changed /srv/old", "added /srv/old/new", "removed /srv/old/sub", "removed /srv/old/sub/y", "removed /srv/old/x"]);
   });
 });

@@ -22,7 +22,8 @@ export interface Owner {
  */
 export type EntryIR =
   | { readonly _tag: "File"; readonly path: ImagePath; readonly content: Uint8Array; readonly mode: number } & Owner
-  | { readonly _tag: "Directory"; readonly path: ImagePath; readonly mode: number } & Owner
+  | { readonly _tag: "Directory"; readonly path: ImagePath; readonly mode: number; /** Hides what lower layers hold below it. */ readonly opaque?: true } & Owner
+  | { readonly _tag: "Whiteout"; readonly path: ImagePath }
   | { readonly _tag: "Symlink"; readonly path: ImagePath; readonly target: string } & Owner
   | { readonly _tag: "Hardlink"; readonly path: ImagePath; readonly target: ImagePath } & Owner
   | {

@@ -100,6 +100,7 @@ const evalEntry = (entry: Entry, place: Place, out: Sink): EntryIR | undefined =
     out.push(error(at, "names starting with .wh. are OCI whiteouts: they would delete files of lower layers"));
     return undefined;
   }
+  if (entry._tag === "Remove") return { _tag: "Whiteout", path };
   const owner = { uid: checkId(entry.uid, "uid", at, out), gid: checkId(entry.gid, "gid", at, out) };
   switch (entry._tag) {
     case "File": {
@@ -113,6 +114,8 @@ const evalEntry = (entry: Entry, place: Place, out: Sink): EntryIR | undefined =
     }
     case "Directory":
       return { _tag: "Directory", path, mode: checkMode(entry.mode, 0o755, at, out), ...owner };
+    case "Opaque":
+      return { _tag: "Directory", path, mode: checkMode(entry.mode, 0o755, at, out), ...owner, opaque: true };
     case "Symlink":
       if (typeof entry.target !== "string" || entry.target === "" || entry.target.includes("\0")) {
         out.push(error(at, "a symlink needs a non-empty target without NUL bytes"));
@@ -150,7 +153,9 @@ const checkLayerPaths = (entries: ReadonlyArray<EntryIR>, place: Place, out: Sin
   const kinds = new Map<string, EntryIR["_tag"]>();
   for (const e of entries) {
     const prev = kinds.get(e.path);
-    if (prev !== undefined && !(prev === "Directory" && e._tag === "Directory")) {
+    if (prev !== undefined && (prev === "Whiteout" || e._tag === "Whiteout")) {
+      out.push(error({ ...place, path: e.path }, "a layer cannot both remove a path and make it", "to replace what is there, just make it; to replace a directory whole, use Entry.opaque"));
+    } else if (prev !== undefined && !(prev === "Directory" && e._tag === "Directory")) {
       out.push(error({ ...place, path: e.path }, `two entries at one path (${prev} and ${e._tag})`));
     }
     kinds.set(e.path, e._tag);

@@ -223,6 +223,35 @@ const linkToFirstName = (sorted: PlannedEntry[]): PlannedEntry[] => {
   return sorted.map((e) => replaced.get(e.path) ?? e);
 };
 
+/** The name of the OCI marker that makes its directory opaque. */
+const OPAQUE = ".wh..wh..opq";
+
+/**
+ * An OCI whiteout beside `path`: the empty file `name` in its directory, which takes
+ * away `path` (`.wh.NAME`) or everything lower layers hold there (the opaque marker).
+ */
+const whiteoutEntry = (path: ImagePath, name: string, inline: Map<Digest, Uint8Array>): Mutable<PlannedEntry> => {
+  const empty = new Uint8Array(0);
+  const digest = digestOf(empty);
+  inline.set(digest, empty);
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  return { path: `${dir}/${name}` as ImagePath, type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, digest, source: "inline" };
+};
+
+/** What a planned layer's whiteouts take away from the entries below it. */
+const applyWhiteouts = (below: Map<string, PlannedEntry & { readonly layer: string }>, entries: ReadonlyArray<PlannedEntry>): void => {
+  for (const e of entries) {
+    const name = e.path.slice(e.path.lastIndexOf("/") + 1);
+    if (!name.startsWith(".wh.")) continue;
+    const dir = e.path.slice(0, e.path.lastIndexOf("/"));
+    const gone = name === OPAQUE ? undefined : `${dir}/${name.slice(4)}`;
+    for (const k of [...below.keys()]) {
+      // Called before the layer's own entries join `below`: all it removes is lower.
+      if (gone === undefined ? k.startsWith(`${dir}/`) : k === gone || k.startsWith(`${gone}/`)) below.delete(k);
+    }
+  }
+};
+
 /**
  * The cache key of a layer: the hash of its entries (without host paths, which do not
  * shape the bytes), the mtime, and the tar and compression formats.
@@ -251,6 +280,11 @@ const planLayer = async (
   const at: Place = { ...place, layer: layer.name };
   const pending: Pending[] = [];
   for (const e of layer.entries) {
+    if (e._tag === "Whiteout") {
+      // The OCI form, as it goes into the tar: an empty file named .wh.NAME beside it.
+      pending.push({ entry: whiteoutEntry(e.path, `.wh.${e.path.slice(e.path.lastIndexOf("/") + 1)}`, inline) });
+      continue;
+    }
     const owner = { uid: e.uid, gid: e.gid };
     switch (e._tag) {
       case "File": {
@@ -261,6 +295,7 @@ const planLayer = async (
       }
       case "Directory":
         pending.push({ entry: { path: e.path, type: "dir", mode: e.mode, ...owner } });
+        if (e.opaque === true) pending.push({ entry: whiteoutEntry(`${e.path}/x` as ImagePath, OPAQUE, inline) });
         break;
       case "Symlink":
         pending.push({ entry: { path: e.path, type: "symlink", mode: 0o777, ...owner, target: e.target } });
@@ -376,7 +411,8 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   const below = new Map<string, PlannedEntry & { readonly layer: string }>();
   for (const layer of image.layers) {
     const planned = await planLayer(host, layer, opts, place, inline, below, out);
-    for (const e of planned.entries) below.set(e.path, { ...e, layer: layer.name });
+    applyWhiteouts(below, planned.entries);
+    for (const e of planned.entries) if (!e.path.slice(e.path.lastIndexOf("/") + 1).startsWith(".wh.")) below.set(e.path, { ...e, layer: layer.name });
     layers.push(planned);
   }
   const workingDir = image.config.WorkingDir as ImagePath | undefined;
