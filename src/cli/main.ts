@@ -106,14 +106,16 @@ compiler options, and flags impure calls (clock, randomness, environment, file s
 network). Prints file:line:col: message for each problem; exits 1 if there is any.
 
   --json        print the diagnostics as JSON (file, line, column, message, hint)`,
-  plan: `usage: lading plan FILE[#EXPORT] [--json] [--frozen] [--no-check] [--store DIR]
+  plan: `usage: lading plan FILE[#EXPORT] [--files] [--json] [--frozen] [--no-check] [--store DIR]
 
-Evaluates one image export and prints its plan: config, and for each layer every entry
-with its mode, owner, size and content digest, and the layer's cache key. Nothing is
-built; only host files the export copies are read (and hashed), and a pulled base
-image's manifest and config are resolved (its layers are not downloaded).
+Evaluates one image export and prints its plan: config, and for each layer its entry
+count, content size and cache key (with --files, every entry with its mode, owner, size
+and content digest). Nothing is built; only host files the export copies are read (and
+hashed), and a pulled base image's manifest and config are resolved (its layers are not
+downloaded). FILE may be a directory: its lading.ts.
 
-  --json        print the plan as JSON
+  --files       list every layer's entries
+  --json        print the plan as JSON (every entry)
   --frozen      resolve pulled images only through lading.lock (see 'lading lock')
   --no-check    skip the type check (remembered per spec source anyway)
   --store DIR   the content store (default: $XDG_CACHE_HOME/lading or ~/.cache/lading)`,
@@ -122,7 +124,7 @@ image's manifest and config are resolved (its layers are not downloaded).
 Builds one image export reproducibly and writes it to each T:
   oci:DIR[:TAG]                 an OCI image layout (tag default "latest")
   oci-archive:FILE[:TAG]        the same, as a tar file
-  docker-archive:FILE[:NAME]    for 'podman load' and 'docker load' (default localhost/EXPORT:latest)
+  docker-archive:FILE[:NAME:TAG] for 'podman load' and 'docker load' (default localhost/EXPORT:latest)
   docker://HOST/REPO[:TAG]      a registry (credentials from the docker config file;
                                 plain http only for localhost, 127.0.0.1 and the hosts
                                 in LADING_INSECURE_REGISTRIES, comma-separated)
@@ -231,8 +233,11 @@ const runCheck = async (files: ReadonlyArray<string>, store: Store | undefined):
   return diags;
 };
 
-const ensureSpecFile = (file: string): void => {
-  if (!fs.existsSync(file)) throw new DiagnosticError([{ severity: "error", file: display(path.resolve(file)), message: "no such spec file" }]);
+/** The spec file an argument names: a directory means its lading.ts, as `lading build .`. */
+const specFileOf = (file: string): string => {
+  const spec = fs.statSync(file, { throwIfNoEntry: false })?.isDirectory() === true ? path.join(file, "lading.ts") : file;
+  if (!fs.existsSync(spec)) throw new DiagnosticError([{ severity: "error", file: display(path.resolve(spec)), message: "no such spec file" }]);
+  return spec;
 };
 
 /** Adds the export to diagnostics that do not name one yet. */
@@ -278,8 +283,8 @@ const planTarget = async (
   arg: string,
   opts: { readonly noCheck: boolean; readonly store: Store; readonly env: Io["env"]; readonly host?: Host; readonly frozen?: boolean },
 ): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs; readonly warnings?: ReadonlyArray<Diagnostic> }> => {
-  const target = parseTarget(arg);
-  ensureSpecFile(target.file);
+  const parsed = parseTarget(arg);
+  const target = { ...parsed, file: specFileOf(parsed.file) };
   const abs = path.resolve(target.file);
   const shown = display(abs);
   const created = sourceDateEpoch(opts.env);
@@ -321,8 +326,8 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
   check: async (args, io) => {
     const { positionals, values } = parse("check", args, { json: { type: "boolean" } });
     if (positionals.length === 0) throw new UsageError(`no spec file given\n\n${HELP["check"]}`);
-    positionals.forEach(ensureSpecFile);
-    const diags = await runCheck(positionals, undefined);
+    const specs = positionals.map(specFileOf);
+    const diags = await runCheck(specs, undefined);
     if (values.json === true) io.out(JSON.stringify({ diagnostics: diags }, null, 2));
     else {
       for (const d of diags) io.err(formatDiagnostic(d));
@@ -331,12 +336,12 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     return diags.length === 0 ? EXIT.ok : EXIT.errors;
   },
   plan: async (args, io) => {
-    const { positionals, values } = parse("plan", args, { json: { type: "boolean" }, frozen: { type: "boolean" }, "no-check": { type: "boolean" }, store: { type: "string" } });
+    const { positionals, values } = parse("plan", args, { json: { type: "boolean" }, files: { type: "boolean" }, frozen: { type: "boolean" }, "no-check": { type: "boolean" }, store: { type: "string" } });
     if (positionals.length !== 1) throw new UsageError(`expected one FILE[#EXPORT]\n\n${HELP["plan"]}`);
     const store = await storeOf(values.store as string | undefined, io.env);
     const { plan, warnings = [] } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
     for (const w of warnings) io.err(formatDiagnostic(w));
-    io.out(values.json === true ? JSON.stringify(plan, null, 2) : formatPlan(plan));
+    io.out(values.json === true ? JSON.stringify(plan, null, 2) : formatPlan(plan, values.files === true));
     return EXIT.ok;
   },
   build: async (args, io) => {
@@ -441,8 +446,7 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
   },
   lock: async (args, io) => {
     const { positionals, values } = parse("lock", args, { "no-check": { type: "boolean" }, store: { type: "string" } });
-    const files = positionals.length === 0 ? ["lading.ts"] : positionals;
-    files.forEach(ensureSpecFile);
+    const files = (positionals.length === 0 ? ["lading.ts"] : positionals).map(specFileOf);
     const store = await storeOf(values.store as string | undefined, io.env);
     if (values["no-check"] !== true) {
       const diags = await runCheck(files, store);
@@ -562,6 +566,10 @@ export const run = async (
   },
 ): Promise<number> => {
   const [command, ...rest] = argv;
+  if (command === "help" && rest[0] !== undefined && rest[0] !== "main" && HELP[rest[0]] !== undefined) {
+    io.out(HELP[rest[0]]!);
+    return EXIT.ok;
+  }
   if (command === undefined || command === "--help" || command === "-h" || command === "help") {
     io.out(HELP["main"]!);
     return command === undefined ? EXIT.usage : EXIT.ok;

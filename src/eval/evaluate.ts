@@ -182,6 +182,22 @@ const checkLayerPaths = (entries: ReadonlyArray<EntryIR>, place: Place, out: Sin
   }
 };
 
+/**
+ * Where in the spec file `file` (as shown) a thrown error was raised: the first frame of
+ * its stack in that file. Nothing when the stack does not pass through it.
+ */
+const throwSite = (e: unknown, file: string | undefined): { readonly line?: number; readonly column?: number } => {
+  if (file === undefined || !(e instanceof Error) || typeof e.stack !== "string") return {};
+  const shown = file.replace(/^\.\//, "");
+  for (const frame of e.stack.split("\n").slice(1)) {
+    const m = /\(?(?:file:\/\/)?([^()\s]+):(\d+):(\d+)\)?\s*$/.exec(frame);
+    if (m === null) continue;
+    const where = decodeURIComponent(m[1]!);
+    if (where === shown || where.endsWith(`/${shown}`)) return { line: Number(m[2]), column: Number(m[3]) };
+  }
+  return {};
+};
+
 const evalLayer = (layer: Layer, place: Place, out: Sink): LayerIR | undefined => {
   const at: Place = { ...place, layer: layer.name };
   const entries: EntryIR[] = [];
@@ -191,7 +207,7 @@ const evalLayer = (layer: Layer, place: Place, out: Sink): LayerIR | undefined =
       try {
         generated = source.generate();
       } catch (e) {
-        out.push(error(at, `generating entries failed: ${e instanceof Error ? e.message : String(e)}`));
+        out.push({ ...error(at, `generating entries failed: ${e instanceof Error ? e.message : String(e)}`), ...throwSite(e, place.file) });
         continue;
       }
       if (!Array.isArray(generated)) {
