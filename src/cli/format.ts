@@ -47,6 +47,7 @@ export const formatPlan = (plan: BuildPlan, withFiles = true): string => {
   const p = plan.platform;
   const lines = [
     `image ${plan.exportName}  ${p.os}/${p.architecture}${p.variant === undefined ? "" : `/${p.variant}`}  created ${new Date(plan.created * 1000).toISOString()}`,
+    ...(plan.arguments === undefined ? [] : ["arguments:", ...configLines(plan.arguments)]),
     "config:",
     ...configLines(plan.config),
   ];

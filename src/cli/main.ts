@@ -12,6 +12,7 @@ import type { Diagnostic, Digest } from "../core/index.ts";
 import { DiagnosticError, digestOf, error, formatDiagnostic, formatReference, formatSize } from "../core/index.ts";
 import type { ImageIR, PlatformIR } from "../eval/index.ts";
 import { evaluate } from "../eval/index.ts";
+import { Param } from "../spec/index.ts";
 import type { PlanInputs, BuildPlan, PlannedBase } from "../plan/index.ts";
 import type { Host } from "../plan/index.ts";
 import { memoizedHost, nodeHost, planImage } from "../plan/index.ts";
@@ -106,7 +107,7 @@ compiler options, and flags impure calls (clock, randomness, environment, file s
 network). Prints file:line:col: message for each problem; exits 1 if there is any.
 
   --json        print the diagnostics as JSON (file, line, column, message, hint)`,
-  plan: `usage: lading plan FILE[#EXPORT] [--files] [--json] [--frozen] [--no-check] [--store DIR]
+  plan: `usage: lading plan FILE[#EXPORT] [--arg NAME=VALUE...] [--files] [--json] [--frozen] [--no-check] [--store DIR]
 
 Evaluates one image export and prints its plan: config, and for each layer its entry
 count, content size and cache key (with --files, every entry with its mode, owner, size
@@ -115,11 +116,12 @@ hashed), and a pulled base image's manifest and config are resolved (its layers 
 downloaded). FILE may be a directory: its lading.ts.
 
   --files       list every layer's entries
+  --arg N=V     an argument of a parameterized export (repeatable); part of the plan
   --json        print the plan as JSON (every entry)
   --frozen      resolve pulled images only through lading.lock (see 'lading lock')
   --no-check    skip the type check (remembered per spec source anyway)
   --store DIR   the content store (default: $XDG_CACHE_HOME/lading or ~/.cache/lading)`,
-  build: `usage: lading build FILE[#EXPORT] --out T [--out T...] [--json] [--frozen] [--no-check] [--store DIR]
+  build: `usage: lading build FILE[#EXPORT] --out T [--out T...] [--arg NAME=VALUE...] [--json] [--frozen] [--no-check] [--store DIR]
 
 Builds one image export reproducibly and writes it to each T:
   oci:DIR[:TAG]                 an OCI image layout (tag default "latest")
@@ -129,12 +131,15 @@ Builds one image export reproducibly and writes it to each T:
                                 plain http only for localhost, 127.0.0.1 and the hosts
                                 in LADING_INSECURE_REGISTRIES, comma-separated)
   bundle:DIR                    an OCI runtime bundle (rootfs/ and config.json) for 'runc run'
+FILE may be a directory: its lading.ts.
 Prints the manifest digest. Layers already in the store are not rebuilt. Outputs appear
 whole or not at all. SOURCE_DATE_EPOCH sets 'created' and every file's mtime (default 0).
 A pulled base image is resolved through lading.lock beside the spec when it pins it; its
 layers are fetched (verified, into the store) only for outputs that need their bytes, and
 a registry output on the same registry mounts them instead.
 
+  --arg N=V     an argument of a parameterized export (Image.parameterized), decoded
+                against its parameters; a missing or malformed one is an error
   --json        print the digest, config and layer descriptors as JSON
   --frozen      for CI: resolve pulled images only through lading.lock, never by tag;
                 fails if the lock file is missing or does not pin a pulled reference
@@ -281,7 +286,7 @@ const resolveImageBase = async (
 /** check → load → eval → resolve the base → plan: the shared front of `plan` and `build`. */
 const planTarget = async (
   arg: string,
-  opts: { readonly noCheck: boolean; readonly store: Store; readonly env: Io["env"]; readonly host?: Host; readonly frozen?: boolean },
+  opts: { readonly noCheck: boolean; readonly store: Store; readonly env: Io["env"]; readonly host?: Host; readonly frozen?: boolean; readonly args?: Param.Arguments },
 ): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs; readonly warnings?: ReadonlyArray<Diagnostic> }> => {
   const parsed = parseTarget(arg);
   const target = { ...parsed, file: specFileOf(parsed.file) };
@@ -292,11 +297,27 @@ const planTarget = async (
     const diags = await runCheck([target.file], opts.store);
     if (diags.length > 0) throw new DiagnosticError(diags);
   }
-  const { exportName, value } = await loadExport(target, shown);
+  const { exportName, value: exported } = await loadExport(target, shown);
+  const args = opts.args ?? {};
+  let value: unknown = exported;
+  if (Param.isParameterized(exported)) {
+    const applied = Param.applyArguments(exported, args);
+    if (E.isLeft(applied)) throw new DiagnosticError(applied.left.map((m) => error({ file: shown, exportName }, m, "give arguments as --arg NAME=VALUE")));
+    value = applied.right;
+  } else if (Object.keys(args).length > 0) {
+    throw new DiagnosticError([error({ file: shown, exportName }, `takes no parameters, but ${Object.keys(args).map((k) => `--arg ${k}`).join(", ")} was given`, "make the export with Image.parameterized to give it parameters")]);
+  }
   const ir = evaluate(shown, exportName, value);
   if (E.isLeft(ir)) throw new DiagnosticError(ir.left);
   const base = await resolveImageBase(ir.right, abs, { frozen: opts.frozen === true, store: opts.store, env: opts.env });
-  const planOptions = { file: shown, specDir: path.dirname(abs), created, format: layerFormat, ...(base === undefined ? {} : { base }) };
+  const planOptions = {
+    file: shown,
+    specDir: path.dirname(abs),
+    created,
+    format: layerFormat,
+    ...(base === undefined ? {} : { base }),
+    ...(Param.isParameterized(exported) ? { arguments: Object.fromEntries(Object.entries(args).sort(([a], [b]) => (a < b ? -1 : 1))) } : {}),
+  };
   let planned: Awaited<ReturnType<typeof planImage>>;
   if (opts.host !== undefined) planned = await planImage(opts.host, ir.right, planOptions);
   else {
@@ -306,6 +327,19 @@ const planTarget = async (
   }
   if (E.isLeft(planned)) throw new DiagnosticError(planned.left);
   return planned.right;
+};
+
+/** The arguments of `--arg NAME=VALUE` options, by name; a malformed or repeated one is a usage error. */
+const argumentsOf = (raw: unknown): Param.Arguments => {
+  const out: Record<string, string> = {};
+  for (const a of (raw as string[] | undefined) ?? []) {
+    const i = a.indexOf("=");
+    if (i <= 0) throw new UsageError(`--arg must be NAME=VALUE, not "${a}"`);
+    const name = a.slice(0, i);
+    if (name in out) throw new UsageError(`--arg ${name} is given twice`);
+    out[name] = a.slice(i + 1);
+  }
+  return out;
 };
 
 type OptionSpec = Record<string, { readonly type: "string" | "boolean"; readonly short?: string; readonly multiple?: boolean }>;
@@ -336,10 +370,18 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     return diags.length === 0 ? EXIT.ok : EXIT.errors;
   },
   plan: async (args, io) => {
-    const { positionals, values } = parse("plan", args, { json: { type: "boolean" }, files: { type: "boolean" }, frozen: { type: "boolean" }, "no-check": { type: "boolean" }, store: { type: "string" } });
+    const { positionals, values } = parse("plan", args, {
+      json: { type: "boolean" },
+      files: { type: "boolean" },
+      arg: { type: "string", multiple: true },
+      frozen: { type: "boolean" },
+      "no-check": { type: "boolean" },
+      store: { type: "string" },
+    });
     if (positionals.length !== 1) throw new UsageError(`expected one FILE[#EXPORT]\n\n${HELP["plan"]}`);
+    const specArgs = argumentsOf(values.arg);
     const store = await storeOf(values.store as string | undefined, io.env);
-    const { plan, warnings = [] } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
+    const { plan, warnings = [] } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true, args: specArgs });
     for (const w of warnings) io.err(formatDiagnostic(w));
     io.out(values.json === true ? JSON.stringify(plan, null, 2) : formatPlan(plan, values.files === true));
     return EXIT.ok;
@@ -347,6 +389,7 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
   build: async (args, io) => {
     const { positionals, values } = parse("build", args, {
       out: { type: "string", short: "o", multiple: true },
+      arg: { type: "string", multiple: true },
       json: { type: "boolean" },
       frozen: { type: "boolean" },
       "no-check": { type: "boolean" },
@@ -360,7 +403,8 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     });
     if (outs.length === 0) throw new UsageError(`missing --out\n\n${HELP["build"]}`);
     const store = await storeOf(values.store as string | undefined, io.env);
-    const { plan, inputs, warnings = [] } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
+    const specArgs = argumentsOf(values.arg);
+    const { plan, inputs, warnings = [] } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true, args: specArgs });
     for (const w of warnings) io.err(formatDiagnostic(w));
     const progress = (e: BuildEvent): void => {
       if (!io.isTTY) return;

@@ -32,6 +32,8 @@ export interface PlanOptions {
   readonly format: LayerFormat;
   /** The resolved base, when the image pulls one. */
   readonly base?: PlannedBase;
+  /** The arguments a parameterized export was given, recorded in the plan. */
+  readonly arguments?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -450,6 +452,7 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
     warnings,
     plan: {
       exportName: image.exportName,
+      ...(opts.arguments === undefined ? {} : { arguments: opts.arguments }),
       ...(base === undefined ? {} : { base }),
       platform: image.platform,
       config: base === undefined ? expanded.config : mergeConfig(base.config, expanded.config),

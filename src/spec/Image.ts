@@ -266,3 +266,11 @@ export const withPlatform =
  */
 export const isImage = (u: unknown): u is Image =>
   typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "Image";
+
+/**
+ * An image made from typed parameters, given as `--arg NAME=VALUE` on the command line;
+ * see the `Param` module.
+ *
+ * @category constructors
+ */
+export { parameterized } from "./Param.ts";

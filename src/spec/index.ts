@@ -3,4 +3,5 @@ export * as Layer from "./Layer.ts";
 export * as Entry from "./Entry.ts";
 export * as Config from "./Config.ts";
 export * as Platform from "./Platform.ts";
+export * as Param from "./Param.ts";
 export type { ImagePath } from "../core/index.ts";
