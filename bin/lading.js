@@ -94,6 +94,10 @@ const compiled = async () => {
   }
 };
 
+// The compiled CLI lives under node_modules, which may be a link to another checkout's:
+// it learns which lading it is (its sources, its version) from here, not from where it
+// was compiled to.
+globalThis[Symbol.for("lading.root")] = root;
 const bundle = await compiled();
 let run;
 if (bundle !== undefined) ({ run } = await import(pathToFileURL(bundle).href).catch(() => ({ run: undefined })));

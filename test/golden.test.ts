@@ -28,10 +28,16 @@ const golden = (name: string, actual: string): Promise<void> => expectGolden("pl
 
 describe("golden", () => {
   it("plan text", async () => {
-    const r = await runLading(["plan", SPEC, "--store", path.join(work, "store")]);
+    const r = await runLading(["plan", SPEC, "--files", "--store", path.join(work, "store")]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     await golden("plan.txt", r.stdout);
+  });
+
+  it("plan summary", async () => {
+    const r = await runLading(["plan", SPEC, "--no-check", "--store", path.join(work, "store")]);
+    expect(r.code).toBe(0);
+    await golden("plan-summary.txt", r.stdout);
   });
 
   it("plan json", async () => {

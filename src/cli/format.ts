@@ -27,16 +27,27 @@ const configLines = (config: object): string[] =>
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`);
 
+/** How many entries of each type a layer has: `3 files, 2 dirs, 1 symlink`. */
+const countTypes = (entries: ReadonlyArray<{ readonly type: string }>): string => {
+  const counts = new Map<string, number>();
+  for (const e of entries) counts.set(e.type, (counts.get(e.type) ?? 0) + 1);
+  return [...counts]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([t, n]) => `${n} ${t}${n === 1 ? "" : "s"}`)
+    .join(", ");
+};
+
 /**
- * The plan as `lading plan` prints it: the image line, config, annotations, then each
- * layer with its entries.
+ * The plan as `lading plan` prints it: the image line, config, annotations, then a line
+ * per layer; with `withFiles`, each layer's entries too.
  *
  * @category destructors
  */
-export const formatPlan = (plan: BuildPlan, cachedSteps: ReadonlySet<string> = new Set()): string => {
+export const formatPlan = (plan: BuildPlan, withFiles = true, cachedSteps: ReadonlySet<string> = new Set()): string => {
   const p = plan.platform;
   const lines = [
     `image ${plan.exportName}  ${p.os}/${p.architecture}${p.variant === undefined ? "" : `/${p.variant}`}  created ${new Date(plan.created * 1000).toISOString()}`,
+    ...(plan.arguments === undefined ? [] : ["arguments:", ...configLines(plan.arguments)]),
     "config:",
     ...configLines(plan.config),
   ];
@@ -59,9 +70,12 @@ export const formatPlan = (plan: BuildPlan, cachedSteps: ReadonlySet<string> = n
       if (limits.length > 0) lines.push(`  limits ${limits.join(", ")}`);
       continue;
     }
-    lines.push(`layer ${l.name}: ${l.entries.length} entries, ${formatSize(l.contentSize)}, cache key ${l.cacheKey}`);
-    for (const e of l.entries) lines.push(entryLine(e));
+    if (withFiles) {
+      lines.push(`layer ${l.name}: ${l.entries.length} entries, ${formatSize(l.contentSize)}, cache key ${l.cacheKey}`);
+      for (const e of l.entries) lines.push(entryLine(e));
+    } else lines.push(`layer ${l.name}: ${l.entries.length} entries (${countTypes(l.entries)}), ${formatSize(l.contentSize)}, cache key ${l.cacheKey}`);
   }
+  if (!withFiles) lines.push(`(${plan.layers.reduce((n, l) => n + l.entries.length, 0)} entries in all: --files lists them)`);
   return lines.join("\n");
 };
 

@@ -7,7 +7,10 @@ import { pathToFileURL } from "node:url";
 import { tsImport } from "tsx/esm/api";
 import type { Diagnostic } from "../core/index.ts";
 import { DiagnosticError, error } from "../core/index.ts";
-import { Image } from "../spec/index.ts";
+import { Image, Param } from "../spec/index.ts";
+
+/** An export lading can build: an image, or one made from parameters. */
+const isBuildable = (u: unknown): boolean => Image.isImage(u) || Param.isParameterized(u);
 
 /**
  * A spec target: `FILE` or `FILE#EXPORT`.
@@ -70,14 +73,14 @@ const importSpec = async (abs: string, display: string): Promise<Record<string, 
 
 /**
  * Imports the spec and returns the chosen export: the one named, else `default`, else
- * the only exported Image.
+ * the only exported Image (or parameterized image).
  *
  * @category destructors
  */
 export const loadExport = async (target: Target, display: string): Promise<{ readonly exportName: string; readonly value: unknown }> => {
   const mod = await importSpec(path.resolve(target.file), display);
   const names = Object.keys(mod)
-    .filter((n) => n !== "default" || Image.isImage(mod[n]))
+    .filter((n) => n !== "default" || isBuildable(mod[n]))
     .sort();
   if (target.exportName !== undefined) {
     if (!(target.exportName in mod)) {
@@ -85,8 +88,8 @@ export const loadExport = async (target: Target, display: string): Promise<{ rea
     }
     return { exportName: target.exportName, value: mod[target.exportName] };
   }
-  if (Image.isImage(mod["default"])) return { exportName: "default", value: mod["default"] };
-  const images = names.filter((n) => Image.isImage(mod[n]));
+  if (isBuildable(mod["default"])) return { exportName: "default", value: mod["default"] };
+  const images = names.filter((n) => isBuildable(mod[n]));
   if (images.length === 1) return { exportName: images[0]!, value: mod[images[0]!] };
   return fail(
     error(

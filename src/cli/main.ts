@@ -12,6 +12,7 @@ import type { Diagnostic, Digest } from "../core/index.ts";
 import { DiagnosticError, digestOf, error, formatDiagnostic, formatReference, formatSize } from "../core/index.ts";
 import type { ImageIR, PlatformIR } from "../eval/index.ts";
 import { evaluate } from "../eval/index.ts";
+import { Param } from "../spec/index.ts";
 import type { PlanInputs, BuildPlan, PlannedBase } from "../plan/index.ts";
 import type { Host } from "../plan/index.ts";
 import { memoizedHost, nodeHost, planImage, resolveImagePackages } from "../plan/index.ts";
@@ -35,8 +36,13 @@ import { loadExport, loadImages, parseTarget } from "./load.ts";
 import { createStepRunner, SANDBOX_VERSION } from "../run/index.ts";
 import { recheckSteps } from "./recheck.ts";
 
-/** lading's own directory: the nearest one above this module whose package is lading. */
+/**
+ * lading's own directory: the launcher's (bin/lading.js says which), else the nearest
+ * one above this module whose package is lading.
+ */
 const LADING_ROOT = (() => {
+  const fromLauncher: unknown = (globalThis as Record<symbol, unknown>)[Symbol.for("lading.root")];
+  if (typeof fromLauncher === "string") return fromLauncher;
   for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
     const manifest = path.join(dir, "package.json");
     if (fs.existsSync(manifest) && (JSON.parse(fs.readFileSync(manifest, "utf8")) as { name?: unknown }).name === "lading") return dir;
@@ -105,27 +111,31 @@ compiler options, and flags impure calls (clock, randomness, environment, file s
 network). Prints file:line:col: message for each problem; exits 1 if there is any.
 
   --json        print the diagnostics as JSON (file, line, column, message, hint)`,
-  plan: `usage: lading plan FILE[#EXPORT] [--json] [--frozen] [--no-check] [--store DIR]
+  plan: `usage: lading plan FILE[#EXPORT] [--arg NAME=VALUE...] [--files] [--json] [--frozen] [--no-check] [--store DIR]
 
-Evaluates one image export and prints its plan: config, and for each layer every entry
-with its mode, owner, size and content digest, and the layer's cache key. Nothing is
-built; only host files the export copies are read (and hashed), and a pulled base
-image's manifest and config are resolved (its layers are not downloaded).
+Evaluates one image export and prints its plan: config, and for each layer its entry
+count, content size and cache key (with --files, every entry with its mode, owner, size
+and content digest). Nothing is built; only host files the export copies are read (and
+hashed), and a pulled base image's manifest and config are resolved (its layers are not
+downloaded). FILE may be a directory: its lading.ts.
 
-  --json        print the plan as JSON
+  --files       list every layer's entries
+  --arg N=V     an argument of a parameterized export (repeatable); part of the plan
+  --json        print the plan as JSON (every entry)
   --frozen      resolve pulled images only through lading.lock (see 'lading lock')
   --no-check    skip the type check (remembered per spec source anyway)
   --store DIR   the content store (default: $XDG_CACHE_HOME/lading or ~/.cache/lading)`,
-  build: `usage: lading build FILE[#EXPORT] --out T [--out T...] [--check] [--json] [--frozen] [--no-check] [--store DIR]
+  build: `usage: lading build FILE[#EXPORT] --out T [--out T...] [--arg NAME=VALUE...] [--check] [--json] [--frozen] [--no-check] [--store DIR]
 
 Builds one image export reproducibly and writes it to each T:
   oci:DIR[:TAG]                 an OCI image layout (tag default "latest")
   oci-archive:FILE[:TAG]        the same, as a tar file
-  docker-archive:FILE[:NAME]    for 'podman load' and 'docker load' (default localhost/EXPORT:latest)
+  docker-archive:FILE[:NAME:TAG] for 'podman load' and 'docker load' (default localhost/EXPORT:latest)
   docker://HOST/REPO[:TAG]      a registry (credentials from the docker config file;
                                 plain http only for localhost, 127.0.0.1 and the hosts
                                 in LADING_INSECURE_REGISTRIES, comma-separated)
   bundle:DIR                    an OCI runtime bundle (rootfs/ and config.json) for 'runc run'
+FILE may be a directory: its lading.ts.
 Prints the manifest digest. Layers already in the store are not rebuilt. Run steps run
 in order under runc (as root), their output on stderr prefixed with the step's name; a
 step whose cache key is in the store does not run again. Outputs appear
@@ -134,6 +144,8 @@ A pulled base image is resolved through lading.lock beside the spec when it pins
 layers are fetched (verified, into the store) only for outputs that need their bytes, and
 a registry output on the same registry mounts them instead.
 
+  --arg N=V     an argument of a parameterized export (Image.parameterized), decoded
+                against its parameters; a missing or malformed one is an error
   --json        print the digest, config and layer descriptors as JSON
   --check       run every run step again, ignoring the cache, on the same layers below
                 it, and report each step whose layer differs and the files that differ
@@ -237,8 +249,11 @@ const runCheck = async (files: ReadonlyArray<string>, store: Store | undefined):
 
 const isError = (d: Diagnostic): boolean => d.severity === "error";
 
-const ensureSpecFile = (file: string): void => {
-  if (!fs.existsSync(file)) throw new DiagnosticError([{ severity: "error", file: display(path.resolve(file)), message: "no such spec file" }]);
+/** The spec file an argument names: a directory means its lading.ts, as `lading build .`. */
+const specFileOf = (file: string): string => {
+  const spec = fs.statSync(file, { throwIfNoEntry: false })?.isDirectory() === true ? path.join(file, "lading.ts") : file;
+  if (!fs.existsSync(spec)) throw new DiagnosticError([{ severity: "error", file: display(path.resolve(spec)), message: "no such spec file" }]);
+  return spec;
 };
 
 /** Adds the export to diagnostics that do not name one yet. */
@@ -282,10 +297,10 @@ const resolveImageBase = async (
 /** check → load → eval → resolve the base → plan: the shared front of `plan` and `build`. */
 const planTarget = async (
   arg: string,
-  opts: { readonly noCheck: boolean; readonly store: Store; readonly env: Io["env"]; readonly host?: Host; readonly frozen?: boolean },
-): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs }> => {
-  const target = parseTarget(arg);
-  ensureSpecFile(target.file);
+  opts: { readonly noCheck: boolean; readonly store: Store; readonly env: Io["env"]; readonly host?: Host; readonly frozen?: boolean; readonly args?: Param.Arguments },
+): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs; readonly warnings?: ReadonlyArray<Diagnostic> }> => {
+  const parsed = parseTarget(arg);
+  const target = { ...parsed, file: specFileOf(parsed.file) };
   const abs = path.resolve(target.file);
   const shown = display(abs);
   const created = sourceDateEpoch(opts.env);
@@ -293,14 +308,33 @@ const planTarget = async (
     const diags = await runCheck([target.file], opts.store);
     if (diags.some(isError)) throw new DiagnosticError(diags.filter(isError));
   }
-  const { exportName, value } = await loadExport(target, shown);
+  const { exportName, value: exported } = await loadExport(target, shown);
+  const args = opts.args ?? {};
+  let value: unknown = exported;
+  if (Param.isParameterized(exported)) {
+    const applied = Param.applyArguments(exported, args);
+    if (E.isLeft(applied)) throw new DiagnosticError(applied.left.map((m) => error({ file: shown, exportName }, m, "give arguments as --arg NAME=VALUE")));
+    value = applied.right;
+  } else if (Object.keys(args).length > 0) {
+    throw new DiagnosticError([error({ file: shown, exportName }, `takes no parameters, but ${Object.keys(args).map((k) => `--arg ${k}`).join(", ")} was given`, "make the export with Image.parameterized to give it parameters")]);
+  }
   const ir = evaluate(shown, exportName, value);
   if (E.isLeft(ir)) throw new DiagnosticError(ir.left);
   const base = await resolveImageBase(ir.right, abs, { frozen: opts.frozen === true, store: opts.store, env: opts.env });
   const lockFile = lockPathFor(abs);
   // Debian archives are read only when the export holds packages: the host is lazy.
   const packages = debianPackageHost(opts.store, { specDir: path.dirname(abs), pins: (await readPackagePins(lockFile, display(lockFile))) ?? new Map(), frozen: opts.frozen === true, lockShown: display(lockFile) });
-  const planOptions = { file: shown, specDir: path.dirname(abs), created, format: layerFormat, sandbox: SANDBOX_VERSION, env: opts.env, packages, ...(base === undefined ? {} : { base }) };
+  const planOptions = {
+    file: shown,
+    specDir: path.dirname(abs),
+    created,
+    format: layerFormat,
+    sandbox: SANDBOX_VERSION,
+    env: opts.env,
+    packages,
+    ...(base === undefined ? {} : { base }),
+    ...(Param.isParameterized(exported) ? { arguments: Object.fromEntries(Object.entries(args).sort(([a], [b]) => (a < b ? -1 : 1))) } : {}),
+  };
   let planned: Awaited<ReturnType<typeof planImage>>;
   if (opts.host !== undefined) planned = await planImage(opts.host, ir.right, planOptions);
   else {
@@ -310,6 +344,19 @@ const planTarget = async (
   }
   if (E.isLeft(planned)) throw new DiagnosticError(planned.left);
   return planned.right;
+};
+
+/** The arguments of `--arg NAME=VALUE` options, by name; a malformed or repeated one is a usage error. */
+const argumentsOf = (raw: unknown): Param.Arguments => {
+  const out: Record<string, string> = {};
+  for (const a of (raw as string[] | undefined) ?? []) {
+    const i = a.indexOf("=");
+    if (i <= 0) throw new UsageError(`--arg must be NAME=VALUE, not "${a}"`);
+    const name = a.slice(0, i);
+    if (name in out) throw new UsageError(`--arg ${name} is given twice`);
+    out[name] = a.slice(i + 1);
+  }
+  return out;
 };
 
 type OptionSpec = Record<string, { readonly type: "string" | "boolean"; readonly short?: string; readonly multiple?: boolean }>;
@@ -330,8 +377,8 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
   check: async (args, io) => {
     const { positionals, values } = parse("check", args, { json: { type: "boolean" } });
     if (positionals.length === 0) throw new UsageError(`no spec file given\n\n${HELP["check"]}`);
-    positionals.forEach(ensureSpecFile);
-    const diags = await runCheck(positionals, undefined);
+    const specs = positionals.map(specFileOf);
+    const diags = await runCheck(specs, undefined);
     if (values.json === true) io.out(JSON.stringify({ diagnostics: diags }, null, 2));
     else {
       for (const d of diags) io.err(formatDiagnostic(d));
@@ -340,18 +387,28 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     return diags.some(isError) ? EXIT.errors : EXIT.ok;
   },
   plan: async (args, io) => {
-    const { positionals, values } = parse("plan", args, { json: { type: "boolean" }, frozen: { type: "boolean" }, "no-check": { type: "boolean" }, store: { type: "string" } });
+    const { positionals, values } = parse("plan", args, {
+      json: { type: "boolean" },
+      files: { type: "boolean" },
+      arg: { type: "string", multiple: true },
+      frozen: { type: "boolean" },
+      "no-check": { type: "boolean" },
+      store: { type: "string" },
+    });
     if (positionals.length !== 1) throw new UsageError(`expected one FILE[#EXPORT]\n\n${HELP["plan"]}`);
+    const specArgs = argumentsOf(values.arg);
     const store = await storeOf(values.store as string | undefined, io.env);
-    const { plan } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
+    const { plan, warnings = [] } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true, args: specArgs });
+    for (const w of warnings) io.err(formatDiagnostic(w));
     const cachedSteps = new Set<string>();
     for (const l of plan.layers) if (l.run !== undefined && (await store.getLayer(l.cacheKey)) !== undefined) cachedSteps.add(l.name);
-    io.out(values.json === true ? JSON.stringify(plan, null, 2) : formatPlan(plan, cachedSteps));
+    io.out(values.json === true ? JSON.stringify(plan, null, 2) : formatPlan(plan, values.files === true, cachedSteps));
     return EXIT.ok;
   },
   build: async (args, io) => {
     const { positionals, values } = parse("build", args, {
       out: { type: "string", short: "o", multiple: true },
+      arg: { type: "string", multiple: true },
       json: { type: "boolean" },
       frozen: { type: "boolean" },
       "no-check": { type: "boolean" },
@@ -366,7 +423,9 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     });
     if (outs.length === 0 && values.check !== true) throw new UsageError(`missing --out\n\n${HELP["build"]}`);
     const store = await storeOf(values.store as string | undefined, io.env);
-    const { plan, inputs } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
+    const specArgs = argumentsOf(values.arg);
+    const { plan, inputs, warnings = [] } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true, args: specArgs });
+    for (const w of warnings) io.err(formatDiagnostic(w));
     const progress = (e: BuildEvent): void => {
       // A step's start is shown always: its output, prefixed with its name, follows.
       if (e._tag === "StepStarted") io.err(`step ${e.layer}: ${e.run.shell ?? JSON.stringify(e.run.argv)}`);
@@ -464,8 +523,7 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
   },
   lock: async (args, io) => {
     const { positionals, values } = parse("lock", args, { "no-check": { type: "boolean" }, store: { type: "string" } });
-    const files = positionals.length === 0 ? ["lading.ts"] : positionals;
-    files.forEach(ensureSpecFile);
+    const files = (positionals.length === 0 ? ["lading.ts"] : positionals).map(specFileOf);
     const store = await storeOf(values.store as string | undefined, io.env);
     if (values["no-check"] !== true) {
       const diags = await runCheck(files, store);
@@ -600,6 +658,10 @@ export const run = async (
   },
 ): Promise<number> => {
   const [command, ...rest] = argv;
+  if (command === "help" && rest[0] !== undefined && rest[0] !== "main" && HELP[rest[0]] !== undefined) {
+    io.out(HELP[rest[0]]!);
+    return EXIT.ok;
+  }
   if (command === undefined || command === "--help" || command === "-h" || command === "help") {
     io.out(HELP["main"]!);
     return command === undefined ? EXIT.usage : EXIT.ok;

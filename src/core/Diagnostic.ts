@@ -36,6 +36,13 @@ export const error = (place: Place, message: string, hint?: string): Diagnostic 
 });
 
 /**
+ * A warning diagnostic at a place: something that builds but looks like a mistake.
+ *
+ * @category constructors
+ */
+export const warning = (place: Place, message: string, hint?: string): Diagnostic => ({ ...error(place, message, hint), severity: "warning" });
+
+/**
  * Renders `file:line:col: export "e", layer "l", path "/p": message` with an
  * optional indented hint line.
  *

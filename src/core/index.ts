@@ -5,3 +5,4 @@ export * from "./ImagePath.ts";
 export * from "./Units.ts";
 export * from "./Reference.ts";
 export * from "./Concurrency.ts";
+export * from "./EnvTemplate.ts";

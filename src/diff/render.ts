@@ -64,8 +64,21 @@ const layerSign = (l: LayerChange): "+" | "-" | "~" | "=" =>
 
 const shortKey = (k: string | undefined): string => (k === undefined ? "" : k.slice(0, 19));
 
-const layerLine = (l: LayerChange): string => {
-  const keys = l.before !== undefined && l.after !== undefined && l.before.key !== l.after.key ? `  ${shortKey(l.before.key)} -> ${shortKey(l.after.key)}` : "";
+/**
+ * A layer's line. Keys are shown only when both sides have the same kind: a spec's key
+ * is a cache key and a built image's a diff_id, two hashes of different things, so a
+ * spec against an image shows the one side's key alone, and the layers compare by files.
+ */
+const layerLine = (l: LayerChange, d: ImageDiff): string => {
+  const sameKind = d.before.kind === d.after.kind;
+  const keys =
+    l.before === undefined || l.after === undefined
+      ? ""
+      : !sameKind
+        ? `  ${d.after.kind === "spec" ? "cache key" : "diff_id"} ${shortKey(l.after.key)}`
+        : l.before.key !== l.after.key
+          ? `  ${shortKey(l.before.key)} -> ${shortKey(l.after.key)}`
+          : "";
   const size = l.before !== undefined && l.after !== undefined ? `${formatSize(l.before.size)} -> ${formatSize(l.after.size)}` : formatSize((l.after ?? l.before)!.size);
   return `${l.name}  ${size}${keys}${l.reason === undefined ? "" : `  (${l.reason})`}${l.rebuild ? "  [rebuild]" : ""}`;
 };
@@ -106,7 +119,7 @@ export const renderText = (d: ImageDiff, opts: TextOptions): string => {
     lines.push(`layers:${d.reordered ? " (reordered)" : ""}`);
     for (const l of d.layers) {
       const sign = layerSign(l);
-      lines.push(paint(sign, `  ${sign} ${layerLine(l)}`));
+      lines.push(paint(sign, `  ${sign} ${layerLine(l, d)}`));
     }
   }
   if (d.files.length > 0) {

@@ -22,7 +22,8 @@ export interface Owner {
  */
 export type EntryIR =
   | { readonly _tag: "File"; readonly path: ImagePath; readonly content: Uint8Array; readonly mode: number } & Owner
-  | { readonly _tag: "Directory"; readonly path: ImagePath; readonly mode: number } & Owner
+  | { readonly _tag: "Directory"; readonly path: ImagePath; readonly mode: number; /** Hides what lower layers hold below it. */ readonly opaque?: true } & Owner
+  | { readonly _tag: "Whiteout"; readonly path: ImagePath }
   | { readonly _tag: "Symlink"; readonly path: ImagePath; readonly target: string } & Owner
   | { readonly _tag: "Hardlink"; readonly path: ImagePath; readonly target: ImagePath } & Owner
   | {
@@ -155,6 +156,23 @@ export interface ConfigIR {
   readonly Volumes?: Readonly<Record<string, Record<string, never>>>;
   readonly Labels?: Readonly<Record<string, string>>;
   readonly StopSignal?: string;
+  /** Docker's form, which podman reads too: durations in nanoseconds. */
+  readonly Healthcheck?: HealthcheckIR;
+}
+
+/**
+ * A healthcheck as Docker's image config writes it: `Test` is `["CMD", ...argv]`,
+ * `["CMD-SHELL", script]` or `["NONE"]`.
+ *
+ * @category model
+ */
+export interface HealthcheckIR {
+  readonly Test: ReadonlyArray<string>;
+  readonly Interval?: number;
+  readonly Timeout?: number;
+  readonly StartPeriod?: number;
+  readonly StartInterval?: number;
+  readonly Retries?: number;
 }
 
 /**

@@ -14,7 +14,8 @@ import { isLayer } from "../spec/Layer.ts";
 import { architectures } from "../spec/Platform.ts";
 import { whiteoutComponent } from "../oci/index.ts";
 import { isRun } from "../spec/Run.ts";
-import type { ConfigIR, EntryIR, ImageIR, LayerIR, PackageSetIR, RunIR } from "./IR.ts";
+import type { ConfigIR, EntryIR, HealthcheckIR, ImageIR, LayerIR, PackageSetIR, RunIR } from "./IR.ts";
+import type { Healthcheck } from "../spec/Config.ts";
 import { debianArchitecture, evalArchive, evalPackageName, evalPackageSet } from "./packages.ts";
 import { evalRun } from "./run.ts";
 
@@ -27,7 +28,18 @@ export const MAX_ID = 0o777777;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const USER = /^([a-z_][a-z0-9_.-]*|[0-9]+)(:([a-z_][a-z0-9_.-]*|[0-9]+))?$/i;
-const SIGNAL = /^SIG[A-Z0-9+-]+$/;
+/**
+ * The Linux signal names runtimes accept (podman refuses others when it creates the
+ * container), plus the real-time ones by offset.
+ */
+const SIGNALS = new Set(
+  "ABRT ALRM BUS CHLD CLD CONT FPE HUP ILL INT IO IOT KILL PIPE POLL PROF PWR QUIT SEGV STKFLT STOP SYS TERM TRAP TSTP TTIN TTOU URG USR1 USR2 VTALRM WINCH XCPU XFSZ RTMIN RTMAX"
+    .split(" ")
+    .map((n) => `SIG${n}`),
+);
+const REALTIME_SIGNAL = /^SIGRTMIN\+([1-9]|1[0-5])$|^SIGRTMAX-([1-9]|1[0-4])$/;
+const DURATION = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$/;
+const NANOS: Record<string, number> = { ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
 const PORT = /^([0-9]+)\/(tcp|udp|sctp)$/;
 const LAYER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -88,6 +100,7 @@ const evalEntry = (entry: Entry, place: Place, out: Sink, arch?: string): EntryI
     out.push(error(at, `a ${entry._tag.toLowerCase()} cannot be at /: the root of the image is always a directory`));
     return undefined;
   }
+  if (entry._tag === "Remove") return { _tag: "Whiteout", path };
   const owner = { uid: checkId(entry.uid, "uid", at, out), gid: checkId(entry.gid, "gid", at, out) };
   switch (entry._tag) {
     case "File": {
@@ -101,6 +114,8 @@ const evalEntry = (entry: Entry, place: Place, out: Sink, arch?: string): EntryI
     }
     case "Directory":
       return { _tag: "Directory", path, mode: checkMode(entry.mode, 0o755, at, out), ...owner };
+    case "Opaque":
+      return { _tag: "Directory", path, mode: checkMode(entry.mode, 0o755, at, out), ...owner, opaque: true };
     case "Symlink":
       if (typeof entry.target !== "string" || entry.target === "" || entry.target.includes("\0") || hasLoneSurrogate(entry.target)) {
         out.push(error(at, "a symlink needs a non-empty target without NUL bytes or unpaired surrogates"));
@@ -150,7 +165,9 @@ const checkLayerPaths = (entries: ReadonlyArray<EntryIR>, place: Place, out: Sin
   const kinds = new Map<string, EntryIR["_tag"]>();
   for (const e of entries) {
     const prev = kinds.get(e.path);
-    if (prev !== undefined && !(prev === "Directory" && e._tag === "Directory")) {
+    if (prev !== undefined && (prev === "Whiteout" || e._tag === "Whiteout")) {
+      out.push(error({ ...place, path: e.path }, "a layer cannot both remove a path and make it", "to replace what is there, just make it; to replace a directory whole, use Entry.opaque"));
+    } else if (prev !== undefined && !(prev === "Directory" && e._tag === "Directory")) {
       out.push(error({ ...place, path: e.path }, `two entries at one path (${prev} and ${e._tag})`));
     }
     kinds.set(e.path, e._tag);
@@ -177,6 +194,22 @@ const checkLayerPaths = (entries: ReadonlyArray<EntryIR>, place: Place, out: Sin
   }
 };
 
+/**
+ * Where in the spec file `file` (as shown) a thrown error was raised: the first frame of
+ * its stack in that file. Nothing when the stack does not pass through it.
+ */
+const throwSite = (e: unknown, file: string | undefined): { readonly line?: number; readonly column?: number } => {
+  if (file === undefined || !(e instanceof Error) || typeof e.stack !== "string") return {};
+  const shown = file.replace(/^\.\//, "");
+  for (const frame of e.stack.split("\n").slice(1)) {
+    const m = /\(?(?:file:\/\/)?([^()\s]+):(\d+):(\d+)\)?\s*$/.exec(frame);
+    if (m === null) continue;
+    const where = decodeURIComponent(m[1]!);
+    if (where === shown || where.endsWith(`/${shown}`)) return { line: Number(m[2]), column: Number(m[3]) };
+  }
+  return {};
+};
+
 const evalLayer = (layer: Layer, place: Place, out: Sink, arch?: string): LayerIR | undefined => {
   const at: Place = { ...place, layer: layer.name };
   const entries: EntryIR[] = [];
@@ -190,7 +223,7 @@ const evalLayer = (layer: Layer, place: Place, out: Sink, arch?: string): LayerI
       try {
         generated = source.generate();
       } catch (e) {
-        out.push(error(at, `generating entries failed: ${e instanceof Error ? e.message : String(e)}`));
+        out.push({ ...error(at, `generating entries failed: ${e instanceof Error ? e.message : String(e)}`), ...throwSite(e, place.file) });
         continue;
       }
       if (!Array.isArray(generated)) {
@@ -208,6 +241,52 @@ const evalLayer = (layer: Layer, place: Place, out: Sink, arch?: string): LayerI
   }
   checkLayerPaths(entries, at, out);
   return { _tag: "Layer", name: layer.name, comment: layer.comment, entries, ...(packages.length === 0 ? {} : { packages }) };
+};
+
+const evalHealthcheck = (h: Healthcheck, place: Place, out: Sink): HealthcheckIR | undefined => {
+  const at = (message: string, hint?: string): undefined => {
+    out.push(error(place, `healthcheck: ${message}`, hint));
+    return undefined;
+  };
+  if (h._tag === "None") return { Test: ["NONE"] };
+  const test: string[] = [];
+  switch (h._tag) {
+    case "Exec":
+      if (!Array.isArray(h.argv) || h.argv.length === 0 || h.argv.some((a) => typeof a !== "string" || a.includes("\0"))) {
+        return at("the command must be a non-empty array of strings without NUL bytes", 'e.g. ["/bin/check", "--quick"]');
+      }
+      test.push("CMD", ...h.argv);
+      break;
+    case "Shell":
+      if (typeof h.script !== "string" || h.script.trim() === "" || h.script.includes("\0")) return at("the shell script must be a non-empty string");
+      test.push("CMD-SHELL", h.script);
+      break;
+    default: {
+      const never: never = h;
+      return at(`unknown kind ${JSON.stringify((never as { _tag?: unknown })._tag)}`);
+    }
+  }
+  const ir: { -readonly [K in keyof HealthcheckIR]: HealthcheckIR[K] } = { Test: test };
+  const durations = [
+    ["interval", "Interval"],
+    ["timeout", "Timeout"],
+    ["startPeriod", "StartPeriod"],
+    ["startInterval", "StartInterval"],
+  ] as const;
+  for (const [field, key] of durations) {
+    const v: unknown = h[field];
+    if (v === undefined) continue;
+    const m = typeof v === "string" ? DURATION.exec(v) : null;
+    const ns = m === null ? NaN : Math.round(Number(m[1]) * NANOS[m[2]!]!);
+    // Docker refuses durations under a millisecond, and 0 means "the default" there.
+    if (!(ns >= 1e6)) at(`invalid ${field} ${JSON.stringify(v)}`, 'a duration of at least 1ms, such as "30s", "500ms" or "2m"');
+    else ir[key] = ns;
+  }
+  if (h.retries !== undefined) {
+    if (!Number.isInteger(h.retries) || h.retries < 1) at(`invalid retries ${JSON.stringify(h.retries)}`, "a whole number from 1");
+    else ir.Retries = h.retries;
+  }
+  return ir;
 };
 
 const evalConfig = (image: Image.Image, place: Place, out: Sink): ConfigIR => {
@@ -275,8 +354,14 @@ const evalConfig = (image: Image.Image, place: Place, out: Sink): ConfigIR => {
     config.Labels = c.labels;
   }
   if (c.stopSignal !== undefined) {
-    if (!SIGNAL.test(c.stopSignal)) out.push(error(place, `invalid stop signal ${JSON.stringify(c.stopSignal)}`, "use a name such as \"SIGTERM\""));
+    if (typeof c.stopSignal !== "string" || !(SIGNALS.has(c.stopSignal) || REALTIME_SIGNAL.test(c.stopSignal))) {
+      out.push(error(place, `unknown stop signal ${JSON.stringify(c.stopSignal)}`, "use a Linux signal name such as \"SIGTERM\", \"SIGQUIT\" or \"SIGRTMIN+3\""));
+    }
     config.StopSignal = c.stopSignal;
+  }
+  if (c.healthcheck !== undefined) {
+    const h = evalHealthcheck(c.healthcheck, place, out);
+    if (h !== undefined) config.Healthcheck = h;
   }
   return config;
 };

@@ -159,6 +159,8 @@ export interface PlannedBase {
  */
 export interface BuildPlan {
   readonly exportName: string;
+  /** The arguments of a parameterized export, as given (`--arg NAME=VALUE`). */
+  readonly arguments?: Readonly<Record<string, string>>;
   /** The registry image it builds on, whose layers come first. */
   readonly base?: PlannedBase;
   readonly platform: PlatformIR;

@@ -1,5 +1,6 @@
 export * from "./BuildPlan.ts";
 export * from "./Host.ts";
+export * from "./accounts.ts";
 export { planImage, computeLayerCacheKey, computeRunCacheKey, mergeConfig } from "./plan.ts";
 export type { PlanOptions, PlanResult } from "./plan.ts";
 export * from "./PackageHost.ts";

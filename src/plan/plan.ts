@@ -7,7 +7,7 @@ import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import picomatch from "picomatch";
 import type { Diagnostic, Digest, ImagePath, Place } from "../core/index.ts";
-import { canonicalJson, DiagnosticError, digestOf, digestOfLines, error, sortBytewise } from "../core/index.ts";
+import { canonicalJson, DiagnosticError, digestOf, digestOfLines, error, expandTemplate, sortBytewise, warning } from "../core/index.ts";
 import type { EntryIR, ImageIR, LayerIR, RunIR } from "../eval/index.ts";
 import { isWhiteoutName } from "../oci/index.ts";
 import type { ConfigIR } from "../eval/index.ts";
@@ -16,6 +16,8 @@ import type { Host, HostStat } from "./Host.ts";
 import type { PackageHost } from "./PackageHost.ts";
 import type { DpkgState } from "./packages.ts";
 import { emptyDpkgState, planPackageFile, planPackageSets } from "./packages.ts";
+import type { AccountFile } from "./accounts.ts";
+import { checkUser } from "./accounts.ts";
 
 /**
  * What plan needs besides the image and the host: where the spec is, the `created` time
@@ -39,6 +41,8 @@ export interface PlanOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Debian archives, for images that hold packages. */
   readonly packages?: PackageHost;
+  /** The arguments a parameterized export was given, recorded in the plan. */
+  readonly arguments?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -46,7 +50,10 @@ export interface PlanOptions {
  *
  * @category model
  */
-export type PlanResult = E.Either<ReadonlyArray<Diagnostic>, { readonly plan: BuildPlan; readonly inputs: PlanInputs }>;
+export type PlanResult = E.Either<
+  ReadonlyArray<Diagnostic>,
+  { readonly plan: BuildPlan; readonly inputs: PlanInputs; /** What looks wrong but builds: printed, never fatal. */ readonly warnings?: ReadonlyArray<Diagnostic> }
+>;
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] };
 
@@ -237,6 +244,35 @@ const linkToFirstName = (sorted: PlannedEntry[]): PlannedEntry[] => {
   return sorted.map((e) => replaced.get(e.path) ?? e);
 };
 
+/** The name of the OCI marker that makes its directory opaque. */
+const OPAQUE = ".wh..wh..opq";
+
+/**
+ * An OCI whiteout beside `path`: the empty file `name` in its directory, which takes
+ * away `path` (`.wh.NAME`) or everything lower layers hold there (the opaque marker).
+ */
+const whiteoutEntry = (path: ImagePath, name: string, inline: Map<Digest, Uint8Array>): Mutable<PlannedEntry> => {
+  const empty = new Uint8Array(0);
+  const digest = digestOf(empty);
+  inline.set(digest, empty);
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  return { path: `${dir}/${name}` as ImagePath, type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, digest, source: "inline" };
+};
+
+/** What a planned layer's whiteouts take away from the entries below it. */
+const applyWhiteouts = (below: Map<string, PlannedEntry & { readonly layer: string }>, entries: ReadonlyArray<PlannedEntry>): void => {
+  for (const e of entries) {
+    const name = e.path.slice(e.path.lastIndexOf("/") + 1);
+    if (!name.startsWith(".wh.")) continue;
+    const dir = e.path.slice(0, e.path.lastIndexOf("/"));
+    const gone = name === OPAQUE ? undefined : `${dir}/${name.slice(4)}`;
+    for (const k of [...below.keys()]) {
+      // Called before the layer's own entries join `below`: all it removes is lower.
+      if (gone === undefined ? k.startsWith(`${dir}/`) : k === gone || k.startsWith(`${gone}/`)) below.delete(k);
+    }
+  }
+};
+
 /**
  * The cache key of a layer: the hash of its entries (without host paths, which do not
  * shape the bytes), the mtime, and the tar and compression formats.
@@ -289,6 +325,11 @@ const planLayer = async (
     }
   }
   for (const e of layer.entries) {
+    if (e._tag === "Whiteout") {
+      // The OCI form, as it goes into the tar: an empty file named .wh.NAME beside it.
+      pending.push({ entry: whiteoutEntry(e.path, `.wh.${e.path.slice(e.path.lastIndexOf("/") + 1)}`, inline) });
+      continue;
+    }
     const owner = { uid: e.uid, gid: e.gid };
     switch (e._tag) {
       case "File": {
@@ -299,6 +340,7 @@ const planLayer = async (
       }
       case "Directory":
         pending.push({ entry: { path: e.path, type: "dir", mode: e.mode, ...owner } });
+        if (e.opaque === true) pending.push({ entry: whiteoutEntry(`${e.path}/x` as ImagePath, OPAQUE, inline) });
         break;
       case "Symlink":
         pending.push({ entry: { path: e.path, type: "symlink", mode: 0o777, ...owner, target: e.target } });
@@ -458,12 +500,33 @@ export const mergeConfig = (base: Readonly<Record<string, unknown>>, spec: Confi
     if (spec.Cmd === undefined) delete out["Cmd"];
   }
   if (spec.Cmd !== undefined) out["Cmd"] = spec.Cmd;
-  for (const k of ["WorkingDir", "User", "StopSignal"] as const) if (spec[k] !== undefined) out[k] = spec[k];
+  for (const k of ["WorkingDir", "User", "StopSignal", "Healthcheck"] as const) if (spec[k] !== undefined) out[k] = spec[k];
   for (const k of ["ExposedPorts", "Volumes", "Labels"] as const) {
     const merged = { ...(base[k] as object | undefined), ...spec[k] };
     if (Object.keys(merged).length > 0) out[k] = merged;
   }
   return out as ConfigIR;
+};
+
+/**
+ * The spec's env templates expanded against the base's env (empty on scratch), once;
+ * with the names they use that neither sets, for a warning: they expand to nothing.
+ *
+ * @category combinators
+ */
+export const expandSpecEnv = (
+  baseEnv: unknown,
+  spec: ConfigIR,
+): { readonly config: ConfigIR; readonly unset: ReadonlyArray<{ readonly variable: string; readonly name: string }> } => {
+  if (spec.Env === undefined) return { config: spec, unset: [] };
+  const base = envMap(baseEnv);
+  const unset: { variable: string; name: string }[] = [];
+  const env = [...envMap(spec.Env)].map(([k, v]) => {
+    const r = expandTemplate(v, base);
+    for (const name of r.unset) unset.push({ variable: k, name });
+    return `${k}=${r.value}`;
+  });
+  return { config: { ...spec, Env: env }, unset };
 };
 
 /**
@@ -491,17 +554,52 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
     }
     const planned = await planLayer(host, layer, opts, place, inline, below, out, dpkg);
     keysBelow.push(planned.cacheKey);
-    for (const e of planned.entries) below.set(e.path, { ...e, layer: layer.name });
+    applyWhiteouts(below, planned.entries);
+    for (const e of planned.entries) if (!e.path.slice(e.path.lastIndexOf("/") + 1).startsWith(".wh.")) below.set(e.path, { ...e, layer: layer.name });
     layers.push(planned);
+  }
+  // A run step's files are known only once it has run: what it may have made (a user, a
+  // directory) is not held against the image here.
+  const hasSteps = image.layers.some((l) => l._tag === "Run");
+  const workingDir = image.config.WorkingDir as ImagePath | undefined;
+  if (workingDir !== undefined && workingDir !== "/" && !below.has(workingDir) && !hasSteps) {
+    // As Docker's WORKDIR does: the directory exists when the container starts, made
+    // by a layer of its own so that no layer of the spec changes for it. On a base that
+    // has it already, this entry replaces its owner and mode (root, 0755).
+    const names = new Set(image.layers.map((l) => l.name));
+    let name = "workdir";
+    for (let i = 2; names.has(name); i++) name = `workdir-${i}`;
+    const dir: EntryIR = { _tag: "Directory", path: workingDir, mode: 0o755, uid: 0, gid: 0 };
+    layers.push(await planLayer(host, { _tag: "Layer", name, comment: `WORKDIR ${workingDir}`, entries: [dir] }, opts, place, inline, below, out, dpkg));
+  }
+  if (image.config.User !== undefined && !hasSteps) {
+    const accounts = (p: string): AccountFile => {
+      const e = below.get(p);
+      // Without an entry, a base may still hold the file; its layers are not read here.
+      if (e === undefined) return opts.base === undefined ? undefined : "unknown";
+      const bytes = e.type === "file" && e.source === "inline" && e.digest !== undefined ? inline.get(e.digest) : undefined;
+      return bytes === undefined ? "unknown" : new TextDecoder().decode(bytes);
+    };
+    out.push(...checkUser(image.config.User, accounts("/etc/passwd"), accounts("/etc/group"), place));
   }
   if (out.length > 0) return E.left(out);
   const base = opts.base;
+  const expanded = expandSpecEnv(base?.config["Env"], image.config);
+  const warnings = expanded.unset.map(({ variable, name }) =>
+    warning(
+      place,
+      `environment variable ${variable} refers to $${name}, which ${base === undefined ? "the spec does not set" : "neither the spec nor the base sets"}: it expands to nothing`,
+      `set ${name} first, or escape the $ with a backslash for a literal one ("\\\\$" in a string literal)`,
+    ),
+  );
   return E.right({
+    warnings,
     plan: {
       exportName: image.exportName,
+      ...(opts.arguments === undefined ? {} : { arguments: opts.arguments }),
       ...(base === undefined ? {} : { base }),
       platform: image.platform,
-      config: base === undefined ? image.config : mergeConfig(base.config, image.config),
+      config: base === undefined ? expanded.config : mergeConfig(base.config, expanded.config),
       annotations: base === undefined ? image.annotations : { [BASE_NAME]: base.reference, [BASE_DIGEST]: base.digest, ...image.annotations },
       created: opts.created,
       format: opts.format,

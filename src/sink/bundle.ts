@@ -19,6 +19,7 @@ import { classifyLayerEntry, decodeJson } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
 import { readFileInRoot, resolveInRoot } from "./InRootPath.ts";
 import { tempNameFor } from "../store/index.ts";
+import { parseAccountTable } from "../plan/index.ts";
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -147,11 +148,8 @@ const MAX_USER_TABLE = 4 << 20;
 export const resolveUser = async (root: string, spec: string | undefined, where: string): Promise<{ uid: number; gid: number }> => {
   if (spec === undefined || spec === "") return { uid: 0, gid: 0 };
   const [user = "", group] = spec.split(":");
-  const table = async (file: string): Promise<string[][]> =>
-    ((await readFileInRoot(root, `etc/${file}`, MAX_USER_TABLE, where))?.toString("utf8") ?? "")
-      .split("\n")
-      .filter((l) => l !== "")
-      .map((l) => l.split(":"));
+  const table = async (file: string): Promise<ReadonlyArray<ReadonlyArray<string>>> =>
+    parseAccountTable((await readFileInRoot(root, `etc/${file}`, MAX_USER_TABLE, where))?.toString("utf8") ?? "");
   const id = (v: string | undefined, what: string): number => {
     if (v === undefined || !/^[0-9]+$/.test(v)) return fail(where, `the image's ${what} is not a number: ${JSON.stringify(v ?? "")}`);
     return Number(v);

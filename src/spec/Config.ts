@@ -18,6 +18,40 @@ export type Port = `${number}/tcp` | `${number}/udp` | `${number}/sctp`;
 export type Signal = `SIG${string}`;
 
 /**
+ * A duration as Docker's HEALTHCHECK writes it: `"30s"`, `"500ms"`, `"5m"`, `"1h"`.
+ *
+ * @category model
+ */
+export type Duration = `${number}ms` | `${number}s` | `${number}m` | `${number}h`;
+
+/**
+ * When and how a runtime checks that the container is healthy. Unset fields take the
+ * runtime's defaults (Docker and podman: every 30s, 30s timeout, 3 retries).
+ *
+ * @category model
+ */
+export interface HealthcheckOptions {
+  readonly interval?: Duration;
+  readonly timeout?: Duration;
+  /** Failures during this time after start do not count. */
+  readonly startPeriod?: Duration;
+  /** The interval during the start period. */
+  readonly startInterval?: Duration;
+  readonly retries?: number;
+}
+
+/**
+ * A healthcheck: a command (exec form, or a shell script run by `/bin/sh -c`), or
+ * `none` to turn off one inherited from a base.
+ *
+ * @category model
+ */
+export type Healthcheck =
+  | ({ readonly _tag: "Exec"; readonly argv: ReadonlyArray<string> } & HealthcheckOptions)
+  | ({ readonly _tag: "Shell"; readonly script: string } & HealthcheckOptions)
+  | { readonly _tag: "None" };
+
+/**
  * The image's runtime configuration. Every field is optional; combinators merge
  * later values over earlier ones, like Dockerfile instructions.
  *
@@ -33,6 +67,7 @@ export interface Config {
   readonly volumes: ReadonlyArray<ImagePath>;
   readonly labels: Readonly<Record<string, string>>;
   readonly stopSignal?: Signal;
+  readonly healthcheck?: Healthcheck;
 }
 
 /**

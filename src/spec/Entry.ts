@@ -79,12 +79,34 @@ export interface HostCopy extends Attributes {
 }
 
 /**
- * What a layer holds at one path: one of the kinds above, or a file of a Debian package
- * (`Debian.file`), told apart by `_tag`.
+ * The removal of what lower layers (a base's included) hold at a path, a directory with
+ * everything in it: an OCI whiteout, shown in `lading plan` and `lading diff`.
  *
  * @category model
  */
-export type Entry = File | Directory | Symlink | Hardlink | HostCopy | PackageFile;
+export interface Remove {
+  readonly _tag: "Remove";
+  readonly path: ImagePath;
+}
+
+/**
+ * A directory that replaces the one lower layers hold there, rather than merging with
+ * it: nothing of theirs below it is seen (an OCI opaque directory). Entries of its own
+ * layer under it are kept.
+ *
+ * @category model
+ */
+export interface Opaque extends Attributes {
+  readonly _tag: "Opaque";
+  readonly path: ImagePath;
+}
+
+/**
+ * What a layer holds at one path: one of the kinds above or a file of a Debian package (`Debian.file`), told apart by `_tag`.
+ *
+ * @category model
+ */
+export type Entry = File | Directory | Symlink | Hardlink | HostCopy | PackageFile | Remove | Opaque;
 
 const freeze = <A extends object>(a: A): A => Object.freeze(a);
 
@@ -130,6 +152,22 @@ export const hardlink = (path: ImagePath, target: ImagePath, owner: Omit<Attribu
   freeze({ _tag: "Hardlink", path, target, ...owner });
 
 /**
+ * Removes `path` (a directory with all it holds) from what the layers below have, as a
+ * Dockerfile's `RUN rm -rf path` would, but declared: an OCI whiteout.
+ *
+ * @category constructors
+ */
+export const remove = (path: ImagePath): Remove => freeze({ _tag: "Remove", path });
+
+/**
+ * A directory at `path` that hides whatever the layers below hold there (mode 0755
+ * unless given): the layer's own entries under it are all that is seen.
+ *
+ * @category constructors
+ */
+export const opaque = (path: ImagePath, attributes: Attributes = {}): Opaque => freeze({ _tag: "Opaque", path, ...attributes });
+
+/**
  * Options of {@link copy}.
  *
  * @category model
@@ -158,7 +196,7 @@ export const copy = (source: string, path: ImagePath, options: CopyOptions = {})
  */
 export const withMode =
   (mode: number) =>
-  <E extends File | Directory | HostCopy | PackageFile>(entry: E): E =>
+  <E extends File | Directory | HostCopy | PackageFile | Opaque>(entry: E): E =>
     freeze({ ...entry, mode });
 
 /**
@@ -169,5 +207,5 @@ export const withMode =
  */
 export const withOwner =
   (uid: number, gid: number = uid) =>
-  <E extends Entry>(entry: E): E =>
+  <E extends Exclude<Entry, Remove>>(entry: E): E =>
     freeze({ ...entry, uid, gid });

@@ -7,7 +7,8 @@
  * image is planned.
  */
 import type { ImagePath } from "../core/ImagePath.ts";
-import type { Config, Port, Signal } from "./Config.ts";
+import { substituteKnown } from "../core/EnvTemplate.ts";
+import type { Config, HealthcheckOptions, Port, Signal } from "./Config.ts";
 import { empty as emptyConfig } from "./Config.ts";
 import type { PackageSet } from "./Debian.ts";
 import { layer as packageLayer } from "./Debian.ts";
@@ -147,12 +148,42 @@ const appendRun = (image: Image, step: Run): Image => Object.freeze({ ...image, 
 export const withPackages = (set: PackageSet, name = "packages") => withLayer(packageLayer(name, set));
 
 /**
- * Merges environment variables; a later value for a name wins.
+ * Merges environment variables; a later value for a name wins. As in a Dockerfile's
+ * ENV, `$NAME`, `${NAME}`, `${NAME:-default}` and `${NAME:+alternative}` in a value
+ * expand to the env the image has before this call (a base's included, expanded when
+ * the image is planned); `\$` is a literal `$`. A name set nowhere expands to the empty
+ * string, with a warning from the plan.
  *
  * @category combinators
  */
 export const withEnv = (env: Readonly<Record<string, string>>) =>
-  withConfig((c) => ({ ...c, env: Object.freeze({ ...c.env, ...env }) }));
+  withConfig((c) => ({
+    ...c,
+    env: Object.freeze({
+      ...c.env,
+      // A non-string value, which only a skipped type check lets through, is kept for eval to report.
+      ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, typeof v === "string" ? substituteKnown(v, c.env) : v])),
+    }),
+  }));
+
+/**
+ * Puts `value` in front of each named variable's value so far (the base's included),
+ * joined by `separator`: `withEnvPrepended({ PATH: "/opt/app/bin" })` is
+ * `/opt/app/bin:` followed by the base's PATH, or `/opt/app/bin` alone when there is none.
+ *
+ * @category combinators
+ */
+export const withEnvPrepended = (env: Readonly<Record<string, string>>, separator = ":") =>
+  withEnv(Object.fromEntries(Object.entries(env).map(([k, v]) => [k, `${v}\${${k}:+${separator}\${${k}}}`])));
+
+/**
+ * Puts `value` after each named variable's value so far, joined by `separator`; the
+ * counterpart of {@link withEnvPrepended}.
+ *
+ * @category combinators
+ */
+export const withEnvAppended = (env: Readonly<Record<string, string>>, separator = ":") =>
+  withEnv(Object.fromEntries(Object.entries(env).map(([k, v]) => [k, `\${${k}:+\${${k}}${separator}}${v}`])));
 
 /**
  * Sets the entrypoint (exec form), replacing any previous one; the default command is
@@ -222,6 +253,31 @@ export const withLabels = (labels: Readonly<Record<string, string>>) =>
 export const withStopSignal = (stopSignal: Signal) => withConfig((c) => ({ ...c, stopSignal }));
 
 /**
+ * Sets the healthcheck a runtime runs in the container, replacing any previous one
+ * (a base's included), as Docker's `HEALTHCHECK CMD ["prog", "arg"]`. It is written in
+ * the image config's `Healthcheck`, which podman and docker read.
+ *
+ * @category combinators
+ */
+export const withHealthcheck = (argv: ReadonlyArray<string>, options: HealthcheckOptions = {}) =>
+  withConfig((c) => ({ ...c, healthcheck: Object.freeze({ _tag: "Exec" as const, argv: copyArgv(argv), ...options }) }));
+
+/**
+ * Sets a healthcheck run as `/bin/sh -c script`, as Docker's `HEALTHCHECK CMD script`.
+ *
+ * @category combinators
+ */
+export const withHealthcheckShell = (script: string, options: HealthcheckOptions = {}) =>
+  withConfig((c) => ({ ...c, healthcheck: Object.freeze({ _tag: "Shell" as const, script, ...options }) }));
+
+/**
+ * Turns off a healthcheck the base image sets, as Docker's `HEALTHCHECK NONE`.
+ *
+ * @category combinators
+ */
+export const withoutHealthcheck = withConfig((c) => ({ ...c, healthcheck: Object.freeze({ _tag: "None" as const }) }));
+
+/**
  * Merges manifest annotations; a later value for a key wins.
  *
  * @category combinators
@@ -250,3 +306,11 @@ export const withPlatform =
  */
 export const isImage = (u: unknown): u is Image =>
   typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "Image";
+
+/**
+ * An image made from typed parameters, given as `--arg NAME=VALUE` on the command line;
+ * see the `Param` module.
+ *
+ * @category constructors
+ */
+export { parameterized } from "./Param.ts";

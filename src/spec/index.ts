@@ -4,5 +4,6 @@ export * as Entry from "./Entry.ts";
 export * as Mount from "./Mount.ts";
 export * as Config from "./Config.ts";
 export * as Platform from "./Platform.ts";
+export * as Param from "./Param.ts";
 export type { ImagePath } from "../core/index.ts";
 export * as Debian from "./Debian.ts";

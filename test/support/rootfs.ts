@@ -40,7 +40,8 @@ export const walkRootfs = async (root: string): Promise<Map<string, UnpackedEntr
 };
 
 /**
- * The tree a plan declares, layers applied in order (lading's layers have no whiteouts).
+ * The tree a plan declares, layers applied in order; whiteouts (Entry.remove, Entry.opaque)
+ * are not applied, so compare only plans without them.
  * A hard link unpacks as another name of its target, so it is expected to look the same.
  */
 export const expectedTree = (plan: BuildPlan): Map<string, UnpackedEntry> => {
