@@ -36,6 +36,7 @@ describe("evaluate", () => {
         exportName: "app",
         layers: [
           {
+            _tag: "Layer",
             name: "gen",
             comment: undefined,
             entries: [
@@ -57,7 +58,7 @@ describe("evaluate", () => {
   const cases: ReadonlyArray<readonly [string, unknown, string]> = [
     ["a path that escapes the root", oneLayer(Entry.file("/app/../../etc/passwd", "x")), 'spec.ts: export "app", layer "l", path "/app/../../etc/passwd": path escapes the image root'],
     ["a relative path", oneLayer({ ...Entry.file("/a", "x"), path: "etc/motd" }), 'spec.ts: export "app", layer "l", path "etc/motd": '],
-    ["a whiteout name", oneLayer(Entry.file("/etc/.wh.passwd", "x")), 'spec.ts: export "app", layer "l", path "/etc/.wh.passwd": names starting with .wh. are OCI whiteouts'],
+    ["a whiteout name", oneLayer(Entry.file("/etc/.wh.passwd", "x")), 'spec.ts: export "app", layer "l", path "/etc/.wh.passwd": path has the name .wh.passwd: names starting with .wh. are OCI whiteouts'],
     ["a file at the root", oneLayer(Entry.file("/", "x")), 'spec.ts: export "app", layer "l", path "/": a file cannot be at /'],
     ["two entries at one path", oneLayer(Entry.file("/a", "x"), Entry.directory("/a")), 'spec.ts: export "app", layer "l", path "/a": two entries at one path (File and Directory)'],
     ["a file under a file", oneLayer(Entry.file("/a", "x"), Entry.file("/a/b", "y")), 'spec.ts: export "app", layer "l", path "/a/b": parent /a is a file, not a directory'],
@@ -73,7 +74,7 @@ describe("evaluate", () => {
     ["a cmd that is not an array", pipe(Image.scratch, Image.withCmd("ls" as unknown as string[])), 'spec.ts: export "app": cmd must be an array of strings (exec form), got string'],
     ["an empty entrypoint", pipe(Image.scratch, Image.withEntrypoint([])), 'spec.ts: export "app": empty entrypoint'],
     ["a port out of range", pipe(Image.scratch, Image.withExposedPorts("70000/tcp")), 'spec.ts: export "app": invalid port "70000/tcp"'],
-    ["a bad stop signal", pipe(Image.scratch, Image.withStopSignal("TERM" as "SIGTERM")), 'spec.ts: export "app": invalid stop signal "TERM"'],
+    ["a bad stop signal", pipe(Image.scratch, Image.withStopSignal("TERM" as "SIGTERM")), 'spec.ts: export "app": unknown stop signal "TERM"'],
     ["a pull of a reference without a host", Image.pull("library/debian:bookworm" as "x/y"), 'spec.ts: export "app": cannot pull'],
     ["a value that is not an image", { _tag: "Layer" }, 'spec.ts: export "app": is not an Image'],
   ];

@@ -43,7 +43,7 @@ describe("pure", () => {
     const image = pipe(Image.scratch, Image.withLayer(Layer.generated("gen", () => [Entry.file("/a", "a")])));
     const expected = E.right({
       exportName: "e",
-      layers: [{ name: "gen", comment: undefined, entries: [{ _tag: "File", path: "/a", content: new TextEncoder().encode("a"), mode: 0o644, uid: 0, gid: 0 }] }],
+      layers: [{ _tag: "Layer", name: "gen", comment: undefined, entries: [{ _tag: "File", path: "/a", content: new TextEncoder().encode("a"), mode: 0o644, uid: 0, gid: 0 }] }],
       config: {},
       platform: { os: "linux", architecture: "amd64" },
       annotations: {},
