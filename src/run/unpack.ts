@@ -13,10 +13,12 @@ import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import * as zlib from "node:zlib";
+import * as E from "fp-ts/lib/Either.js";
 import * as tar from "tar-stream";
 import type { Digest } from "../core/index.ts";
 import { DiagnosticError, digestHex, error } from "../core/index.ts";
 import type { ImageLayer } from "../oci/index.ts";
+import { classifyLayerEntry, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
 import { pathExists } from "../store/index.ts";
 
@@ -77,9 +79,12 @@ const extractForOverlay = async (blob: string, mediaType: string, root: string, 
   const opaque: string[] = [];
   const devices: Array<[string, tar.Header]> = [];
   const ex = tar.extract();
+  // Names are read by the one set of layer rules every reader shares: no `..`, no
+  // whiteout of the root or its parent, no whiteout name used as a directory.
   const safe = (name: string): string => {
-    const segs = name.split("/").filter((s) => s !== "" && s !== ".");
-    if (segs.includes("..")) fail(where, `entry ${name} escapes the root`);
+    const entry = classifyLayerEntry(name);
+    if (E.isLeft(entry)) return fail(where, `entry ${name} ${entry.left}`);
+    const segs = entry.right._tag === "Root" ? [] : entry.right._tag === "Path" ? entry.right.segments : [...entry.right.dir, entry.right._tag === "Opaque" ? OPAQUE_WHITEOUT : `${WHITEOUT_PREFIX}${entry.right.name}`];
     for (let i = 1; i < segs.length; i++) if (nonDirs.has(segs.slice(0, i).join("/"))) fail(where, `entry ${name} goes through ${segs.slice(0, i).join("/")}, which is not a directory`);
     return segs.join("/");
   };
@@ -148,8 +153,10 @@ const extractForOverlay = async (blob: string, mediaType: string, root: string, 
     await exec("mknod", [w, "c", "0", "0"]);
   }
   for (const d of opaque) await exec("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", d]);
-  // Children changed their directories' times: set them last.
+  // Children changed their directories' times: set them last, on what is still a
+  // directory (a later entry may have replaced one with a link): never through a link.
   for (const [target, h] of dirs) {
+    if ((await fs.lstat(target).catch(() => undefined))?.isDirectory() !== true) continue;
     await fs.lchown(target, h.uid, h.gid);
     await fs.chmod(target, h.mode & 0o7777);
     await fs.utimes(target, h.mtime, h.mtime);
