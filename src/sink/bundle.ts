@@ -51,20 +51,19 @@ const readEntry = (stream: NodeJS.ReadableStream): Promise<Buffer> =>
 
 /**
  * Makes a new name with `make`, which fails with EEXIST when something is there. What is
- * there is kept when `keep` says so (false is returned), else removed and `make` tried
- * again (true). Never a stat first: most names are new.
+ * there is kept when `keep` says so, else removed and `make` tried again. Never a stat
+ * first: most names are new.
  */
-const replacing = (make: () => void, target: string, keep: (st: fsSync.Stats) => boolean, remove: (p: string) => void): boolean => {
+const replacing = (make: () => void, target: string, keep: (st: fsSync.Stats) => boolean, remove: (p: string) => void): void => {
   try {
     make();
-    return true;
+    return;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
   }
-  if (keep(fsSync.lstatSync(target))) return false;
+  if (keep(fsSync.lstatSync(target))) return;
   remove(target);
   make();
-  return true;
 };
 
 /**
@@ -126,15 +125,15 @@ const applyLayer = async (root: string, layer: ImageLayer, blob: string, where: 
       // call costs more than the calls. Each makes a new name and fails if one is
       // there (never following it); only then is the old one removed.
       switch (header.type) {
-        case "directory": {
-          if (!replacing(() => fsSync.mkdirSync(target, { mode: 0o700 }), target, (st) => st.isDirectory(), remove)) break;
+        case "directory":
+          // An existing directory is kept, with what lower layers put in it.
+          replacing(() => fsSync.mkdirSync(target, { mode: 0o700 }), target, (st) => st.isDirectory(), remove);
           owner((u, g) => fsSync.lchownSync(target, u, g));
           // A directory found or just made at this resolved name, not a link: chmod
           // follows nothing here.
           fsSync.chmodSync(target, mode);
           dirTimes.push([target, header.mtime]);
           return;
-        }
         case "file":
         case "contiguous-file": {
           let fd = -1;
@@ -169,10 +168,6 @@ const applyLayer = async (root: string, layer: ImageLayer, blob: string, where: 
         default:
           fail(where, `layer entry ${header.name} is a ${header.type}, which lading does not unpack`);
       }
-      // An existing directory kept as it is: only its owner, mode and time change.
-      owner((u, g) => fsSync.lchownSync(target, u, g));
-      fsSync.chmodSync(target, mode);
-      dirTimes.push([target, header.mtime]);
     })().then(() => done(), done);
   });
   const tarred = createDigestingStream(1 << 20);
