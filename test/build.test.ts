@@ -128,7 +128,7 @@ describe("what the layer format reserves", () => {
     await fs.mkdir(path.join(work, "wh"), { recursive: true });
     await fs.writeFile(path.join(work, "wh", ".wh.secret"), "x");
     const written = pipe(Image.scratch, Image.withLayer(Layer.make("l", [Entry.file("/etc/.wh.passwd", "")])));
-    expect(await plan(written)).toEqual(E.left(['spec.ts: export "image", layer "l", path "/etc/.wh.passwd": names starting with .wh. are OCI whiteouts: they would delete files of lower layers']));
+    expect(await plan(written)).toEqual(E.left(['spec.ts: export "image", layer "l", path "/etc/.wh.passwd": path has the name .wh.passwd: names starting with .wh. are OCI whiteouts, which would delete files of lower layers']));
     const copied = pipe(Image.scratch, Image.withLayer(Layer.make("l", [Entry.copy("wh", "/etc")])));
     const r = await plan(copied);
     expect(E.isLeft(r) && r.left[0]).toContain('path "/etc/.wh.secret": host file .wh.secret has a name starting with .wh.');
