@@ -4,6 +4,7 @@
  * runtime config is derived from the image config alone: the same image always gives the
  * same config.json.
  */
+import * as fsSync from "node:fs";
 import { createReadStream, createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
@@ -37,6 +38,35 @@ const fail = (where: string, message: string, hint?: string): never => {
 
 const removeAll = (p: string): Promise<void> => fs.rm(p, { recursive: true, force: true });
 
+/** Files up to this size are read whole from the tar, then written with one call. */
+const BUFFERED_FILE = 1 << 20;
+
+/** The rest of a tar entry's content. */
+const readEntry = (stream: NodeJS.ReadableStream): Promise<Buffer> =>
+  new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on("data", (c: Buffer) => chunks.push(c));
+    stream.on("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    stream.on("error", reject);
+  });
+
+/**
+ * Makes a new name with `make`, which fails with EEXIST when something is there. What is
+ * there is kept when `keep` says so, else removed and `make` tried again. Never a stat
+ * first: most names are new.
+ */
+const replacing = (make: () => void, target: string, keep: (st: fsSync.Stats) => boolean, remove: (p: string) => void): void => {
+  try {
+    make();
+    return;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+  }
+  if (keep(fsSync.lstatSync(target))) return;
+  remove(target);
+  make();
+};
+
 /**
  * Applies one layer to `root`, whiteouts included, checking that its tar is the one its
  * diff_id names. Every name goes through {@link classifyLayerEntry} and every path
@@ -50,9 +80,9 @@ const applyLayer = async (root: string, layer: ImageLayer, blob: string, where: 
   const cache = new Map<string, string>();
   const resolve = (segments: ReadonlyArray<string>, followLast: boolean): Promise<string> =>
     resolveInRoot(root, segments.join("/"), where, { create: true, followLast, cache });
-  const remove = async (p: string): Promise<void> => {
+  const remove = (p: string): void => {
     cache.clear();
-    await removeAll(p);
+    fsSync.rmSync(p, { recursive: true, force: true });
   };
   const ex = tar.extract();
   ex.on("entry", (header, stream, next) => {
@@ -74,11 +104,11 @@ const applyLayer = async (root: string, layer: ImageLayer, blob: string, where: 
           return;
         case "Opaque": {
           const dir = await resolve(name.dir, true);
-          for (const child of await fs.readdir(dir)) await remove(path.join(dir, child));
+          for (const child of await fs.readdir(dir)) remove(path.join(dir, child));
           return;
         }
         case "Whiteout":
-          await remove(path.join(await resolve(name.dir, true), name.name));
+          remove(path.join(await resolve(name.dir, true), name.name));
           return;
         case "Path":
           break;
@@ -88,39 +118,65 @@ const applyLayer = async (root: string, layer: ImageLayer, blob: string, where: 
         }
       }
       const target = await resolve(name.segments, false);
-      const existing = await fs.lstat(target).catch(() => undefined);
-      if (existing !== undefined && !(existing.isDirectory() && header.type === "directory")) await remove(target);
       const mode = header.mode & 0o7777;
+      const owner = (f: (uid: number, gid: number) => void): void => {
+        if (isRoot) f(header.uid, header.gid);
+      };
+      // Synchronous calls: for many small entries, a trip through the thread pool per
+      // call costs more than the calls. Each makes a new name and fails if one is
+      // there (never following it); only then is the old one removed.
       switch (header.type) {
         case "directory":
-          if (existing === undefined || !existing.isDirectory()) await fs.mkdir(target);
+          // An existing directory is kept, with what lower layers put in it.
+          replacing(() => fsSync.mkdirSync(target, { mode: 0o700 }), target, (st) => st.isDirectory(), remove);
+          owner((u, g) => fsSync.lchownSync(target, u, g));
+          // A directory found or just made at this resolved name, not a link: chmod
+          // follows nothing here.
+          fsSync.chmodSync(target, mode);
           dirTimes.push([target, header.mtime]);
-          break;
+          return;
         case "file":
-        case "contiguous-file":
-          // "wx": a new file, never through a link that appeared since.
-          await pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream(target, { mode: 0o600, flags: "wx" }));
-          break;
+        case "contiguous-file": {
+          let fd = -1;
+          replacing(() => (fd = fsSync.openSync(target, "wx", 0o600)), target, () => false, remove);
+          try {
+            if (header.size !== undefined && header.size > BUFFERED_FILE) {
+              await pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream("", { fd, autoClose: false }));
+            } else {
+              const content = await readEntry(stream as unknown as NodeJS.ReadableStream);
+              for (let off = 0; off < content.length; ) off += fsSync.writeSync(fd, content, off);
+            }
+            owner((u, g) => fsSync.fchownSync(fd, u, g));
+            fsSync.fchmodSync(fd, mode);
+            fsSync.futimesSync(fd, header.mtime, header.mtime);
+          } finally {
+            fsSync.closeSync(fd);
+          }
+          return;
+        }
         case "symlink":
-          await fs.symlink(header.linkname ?? "", target);
-          break;
-        case "link":
+          replacing(() => fsSync.symlinkSync(header.linkname ?? "", target), target, () => false, remove);
+          owner((u, g) => fsSync.lchownSync(target, u, g));
+          fsSync.lutimesSync(target, header.mtime, header.mtime);
+          return;
+        case "link": {
           // link(2) does not follow a link it is given: the new name shares the inode
           // found inside the root, never one outside.
-          await fs.link(await resolve((header.linkname ?? "").split("/"), false), target);
+          const existing = await resolve((header.linkname ?? "").split("/"), false);
+          replacing(() => fsSync.linkSync(existing, target), target, () => false, remove);
           return;
+        }
         default:
           fail(where, `layer entry ${header.name} is a ${header.type}, which lading does not unpack`);
       }
-      if (isRoot) await fs.lchown(target, header.uid, header.gid);
-      if (header.type !== "symlink") await fs.chmod(target, mode);
-      await fs.lutimes(target, header.mtime, header.mtime);
     })().then(() => done(), done);
   });
   const tarred = createDigestingStream(1 << 20);
   await pipeline([
     createReadStream(blob, { highWaterMark: 1 << 20 }),
-    ...(layer.mediaType.endsWith("gzip") ? [zlib.createGunzip()] : []),
+    // Large chunks: each one is a trip through the thread pool, and the tar parser
+    // waits for it.
+    ...(layer.mediaType.endsWith("gzip") ? [zlib.createGunzip({ chunkSize: 1 << 18 })] : []),
     tarred.stream,
     ex as unknown as NodeJS.WritableStream,
   ]).catch((e: unknown) => {

@@ -151,7 +151,14 @@ const extractTo = async (file: string, dir: string, source: string): Promise<voi
       if (header.type !== "file" && header.type !== "directory") return;
       const dest = await resolveInRoot(root, name.right.segments.join("/"), source, { create: true, followLast: false, cache });
       if (header.type === "directory") await fs.mkdir(dest, { recursive: true });
-      else await pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream(dest, { flags: "wx" }));
+      else {
+        // A member named twice would mean one thing to one reader and another to the next.
+        const out = await fs.open(dest, "wx").catch((e: NodeJS.ErrnoException) => {
+          if (e.code === "EEXIST") return fail(source, `archive member ${JSON.stringify(header.name)} appears twice: refused`);
+          throw e;
+        });
+        await pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream("", { fd: out.fd, autoClose: false })).finally(() => out.close());
+      }
     })().then(() => done(), done);
   });
   try {
