@@ -14,7 +14,7 @@ import type { ImageIR, PlatformIR } from "../eval/index.ts";
 import { evaluate } from "../eval/index.ts";
 import type { PlanInputs, BuildPlan, PlannedBase } from "../plan/index.ts";
 import type { Host } from "../plan/index.ts";
-import { memoizedHost, nodeHost, planImage } from "../plan/index.ts";
+import { memoizedHost, nodeHost, planImage, planJsonChunks } from "../plan/index.ts";
 import type { BuildEvent } from "../build/index.ts";
 import { buildImage, layerFormat } from "../build/index.ts";
 import type { Store } from "../store/index.ts";
@@ -187,6 +187,8 @@ not verify.
 
 interface Io {
   readonly out: (s: string) => void;
+  /** Writes to stdout as it is, and waits while the reader is behind: for long outputs. */
+  readonly write: (s: string) => Promise<void>;
   readonly err: (s: string) => void;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly isTTY: boolean;
@@ -330,7 +332,10 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     if (positionals.length !== 1) throw new UsageError(`expected one FILE[#EXPORT]\n\n${HELP["plan"]}`);
     const store = await storeOf(values.store as string | undefined, io.env);
     const { plan } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
-    io.out(values.json === true ? JSON.stringify(plan, null, 2) : formatPlan(plan));
+    if (values.json === true) {
+      for (const chunk of planJsonChunks(plan)) await io.write(chunk);
+      await io.write("\n");
+    } else io.out(formatPlan(plan));
     return EXIT.ok;
   },
   build: async (args, io) => {
@@ -548,6 +553,7 @@ export const run = async (
   argv: ReadonlyArray<string>,
   io: Io = {
     out: (s) => process.stdout.write(`${s}\n`),
+    write: (s) => (process.stdout.write(s) ? Promise.resolve() : new Promise((resolve) => process.stdout.once("drain", () => resolve()))),
     err: (s) => process.stderr.write(`${s}\n`),
     env: process.env,
     isTTY: process.stderr.isTTY === true,

@@ -41,13 +41,46 @@ export type PlanResult = E.Either<ReadonlyArray<Diagnostic>, { readonly plan: Bu
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] };
 
-interface Pending {
-  readonly entry: Mutable<PlannedEntry>;
-  readonly abs?: string;
-  readonly stat?: HostStat;
-}
+/** An entry being planned: a file's digest is filled in when its hash comes. */
+type Pending = Mutable<PlannedEntry>;
 
 const HASH_CONCURRENCY = 16;
+
+/**
+ * Hashes host files while the walk goes on, at most 16 at once: a file's host path and
+ * stat are held only while it is hashed, not for every file of a tree until the walk ends.
+ */
+interface Hashing {
+  add(entry: Pending, abs: string, stat: HostStat): Promise<void>;
+  /** Waits for the hashes still running; the first failure, if any, is thrown. */
+  done(): Promise<void>;
+}
+
+const startHashing = (host: Host): Hashing => {
+  const running = new Set<Promise<void>>();
+  return {
+    add: async (entry, abs, stat) => {
+      while (running.size >= HASH_CONCURRENCY) await Promise.race(running);
+      const p: Promise<void> = host.hashFile(abs, stat).then(
+        (digest) => {
+          entry.digest = digest;
+          running.delete(p);
+        },
+        (e: unknown) => {
+          running.delete(p);
+          throw e;
+        },
+      );
+      // Awaited by a later add or by done(); marked handled so that a failure is not
+      // also reported as unhandled before then.
+      p.catch(() => undefined);
+      running.add(p);
+    },
+    done: async () => {
+      await Promise.all(running);
+    },
+  };
+};
 
 const toPosix = (p: string): string => p.split(path.sep).join("/");
 
@@ -59,6 +92,7 @@ const expandHostCopy = async (
   place: Place,
   out: Diagnostic[],
   pending: Pending[],
+  hashing: Hashing,
 ): Promise<void> => {
   const root = path.resolve(opts.specDir, e.source);
   const rootStat = await host.stat(root);
@@ -77,18 +111,17 @@ const expandHostCopy = async (
     // that depends on where the checkout lives.
     const source = path.isAbsolute(e.source) ? toPosix(abs) : toPosix(path.relative(opts.specDir, abs)) || ".";
     switch (st.kind) {
-      case "file":
-        pending.push({
-          entry: { path: dest, type: "file", mode: e.mode ?? (st.executable ? 0o755 : 0o644), ...owner, size: st.size, source },
-          abs,
-          stat: st,
-        });
+      case "file": {
+        const entry: Pending = { path: dest, type: "file", mode: e.mode ?? (st.executable ? 0o755 : 0o644), ...owner, size: st.size, source };
+        pending.push(entry);
+        await hashing.add(entry, abs, st);
         return;
+      }
       case "symlink":
-        pending.push({ entry: { path: dest, type: "symlink", mode: 0o777, ...owner, target: await host.readlink(abs) } });
+        pending.push({ path: dest, type: "symlink", mode: 0o777, ...owner, target: await host.readlink(abs) });
         return;
       case "dir": {
-        pending.push({ entry: { path: dest, type: "dir", mode: e.dirMode, ...owner } });
+        pending.push({ path: dest, type: "dir", mode: e.dirMode, ...owner });
         const names = sortBytewise(await host.readdir(abs), (n) => n);
         for (const name of names) {
           const childRel = rel === "" ? name : `${rel}/${name}`;
@@ -113,18 +146,6 @@ const expandHostCopy = async (
   await visit(root, rootStat, e.path, "");
 };
 
-const hashAll = async (host: Host, pending: ReadonlyArray<Pending>): Promise<void> => {
-  const files = pending.filter((p) => p.abs !== undefined);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < files.length) {
-      const p = files[next++]!;
-      p.entry.digest = await host.hashFile(p.abs!, p.stat!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, files.length) }, worker));
-};
-
 /** The parent of a normalized path, or undefined for a top-level one. */
 const parentOf = (p: ImagePath): ImagePath | undefined => {
   const i = p.lastIndexOf("/");
@@ -133,10 +154,24 @@ const parentOf = (p: ImagePath): ImagePath | undefined => {
 
 const entryKind: Record<PlannedEntry["type"], string> = { file: "file", dir: "directory", symlink: "symlink", hardlink: "hardlink" };
 
+/**
+ * What the layers planned so far make of each path, the top one first: each layer's own
+ * entries by path, not copies of them.
+ */
+type Below = ReadonlyArray<{ readonly layer: string; readonly byPath: ReadonlyMap<string, PlannedEntry> }>;
+
+const lookBelow = (below: Below, p: string): (PlannedEntry & { readonly layer: string }) | undefined => {
+  for (let i = below.length - 1; i >= 0; i--) {
+    const e = below[i]!.byPath.get(p);
+    if (e !== undefined) return { ...e, layer: below[i]!.layer };
+  }
+  return undefined;
+};
+
 /** Orders entries, rejects collisions, adds implied parent directories. */
 const finishLayer = (
   entries: ReadonlyArray<PlannedEntry>,
-  below: ReadonlyMap<string, PlannedEntry & { readonly layer: string }>,
+  below: Below,
   onBase: boolean,
   place: Place,
   out: Diagnostic[],
@@ -162,7 +197,7 @@ const finishLayer = (
       if (p === undefined) {
         // An implied parent keeps what a lower layer made of it: its owner and mode, or,
         // if it is a symlink there, an error (the layer would replace the link).
-        const lower = below.get(parent);
+        const lower = lookBelow(below, parent);
         // On a base image, a parent no layer of the spec makes is left to the base: an
         // entry for it would replace the base's owner and mode. A runtime makes one
         // the base lacks (0755, root), as it would from this entry.
@@ -240,31 +275,32 @@ const planLayer = async (
   opts: PlanOptions,
   place: Place,
   inline: Map<Digest, Uint8Array>,
-  below: ReadonlyMap<string, PlannedEntry & { readonly layer: string }>,
+  below: Below,
   out: Diagnostic[],
 ): Promise<PlannedLayer> => {
   const at: Place = { ...place, layer: layer.name };
   const pending: Pending[] = [];
+  const hashing = startHashing(host);
   for (const e of layer.entries) {
     const owner = { uid: e.uid, gid: e.gid };
     switch (e._tag) {
       case "File": {
         const digest = digestOf(e.content);
         inline.set(digest, e.content);
-        pending.push({ entry: { path: e.path, type: "file", mode: e.mode, ...owner, size: e.content.byteLength, digest, source: "inline" } });
+        pending.push({ path: e.path, type: "file", mode: e.mode, ...owner, size: e.content.byteLength, digest, source: "inline" });
         break;
       }
       case "Directory":
-        pending.push({ entry: { path: e.path, type: "dir", mode: e.mode, ...owner } });
+        pending.push({ path: e.path, type: "dir", mode: e.mode, ...owner });
         break;
       case "Symlink":
-        pending.push({ entry: { path: e.path, type: "symlink", mode: 0o777, ...owner, target: e.target } });
+        pending.push({ path: e.path, type: "symlink", mode: 0o777, ...owner, target: e.target });
         break;
       case "Hardlink":
-        pending.push({ entry: { path: e.path, type: "hardlink", mode: 0o644, ...owner, target: e.target } });
+        pending.push({ path: e.path, type: "hardlink", mode: 0o644, ...owner, target: e.target });
         break;
       case "HostCopy":
-        await expandHostCopy(host, e, opts, { ...at, path: e.path }, out, pending);
+        await expandHostCopy(host, e, opts, { ...at, path: e.path }, out, pending, hashing);
         break;
       default: {
         const never: never = e;
@@ -272,9 +308,9 @@ const planLayer = async (
       }
     }
   }
-  await hashAll(host, pending);
+  await hashing.done();
   const entries = finishLayer(
-    pending.map((p) => p.entry),
+    pending,
     below,
     opts.base !== undefined,
     at,
@@ -347,10 +383,10 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   const inline = new Map<Digest, Uint8Array>();
   const layers: PlannedLayer[] = [];
   // What the layers planned so far make of each path, for the implied parents above them.
-  const below = new Map<string, PlannedEntry & { readonly layer: string }>();
-  for (const layer of image.layers) {
+  const below: { readonly layer: string; readonly byPath: ReadonlyMap<string, PlannedEntry> }[] = [];
+  for (const [i, layer] of image.layers.entries()) {
     const planned = await planLayer(host, layer, opts, place, inline, below, out);
-    for (const e of planned.entries) below.set(e.path, { ...e, layer: layer.name });
+    if (i < image.layers.length - 1) below.push({ layer: layer.name, byPath: new Map(planned.entries.map((e) => [e.path, e])) });
     layers.push(planned);
   }
   if (out.length > 0) return E.left(out);
