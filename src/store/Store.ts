@@ -325,7 +325,9 @@ export const openStore = async (root: string): Promise<Store> => {
     const st = await statOf(d);
     if (st === undefined) return false;
     if (size !== undefined && st.size !== size) {
-      await discard(d);
+      // Either the blob is damaged (removed here) or the size asked for is wrong (then
+      // the caller's fetch fails its check): not this blob either way.
+      await hashNow(d);
       return false;
     }
     const identity = fileIdentity(st);
