@@ -16,8 +16,13 @@ import { BIN, REPO, runLading } from "./support/cli.ts";
 
 const SPEC = path.join(REPO, "test/fixtures/crash/lading.ts");
 const RUNS = Number(process.env["CRASH_RUNS"] ?? "3");
-/** Kill moments after the start, in ms: from the CLI's start-up to past the end of a write. */
-const DELAYS = fc.sample(fc.integer({ min: 150, max: 3000 }), { seed: 20261202, numRuns: RUNS * 3 });
+/**
+ * Kill moments, as fractions of how long a whole build takes on this machine now: past
+ * the CLI's start-up, up to the end of the writes.
+ */
+const MOMENTS = fc.sample(fc.double({ min: 0.3, max: 1.1, noNaN: true }), { seed: 20261202, numRuns: RUNS * 3 });
+let wholeRunMs = 0;
+const DELAYS = { at: (i: number): number => Math.round(MOMENTS[i]! * wholeRunMs) };
 
 let work: string;
 let tmpdir: string;
@@ -26,7 +31,9 @@ beforeAll(async () => {
   work = await fs.mkdtemp(path.join(os.tmpdir(), "lading-crash-"));
   tmpdir = path.join(work, "tmp");
   await fs.mkdir(tmpdir);
+  const started = Date.now();
   const r = await lading(["build", SPEC, "--no-check", "--store", path.join(work, "reference-store"), "--out", `oci:${path.join(work, "source")}`]);
+  wholeRunMs = Date.now() - started;
   expect(r.stderr).toBe("");
   expected = r.stdout.trim();
 }, 120_000);
@@ -93,7 +100,7 @@ describe("killed with SIGKILL, then run again", () => {
     const args = ["build", SPEC, "--no-check", "--store", path.join(dir, "store"), "--out", `oci:${path.join(dir, "out")}`, "--out", `docker-archive:${path.join(dir, "out.tar")}`];
     // Every other round replaces outputs that exist.
     if (i % 2 === 1) expect((await lading(args)).code).toBe(0);
-    const how = await killedAfter(args, DELAYS[i]!, dir);
+    const how = await killedAfter(args, DELAYS.at(i), dir);
     const again = await lading(args);
     expect({ how, stderr: again.stderr, stdout: again.stdout.trim() }).toEqual({ how, stderr: "", stdout: expected });
     for (const t of [`oci:${path.join(dir, "out")}:latest`, `docker-archive:${path.join(dir, "out.tar")}`]) expect((await lading(["inspect", t])).code).toBe(0);
@@ -108,7 +115,7 @@ describe("killed with SIGKILL, then run again", () => {
     // From an archive, unpacked into the temp directory; kill this one half the time.
     const fromArchive = ["copy", "--store", path.join(dir, "store"), `oci-archive:${path.join(dir, "a.tar")}`, `oci:${path.join(dir, "out")}`];
     if (i % 2 === 1) expect((await lading(toArchive)).code).toBe(0);
-    const how = await killedAfter(i % 2 === 1 ? fromArchive : toArchive, DELAYS[RUNS + i]!, dir);
+    const how = await killedAfter(i % 2 === 1 ? fromArchive : toArchive, DELAYS.at(RUNS + i), dir);
     if (i % 2 === 0) expect((await lading(toArchive)).code).toBe(0);
     const again = await lading(fromArchive);
     expect({ how, stderr: again.stderr }).toEqual({ how, stderr: "" });
@@ -125,7 +132,7 @@ describe("killed with SIGKILL, then run again", () => {
     const reference = path.join(work, "bundle-reference");
     if (i === 0) expect((await lading(["copy", "--store", path.join(work, "reference-store"), `oci:${path.join(work, "source")}`, `bundle:${reference}`])).code).toBe(0);
     if (i % 2 === 1) expect((await lading(args)).code).toBe(0);
-    const how = await killedAfter(args, DELAYS[2 * RUNS + i]!, dir);
+    const how = await killedAfter(args, DELAYS.at(2 * RUNS + i), dir);
     const again = await lading(args);
     expect({ how, stderr: again.stderr }).toEqual({ how, stderr: "" });
     expect(await bundleListing(path.join(dir, "b"))).toEqual(await bundleListing(reference));

@@ -28,6 +28,12 @@ const SMALL_FILE = 1 << 20;
  */
 const QUEUE_LIMIT = 8 << 20;
 
+/**
+ * Entries handed to the pack and not yet taken: each holds a stream of tar-stream's, so
+ * 8 MiB of tiny files would be tens of thousands of them in memory at once.
+ */
+const ENTRY_LIMIT = 1024;
+
 /** How many bytes the writer reads between two turns of the event loop. */
 const YIELD_EVERY = 256 << 10;
 
@@ -70,13 +76,15 @@ const hex = (b: Uint8Array): Digest => digestFromHex(createHash("sha256").update
 export const writeLayerTar = async (pack: tar.Pack, layer: PlannedLayer, inputs: PlanInputs, created: number): Promise<void> => {
   const mtime = new Date(created * 1000);
   let queued = 0;
+  let entriesQueued = 0;
   let sinceYield = 0;
   let failure: Error | undefined;
   let waiter: { readonly limit: number; readonly wake: () => void } | undefined;
   const settle = (n: number) => (err?: Error | null): void => {
     if (err) failure ??= err;
     queued -= n;
-    if (waiter !== undefined && (queued <= waiter.limit || failure !== undefined)) {
+    entriesQueued--;
+    if (waiter !== undefined && ((queued <= waiter.limit && entriesQueued <= ENTRY_LIMIT) || failure !== undefined)) {
       const { wake } = waiter;
       waiter = undefined;
       wake();
@@ -84,12 +92,13 @@ export const writeLayerTar = async (pack: tar.Pack, layer: PlannedLayer, inputs:
   };
   /** Waits until at most `limit` bytes are queued; rethrows the pack's failure. */
   const drainTo = async (limit: number): Promise<void> => {
-    while (queued > limit && failure === undefined) await new Promise<void>((wake) => (waiter = { limit, wake }));
+    while ((queued > limit || entriesQueued > ENTRY_LIMIT) && failure === undefined) await new Promise<void>((wake) => (waiter = { limit, wake }));
     if (failure !== undefined) throw failure;
   };
   const add = (header: TarHeader, body?: Buffer): Sink => {
     const n = 512 + (body?.byteLength ?? header.size ?? 0);
     queued += n;
+    entriesQueued++;
     const sink = body === undefined ? pack.entry(header, settle(n)) : pack.entry(header, body, settle(n));
     // A destroyed pack fails its entries: record it here rather than let the error go
     // unhandled, and let the loop below throw it.

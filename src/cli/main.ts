@@ -15,7 +15,7 @@ import { evaluate } from "../eval/index.ts";
 import { Param } from "../spec/index.ts";
 import type { PlanInputs, BuildPlan, PlannedBase } from "../plan/index.ts";
 import type { Host } from "../plan/index.ts";
-import { memoizedHost, nodeHost, planImage, resolveImagePackages } from "../plan/index.ts";
+import { memoizedHost, nodeHost, planImage, planJsonChunks, resolveImagePackages } from "../plan/index.ts";
 import { debianPackageHost } from "../deb/index.ts";
 import type { BuildEvent } from "../build/index.ts";
 import { buildImage, layerFormat } from "../build/index.ts";
@@ -208,6 +208,8 @@ not verify.
 
 interface Io {
   readonly out: (s: string) => void;
+  /** Writes to stdout as it is, and waits while the reader is behind: for long outputs. */
+  readonly write: (s: string) => Promise<void>;
   readonly err: (s: string) => void;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly isTTY: boolean;
@@ -400,9 +402,14 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     const store = await storeOf(values.store as string | undefined, io.env);
     const { plan, warnings = [] } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true, args: specArgs });
     for (const w of warnings) io.err(formatDiagnostic(w));
-    const cachedSteps = new Set<string>();
-    for (const l of plan.layers) if (l.run !== undefined && (await store.getLayer(l.cacheKey)) !== undefined) cachedSteps.add(l.name);
-    io.out(values.json === true ? JSON.stringify(plan, null, 2) : formatPlan(plan, values.files === true, cachedSteps));
+    if (values.json === true) {
+      for (const chunk of planJsonChunks(plan)) await io.write(chunk);
+      await io.write("\n");
+    } else {
+      const cachedSteps = new Set<string>();
+      for (const l of plan.layers) if (l.run !== undefined && (await store.getLayer(l.cacheKey)) !== undefined) cachedSteps.add(l.name);
+      io.out(formatPlan(plan, values.files === true, cachedSteps));
+    }
     return EXIT.ok;
   },
   build: async (args, io) => {
@@ -651,6 +658,7 @@ export const run = async (
   argv: ReadonlyArray<string>,
   io: Io = {
     out: (s) => process.stdout.write(`${s}\n`),
+    write: (s) => (process.stdout.write(s) ? Promise.resolve() : new Promise((resolve) => process.stdout.once("drain", () => resolve()))),
     err: (s) => process.stderr.write(`${s}\n`),
     env: process.env,
     isTTY: process.stderr.isTTY === true,

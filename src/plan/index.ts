@@ -5,3 +5,4 @@ export { planImage, computeLayerCacheKey, computeRunCacheKey, mergeConfig } from
 export type { PlanOptions, PlanResult } from "./plan.ts";
 export * from "./PackageHost.ts";
 export { resolveImagePackages } from "./packages.ts";
+export { planJsonChunks } from "./PlanJson.ts";

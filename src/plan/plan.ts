@@ -9,7 +9,7 @@ import picomatch from "picomatch";
 import type { Diagnostic, Digest, ImagePath, Place } from "../core/index.ts";
 import { canonicalJson, DiagnosticError, digestOf, digestOfLines, error, expandTemplate, sortBytewise, warning } from "../core/index.ts";
 import type { EntryIR, ImageIR, LayerIR, RunIR } from "../eval/index.ts";
-import { isWhiteoutName } from "../oci/index.ts";
+import { isWhiteoutName, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "../oci/index.ts";
 import type { ConfigIR } from "../eval/index.ts";
 import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedEntry, PlannedLayer, PlannedMount, PlannedPackage, PlannedRun } from "./BuildPlan.ts";
 import type { Host, HostStat } from "./Host.ts";
@@ -57,13 +57,46 @@ export type PlanResult = E.Either<
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] };
 
-interface Pending {
-  readonly entry: Mutable<PlannedEntry>;
-  readonly abs?: string;
-  readonly stat?: HostStat;
-}
+/** An entry being planned: a file's digest is filled in when its hash comes. */
+type Pending = Mutable<PlannedEntry>;
 
 const HASH_CONCURRENCY = 16;
+
+/**
+ * Hashes host files while the walk goes on, at most 16 at once: a file's host path and
+ * stat are held only while it is hashed, not for every file of a tree until the walk ends.
+ */
+interface Hashing {
+  add(entry: Pending, abs: string, stat: HostStat): Promise<void>;
+  /** Waits for the hashes still running; the first failure, if any, is thrown. */
+  done(): Promise<void>;
+}
+
+const startHashing = (host: Host): Hashing => {
+  const running = new Set<Promise<void>>();
+  return {
+    add: async (entry, abs, stat) => {
+      while (running.size >= HASH_CONCURRENCY) await Promise.race(running);
+      const p: Promise<void> = host.hashFile(abs, stat).then(
+        (digest) => {
+          entry.digest = digest;
+          running.delete(p);
+        },
+        (e: unknown) => {
+          running.delete(p);
+          throw e;
+        },
+      );
+      // Awaited by a later add or by done(); marked handled so that a failure is not
+      // also reported as unhandled before then.
+      p.catch(() => undefined);
+      running.add(p);
+    },
+    done: async () => {
+      await Promise.all(running);
+    },
+  };
+};
 
 const toPosix = (p: string): string => p.split(path.sep).join("/");
 
@@ -79,6 +112,7 @@ const expandHostCopy = async (
   place: Place,
   out: Diagnostic[],
   pending: Pending[],
+  hashing: Hashing,
 ): Promise<void> => {
   const root = path.resolve(opts.specDir, e.source);
   const rootStat = await host.stat(root);
@@ -97,18 +131,17 @@ const expandHostCopy = async (
     // that depends on where the checkout lives.
     const source = path.isAbsolute(e.source) ? toPosix(abs) : toPosix(path.relative(opts.specDir, abs)) || ".";
     switch (st.kind) {
-      case "file":
-        pending.push({
-          entry: { path: dest, type: "file", mode: e.mode ?? (st.executable ? 0o755 : 0o644), ...owner, size: st.size, source },
-          abs,
-          stat: st,
-        });
+      case "file": {
+        const entry: Pending = { path: dest, type: "file", mode: e.mode ?? (st.executable ? 0o755 : 0o644), ...owner, size: st.size, source };
+        pending.push(entry);
+        await hashing.add(entry, abs, st);
         return;
+      }
       case "symlink":
-        pending.push({ entry: { path: dest, type: "symlink", mode: 0o777, ...owner, target: await host.readlink(abs) } });
+        pending.push({ path: dest, type: "symlink", mode: 0o777, ...owner, target: await host.readlink(abs) });
         return;
       case "dir": {
-        pending.push({ entry: { path: dest, type: "dir", mode: e.dirMode, ...owner } });
+        pending.push({ path: dest, type: "dir", mode: e.dirMode, ...owner });
         const listed = await host.readdir(abs);
         for (const raw of listed) {
           if (typeof raw === "string") continue;
@@ -139,18 +172,6 @@ const expandHostCopy = async (
   await visit(root, rootStat, e.path, "");
 };
 
-const hashAll = async (host: Host, pending: ReadonlyArray<Pending>): Promise<void> => {
-  const files = pending.filter((p) => p.abs !== undefined);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < files.length) {
-      const p = files[next++]!;
-      p.entry.digest = await host.hashFile(p.abs!, p.stat!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, files.length) }, worker));
-};
-
 /** The parent of a normalized path, or undefined for a top-level one. */
 const parentOf = (p: ImagePath): ImagePath | undefined => {
   const i = p.lastIndexOf("/");
@@ -159,10 +180,40 @@ const parentOf = (p: ImagePath): ImagePath | undefined => {
 
 const entryKind: Record<PlannedEntry["type"], string> = { file: "file", dir: "directory", symlink: "symlink", hardlink: "hardlink" };
 
+/**
+ * What the layers planned so far make of each path, the top one first: each layer's own
+ * entries by path, not copies of them.
+ */
+type Below = ReadonlyArray<{ readonly layer: string; readonly byPath: ReadonlyMap<string, PlannedEntry> }>;
+
+/**
+ * Whether a layer's whiteouts hide what lower layers hold at `p`: a whiteout of `p` or of
+ * a directory above it, or an opaque directory above it.
+ */
+const hidesBelow = (byPath: ReadonlyMap<string, PlannedEntry>, p: string): boolean => {
+  for (let end = p.length; end > 0; end = p.lastIndexOf("/", end - 1)) {
+    const at = p.slice(0, end);
+    const slash = at.lastIndexOf("/");
+    if (byPath.has(`${at.slice(0, slash)}/${WHITEOUT_PREFIX}${at.slice(slash + 1)}`)) return true;
+    if (end < p.length && byPath.has(`${at}/${OPAQUE_WHITEOUT}`)) return true;
+  }
+  return byPath.has(`/${OPAQUE_WHITEOUT}`);
+};
+
+/** What the layers below make of `p`, the topmost first, whiteouts honoured. */
+const lookBelow = (below: Below, p: string): (PlannedEntry & { readonly layer: string }) | undefined => {
+  for (let i = below.length - 1; i >= 0; i--) {
+    const e = below[i]!.byPath.get(p);
+    if (e !== undefined) return { ...e, layer: below[i]!.layer };
+    if (hidesBelow(below[i]!.byPath, p)) return undefined;
+  }
+  return undefined;
+};
+
 /** Orders entries, rejects collisions, adds implied parent directories. */
 const finishLayer = (
   entries: ReadonlyArray<PlannedEntry>,
-  below: ReadonlyMap<string, PlannedEntry & { readonly layer: string }>,
+  below: Below,
   onBase: boolean,
   place: Place,
   out: Diagnostic[],
@@ -188,7 +239,7 @@ const finishLayer = (
       if (p === undefined) {
         // An implied parent keeps what a lower layer made of it: its owner and mode, or,
         // if it is a symlink there, an error (the layer would replace the link).
-        const lower = below.get(parent);
+        const lower = lookBelow(below, parent);
         // On a base image, a parent no layer of the spec makes is left to the base: an
         // entry for it would replace the base's owner and mode. A runtime makes one
         // the base lacks (0755, root), as it would from this entry.
@@ -245,7 +296,6 @@ const linkToFirstName = (sorted: PlannedEntry[]): PlannedEntry[] => {
 };
 
 /** The name of the OCI marker that makes its directory opaque. */
-const OPAQUE = ".wh..wh..opq";
 
 /**
  * An OCI whiteout beside `path`: the empty file `name` in its directory, which takes
@@ -257,20 +307,6 @@ const whiteoutEntry = (path: ImagePath, name: string, inline: Map<Digest, Uint8A
   inline.set(digest, empty);
   const dir = path.slice(0, path.lastIndexOf("/"));
   return { path: `${dir}/${name}` as ImagePath, type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, digest, source: "inline" };
-};
-
-/** What a planned layer's whiteouts take away from the entries below it. */
-const applyWhiteouts = (below: Map<string, PlannedEntry & { readonly layer: string }>, entries: ReadonlyArray<PlannedEntry>): void => {
-  for (const e of entries) {
-    const name = e.path.slice(e.path.lastIndexOf("/") + 1);
-    if (!name.startsWith(".wh.")) continue;
-    const dir = e.path.slice(0, e.path.lastIndexOf("/"));
-    const gone = name === OPAQUE ? undefined : `${dir}/${name.slice(4)}`;
-    for (const k of [...below.keys()]) {
-      // Called before the layer's own entries join `below`: all it removes is lower.
-      if (gone === undefined ? k.startsWith(`${dir}/`) : k === gone || k.startsWith(`${gone}/`)) below.delete(k);
-    }
-  }
 };
 
 /**
@@ -295,7 +331,7 @@ const planLayer = async (
   opts: PlanOptions,
   place: Place,
   inline: Map<Digest, Uint8Array>,
-  below: ReadonlyMap<string, PlannedEntry & { readonly layer: string }>,
+  below: Below,
   out: Diagnostic[],
   dpkg: { state: DpkgState },
 ): Promise<PlannedLayer> => {
@@ -319,15 +355,16 @@ const planLayer = async (
   if (layer.packages !== undefined) {
     const planned = await withPackages(at, (host) => planPackageSets(host, layer.packages!, dpkg.state, inline));
     if (planned !== undefined) {
-      for (const entry of planned.entries) pending.push({ entry: { ...entry } });
+      for (const entry of planned.entries) pending.push({ ...entry });
       packages.push(...planned.packages);
       dpkg.state = planned.state;
     }
   }
+  const hashing = startHashing(host);
   for (const e of layer.entries) {
     if (e._tag === "Whiteout") {
       // The OCI form, as it goes into the tar: an empty file named .wh.NAME beside it.
-      pending.push({ entry: whiteoutEntry(e.path, `.wh.${e.path.slice(e.path.lastIndexOf("/") + 1)}`, inline) });
+      pending.push(whiteoutEntry(e.path, `.wh.${e.path.slice(e.path.lastIndexOf("/") + 1)}`, inline));
       continue;
     }
     const owner = { uid: e.uid, gid: e.gid };
@@ -335,28 +372,28 @@ const planLayer = async (
       case "File": {
         const digest = digestOf(e.content);
         inline.set(digest, e.content);
-        pending.push({ entry: { path: e.path, type: "file", mode: e.mode, ...owner, size: e.content.byteLength, digest, source: "inline" } });
+        pending.push({ path: e.path, type: "file", mode: e.mode, ...owner, size: e.content.byteLength, digest, source: "inline" });
         break;
       }
       case "Directory":
-        pending.push({ entry: { path: e.path, type: "dir", mode: e.mode, ...owner } });
-        if (e.opaque === true) pending.push({ entry: whiteoutEntry(`${e.path}/x` as ImagePath, OPAQUE, inline) });
+        pending.push({ path: e.path, type: "dir", mode: e.mode, ...owner });
+        if (e.opaque === true) pending.push(whiteoutEntry(`${e.path}/x` as ImagePath, OPAQUE_WHITEOUT, inline));
         break;
       case "Symlink":
-        pending.push({ entry: { path: e.path, type: "symlink", mode: 0o777, ...owner, target: e.target } });
+        pending.push({ path: e.path, type: "symlink", mode: 0o777, ...owner, target: e.target });
         break;
       case "Hardlink":
-        pending.push({ entry: { path: e.path, type: "hardlink", mode: 0o644, ...owner, target: e.target } });
+        pending.push({ path: e.path, type: "hardlink", mode: 0o644, ...owner, target: e.target });
         break;
       case "HostCopy":
-        await expandHostCopy(host, e, opts, { ...at, path: e.path }, out, pending);
+        await expandHostCopy(host, e, opts, { ...at, path: e.path }, out, pending, hashing);
         break;
       case "PackageFile": {
         const found = await withPackages({ ...at, path: e.path }, (h) => planPackageFile(h, e.archive, e.package, e.from));
         if (found === undefined) break;
         if (!packages.some((p) => p.sha256 === found.pkg.sha256)) packages.push(found.pkg);
         if (found.entry === undefined) out.push(error({ ...at, path: e.path }, `package ${found.pkg.name} ${found.pkg.version} has no file ${e.from}`));
-        else pending.push({ entry: { ...found.entry, path: e.path, mode: e.mode ?? found.entry.mode, ...owner } });
+        else pending.push({ ...found.entry, path: e.path, mode: e.mode ?? found.entry.mode, ...owner });
         break;
       }
       default: {
@@ -365,9 +402,9 @@ const planLayer = async (
       }
     }
   }
-  await hashAll(host, pending);
+  await hashing.done();
   const entries = finishLayer(
-    pending.map((p) => p.entry),
+    pending,
     below,
     opts.base !== undefined,
     at,
@@ -406,9 +443,10 @@ export const computeRunCacheKey = (below: ReadonlyArray<Digest>, run: PlannedRun
 const bindDigest = async (host: Host, m: Extract<RunIR["mounts"][number], { _tag: "Bind" }>, opts: PlanOptions, place: Place, out: Diagnostic[]): Promise<Digest> => {
   const pending: Pending[] = [];
   // A bind's files, as a host copy at its target would list them: one way to read a tree.
-  await expandHostCopy(host, { _tag: "HostCopy", path: m.target, source: m.source, exclude: [], mode: undefined, dirMode: 0o755, uid: 0, gid: 0 }, opts, { ...place, path: m.target }, out, pending);
-  await hashAll(host, pending);
-  return digestOfLines(sortBytewise(pending.map((p) => p.entry), (e) => e.path).map((e) => JSON.stringify([e.path, e.type, e.mode, e.size ?? null, e.digest ?? null, e.target ?? null])));
+  const hashing = startHashing(host);
+  await expandHostCopy(host, { _tag: "HostCopy", path: m.target, source: m.source, exclude: [], mode: undefined, dirMode: 0o755, uid: 0, gid: 0 }, opts, { ...place, path: m.target }, out, pending, hashing);
+  await hashing.done();
+  return digestOfLines(sortBytewise(pending, (e) => e.path).map((e) => JSON.stringify([e.path, e.type, e.mode, e.size ?? null, e.digest ?? null, e.target ?? null])));
 };
 
 const planRun = async (
@@ -541,7 +579,7 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   const inline = new Map<Digest, Uint8Array>();
   const layers: PlannedLayer[] = [];
   // What the layers planned so far make of each path, for the implied parents above them.
-  const below = new Map<string, PlannedEntry & { readonly layer: string }>();
+  const below: Array<{ readonly layer: string; readonly byPath: ReadonlyMap<string, PlannedEntry> }> = [];
   // What each step runs on: the base's layers, by diff_id, then the keys of those planned.
   const keysBelow: Digest[] = (opts.base?.layers ?? []).map((l) => l.diffId);
   const dpkg = { state: emptyDpkgState };
@@ -554,15 +592,14 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
     }
     const planned = await planLayer(host, layer, opts, place, inline, below, out, dpkg);
     keysBelow.push(planned.cacheKey);
-    applyWhiteouts(below, planned.entries);
-    for (const e of planned.entries) if (!e.path.slice(e.path.lastIndexOf("/") + 1).startsWith(".wh.")) below.set(e.path, { ...e, layer: layer.name });
+    below.push({ layer: layer.name, byPath: new Map(planned.entries.map((e) => [e.path, e])) });
     layers.push(planned);
   }
   // A run step's files are known only once it has run: what it may have made (a user, a
   // directory) is not held against the image here.
   const hasSteps = image.layers.some((l) => l._tag === "Run");
   const workingDir = image.config.WorkingDir as ImagePath | undefined;
-  if (workingDir !== undefined && workingDir !== "/" && !below.has(workingDir) && !hasSteps) {
+  if (workingDir !== undefined && workingDir !== "/" && lookBelow(below, workingDir) === undefined && !hasSteps) {
     // As Docker's WORKDIR does: the directory exists when the container starts, made
     // by a layer of its own so that no layer of the spec changes for it. On a base that
     // has it already, this entry replaces its owner and mode (root, 0755).
@@ -574,7 +611,7 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   }
   if (image.config.User !== undefined && !hasSteps) {
     const accounts = (p: string): AccountFile => {
-      const e = below.get(p);
+      const e = lookBelow(below, p);
       // Without an entry, a base may still hold the file; its layers are not read here.
       if (e === undefined) return opts.base === undefined ? undefined : "unknown";
       const bytes = e.type === "file" && e.source === "inline" && e.digest !== undefined ? inline.get(e.digest) : undefined;
