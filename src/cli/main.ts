@@ -15,7 +15,7 @@ import { evaluate } from "../eval/index.ts";
 import type { PlanInputs, BuildPlan, PlannedBase } from "../plan/index.ts";
 import type { Host } from "../plan/index.ts";
 import { memoizedHost, nodeHost, planImage } from "../plan/index.ts";
-import type { BuildEvent } from "../build/index.ts";
+import type { BuildEvent, StepRunner } from "../build/index.ts";
 import { buildImage, layerFormat } from "../build/index.ts";
 import type { Store } from "../store/index.ts";
 import { defaultStoreDir, openStore } from "../store/index.ts";
@@ -30,7 +30,7 @@ import { checkoutAtRevision, parseSide } from "./sides.ts";
 import type { ImageView } from "../diff/index.ts";
 import { diffImages, fromImage, fromPlan, renderJson, renderMarkdown, renderText } from "../diff/index.ts";
 import { loadExport, loadImages, parseTarget } from "./load.ts";
-import { createStepRunner, SANDBOX_VERSION } from "../run/index.ts";
+import { createStepRunner, SANDBOX_VERSION, takeFromImage } from "../run/index.ts";
 import { recheckSteps } from "./recheck.ts";
 
 /** lading's own directory: the nearest one above this module whose package is lading. */
@@ -280,7 +280,16 @@ const resolveImageBase = async (
 /** check → load → eval → resolve the base → plan: the shared front of `plan` and `build`. */
 const planTarget = async (
   arg: string,
-  opts: { readonly noCheck: boolean; readonly store: Store; readonly env: Io["env"]; readonly host?: Host; readonly frozen?: boolean },
+  opts: {
+    readonly noCheck: boolean;
+    readonly store: Store;
+    readonly env: Io["env"];
+    readonly host?: Host;
+    readonly frozen?: boolean;
+    /** Runs the steps of the images an export takes files from. */
+    readonly runStep?: StepRunner;
+    readonly onBuildEvent?: (e: BuildEvent) => void;
+  },
 ): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs }> => {
   const target = parseTarget(arg);
   ensureSpecFile(target.file);
@@ -294,18 +303,43 @@ const planTarget = async (
   const { exportName, value } = await loadExport(target, shown);
   const ir = evaluate(shown, exportName, value);
   if (E.isLeft(ir)) throw new DiagnosticError(ir.left);
-  const base = await resolveImageBase(ir.right, abs, { frozen: opts.frozen === true, store: opts.store, env: opts.env });
-  const planOptions = { file: shown, specDir: path.dirname(abs), created, format: layerFormat, sandbox: SANDBOX_VERSION, env: opts.env, ...(base === undefined ? {} : { base }) };
-  let planned: Awaited<ReturnType<typeof planImage>>;
-  if (opts.host !== undefined) planned = await planImage(opts.host, ir.right, planOptions);
-  else {
-    const cache = await opts.store.openHashCache();
-    planned = await planImage(nodeHost(cache), ir.right, planOptions);
-    await cache.save();
+  const cache = opts.host === undefined ? await opts.store.openHashCache() : undefined;
+  const host = opts.host ?? nodeHost(cache);
+  const planOf = async (image: ImageIR): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs }> => {
+    const base = await resolveImageBase(image, abs, { frozen: opts.frozen === true, store: opts.store, env: opts.env });
+    const planned = await planImage(host, image, {
+      file: shown,
+      specDir: path.dirname(abs),
+      created,
+      format: layerFormat,
+      sandbox: SANDBOX_VERSION,
+      env: opts.env,
+      ...(base === undefined ? {} : { base }),
+      // A stage is built, as lazily as any image, before the files it gives are planned.
+      takeFromImage: async (stage, source, place) => {
+        const { plan, inputs } = await planOf(stage);
+        const built = await buildImage(opts.store, plan, inputs, opts.onBuildEvent, opts.runStep === undefined ? {} : { runStep: opts.runStep });
+        return takeFromImage(opts.store, built, source, place, opts.env);
+      },
+    });
+    if (E.isLeft(planned)) throw new DiagnosticError(planned.left);
+    return planned.right;
+  };
+  try {
+    return await planOf(ir.right);
+  } finally {
+    await cache?.save();
   }
-  if (E.isLeft(planned)) throw new DiagnosticError(planned.left);
-  return planned.right;
 };
+
+/** The step runner of a command: a step's output goes to stderr, prefixed with its name. */
+const stepRunnerFor = (store: Store, io: Io): StepRunner =>
+  createStepRunner({
+    store,
+    env: io.env,
+    onLine: (step, line) => io.err(`${step} | ${line}`),
+    onDropped: (step, paths) => io.err(`step ${step}: left out of its layer (not a file, directory or link): ${paths.join(", ")}`),
+  });
 
 type OptionSpec = Record<string, { readonly type: "string" | "boolean"; readonly short?: string; readonly multiple?: boolean }>;
 
@@ -338,7 +372,7 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     const { positionals, values } = parse("plan", args, { json: { type: "boolean" }, frozen: { type: "boolean" }, "no-check": { type: "boolean" }, store: { type: "string" } });
     if (positionals.length !== 1) throw new UsageError(`expected one FILE[#EXPORT]\n\n${HELP["plan"]}`);
     const store = await storeOf(values.store as string | undefined, io.env);
-    const { plan } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
+    const { plan } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true, runStep: stepRunnerFor(store, io) });
     const cachedSteps = new Set<string>();
     for (const l of plan.layers) if (l.run !== undefined && (await store.getLayer(l.cacheKey)) !== undefined) cachedSteps.add(l.name);
     io.out(values.json === true ? JSON.stringify(plan, null, 2) : formatPlan(plan, cachedSteps));
@@ -361,7 +395,6 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     });
     if (outs.length === 0 && values.check !== true) throw new UsageError(`missing --out\n\n${HELP["build"]}`);
     const store = await storeOf(values.store as string | undefined, io.env);
-    const { plan, inputs } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
     const progress = (e: BuildEvent): void => {
       // A step's start is shown always: its output, prefixed with its name, follows.
       if (e._tag === "StepStarted") io.err(`step ${e.layer}: ${e.run.shell ?? JSON.stringify(e.run.argv)}`);
@@ -370,12 +403,8 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       if (e._tag === "LayerCached") io.err(`layer ${e.layer}: cached`);
       if (e._tag === "LayerBuilt") io.err(`layer ${e.layer}: ${e.blob.digest} (${formatSize(e.blob.size)})`);
     };
-    const runStep = createStepRunner({
-      store,
-      env: io.env,
-      onLine: (step, line) => io.err(`${step} | ${line}`),
-      onDropped: (step, paths) => io.err(`step ${step}: left out of its layer (not a file, directory or link): ${paths.join(", ")}`),
-    });
+    const runStep = stepRunnerFor(store, io);
+    const { plan, inputs } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true, runStep, onBuildEvent: progress });
     const image = await inExport(plan.exportName, () => buildImage(store, plan, inputs, progress, { runStep }));
     if (values.check === true) {
       const checks = await inExport(plan.exportName, () => recheckSteps(store, plan, inputs, image, runStep));

@@ -127,6 +127,18 @@ const evalEntry = (entry: Entry, place: Place, out: Sink): EntryIR | undefined =
       const mode = entry.mode === undefined ? undefined : checkMode(entry.mode, 0o644, at, out);
       return { _tag: "HostCopy", path, source: entry.source, exclude: entry.exclude, mode, dirMode: 0o755, ...owner };
     }
+    case "FromImage": {
+      const source = checkPath(entry.source, at, out, "the path taken from the image");
+      // The image files are taken from is checked here, as part of this export.
+      const image = evaluate(place.file ?? "", place.exportName ?? "", entry.image);
+      if (E.isLeft(image)) {
+        out.push(...image.left.map((d) => ({ ...d, message: `in the image files are taken from: ${d.message}` })));
+        return undefined;
+      }
+      if (source === undefined) return undefined;
+      const mode = entry.mode === undefined ? undefined : checkMode(entry.mode, 0o644, at, out);
+      return { _tag: "FromImage", path, source, image: image.right, mode, ...owner };
+    }
     default: {
       const never: never = entry;
       out.push(error(at, `unknown entry kind ${JSON.stringify((never as { _tag?: unknown })._tag)}`));
@@ -150,16 +162,16 @@ const checkLayerPaths = (entries: ReadonlyArray<EntryIR>, place: Place, out: Sin
     for (let i = 2; i < segs.length; i++) {
       const parent = segs.slice(0, i).join("/");
       const kind = kinds.get(parent);
-      if (kind !== undefined && kind !== "Directory" && kind !== "HostCopy") {
+      if (kind !== undefined && kind !== "Directory" && kind !== "HostCopy" && kind !== "FromImage") {
         out.push(error({ ...place, path: e.path }, `parent ${parent} is a ${kind.toLowerCase()}, not a directory`));
         break;
       }
     }
     if (e._tag === "Hardlink") {
       const target = kinds.get(e.target);
-      if (target !== undefined && target !== "File" && target !== "HostCopy") {
+      if (target !== undefined && target !== "File" && target !== "HostCopy" && target !== "FromImage") {
         out.push(error({ ...place, path: e.path }, `hardlink target ${e.target} is a ${target.toLowerCase()}, not a regular file`));
-      } else if (target === undefined && !entries.some((c) => c._tag === "HostCopy" && (e.target === c.path || e.target.startsWith(`${c.path === "/" ? "" : c.path}/`)))) {
+      } else if (target === undefined && !entries.some((c) => (c._tag === "HostCopy" || c._tag === "FromImage") && (e.target === c.path || e.target.startsWith(`${c.path === "/" ? "" : c.path}/`)))) {
         // A target inside a host copy is known only at plan time, which checks it there.
         out.push(error({ ...place, path: e.path }, `hardlink target ${e.target} is not in this layer`));
       }

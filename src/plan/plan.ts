@@ -34,6 +34,11 @@ export interface PlanOptions {
   readonly sandbox?: string;
   /** The environment secrets are read from: plan checks that each one named is there. */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Builds `image` (lazily, from the cache when it can) and gives the host path where
+   * its file or directory `source` has been taken out, for `Entry.fromImage`.
+   */
+  readonly takeFromImage?: (image: ImageIR, source: ImagePath, place: Place) => Promise<string>;
 }
 
 /**
@@ -270,6 +275,16 @@ const planLayer = async (
       case "HostCopy":
         await expandHostCopy(host, e, opts, { ...at, path: e.path }, out, pending);
         break;
+      case "FromImage": {
+        if (opts.takeFromImage === undefined) {
+          out.push(error({ ...at, path: e.path }, "files from another image cannot be taken here"));
+          break;
+        }
+        // Taken out into the store, the files are then copied as host files are.
+        const taken = await opts.takeFromImage(e.image, e.source, { ...at, path: e.path });
+        await expandHostCopy(host, { _tag: "HostCopy", path: e.path, source: taken, exclude: [], mode: e.mode, dirMode: 0o755, uid: e.uid, gid: e.gid }, opts, { ...at, path: e.path }, out, pending);
+        break;
+      }
       default: {
         const never: never = e;
         throw new Error(`unhandled entry ${JSON.stringify(never)}`);

@@ -14,8 +14,10 @@ import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
-import type { Digest } from "../core/index.ts";
+import type { Digest, Reference } from "../core/index.ts";
 import { DiagnosticError, digestHex, error } from "../core/index.ts";
+import type { RegistryClient } from "../registry/index.ts";
+import { fetchBlob, registryClient } from "../registry/index.ts";
 import type { ImageLayer } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
 import { pathExists } from "../store/index.ts";
@@ -36,6 +38,32 @@ export const lowerRoot = (store: Store): string => path.join(store.root, "run", 
  * @category destructors
  */
 export const lowerName = (diffId: Digest): string => digestHex(diffId);
+
+/**
+ * The lower directories of `layers` (bottom first), each unpacked once: a layer whose
+ * blob is not in the store yet (a pulled base's) is fetched from `remote` first.
+ *
+ * @category destructors
+ */
+export const lowersOf = async (
+  store: Store,
+  layers: ReadonlyArray<ImageLayer>,
+  remote: Reference | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<ReadonlyArray<string>> => {
+  let client: RegistryClient | undefined;
+  const lowers: string[] = [];
+  for (const l of layers) {
+    if ((await store.blobSize(l.digest)) === undefined) {
+      if (remote === undefined) throw new Error(`layer ${l.digest} is not in the store`);
+      client ??= registryClient(remote, { env });
+      await fetchBlob(store, client, l.digest, l.size);
+    }
+    lowers.push(await unpackLower(store, l));
+  }
+  await fs.mkdir(lowerRoot(store), { recursive: true });
+  return lowers;
+};
 
 const fail = (layer: string, message: string): never => {
   throw new DiagnosticError([error({ file: `layer ${layer}` }, message)]);

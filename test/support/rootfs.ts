@@ -5,6 +5,8 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import type { BuildPlan, PlannedEntry } from "../../src/plan/index.ts";
+import type { InspectedLayer } from "../../src/sink/index.ts";
+import { flattenLayers } from "../../src/sink/index.ts";
 
 /** What a tree holds at a path, in the shape of a plan's entries. */
 export interface UnpackedEntry {
@@ -62,6 +64,34 @@ export const expectedTree = (plan: BuildPlan): Map<string, UnpackedEntry> => {
         ...(e.target === undefined ? {} : { target: e.target }),
       });
     }
+  }
+  return expected;
+};
+
+/**
+ * The tree built layers give, applied in order with their whiteouts, as lading reads
+ * them: for images whose run steps' files are known only once built.
+ */
+export const treeOfLayers = (layers: ReadonlyArray<InspectedLayer>): Map<string, UnpackedEntry> => {
+  const expected = new Map<string, UnpackedEntry>();
+  const tree = flattenLayers(layers);
+  for (const f of tree.values()) {
+    if (f.path === "/") continue;
+    if (f.type === "hardlink") {
+      const target = tree.get(f.target ?? "");
+      if (target === undefined) throw new Error(`hardlink ${f.path} to a path not in the image`);
+      expected.set(f.path, { type: "file", mode: target.mode, uid: target.uid, gid: target.gid, ...(target.digest === undefined ? {} : { digest: target.digest }) });
+      continue;
+    }
+    if (f.type === "other") throw new Error(`unexpected entry type at ${f.path}`);
+    expected.set(f.path, {
+      type: f.type,
+      mode: f.type === "symlink" ? 0o777 : f.mode,
+      uid: f.uid,
+      gid: f.gid,
+      ...(f.digest === undefined ? {} : { digest: f.digest }),
+      ...(f.target === undefined ? {} : { target: f.target }),
+    });
   }
   return expected;
 };
