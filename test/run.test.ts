@@ -271,6 +271,41 @@ describe("a failing step", () => {
   });
 });
 
+describe("rootless", () => {
+  it("the same step gives the same layer digest as an unprivileged user as it does as root", async () => {
+    requireTool("setpriv");
+    const body = `const files = Layer.make("files", [Entry.file("/etc/gone", "old\\n"), Entry.file("/etc/keep/a", "a\\n")]);
+export const img = pipe(Image.scratch, Image.withLayers(tools, files), Image.withEnv({ PATH: "/bin" }),
+  Image.runShell("rm /etc/gone; rm -rf /etc/keep; mkdir -p /etc/keep /opt/x; echo b > /etc/keep/b; echo f > /opt/x/f; chmod 4755 /opt/x/f", { name: "change" }));
+`;
+    const p = await project("rootless", body);
+    // The unprivileged user needs its own project and store.
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "lading-rootless-"));
+    try {
+      await fs.mkdir(path.join(dir, "node_modules"));
+      await fs.symlink(REPO, path.join(dir, "node_modules", "lading"));
+      await fs.writeFile(path.join(dir, "lading.ts"), HEADER + body);
+      await fs.chown(dir, 65534, 65534);
+      await fs.chown(path.join(dir, "lading.ts"), 65534, 65534);
+      const asUser = await run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--reset-env", "env", `HOME=${dir}`, `PATH=${process.env["PATH"] ?? ""}`, `LADING_NO_COMPILE=${process.env["LADING_NO_COMPILE"] ?? ""}`,
+        process.execPath, path.join(REPO, "bin", "lading.js"), "build", path.join(dir, "lading.ts"), "--no-check", "--store", path.join(dir, "store"), "--out", `oci:${dir}/oci:img`], { cwd: dir });
+      expect(asUser.stderr).not.toMatch(/error/i);
+      expect(asUser.code).toBe(0);
+      const asRoot = await runLading(["build", p.spec, "--no-check", "--store", p.store, "--out", `oci:${p.dir}/oci:img`]);
+      expect(asRoot.code).toBe(0);
+      const rootless = (await validateImage(`oci:${dir}/oci:img`)).inspection.layers;
+      const root = (await validateImage(`oci:${p.dir}/oci:img`)).inspection.layers;
+      expect(rootless[rootless.length - 1]!.files.map((f) => `${f.path} ${f.mode.toString(8)} ${f.uid}:${f.gid}`)).toEqual([
+        "/etc 755 0:0", "/etc/.wh.gone 644 0:0", "/etc/keep 755 0:0", "/etc/keep/.wh..wh..opq 644 0:0", "/etc/keep/b 644 0:0", "/opt 755 0:0", "/opt/x 755 0:0", "/opt/x/f 4755 0:0",
+      ]);
+      expect(rootless[rootless.length - 1]!.diffId).toBe(root[root.length - 1]!.diffId);
+      expect(asUser.stdout.trim()).toBe(asRoot.stdout.trim());
+    } finally {
+      await run("sh", ["-c", `chmod -R u+rwx ${dir}; rm -rf ${dir}`]);
+    }
+  });
+});
+
 describe("build --check", () => {
   it("runs every step again and shows which gave a different layer, and which files differ", async () => {
     const p = await project(

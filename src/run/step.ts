@@ -77,6 +77,10 @@ export const createStepRunner =
         if (normalised.dropped.length > 0) options.onDropped?.(layer.name, normalised.dropped);
         return buildLayer(store, normalised.layer, normalised.inputs, plan.created);
       });
+    } catch (e) {
+      // The sandbox's own refusals (a rootless limit, an unknown user) name the step here.
+      if (e instanceof DiagnosticError) throw new DiagnosticError(e.diagnostics.map((d) => ({ ...place, ...d })));
+      throw e;
     } finally {
       await fs.rm(secrets, { recursive: true, force: true });
     }

@@ -14,6 +14,7 @@ import type { Digest, ImagePath } from "../core/index.ts";
 import { digestOf, sortBytewise } from "../core/index.ts";
 import type { PlanInputs, PlannedEntry, PlannedLayer } from "../plan/index.ts";
 import { nodeHost } from "../plan/index.ts";
+import { isRoot } from "./unpack.ts";
 
 const exec = promisify(execFile);
 
@@ -57,6 +58,9 @@ const opaqueDirs = async (upper: string): Promise<ReadonlySet<string>> => {
  */
 export const layerFromUpper = async (upper: string, name: string, cacheKey: Digest): Promise<UpperLayer> => {
   const host = nodeHost();
+  // Rootless, what the namespace's root made is the user's on the host: root's in the layer.
+  const uid = (id: number): number => (!isRoot && id === process.getuid?.() ? 0 : id);
+  const gid = (id: number): number => (!isRoot && id === process.getgid?.() ? 0 : id);
   const opaque = await opaqueDirs(upper);
   const entries: PlannedEntry[] = [];
   const dropped: string[] = [];
@@ -66,7 +70,7 @@ export const layerFromUpper = async (upper: string, name: string, cacheKey: Dige
       const p = `${at}/${child}` as ImagePath;
       const file = path.join(abs, child);
       const st = await fs.lstat(file);
-      const owner = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+      const owner = { mode: st.mode & 0o7777, uid: uid(st.uid), gid: gid(st.gid) };
       if (st.isDirectory()) {
         entries.push({ path: p, type: "dir", ...owner });
         if (opaque.has(file)) entries.push({ path: `${p}/.wh..wh..opq`, type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, digest: EMPTY_DIGEST, source: "inline" });
@@ -77,7 +81,7 @@ export const layerFromUpper = async (upper: string, name: string, cacheKey: Dige
         entries.push({ path: p, type: "file", ...owner, size: st.size, digest, source: path.relative(upper, file) });
         if (st.nlink > 1) byInode.set(st.ino, [...(byInode.get(st.ino) ?? []), p]);
       } else if (st.isSymbolicLink()) {
-        entries.push({ path: p, type: "symlink", mode: 0o777, uid: st.uid, gid: st.gid, target: await fs.readlink(file) });
+        entries.push({ path: p, type: "symlink", mode: 0o777, uid: owner.uid, gid: owner.gid, target: await fs.readlink(file) });
       } else if (st.isCharacterDevice() && st.rdev === 0) {
         entries.push({ path: `${at}/.wh.${child}` as ImagePath, type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, digest: EMPTY_DIGEST, source: "inline" });
       } else dropped.push(p);
