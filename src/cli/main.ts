@@ -15,7 +15,7 @@ import { evaluate } from "../eval/index.ts";
 import type { PlanInputs, BuildPlan, PlannedBase } from "../plan/index.ts";
 import type { Host } from "../plan/index.ts";
 import { memoizedHost, nodeHost, planImage } from "../plan/index.ts";
-import type { BuildEvent, StepRunner } from "../build/index.ts";
+import type { BuildEvent, BuiltImage, StepRunner } from "../build/index.ts";
 import { buildImage, layerFormat } from "../build/index.ts";
 import type { Store } from "../store/index.ts";
 import { defaultStoreDir, openStore } from "../store/index.ts";
@@ -30,7 +30,8 @@ import { checkoutAtRevision, parseSide } from "./sides.ts";
 import type { ImageView } from "../diff/index.ts";
 import { diffImages, fromImage, fromPlan, renderJson, renderMarkdown, renderText } from "../diff/index.ts";
 import { loadExport, loadImages, parseTarget } from "./load.ts";
-import { createStepRunner, SANDBOX_VERSION, takeFromImage } from "../run/index.ts";
+import { createStepRunner, runContainerOf, SANDBOX_VERSION, takeFromImage } from "../run/index.ts";
+import { parseMemory } from "../eval/index.ts";
 import { recheckSteps } from "./recheck.ts";
 
 /** lading's own directory: the nearest one above this module whose package is lading. */
@@ -87,6 +88,7 @@ commands:
   plan FILE[#EXPORT]            print the build plan of an image, building nothing
   build FILE[#EXPORT] --out T   build an image and write it to T
   inspect T                     show an image's config, layers and files, verifying every blob
+  run FILE[#EXPORT]|T [-- ARGS] run an image as a container under runc, with a fresh writable layer
   diff A B                      what changes from image A to image B: specs, git revisions or built images
   lock [FILE...]                pin every pulled base image to a digest in lading.lock
   copy SRC DST                  copy an image between any two locations, by digest
@@ -140,6 +142,25 @@ a registry output on the same registry mounts them instead.
                 fails if the lock file is missing or does not pin a pulled reference
   --no-check    skip the type check
   --store DIR   the content store`,
+  run: `usage: lading run FILE[#EXPORT]|T [options] [-- ARGS...]
+
+Runs an image as a container with runc, without any engine: a spec export is built first
+(steps run, cached layers reused); an image location T (${READABLE.join(", ")}) is read into
+the store. The image's layers are the read-only lower directories of an overlay, a fresh
+upper directory takes the container's writes, and all of it is removed when the container
+exits. ARGS replace the image's Cmd. The container's exit code is lading's.
+
+  -e, --env NAME=VALUE          set an environment variable (repeatable)
+  -v, --volume HOST:PATH[:ro]   bind a host directory or file (repeatable)
+  --network none|host           only loopback (default), or the host's network
+  --memory SIZE                 memory limit, bytes or e.g. 512m
+  --cpus N                      CPU limit, in cores (e.g. 0.5)
+  --pids N                      process limit
+  -u, --user USER[:GROUP]       run as this user instead of the image's
+  -i, --interactive             keep stdin open
+  -t, --tty                     run in a terminal (-it for an interactive shell)
+  --no-check                    skip the type check of a spec
+  --store DIR                   the content store`,
   lock: `usage: lading lock [FILE...] [--no-check] [--store DIR]
 
 Resolves every image the spec files pull (every export) to the digest its tag names now,
@@ -417,6 +438,68 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     } else io.out(image.manifest.digest);
     return EXIT.ok;
   },
+  run: async (args, io) => {
+    const { positionals, values } = parse("run", args, {
+      env: { type: "string", short: "e", multiple: true },
+      volume: { type: "string", short: "v", multiple: true },
+      network: { type: "string" },
+      memory: { type: "string" },
+      cpus: { type: "string" },
+      pids: { type: "string" },
+      user: { type: "string", short: "u" },
+      interactive: { type: "boolean", short: "i" },
+      tty: { type: "boolean", short: "t" },
+      "no-check": { type: "boolean" },
+      store: { type: "string" },
+    });
+    const [target, ...rest] = positionals;
+    if (target === undefined) throw new UsageError(`expected FILE[#EXPORT] or an image location\n\n${HELP["run"]}`);
+    const network = (values.network as string | undefined) ?? "none";
+    if (network !== "none" && network !== "host") throw new UsageError(`--network must be none or host, not "${network}"`);
+    const env = ((values.env as string[] | undefined) ?? []).map((e) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) throw new UsageError(`--env takes NAME=VALUE, not "${e}"`);
+      return e;
+    });
+    const volumes = ((values.volume as string[] | undefined) ?? []).map((v) => {
+      const m = /^([^:]+):(\/[^:]*)(:ro|:rw)?$/.exec(v);
+      if (m === null) throw new UsageError(`--volume takes HOST:PATH[:ro], not "${v}"`);
+      if (!fs.existsSync(m[1]!)) throw new UsageError(`--volume: no such host path ${m[1]}`);
+      return { source: path.resolve(m[1]!), target: m[2]!, readOnly: m[3] === ":ro" };
+    });
+    const number = (flag: string, integer: boolean): number | undefined => {
+      const raw = values[flag] as string | undefined;
+      if (raw === undefined) return undefined;
+      const n = Number(raw);
+      if (!(n > 0) || (integer && !Number.isInteger(n))) throw new UsageError(`--${flag} must be a positive ${integer ? "whole " : ""}number, not "${raw}"`);
+      return n;
+    };
+    let memory: number | undefined;
+    if (values.memory !== undefined) {
+      const m = parseMemory(values.memory);
+      if (E.isLeft(m)) throw new UsageError(`--memory: ${m.left}`);
+      memory = m.right;
+    }
+    const cpus = number("cpus", false);
+    const pids = number("pids", true);
+    const limits = { ...(memory === undefined ? {} : { memory }), ...(cpus === undefined ? {} : { cpus }), ...(pids === undefined ? {} : { pids }) };
+    const store = await storeOf(values.store as string | undefined, io.env);
+    const location = parseTransport(target);
+    let image: BuiltImage;
+    if (E.isRight(location) && /^[a-z-]+:/.test(target) && !fs.existsSync(parseTarget(target).file)) {
+      if (location.right._tag === "Bundle") throw new UsageError("a runtime bundle runs with 'runc run --bundle DIR ID' itself");
+      image = await importImage(store, location.right, undefined, io.env);
+    } else {
+      const runStep = stepRunnerFor(store, io);
+      const { plan, inputs } = await planTarget(target, { noCheck: values["no-check"] === true, store, env: io.env, runStep });
+      image = await inExport(plan.exportName, () => buildImage(store, plan, inputs, undefined, { runStep }));
+    }
+    return runContainerOf(
+      store,
+      image,
+      { args: rest, env, volumes, network, limits, ...(values.user === undefined ? {} : { user: values.user as string }), stdin: values.interactive === true || values.tty === true, terminal: values.tty === true },
+      io.env,
+    );
+  },
   diff: async (args, io) => {
     const { positionals, values } = parse("diff", args, {
       base: { type: "string" },
@@ -622,7 +705,9 @@ export const run = async (
     io.err(`lading: unknown command "${command}"\n\n${HELP["main"]}`);
     return EXIT.usage;
   }
-  if (rest.includes("--help") || rest.includes("-h")) {
+  // What follows `--` is the container's (lading run), not lading's.
+  const own = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
+  if (own.includes("--help") || own.includes("-h")) {
     io.out(HELP[command]!);
     return EXIT.ok;
   }

@@ -34,11 +34,23 @@ export const SANDBOX_VERSION = "lading-sandbox/1 runc overlay";
  * @category model
  */
 export interface SandboxMount {
-  readonly kind: "bind" | "cache" | "secret";
+  /** A bind is read-only, a volume read-write (`lading run --volume`). */
+  readonly kind: "bind" | "cache" | "secret" | "volume";
   readonly target: string;
   /** Absolute host path: a bind's source, a cache's directory, a secret's temp file. */
   readonly source: string;
 }
+
+/**
+ * Where a container's output goes: line by line to a callback (a step's output, prefixed
+ * by the caller), or straight to lading's own stdio (`lading run`), stdin included when
+ * `stdin`, through a terminal when `terminal`.
+ *
+ * @category model
+ */
+export type SandboxIo =
+  | { readonly _tag: "Lines"; readonly onLine: (line: string) => void }
+  | { readonly _tag: "Inherit"; readonly stdin: boolean; readonly terminal: boolean };
 
 /**
  * How a step ended.
@@ -114,7 +126,7 @@ export const withSandbox = async <A>(
   run: PlannedRun,
   lowers: ReadonlyArray<string>,
   mounts: ReadonlyArray<SandboxMount>,
-  onLine: (line: string) => void,
+  io: SandboxIo,
   use: (exit: SandboxExit, upper: string) => Promise<A>,
 ): Promise<A> => {
   const root = lowerRoot(store);
@@ -135,8 +147,8 @@ export const withSandbox = async <A>(
       await exec("mount", ["-t", "overlay", "overlay", "-o", options, merged], { cwd: root });
       mounted = true;
       const user = await resolveUser(merged, run.user === "" ? undefined : run.user, `step user ${run.user}`);
-      await fs.writeFile(path.join(dir, "config.json"), canonicalJson(stepRuntimeConfig(run, user, merged, mounts, false)));
-      exit = await runContainer(["runc", "--root", state, "run", "--bundle", dir], state, dir, run, onLine);
+      await fs.writeFile(path.join(dir, "config.json"), canonicalJson(stepRuntimeConfig(run, user, merged, mounts, false, io)));
+      exit = await runContainer(["runc", "--root", state, "run", "--bundle", dir], state, dir, run, io);
       await exec("umount", [merged]);
       mounted = false;
     } else {
@@ -148,14 +160,14 @@ export const withSandbox = async <A>(
       if (Object.keys(run.limits).some((k) => k !== "timeout")) {
         throw new DiagnosticError([error({}, "a rootless build cannot limit memory, CPUs or processes: cgroups need root here", "build as root, or leave out the limits")]);
       }
-      await fs.writeFile(path.join(dir, "config.json"), canonicalJson(stepRuntimeConfig(run, { uid: 0, gid: 0 }, merged, mounts, true)));
+      await fs.writeFile(path.join(dir, "config.json"), canonicalJson(stepRuntimeConfig(run, { uid: 0, gid: 0 }, merged, mounts, true, io)));
       const script = 'mount -t overlay overlay -o "$1" "$2" && shift 2 && exec "$@"';
       exit = await runContainer(
         ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", `${options},userxattr`, merged, "runc", "--root", state, "run", "--bundle", dir],
         state,
         dir,
         run,
-        onLine,
+        io,
         root,
       );
     }
@@ -169,7 +181,14 @@ export const withSandbox = async <A>(
 };
 
 /** The OCI runtime config of a step: the bundle's, with the step's command, mounts and limits. */
-const stepRuntimeConfig = (run: PlannedRun, user: { uid: number; gid: number }, root: string, mounts: ReadonlyArray<SandboxMount>, rootless: boolean): Record<string, unknown> => {
+const stepRuntimeConfig = (
+  run: PlannedRun,
+  user: { uid: number; gid: number },
+  root: string,
+  mounts: ReadonlyArray<SandboxMount>,
+  rootless: boolean,
+  io: SandboxIo,
+): Record<string, unknown> => {
   const image: ImageConfig = { architecture: "", os: "linux", rootfs: { type: "layers", diff_ids: [] }, config: { Env: [...run.env], WorkingDir: run.workingDir, Entrypoint: [...run.argv] } } as ImageConfig;
   const base = makeRuntimeConfig(image, user, "lading") as {
     process: Record<string, unknown> & { capabilities: { bounding: string[] } };
@@ -182,6 +201,7 @@ const stepRuntimeConfig = (run: PlannedRun, user: { uid: number; gid: number }, 
   if (run.limits.pids !== undefined) resources["pids"] = { limit: run.limits.pids };
   return {
     ...base,
+    process: { ...base.process, terminal: io._tag === "Inherit" && io.terminal },
     root: { path: root, readonly: false },
     mounts: [
       // Rootless, sysfs cannot be mounted afresh: the host's is bound read-only, as runc's
@@ -191,7 +211,7 @@ const stepRuntimeConfig = (run: PlannedRun, user: { uid: number; gid: number }, 
         destination: m.target,
         type: "bind",
         source: m.source,
-        options: m.kind === "cache" ? ["rbind", "rw", "nosuid", "nodev"] : ["rbind", "ro", "nosuid", "nodev"],
+        options: m.kind === "cache" || m.kind === "volume" ? ["rbind", "rw", "nosuid", "nodev"] : ["rbind", "ro", "nosuid", "nodev"],
       })),
     ],
     linux: {
@@ -204,10 +224,11 @@ const stepRuntimeConfig = (run: PlannedRun, user: { uid: number; gid: number }, 
 };
 
 /** Runs `command` (runc, perhaps inside unshare) on the bundle in `dir`, streaming its output, within the step's timeout. */
-const runContainer = (command: ReadonlyArray<string>, state: string, dir: string, run: PlannedRun, onLine: (line: string) => void, cwd?: string): Promise<SandboxExit> =>
+const runContainer = (command: ReadonlyArray<string>, state: string, dir: string, run: PlannedRun, io: SandboxIo, cwd?: string): Promise<SandboxExit> =>
   new Promise((resolve, reject) => {
     const id = `lading-${path.basename(dir)}`;
-    const child = spawn(command[0]!, [...command.slice(1), id], { stdio: ["ignore", "pipe", "pipe"], ...(cwd === undefined ? {} : { cwd }) });
+    const stdio = io._tag === "Lines" ? (["ignore", "pipe", "pipe"] as const) : ([io.stdin ? "inherit" : "ignore", "inherit", "inherit"] as const);
+    const child = spawn(command[0]!, [...command.slice(1), id], { stdio: [...stdio], ...(cwd === undefined ? {} : { cwd }) });
     const tail: string[] = [];
     let timedOut = false;
     const lines = (stream: NodeJS.ReadableStream): void => {
@@ -225,10 +246,10 @@ const runContainer = (command: ReadonlyArray<string>, state: string, dir: string
     const emit = (line: string): void => {
       tail.push(line);
       if (tail.length > TAIL_LINES) tail.shift();
-      onLine(line);
+      if (io._tag === "Lines") io.onLine(line);
     };
-    lines(child.stdout);
-    lines(child.stderr);
+    if (child.stdout !== null) lines(child.stdout);
+    if (child.stderr !== null) lines(child.stderr);
     const timer =
       run.limits.timeout === undefined
         ? undefined

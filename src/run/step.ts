@@ -62,7 +62,7 @@ export const createStepRunner =
     try {
       const mounts: SandboxMount[] = [];
       for (const m of layer.run.mounts) mounts.push(await prepareMount(store, m, inputs.specDir, secrets, options.env, place));
-      return await withSandbox(store, layer.run, lowers, mounts, (line) => options.onLine(layer.name, line), async (exit, upper) => {
+      return await withSandbox(store, layer.run, lowers, mounts, { _tag: "Lines", onLine: (line) => options.onLine(layer.name, line) }, async (exit, upper) => {
         if (exit.code !== 0) {
           const why = exit.timedOut
             ? `timed out after ${layer.run.limits.timeout} s`
