@@ -306,6 +306,30 @@ export const img = pipe(Image.scratch, Image.withLayers(tools, files), Image.wit
   });
 });
 
+describe("lading run", () => {
+  it("runs an image over a fresh writable layer, passes its exit code through and leaves nothing", async () => {
+    const p = await project("container", `export const img = pipe(Image.scratch, Image.withLayer(tools), Image.withEnv({ PATH: "/bin", A: "image" }), Image.withCmd(["/bin/sh", "-c", "echo default"]));
+`);
+    const host = path.join(p.dir, "shared");
+    await fs.mkdir(host);
+    await fs.writeFile(path.join(host, "in"), "from the host\n");
+    const first = await runLading(["run", p.spec, "--store", p.store, "-e", "B=flag", "-v", `${host}:/shared`, "--", "/bin/sh", "-c", "echo $A $B; cat /shared/in; echo out > /shared/out; echo mine > /written; exit 7"]);
+    expect(first.stdout).toBe("image flag\nfrom the host\n");
+    expect(first.code).toBe(7);
+    expect(await fs.readFile(path.join(host, "out"), "utf8")).toBe("out\n");
+    // The writable layer went with the container: a second one starts from the image.
+    const second = await runLading(["run", p.spec, "--store", p.store, "--", "/bin/sh", "-c", "test -e /written && echo kept || echo fresh"]);
+    expect(second.stdout).toBe("fresh\n");
+    expect(second.code).toBe(0);
+    expect(await fs.readdir(path.join(p.store, "run", "s"))).toEqual([]);
+    // Without ARGS, the image's command; from a built image location as well as a spec.
+    await runLading(["build", p.spec, "--store", p.store, "--out", `oci:${p.dir}/oci:img`]);
+    const located = await runLading(["run", `oci:${p.dir}/oci:img`, "--store", path.join(p.dir, "store2")]);
+    expect(located.stdout).toBe("default\n");
+    expect(located.code).toBe(0);
+  });
+});
+
 describe("build --check", () => {
   it("runs every step again and shows which gave a different layer, and which files differ", async () => {
     const p = await project(
