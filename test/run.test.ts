@@ -330,6 +330,49 @@ describe("lading run", () => {
   });
 });
 
+describe("runtime settings as a value", () => {
+  it("lower into the bundle's config.json and into lading run, whose flags override them", async () => {
+    const p = await project(
+      "runtime",
+      `export const img = pipe(Image.scratch, Image.withLayer(tools), Image.withEnv({ PATH: "/bin" }),
+  Image.withRuntime({ readOnlyRoot: true, tmpfs: ["/tmp"], capabilities: { drop: ["CHOWN"], add: ["NET_ADMIN"] }, memory: "64m", pids: 50, sysctls: { "net.ipv4.ip_unprivileged_port_start": "0" } }),
+  Image.withCmd(["/bin/sh", "-c", "touch /x 2>/dev/null || echo root-read-only; touch /tmp/y && echo tmp-writable; chown 1 /tmp/y 2>/dev/null || echo no-chown; cat /proc/sys/net/ipv4/ip_unprivileged_port_start"]));
+`,
+    );
+    const r = await runLading(["run", p.spec, "--store", p.store]);
+    expect(r.stdout).toBe("root-read-only\ntmp-writable\nno-chown\n0\n");
+    expect(r.code).toBe(0);
+    const plan = await runLading(["plan", p.spec, "--store", p.store]);
+    expect(plan.stdout).toContain('"org.lading.runtime":"{\\"capAdd\\":[\\"CAP_NET_ADMIN\\"],\\"capDrop\\":[\\"CAP_CHOWN\\"],\\"memory\\":67108864');
+    const built = await runLading(["build", p.spec, "--store", p.store, "--out", `bundle:${p.dir}/bundle`]);
+    expect(built.code).toBe(0);
+    const config = JSON.parse(await fs.readFile(path.join(p.dir, "bundle", "config.json"), "utf8")) as {
+      root: { readonly: boolean };
+      mounts: Array<{ destination: string; type: string }>;
+      process: { capabilities: { bounding: string[] } };
+      linux: { resources: { memory?: { limit: number }; pids?: { limit: number } }; sysctl?: Record<string, string> };
+    };
+    expect(config.root.readonly).toBe(true);
+    expect(config.mounts.filter((m) => m.type === "tmpfs" && m.destination === "/tmp")).toHaveLength(1);
+    expect(config.process.capabilities.bounding).toContain("CAP_NET_ADMIN");
+    expect(config.process.capabilities.bounding).not.toContain("CAP_CHOWN");
+    expect(config.linux.resources.memory).toEqual({ limit: 67108864 });
+    expect(config.linux.resources.pids).toEqual({ limit: 50 });
+    expect(config.linux.sysctl).toEqual({ "net.ipv4.ip_unprivileged_port_start": "0" });
+    // A flag overrides the image's 64m for one run: 48 MiB fits in 64m, not in 16m.
+    const hog = await runLading(["run", p.spec, "--store", p.store, "--memory", "16m", "--", "/bin/sh", "-c", "dd if=/dev/zero of=/dev/null bs=48M count=1 2>/dev/null && echo allocated"]);
+    expect(hog.stdout).toBe("");
+    expect(hog.code).toBe(137);
+    const roomy = await runLading(["run", p.spec, "--store", p.store, "--", "/bin/sh", "-c", "dd if=/dev/zero of=/dev/null bs=48M count=1 2>/dev/null && echo allocated"]);
+    expect(roomy.stdout).toBe("allocated\n");
+  });
+
+  it("refuses an unknown capability at eval", () => {
+    const r = evaluate("spec.ts", "img", pipe(Image.scratch, Image.withRuntime({ capabilities: { add: ["FLY"] } })));
+    expect(E.isLeft(r) ? r.left.map(formatDiagnostic) : []).toEqual(['spec.ts: export "img", layer "runtime": unknown capability "FLY" to add\n  hint: e.g. "NET_ADMIN" or "CAP_NET_ADMIN"']);
+  });
+});
+
 describe("build --check", () => {
   it("runs every step again and shows which gave a different layer, and which files differ", async () => {
     const p = await project(

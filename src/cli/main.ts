@@ -153,6 +153,7 @@ exits. ARGS replace the image's Cmd. The container's exit code is lading's.
   -e, --env NAME=VALUE          set an environment variable (repeatable)
   -v, --volume HOST:PATH[:ro]   bind a host directory or file (repeatable)
   --network none|host           only loopback (default), or the host's network
+                                (these flags override the image's Image.withRuntime settings)
   --memory SIZE                 memory limit, bytes or e.g. 512m
   --cpus N                      CPU limit, in cores (e.g. 0.5)
   --pids N                      process limit
@@ -454,8 +455,8 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     });
     const [target, ...rest] = positionals;
     if (target === undefined) throw new UsageError(`expected FILE[#EXPORT] or an image location\n\n${HELP["run"]}`);
-    const network = (values.network as string | undefined) ?? "none";
-    if (network !== "none" && network !== "host") throw new UsageError(`--network must be none or host, not "${network}"`);
+    const network = values.network as string | undefined;
+    if (network !== undefined && network !== "none" && network !== "host") throw new UsageError(`--network must be none or host, not "${network}"`);
     const env = ((values.env as string[] | undefined) ?? []).map((e) => {
       if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) throw new UsageError(`--env takes NAME=VALUE, not "${e}"`);
       return e;
@@ -496,7 +497,7 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     return runContainerOf(
       store,
       image,
-      { args: rest, env, volumes, network, limits, ...(values.user === undefined ? {} : { user: values.user as string }), stdin: values.interactive === true || values.tty === true, terminal: values.tty === true },
+      { args: rest, env, volumes, ...(network === undefined ? {} : { network }), limits, ...(values.user === undefined ? {} : { user: values.user as string }), stdin: values.interactive === true || values.tty === true, terminal: values.tty === true },
       io.env,
     );
   },

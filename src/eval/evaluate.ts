@@ -15,6 +15,8 @@ import { architectures } from "../spec/Platform.ts";
 import { isRun } from "../spec/Run.ts";
 import type { ConfigIR, EntryIR, ImageIR, LayerIR, RunIR } from "./IR.ts";
 import { evalRun } from "./run.ts";
+import { evalRuntime } from "./runtime.ts";
+import { RUNTIME_LABEL } from "../spec/Runtime.ts";
 
 /**
  * The largest uid/gid a USTAR header holds (6 octal digits).
@@ -326,7 +328,10 @@ export const evaluate = (file: string, exportName: string, value: unknown): E.Ei
     if (E.isLeft(r)) out.push(error(place, `cannot pull ${r.left}`, /host/i.test(r.left) ? "name the registry, e.g. docker.io/library/debian:bookworm-slim" : undefined));
     else base = r.right;
   }
-  const config = evalConfig(value, place, out);
+  const evaluated = evalConfig(value, place, out);
+  if (evaluated.Labels?.[RUNTIME_LABEL] !== undefined) out.push(error(place, `the label ${RUNTIME_LABEL} is lading's own`, "set runtime settings with Image.withRuntime"));
+  const runtime = value.runtime === undefined ? undefined : evalRuntime(value.runtime, place, out);
+  const config: ConfigIR = runtime === undefined ? evaluated : { ...evaluated, Labels: { ...evaluated.Labels, [RUNTIME_LABEL]: runtime } };
   const p = value.platform;
   if (p.os !== "linux") out.push(error(place, `unsupported os ${JSON.stringify(p.os)}`));
   if (!architectures.includes(p.architecture)) out.push(error(place, `unknown architecture ${JSON.stringify(p.architecture)}`));

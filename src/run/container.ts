@@ -5,7 +5,9 @@
  * step sandbox (namespaces, seccomp, no new privileges, limits), and everything is
  * removed when it exits; its exit code is the caller's to pass on.
  */
-import { DiagnosticError, error } from "../core/index.ts";
+import { canonicalJson, DiagnosticError, error } from "../core/index.ts";
+import { runtimeSettingsOf } from "../sink/index.ts";
+import { RUNTIME_LABEL } from "../spec/Runtime.ts";
 import type { BuiltImage } from "../build/index.ts";
 import type { LimitsIR } from "../eval/index.ts";
 import type { PlannedRun } from "../plan/index.ts";
@@ -25,7 +27,9 @@ export interface ContainerRequest {
   /** `NAME=value`, over the image's env. */
   readonly env: ReadonlyArray<string>;
   readonly volumes: ReadonlyArray<{ readonly source: string; readonly target: string; readonly readOnly: boolean }>;
-  readonly network: "none" | "host";
+  /** Overrides the image's runtime settings' network; default "none". */
+  readonly network?: "none" | "host";
+  /** Override the image's runtime settings' limits. */
   readonly limits: LimitsIR;
   /** Replaces the image's user. */
   readonly user?: string;
@@ -48,16 +52,22 @@ export const runContainerOf = async (store: Store, image: BuiltImage, request: C
     const i = kv.indexOf("=");
     vars.set(i < 0 ? kv : kv.slice(0, i), i < 0 ? "" : kv.slice(i + 1));
   }
+  // The image's runtime settings, with the flags over them: limits and the network go
+  // through the run, what has no flag through the label.
+  const settings = runtimeSettingsOf(c.Labels) ?? {};
+  const { memory, cpus, pids, network, ...rest } = settings;
   const run: PlannedRun = {
     argv,
     env: [...vars].map(([k, v]) => `${k}=${v}`),
     workingDir: c.WorkingDir ?? "/",
     user: request.user ?? c.User ?? "",
     mounts: [],
-    network: request.network,
-    limits: request.limits,
+    network: request.network ?? network ?? "none",
+    limits: { ...(memory === undefined ? {} : { memory }), ...(cpus === undefined ? {} : { cpus }), ...(pids === undefined ? {} : { pids }), ...request.limits },
   };
   const lowers = await lowersOf(store, image.layers, image.remote, env);
   const mounts: SandboxMount[] = request.volumes.map((v) => ({ kind: v.readOnly ? "bind" : "volume", target: v.target, source: v.source }));
-  return withSandbox(store, run, lowers, mounts, { _tag: "Inherit", stdin: request.stdin, terminal: request.terminal }, async (exit) => exit.code);
+  return withSandbox(store, run, lowers, mounts, { _tag: "Inherit", stdin: request.stdin, terminal: request.terminal }, async (exit) => exit.code, {
+    [RUNTIME_LABEL]: canonicalJson(rest),
+  });
 };

@@ -128,6 +128,8 @@ export const withSandbox = async <A>(
   mounts: ReadonlyArray<SandboxMount>,
   io: SandboxIo,
   use: (exit: SandboxExit, upper: string) => Promise<A>,
+  /** Image config labels to lower with the process: an image's runtime settings, for `lading run`. */
+  labels: Readonly<Record<string, string>> = {},
 ): Promise<A> => {
   const root = lowerRoot(store);
   const dir = path.join(store.root, "run", "s", `${process.pid}-${randomBytes(6).toString("hex")}`);
@@ -147,7 +149,7 @@ export const withSandbox = async <A>(
       await exec("mount", ["-t", "overlay", "overlay", "-o", options, merged], { cwd: root });
       mounted = true;
       const user = await resolveUser(merged, run.user === "" ? undefined : run.user, `step user ${run.user}`);
-      await fs.writeFile(path.join(dir, "config.json"), canonicalJson(stepRuntimeConfig(run, user, merged, mounts, false, io)));
+      await fs.writeFile(path.join(dir, "config.json"), canonicalJson(stepRuntimeConfig(run, user, merged, mounts, false, io, labels)));
       exit = await runContainer(["runc", "--root", state, "run", "--bundle", dir], state, dir, run, io);
       await exec("umount", [merged]);
       mounted = false;
@@ -160,7 +162,7 @@ export const withSandbox = async <A>(
       if (Object.keys(run.limits).some((k) => k !== "timeout")) {
         throw new DiagnosticError([error({}, "a rootless build cannot limit memory, CPUs or processes: cgroups need root here", "build as root, or leave out the limits")]);
       }
-      await fs.writeFile(path.join(dir, "config.json"), canonicalJson(stepRuntimeConfig(run, { uid: 0, gid: 0 }, merged, mounts, true, io)));
+      await fs.writeFile(path.join(dir, "config.json"), canonicalJson(stepRuntimeConfig(run, { uid: 0, gid: 0 }, merged, mounts, true, io, labels)));
       const script = 'mount -t overlay overlay -o "$1" "$2" && shift 2 && exec "$@"';
       exit = await runContainer(
         ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", `${options},userxattr`, merged, "runc", "--root", state, "run", "--bundle", dir],
@@ -188,8 +190,9 @@ const stepRuntimeConfig = (
   mounts: ReadonlyArray<SandboxMount>,
   rootless: boolean,
   io: SandboxIo,
+  labels: Readonly<Record<string, string>>,
 ): Record<string, unknown> => {
-  const image: ImageConfig = { architecture: "", os: "linux", rootfs: { type: "layers", diff_ids: [] }, config: { Env: [...run.env], WorkingDir: run.workingDir, Entrypoint: [...run.argv] } } as ImageConfig;
+  const image: ImageConfig = { architecture: "", os: "linux", rootfs: { type: "layers", diff_ids: [] }, config: { Env: [...run.env], WorkingDir: run.workingDir, Entrypoint: [...run.argv], Labels: { ...labels } } } as ImageConfig;
   const base = makeRuntimeConfig(image, user, "lading") as {
     process: Record<string, unknown> & { capabilities: { bounding: string[] } };
     mounts: unknown[];
@@ -202,7 +205,7 @@ const stepRuntimeConfig = (
   return {
     ...base,
     process: { ...base.process, terminal: io._tag === "Inherit" && io.terminal },
-    root: { path: root, readonly: false },
+    root: { ...(base as { root?: object }).root, path: root },
     mounts: [
       // Rootless, sysfs cannot be mounted afresh: the host's is bound read-only, as runc's
       // own rootless spec does.

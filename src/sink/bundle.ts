@@ -15,6 +15,7 @@ import { canonicalJson, DiagnosticError, error } from "../core/index.ts";
 import type { BuiltImage } from "../build/index.ts";
 import type { ImageConfig } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
+import { applyRuntimeSettings, runtimeSettingsOf } from "./runtime.ts";
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -172,7 +173,7 @@ export const resolveUser = async (root: string, spec: string | undefined, where:
 /**
  * The OCI runtime config for an image config: the process is Entrypoint then Cmd, with
  * a default PATH when Env sets none, Docker's default capabilities and the usual
- * /proc, /dev and /sys mounts.
+ * /proc, /dev and /sys mounts, changed by the image's runtime settings when it has any.
  *
  * @category constructors
  */
@@ -180,7 +181,8 @@ export const makeRuntimeConfig = (config: ImageConfig, user: { uid: number; gid:
   const c = config.config ?? {};
   const args = [...(c.Entrypoint ?? []), ...(c.Cmd ?? [])];
   const env = c.Env ?? [];
-  return {
+  // The image's own runtime settings (Image.withRuntime), carried in its config's labels.
+  return applyRuntimeSettings({
     ociVersion: "1.0.2",
     process: {
       terminal: false,
@@ -208,7 +210,7 @@ export const makeRuntimeConfig = (config: ImageConfig, user: { uid: number; gid:
       maskedPaths: ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
       readonlyPaths: ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
     },
-  };
+  }, runtimeSettingsOf(c.Labels));
 };
 
 /**

@@ -5,3 +5,4 @@ export * as Mount from "./Mount.ts";
 export * as Config from "./Config.ts";
 export * as Platform from "./Platform.ts";
 export type { ImagePath } from "../core/index.ts";
+export * as Runtime from "./Runtime.ts";
