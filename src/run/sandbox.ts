@@ -266,7 +266,10 @@ const runContainer = (command: ReadonlyArray<string>, state: string, dir: string
     });
     child.on("close", (code, signal) => {
       if (timer !== undefined) clearTimeout(timer);
-      // A container left by a runc that was killed itself is removed here.
-      execFile("runc", ["--root", state, "delete", "-f", id], () => resolve({ code: code ?? 128 + (signal === null ? 0 : 9), timedOut, tail }));
+      const exit = { code: code ?? 128 + (signal === null ? 0 : 9), timedOut, tail };
+      // runc run removes its container when the process exits; one whose runc was killed,
+      // or that was killed on its timeout, may be left, and is removed here.
+      if (code !== null && !timedOut) resolve(exit);
+      else execFile("runc", ["--root", state, "delete", "-f", id], () => resolve(exit));
     });
   });
