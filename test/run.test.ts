@@ -15,7 +15,8 @@ import { formatDiagnostic } from "../src/core/index.ts";
 import { evaluate } from "../src/eval/index.ts";
 import { Image, Mount, pipe } from "../src/index.ts";
 import type { BuildPlan } from "../src/plan/index.ts";
-import { cacheDir } from "../src/run/index.ts";
+import { buildLayer } from "../src/build/index.ts";
+import { cacheDir, layerFromUpper } from "../src/run/index.ts";
 import { openStore } from "../src/store/index.ts";
 import { mustRun, REPO, run, runLading } from "./support/cli.ts";
 import { PODMAN_RUN, requireTool } from "./support/tools.ts";
@@ -370,6 +371,27 @@ describe("runtime settings as a value", () => {
   it("refuses an unknown capability at eval", () => {
     const r = evaluate("spec.ts", "img", pipe(Image.scratch, Image.withRuntime({ capabilities: { add: ["FLY"] } })));
     expect(E.isLeft(r) ? r.left.map(formatDiagnostic) : []).toEqual(['spec.ts: export "img", layer "runtime": unknown capability "FLY" to add\n  hint: e.g. "NET_ADMIN" or "CAP_NET_ADMIN"']);
+  });
+});
+
+describe("an upper directory as a layer", () => {
+  it("keeps a file's security.capability, bytes intact, as a PAX SCHILY.xattr record", async () => {
+    const upper = path.join(work, "upper-caps");
+    await fs.mkdir(path.join(upper, "bin"), { recursive: true });
+    await fs.writeFile(path.join(upper, "bin", "ping"), "not really ping\n", { mode: 0o755 });
+    // VFS_CAP_REVISION_2, cap_net_bind_service in the permitted set: 20 bytes, not UTF-8.
+    const caps = "0x0100000200040000000000000000000000000000";
+    await mustRun("setfattr", ["-n", "security.capability", "-v", caps, path.join(upper, "bin", "ping")]);
+    const store = await openStore(path.join(work, "upper-caps-store"));
+    const { layer, inputs } = await layerFromUpper(upper, "caps", "sha256:0000000000000000000000000000000000000000000000000000000000000000");
+    expect(layer.entries.find((e) => e.path === "/bin/ping")?.xattrs).toEqual({ "security.capability": Buffer.from(caps.slice(2), "hex").toString("base64") });
+    const blob = await buildLayer(store, layer, inputs, 0);
+    const out = path.join(work, "upper-caps-out");
+    await fs.mkdir(out);
+    requireTool("tar");
+    await mustRun("tar", ["--xattrs", "--xattrs-include=security.capability", "-xzf", store.blobPath(blob.digest), "-C", out]);
+    const read = await mustRun("getfattr", ["--absolute-names", "-n", "security.capability", "-e", "hex", path.join(out, "bin", "ping")]);
+    expect(read.stdout).toContain(`security.capability=${caps}`);
   });
 });
 
