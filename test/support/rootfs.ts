@@ -41,6 +41,23 @@ export const walkRootfs = async (root: string): Promise<Map<string, UnpackedEntr
   return out;
 };
 
+/** An entry as an unpacked tree shows it: a symlink's mode is always 0777. */
+const unpackedOf = (e: {
+  readonly type: "file" | "dir" | "symlink";
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly digest?: string | undefined;
+  readonly target?: string | undefined;
+}): UnpackedEntry => ({
+  type: e.type,
+  mode: e.type === "symlink" ? 0o777 : e.mode,
+  uid: e.uid,
+  gid: e.gid,
+  ...(e.digest === undefined ? {} : { digest: e.digest }),
+  ...(e.target === undefined ? {} : { target: e.target }),
+});
+
 /**
  * The tree a plan declares, layers applied in order (lading's layers have no whiteouts).
  * A hard link unpacks as another name of its target, so it is expected to look the same.
@@ -55,14 +72,7 @@ export const expectedTree = (plan: BuildPlan): Map<string, UnpackedEntry> => {
         expected.set(e.path, target);
         continue;
       }
-      expected.set(e.path, {
-        type: e.type,
-        mode: e.type === "symlink" ? 0o777 : e.mode,
-        uid: e.uid,
-        gid: e.gid,
-        ...(e.digest === undefined ? {} : { digest: e.digest }),
-        ...(e.target === undefined ? {} : { target: e.target }),
-      });
+      expected.set(e.path, unpackedOf({ ...e, type: e.type }));
     }
   }
   return expected;
@@ -79,19 +89,12 @@ export const treeOfLayers = (layers: ReadonlyArray<InspectedLayer>): Map<string,
     if (f.path === "/") continue;
     if (f.type === "hardlink") {
       const target = tree.get(f.target ?? "");
-      if (target === undefined) throw new Error(`hardlink ${f.path} to a path not in the image`);
-      expected.set(f.path, { type: "file", mode: target.mode, uid: target.uid, gid: target.gid, ...(target.digest === undefined ? {} : { digest: target.digest }) });
+      if (target === undefined || target.type !== "file") throw new Error(`hardlink ${f.path} to a path not a file of the image`);
+      expected.set(f.path, unpackedOf({ ...target, type: "file" }));
       continue;
     }
     if (f.type === "other") throw new Error(`unexpected entry type at ${f.path}`);
-    expected.set(f.path, {
-      type: f.type,
-      mode: f.type === "symlink" ? 0o777 : f.mode,
-      uid: f.uid,
-      gid: f.gid,
-      ...(f.digest === undefined ? {} : { digest: f.digest }),
-      ...(f.target === undefined ? {} : { target: f.target }),
-    });
+    expected.set(f.path, unpackedOf({ ...f, type: f.type }));
   }
   return expected;
 };
