@@ -15,7 +15,8 @@ import { formatDiagnostic } from "../src/core/index.ts";
 import { evaluate } from "../src/eval/index.ts";
 import { Image, Mount, pipe } from "../src/index.ts";
 import type { BuildPlan } from "../src/plan/index.ts";
-import { cacheDir } from "../src/run/index.ts";
+import { buildLayer } from "../src/build/index.ts";
+import { cacheDir, layerFromUpper } from "../src/run/index.ts";
 import { openStore } from "../src/store/index.ts";
 import { mustRun, REPO, run, runLading } from "./support/cli.ts";
 import { PODMAN_RUN, requireTool } from "./support/tools.ts";
@@ -268,6 +269,129 @@ describe("a failing step", () => {
     // Nothing of the step in the store: no layer record, no sandbox left behind.
     expect(await fs.readdir(path.join(p.store, "layers"))).toHaveLength(1);
     expect(await fs.readdir(path.join(p.store, "run", "s"))).toEqual([]);
+  });
+});
+
+describe("rootless", () => {
+  it("the same step gives the same layer digest as an unprivileged user as it does as root", async () => {
+    requireTool("setpriv");
+    const body = `const files = Layer.make("files", [Entry.file("/etc/gone", "old\\n"), Entry.file("/etc/keep/a", "a\\n")]);
+export const img = pipe(Image.scratch, Image.withLayers(tools, files), Image.withEnv({ PATH: "/bin" }),
+  Image.runShell("rm /etc/gone; rm -rf /etc/keep; mkdir -p /etc/keep /opt/x; echo b > /etc/keep/b; echo f > /opt/x/f; chmod 4755 /opt/x/f", { name: "change" }));
+`;
+    const p = await project("rootless", body);
+    // The unprivileged user needs its own project and store.
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "lading-rootless-"));
+    try {
+      await fs.mkdir(path.join(dir, "node_modules"));
+      await fs.symlink(REPO, path.join(dir, "node_modules", "lading"));
+      await fs.writeFile(path.join(dir, "lading.ts"), HEADER + body);
+      await fs.chown(dir, 65534, 65534);
+      await fs.chown(path.join(dir, "lading.ts"), 65534, 65534);
+      const asUser = await run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--reset-env", "env", `HOME=${dir}`, `PATH=${process.env["PATH"] ?? ""}`, `LADING_NO_COMPILE=${process.env["LADING_NO_COMPILE"] ?? ""}`,
+        process.execPath, path.join(REPO, "bin", "lading.js"), "build", path.join(dir, "lading.ts"), "--no-check", "--store", path.join(dir, "store"), "--out", `oci:${dir}/oci:img`], { cwd: dir });
+      expect(asUser.stderr).not.toMatch(/error/i);
+      expect(asUser.code).toBe(0);
+      const asRoot = await runLading(["build", p.spec, "--no-check", "--store", p.store, "--out", `oci:${p.dir}/oci:img`]);
+      expect(asRoot.code).toBe(0);
+      const rootless = (await validateImage(`oci:${dir}/oci:img`)).inspection.layers;
+      const root = (await validateImage(`oci:${p.dir}/oci:img`)).inspection.layers;
+      expect(rootless[rootless.length - 1]!.files.map((f) => `${f.path} ${f.mode.toString(8)} ${f.uid}:${f.gid}`)).toEqual([
+        "/etc 755 0:0", "/etc/.wh.gone 644 0:0", "/etc/keep 755 0:0", "/etc/keep/.wh..wh..opq 644 0:0", "/etc/keep/b 644 0:0", "/opt 755 0:0", "/opt/x 755 0:0", "/opt/x/f 4755 0:0",
+      ]);
+      expect(rootless[rootless.length - 1]!.diffId).toBe(root[root.length - 1]!.diffId);
+      expect(asUser.stdout.trim()).toBe(asRoot.stdout.trim());
+    } finally {
+      await run("sh", ["-c", `chmod -R u+rwx ${dir}; rm -rf ${dir}`]);
+    }
+  });
+});
+
+describe("lading run", () => {
+  it("runs an image over a fresh writable layer, passes its exit code through and leaves nothing", async () => {
+    const p = await project("container", `export const img = pipe(Image.scratch, Image.withLayer(tools), Image.withEnv({ PATH: "/bin", A: "image" }), Image.withCmd(["/bin/sh", "-c", "echo default"]));
+`);
+    const host = path.join(p.dir, "shared");
+    await fs.mkdir(host);
+    await fs.writeFile(path.join(host, "in"), "from the host\n");
+    const first = await runLading(["run", p.spec, "--store", p.store, "-e", "B=flag", "-v", `${host}:/shared`, "--", "/bin/sh", "-c", "echo $A $B; cat /shared/in; echo out > /shared/out; echo mine > /written; exit 7"]);
+    expect(first.stdout).toBe("image flag\nfrom the host\n");
+    expect(first.code).toBe(7);
+    expect(await fs.readFile(path.join(host, "out"), "utf8")).toBe("out\n");
+    // The writable layer went with the container: a second one starts from the image.
+    const second = await runLading(["run", p.spec, "--store", p.store, "--", "/bin/sh", "-c", "test -e /written && echo kept || echo fresh"]);
+    expect(second.stdout).toBe("fresh\n");
+    expect(second.code).toBe(0);
+    expect(await fs.readdir(path.join(p.store, "run", "s"))).toEqual([]);
+    // Without ARGS, the image's command; from a built image location as well as a spec.
+    await runLading(["build", p.spec, "--store", p.store, "--out", `oci:${p.dir}/oci:img`]);
+    const located = await runLading(["run", `oci:${p.dir}/oci:img`, "--store", path.join(p.dir, "store2")]);
+    expect(located.stdout).toBe("default\n");
+    expect(located.code).toBe(0);
+  });
+});
+
+describe("runtime settings as a value", () => {
+  it("lower into the bundle's config.json and into lading run, whose flags override them", async () => {
+    const p = await project(
+      "runtime",
+      `export const img = pipe(Image.scratch, Image.withLayer(tools), Image.withEnv({ PATH: "/bin" }),
+  Image.withRuntime({ readOnlyRoot: true, tmpfs: ["/tmp"], capabilities: { drop: ["CHOWN"], add: ["NET_ADMIN"] }, memory: "64m", pids: 50, sysctls: { "net.ipv4.ip_unprivileged_port_start": "0" } }),
+  Image.withCmd(["/bin/sh", "-c", "touch /x 2>/dev/null || echo root-read-only; touch /tmp/y && echo tmp-writable; chown 1 /tmp/y 2>/dev/null || echo no-chown; cat /proc/sys/net/ipv4/ip_unprivileged_port_start"]));
+`,
+    );
+    const r = await runLading(["run", p.spec, "--store", p.store]);
+    expect(r.stdout).toBe("root-read-only\ntmp-writable\nno-chown\n0\n");
+    expect(r.code).toBe(0);
+    const plan = await runLading(["plan", p.spec, "--store", p.store]);
+    expect(plan.stdout).toContain('"org.lading.runtime":"{\\"capAdd\\":[\\"CAP_NET_ADMIN\\"],\\"capDrop\\":[\\"CAP_CHOWN\\"],\\"memory\\":67108864');
+    const built = await runLading(["build", p.spec, "--store", p.store, "--out", `bundle:${p.dir}/bundle`]);
+    expect(built.code).toBe(0);
+    const config = JSON.parse(await fs.readFile(path.join(p.dir, "bundle", "config.json"), "utf8")) as {
+      root: { readonly: boolean };
+      mounts: Array<{ destination: string; type: string }>;
+      process: { capabilities: { bounding: string[] } };
+      linux: { resources: { memory?: { limit: number }; pids?: { limit: number } }; sysctl?: Record<string, string> };
+    };
+    expect(config.root.readonly).toBe(true);
+    expect(config.mounts.filter((m) => m.type === "tmpfs" && m.destination === "/tmp")).toHaveLength(1);
+    expect(config.process.capabilities.bounding).toContain("CAP_NET_ADMIN");
+    expect(config.process.capabilities.bounding).not.toContain("CAP_CHOWN");
+    expect(config.linux.resources.memory).toEqual({ limit: 67108864 });
+    expect(config.linux.resources.pids).toEqual({ limit: 50 });
+    expect(config.linux.sysctl).toEqual({ "net.ipv4.ip_unprivileged_port_start": "0" });
+    // A flag overrides the image's 64m for one run: 48 MiB fits in 64m, not in 16m.
+    const hog = await runLading(["run", p.spec, "--store", p.store, "--memory", "16m", "--", "/bin/sh", "-c", "dd if=/dev/zero of=/dev/null bs=48M count=1 2>/dev/null && echo allocated"]);
+    expect(hog.stdout).toBe("");
+    expect(hog.code).toBe(137);
+    const roomy = await runLading(["run", p.spec, "--store", p.store, "--", "/bin/sh", "-c", "dd if=/dev/zero of=/dev/null bs=48M count=1 2>/dev/null && echo allocated"]);
+    expect(roomy.stdout).toBe("allocated\n");
+  });
+
+  it("refuses an unknown capability at eval", () => {
+    const r = evaluate("spec.ts", "img", pipe(Image.scratch, Image.withRuntime({ capabilities: { add: ["FLY"] } })));
+    expect(E.isLeft(r) ? r.left.map(formatDiagnostic) : []).toEqual(['spec.ts: export "img", layer "runtime": unknown capability "FLY" to add\n  hint: e.g. "NET_ADMIN" or "CAP_NET_ADMIN"']);
+  });
+});
+
+describe("an upper directory as a layer", () => {
+  it("keeps a file's security.capability, bytes intact, as a PAX SCHILY.xattr record", async () => {
+    const upper = path.join(work, "upper-caps");
+    await fs.mkdir(path.join(upper, "bin"), { recursive: true });
+    await fs.writeFile(path.join(upper, "bin", "ping"), "not really ping\n", { mode: 0o755 });
+    // VFS_CAP_REVISION_2, cap_net_bind_service in the permitted set: 20 bytes, not UTF-8.
+    const caps = "0x0100000200040000000000000000000000000000";
+    await mustRun("setfattr", ["-n", "security.capability", "-v", caps, path.join(upper, "bin", "ping")]);
+    const store = await openStore(path.join(work, "upper-caps-store"));
+    const { layer, inputs } = await layerFromUpper(upper, "caps", "sha256:0000000000000000000000000000000000000000000000000000000000000000");
+    expect(layer.entries.find((e) => e.path === "/bin/ping")?.xattrs).toEqual({ "security.capability": Buffer.from(caps.slice(2), "hex").toString("base64") });
+    const blob = await buildLayer(store, layer, inputs, 0);
+    const out = path.join(work, "upper-caps-out");
+    await fs.mkdir(out);
+    requireTool("tar");
+    await mustRun("tar", ["--xattrs", "--xattrs-include=security.capability", "-xzf", store.blobPath(blob.digest), "-C", out]);
+    const read = await mustRun("getfattr", ["--absolute-names", "-n", "security.capability", "-e", "hex", path.join(out, "bin", "ping")]);
+    expect(read.stdout).toContain(`security.capability=${caps}`);
   });
 });
 

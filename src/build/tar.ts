@@ -61,6 +61,54 @@ const headerOf = (e: PlannedEntry, mtime: Date): TarHeader => {
   }
 };
 
+/**
+ * PAX records `SCHILY.xattr.NAME=VALUE` (GNU tar's and the OCI layer spec's spelling), the
+ * values as raw bytes: tar-stream writes PAX values as UTF-8 text, which would mangle a
+ * binary capability set, so the extended header is written here as an entry of its own,
+ * right before the file it describes.
+ */
+const paxRecords = (xattrs: Readonly<Record<string, string>>): Buffer =>
+  Buffer.concat(
+    Object.keys(xattrs)
+      .sort()
+      .map((name) => {
+        const body = Buffer.concat([Buffer.from(` SCHILY.xattr.${name}=`), Buffer.from(xattrs[name]!, "base64"), Buffer.from("\n")]);
+        // The length prefix counts itself: grow it until it does.
+        let n = body.byteLength + 1;
+        while (String(n).length + body.byteLength !== n) n = String(n).length + body.byteLength;
+        return Buffer.concat([Buffer.from(String(n)), body]);
+      }),
+  );
+
+/** A field of a USTAR header: octal, zero-padded, NUL-terminated. */
+const octal = (n: number, width: number): string => `${n.toString(8).padStart(width - 1, "0")}\0`;
+
+/**
+ * A PAX extended header (typeflag `x`) carrying `records`, padded to whole blocks.
+ * tar-stream writes bodies for regular files only, so this one is made here.
+ */
+const paxExtendedHeader = (e: PlannedEntry, records: Buffer, created: number): Buffer => {
+  // A name that needs its own PAX header would get a second one from tar-stream, and a
+  // reader keeps only the last: such paths are refused rather than written without xattrs.
+  if (Buffer.byteLength(e.path) > 100) throw new DiagnosticError([error({ path: e.path }, "a file with extended attributes needs a path of at most 100 bytes")]);
+  const block = Buffer.alloc(512);
+  block.write("PaxHeader", 0, "ascii");
+  block.write(octal(0o644, 8), 100, "ascii");
+  block.write(octal(0, 8), 108, "ascii");
+  block.write(octal(0, 8), 116, "ascii");
+  block.write(octal(records.byteLength, 12), 124, "ascii");
+  block.write(octal(created, 12), 136, "ascii");
+  block.write("x", 156, "ascii");
+  block.write("ustar\0" + "00", 257, "ascii");
+  // The checksum is summed with its own field as spaces.
+  block.fill(" ", 148, 156);
+  let sum = 0;
+  for (const b of block) sum += b;
+  block.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "ascii");
+  const padding = (512 - (records.byteLength % 512)) % 512;
+  return Buffer.concat([block, records, Buffer.alloc(padding)]);
+};
+
 const changed = (layer: string, e: PlannedEntry, why: string): DiagnosticError =>
   new DiagnosticError([error({ layer, path: e.path }, `host file ${e.source} ${why} since it was planned`, "run the build again")]);
 
@@ -107,6 +155,11 @@ export const writeLayerTar = async (pack: tar.Pack, layer: PlannedLayer, inputs:
   };
   for (const e of layer.entries) {
     const header = headerOf(e, mtime);
+    if (e.xattrs !== undefined && Object.keys(e.xattrs).length > 0) {
+      // Written straight into the stream, between two entries: everything before is out.
+      await drainTo(0);
+      (pack as unknown as { push(b: Buffer): boolean }).push(paxExtendedHeader(e, paxRecords(e.xattrs), created));
+    }
     if (e.type !== "file") {
       add(header);
     } else if (e.source === "inline") {

@@ -17,7 +17,7 @@ import type { PlanInputs, BuildPlan, PlannedBase } from "../plan/index.ts";
 import type { Host } from "../plan/index.ts";
 import { memoizedHost, nodeHost, planImage, planJsonChunks, resolveImagePackages } from "../plan/index.ts";
 import { debianPackageHost } from "../deb/index.ts";
-import type { BuildEvent } from "../build/index.ts";
+import type { BuildEvent, BuiltImage, StepRunner } from "../build/index.ts";
 import { buildImage, layerFormat } from "../build/index.ts";
 import type { Store } from "../store/index.ts";
 import { defaultStoreDir, openStore } from "../store/index.ts";
@@ -33,7 +33,8 @@ import { checkoutAtRevision, parseSide } from "./sides.ts";
 import type { ImageView } from "../diff/index.ts";
 import { diffImages, fromImage, fromPlan, renderJson, renderMarkdown, renderText } from "../diff/index.ts";
 import { loadExport, loadImages, parseTarget } from "./load.ts";
-import { createStepRunner, SANDBOX_VERSION } from "../run/index.ts";
+import { createStepRunner, runContainerOf, SANDBOX_VERSION, takeFromImage } from "../run/index.ts";
+import { parseMemory } from "../eval/index.ts";
 import { recheckSteps } from "./recheck.ts";
 
 /**
@@ -95,6 +96,7 @@ commands:
   plan FILE[#EXPORT]            print the build plan of an image, building nothing
   build FILE[#EXPORT] --out T   build an image and write it to T
   inspect T                     show an image's config, layers and files, verifying every blob
+  run FILE[#EXPORT]|T [-- ARGS] run an image as a container under runc, with a fresh writable layer
   diff A B                      what changes from image A to image B: specs, git revisions or built images
   lock [FILE...]                pin every pulled base image to a digest in lading.lock
   copy SRC DST                  copy an image between any two locations, by digest
@@ -154,6 +156,26 @@ a registry output on the same registry mounts them instead.
                 fails if the lock file is missing or does not pin a pulled reference
   --no-check    skip the type check
   --store DIR   the content store`,
+  run: `usage: lading run FILE[#EXPORT]|T [options] [-- ARGS...]
+
+Runs an image as a container with runc, without any engine: a spec export is built first
+(steps run, cached layers reused); an image location T (${READABLE.join(", ")}) is read into
+the store. The image's layers are the read-only lower directories of an overlay, a fresh
+upper directory takes the container's writes, and all of it is removed when the container
+exits. ARGS replace the image's Cmd. The container's exit code is lading's.
+
+  -e, --env NAME=VALUE          set an environment variable (repeatable)
+  -v, --volume HOST:PATH[:ro]   bind a host directory or file (repeatable)
+  --network none|host           only loopback (default), or the host's network
+                                (these flags override the image's Image.withRuntime settings)
+  --memory SIZE                 memory limit, bytes or e.g. 512m
+  --cpus N                      CPU limit, in cores (e.g. 0.5)
+  --pids N                      process limit
+  -u, --user USER[:GROUP]       run as this user instead of the image's
+  -i, --interactive             keep stdin open
+  -t, --tty                     run in a terminal (-it for an interactive shell)
+  --no-check                    skip the type check of a spec
+  --store DIR                   the content store`,
   lock: `usage: lading lock [FILE...] [--no-check] [--store DIR]
 
 Resolves every image the spec files pull (every export) to the digest its tag names now,
@@ -299,7 +321,17 @@ const resolveImageBase = async (
 /** check → load → eval → resolve the base → plan: the shared front of `plan` and `build`. */
 const planTarget = async (
   arg: string,
-  opts: { readonly noCheck: boolean; readonly store: Store; readonly env: Io["env"]; readonly host?: Host; readonly frozen?: boolean; readonly args?: Param.Arguments },
+  opts: {
+    readonly noCheck: boolean;
+    readonly store: Store;
+    readonly env: Io["env"];
+    readonly host?: Host;
+    readonly frozen?: boolean;
+    readonly args?: Param.Arguments;
+    /** Runs the steps of the images an export takes files from. */
+    readonly runStep?: StepRunner;
+    readonly onBuildEvent?: (e: BuildEvent) => void;
+  },
 ): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs; readonly warnings?: ReadonlyArray<Diagnostic> }> => {
   const parsed = parseTarget(arg);
   const target = { ...parsed, file: specFileOf(parsed.file) };
@@ -322,30 +354,38 @@ const planTarget = async (
   }
   const ir = evaluate(shown, exportName, value);
   if (E.isLeft(ir)) throw new DiagnosticError(ir.left);
-  const base = await resolveImageBase(ir.right, abs, { frozen: opts.frozen === true, store: opts.store, env: opts.env });
   const lockFile = lockPathFor(abs);
   // Debian archives are read only when the export holds packages: the host is lazy.
   const packages = debianPackageHost(opts.store, { specDir: path.dirname(abs), pins: (await readPackagePins(lockFile, display(lockFile))) ?? new Map(), frozen: opts.frozen === true, lockShown: display(lockFile) });
-  const planOptions = {
-    file: shown,
-    specDir: path.dirname(abs),
-    created,
-    format: layerFormat,
-    sandbox: SANDBOX_VERSION,
-    env: opts.env,
-    packages,
-    ...(base === undefined ? {} : { base }),
-    ...(Param.isParameterized(exported) ? { arguments: Object.fromEntries(Object.entries(args).sort(([a], [b]) => (a < b ? -1 : 1))) } : {}),
+  const cache = opts.host === undefined ? await opts.store.openHashCache() : undefined;
+  const host = opts.host ?? nodeHost(cache);
+  const planOf = async (image: ImageIR, top: boolean): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs; readonly warnings?: ReadonlyArray<Diagnostic> }> => {
+    const base = await resolveImageBase(image, abs, { frozen: opts.frozen === true, store: opts.store, env: opts.env });
+    const planned = await planImage(host, image, {
+      file: shown,
+      specDir: path.dirname(abs),
+      created,
+      format: layerFormat,
+      sandbox: SANDBOX_VERSION,
+      env: opts.env,
+      packages,
+      ...(base === undefined ? {} : { base }),
+      ...(top && Param.isParameterized(exported) ? { arguments: Object.fromEntries(Object.entries(args).sort(([a], [b]) => (a < b ? -1 : 1))) } : {}),
+      // A stage is built, as lazily as any image, before the files it gives are planned.
+      takeFromImage: async (stage, source, place) => {
+        const { plan, inputs } = await planOf(stage, false);
+        const built = await buildImage(opts.store, plan, inputs, opts.onBuildEvent, opts.runStep === undefined ? {} : { runStep: opts.runStep });
+        return takeFromImage(opts.store, built, source, place, opts.env);
+      },
+    });
+    if (E.isLeft(planned)) throw new DiagnosticError(planned.left);
+    return planned.right;
   };
-  let planned: Awaited<ReturnType<typeof planImage>>;
-  if (opts.host !== undefined) planned = await planImage(opts.host, ir.right, planOptions);
-  else {
-    const cache = await opts.store.openHashCache();
-    planned = await planImage(nodeHost(cache), ir.right, planOptions);
-    await cache.save();
+  try {
+    return await planOf(ir.right, true);
+  } finally {
+    await cache?.save();
   }
-  if (E.isLeft(planned)) throw new DiagnosticError(planned.left);
-  return planned.right;
 };
 
 /** The arguments of `--arg NAME=VALUE` options, by name; a malformed or repeated one is a usage error. */
@@ -360,6 +400,15 @@ const argumentsOf = (raw: unknown): Param.Arguments => {
   }
   return out;
 };
+
+/** The step runner of a command: a step's output goes to stderr, prefixed with its name. */
+const stepRunnerFor = (store: Store, io: Io): StepRunner =>
+  createStepRunner({
+    store,
+    env: io.env,
+    onLine: (step, line) => io.err(`${step} | ${line}`),
+    onDropped: (step, paths) => io.err(`step ${step}: left out of its layer (not a file, directory or link): ${paths.join(", ")}`),
+  });
 
 type OptionSpec = Record<string, { readonly type: "string" | "boolean"; readonly short?: string; readonly multiple?: boolean }>;
 
@@ -400,7 +449,7 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     if (positionals.length !== 1) throw new UsageError(`expected one FILE[#EXPORT]\n\n${HELP["plan"]}`);
     const specArgs = argumentsOf(values.arg);
     const store = await storeOf(values.store as string | undefined, io.env);
-    const { plan, warnings = [] } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true, args: specArgs });
+    const { plan, warnings = [] } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true, args: specArgs, runStep: stepRunnerFor(store, io) });
     for (const w of warnings) io.err(formatDiagnostic(w));
     if (values.json === true) {
       for (const chunk of planJsonChunks(plan)) await io.write(chunk);
@@ -431,8 +480,6 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     if (outs.length === 0 && values.check !== true) throw new UsageError(`missing --out\n\n${HELP["build"]}`);
     const store = await storeOf(values.store as string | undefined, io.env);
     const specArgs = argumentsOf(values.arg);
-    const { plan, inputs, warnings = [] } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true, args: specArgs });
-    for (const w of warnings) io.err(formatDiagnostic(w));
     const progress = (e: BuildEvent): void => {
       // A step's start is shown always: its output, prefixed with its name, follows.
       if (e._tag === "StepStarted") io.err(`step ${e.layer}: ${e.run.shell ?? JSON.stringify(e.run.argv)}`);
@@ -441,12 +488,9 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       if (e._tag === "LayerCached") io.err(`layer ${e.layer}: cached`);
       if (e._tag === "LayerBuilt") io.err(`layer ${e.layer}: ${e.blob.digest} (${formatSize(e.blob.size)})`);
     };
-    const runStep = createStepRunner({
-      store,
-      env: io.env,
-      onLine: (step, line) => io.err(`${step} | ${line}`),
-      onDropped: (step, paths) => io.err(`step ${step}: left out of its layer (not a file, directory or link): ${paths.join(", ")}`),
-    });
+    const runStep = stepRunnerFor(store, io);
+    const { plan, inputs, warnings = [] } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true, args: specArgs, runStep, onBuildEvent: progress });
+    for (const w of warnings) io.err(formatDiagnostic(w));
     const image = await inExport(plan.exportName, () => buildImage(store, plan, inputs, progress, { runStep }));
     if (values.check === true) {
       const checks = await inExport(plan.exportName, () => recheckSteps(store, plan, inputs, image, runStep));
@@ -458,6 +502,68 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       io.out(JSON.stringify({ digest: image.manifest.digest, manifest: image.manifest.value, config: image.config.value, cached: image.cached }, null, 2));
     } else io.out(image.manifest.digest);
     return EXIT.ok;
+  },
+  run: async (args, io) => {
+    const { positionals, values } = parse("run", args, {
+      env: { type: "string", short: "e", multiple: true },
+      volume: { type: "string", short: "v", multiple: true },
+      network: { type: "string" },
+      memory: { type: "string" },
+      cpus: { type: "string" },
+      pids: { type: "string" },
+      user: { type: "string", short: "u" },
+      interactive: { type: "boolean", short: "i" },
+      tty: { type: "boolean", short: "t" },
+      "no-check": { type: "boolean" },
+      store: { type: "string" },
+    });
+    const [target, ...rest] = positionals;
+    if (target === undefined) throw new UsageError(`expected FILE[#EXPORT] or an image location\n\n${HELP["run"]}`);
+    const network = values.network as string | undefined;
+    if (network !== undefined && network !== "none" && network !== "host") throw new UsageError(`--network must be none or host, not "${network}"`);
+    const env = ((values.env as string[] | undefined) ?? []).map((e) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) throw new UsageError(`--env takes NAME=VALUE, not "${e}"`);
+      return e;
+    });
+    const volumes = ((values.volume as string[] | undefined) ?? []).map((v) => {
+      const m = /^([^:]+):(\/[^:]*)(:ro|:rw)?$/.exec(v);
+      if (m === null) throw new UsageError(`--volume takes HOST:PATH[:ro], not "${v}"`);
+      if (!fs.existsSync(m[1]!)) throw new UsageError(`--volume: no such host path ${m[1]}`);
+      return { source: path.resolve(m[1]!), target: m[2]!, readOnly: m[3] === ":ro" };
+    });
+    const number = (flag: string, integer: boolean): number | undefined => {
+      const raw = values[flag] as string | undefined;
+      if (raw === undefined) return undefined;
+      const n = Number(raw);
+      if (!(n > 0) || (integer && !Number.isInteger(n))) throw new UsageError(`--${flag} must be a positive ${integer ? "whole " : ""}number, not "${raw}"`);
+      return n;
+    };
+    let memory: number | undefined;
+    if (values.memory !== undefined) {
+      const m = parseMemory(values.memory);
+      if (E.isLeft(m)) throw new UsageError(`--memory: ${m.left}`);
+      memory = m.right;
+    }
+    const cpus = number("cpus", false);
+    const pids = number("pids", true);
+    const limits = { ...(memory === undefined ? {} : { memory }), ...(cpus === undefined ? {} : { cpus }), ...(pids === undefined ? {} : { pids }) };
+    const store = await storeOf(values.store as string | undefined, io.env);
+    const location = parseTransport(target);
+    let image: BuiltImage;
+    if (E.isRight(location) && /^[a-z-]+:/.test(target) && !fs.existsSync(parseTarget(target).file)) {
+      if (location.right._tag === "Bundle") throw new UsageError("a runtime bundle runs with 'runc run --bundle DIR ID' itself");
+      image = await importImage(store, location.right, undefined, io.env);
+    } else {
+      const runStep = stepRunnerFor(store, io);
+      const { plan, inputs } = await planTarget(target, { noCheck: values["no-check"] === true, store, env: io.env, runStep });
+      image = await inExport(plan.exportName, () => buildImage(store, plan, inputs, undefined, { runStep }));
+    }
+    return runContainerOf(
+      store,
+      image,
+      { args: rest, env, volumes, ...(network === undefined ? {} : { network }), limits, ...(values.user === undefined ? {} : { user: values.user as string }), stdin: values.interactive === true || values.tty === true, terminal: values.tty === true },
+      io.env,
+    );
   },
   diff: async (args, io) => {
     const { positionals, values } = parse("diff", args, {
@@ -683,7 +789,9 @@ export const run = async (
     io.err(`lading: unknown command "${command}"\n\n${HELP["main"]}`);
     return EXIT.usage;
   }
-  if (rest.includes("--help") || rest.includes("-h")) {
+  // What follows `--` is the container's (lading run), not lading's.
+  const own = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
+  if (own.includes("--help") || own.includes("-h")) {
     io.out(HELP[command]!);
     return EXIT.ok;
   }

@@ -45,6 +45,15 @@ export type EntryIR =
       readonly from: ImagePath;
       /** Mode override; undefined keeps the package's. */
       readonly mode: number | undefined;
+    } & Owner
+  | {
+      readonly _tag: "FromImage";
+      readonly path: ImagePath;
+      /** The file or directory taken from the image. */
+      readonly source: ImagePath;
+      readonly image: ImageIR;
+      /** File mode override; undefined keeps 0644/0755 by the owner-exec bit. */
+      readonly mode: number | undefined;
     } & Owner;
 
 /**

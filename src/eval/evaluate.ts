@@ -18,6 +18,8 @@ import type { ConfigIR, EntryIR, HealthcheckIR, ImageIR, LayerIR, PackageSetIR, 
 import type { Healthcheck } from "../spec/Config.ts";
 import { debianArchitecture, evalArchive, evalPackageName, evalPackageSet } from "./packages.ts";
 import { evalRun } from "./run.ts";
+import { evalRuntime } from "./runtime.ts";
+import { RUNTIME_LABEL } from "../spec/Runtime.ts";
 
 /**
  * The largest uid/gid a USTAR header holds (6 octal digits).
@@ -152,6 +154,18 @@ const evalEntry = (entry: Entry, place: Place, out: Sink, arch?: string): EntryI
       if (archive === undefined || pkg === undefined || from === undefined) return undefined;
       return { _tag: "PackageFile", path, archive, package: pkg, from, mode, ...owner };
     }
+    case "FromImage": {
+      const source = checkPath(entry.source, at, out, "the path taken from the image");
+      // The image files are taken from is checked here, as part of this export.
+      const image = evaluate(place.file ?? "", place.exportName ?? "", entry.image);
+      if (E.isLeft(image)) {
+        out.push(...image.left.map((d) => ({ ...d, message: `in the image files are taken from: ${d.message}` })));
+        return undefined;
+      }
+      if (source === undefined) return undefined;
+      const mode = entry.mode === undefined ? undefined : checkMode(entry.mode, 0o644, at, out);
+      return { _tag: "FromImage", path, source, image: image.right, mode, ...owner };
+    }
     default: {
       const never: never = entry;
       out.push(error(at, `unknown entry kind ${JSON.stringify((never as { _tag?: unknown })._tag)}`));
@@ -177,16 +191,16 @@ const checkLayerPaths = (entries: ReadonlyArray<EntryIR>, place: Place, out: Sin
     for (let i = 2; i < segs.length; i++) {
       const parent = segs.slice(0, i).join("/");
       const kind = kinds.get(parent);
-      if (kind !== undefined && kind !== "Directory" && kind !== "HostCopy") {
+      if (kind !== undefined && kind !== "Directory" && kind !== "HostCopy" && kind !== "FromImage") {
         out.push(error({ ...place, path: e.path }, `parent ${parent} is a ${kind.toLowerCase()}, not a directory`));
         break;
       }
     }
     if (e._tag === "Hardlink") {
       const target = kinds.get(e.target);
-      if (target !== undefined && target !== "File" && target !== "HostCopy") {
+      if (target !== undefined && target !== "File" && target !== "HostCopy" && target !== "FromImage") {
         out.push(error({ ...place, path: e.path }, `hardlink target ${e.target} is a ${target.toLowerCase()}, not a regular file`));
-      } else if (target === undefined && !entries.some((c) => c._tag === "HostCopy" && (e.target === c.path || e.target.startsWith(`${c.path === "/" ? "" : c.path}/`)))) {
+      } else if (target === undefined && !entries.some((c) => (c._tag === "HostCopy" || c._tag === "FromImage") && (e.target === c.path || e.target.startsWith(`${c.path === "/" ? "" : c.path}/`)))) {
         // A target inside a host copy is known only at plan time, which checks it there.
         out.push(error({ ...place, path: e.path }, `hardlink target ${e.target} is not in this layer`));
       }
@@ -413,7 +427,10 @@ export const evaluate = (file: string, exportName: string, value: unknown): E.Ei
     if (E.isLeft(r)) out.push(error(place, `cannot pull ${r.left}`, /host/i.test(r.left) ? "name the registry, e.g. docker.io/library/debian:bookworm-slim" : undefined));
     else base = r.right;
   }
-  const config = evalConfig(value, place, out);
+  const evaluated = evalConfig(value, place, out);
+  if (evaluated.Labels?.[RUNTIME_LABEL] !== undefined) out.push(error(place, `the label ${RUNTIME_LABEL} is lading's own`, "set runtime settings with Image.withRuntime"));
+  const runtime = value.runtime === undefined ? undefined : evalRuntime(value.runtime, place, out);
+  const config: ConfigIR = runtime === undefined ? evaluated : { ...evaluated, Labels: { ...evaluated.Labels, [RUNTIME_LABEL]: runtime } };
   const p = value.platform;
   if (p.os !== "linux") out.push(error(place, `unsupported os ${JSON.stringify(p.os)}`));
   if (!architectures.includes(p.architecture)) out.push(error(place, `unknown architecture ${JSON.stringify(p.architecture)}`));

@@ -245,3 +245,28 @@ export const decodeJson = <A>(codec: t.Decoder<unknown, A>, text: string, where:
   }
   return E.mapLeft((errs: t.Errors) => error({ file: where }, `not a valid ${codec.name}: ${describe(errs)}`))(codec.decode(u));
 };
+
+/**
+ * lading's runtime settings as an image carries them in its `org.lading.runtime` label
+ * (canonical JSON): limits, capability changes, a read-only root with tmpfs mounts,
+ * sysctls and the network. Lowered into the OCI runtime config of a bundle or a run.
+ *
+ * @category model
+ */
+export const RuntimeSettings = t.partial({
+  memory: t.number,
+  cpus: t.number,
+  pids: t.number,
+  capAdd: t.array(t.string),
+  capDrop: t.array(t.string),
+  readOnlyRoot: t.boolean,
+  tmpfs: t.array(t.string),
+  sysctls: StringMap,
+  network: t.union([t.literal("none"), t.literal("host")]),
+});
+/**
+ * Decoded runtime settings; derived from the codec.
+ *
+ * @category model
+ */
+export type RuntimeSettings = t.TypeOf<typeof RuntimeSettings>;

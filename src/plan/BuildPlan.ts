@@ -24,6 +24,8 @@ export interface PlannedEntry {
   readonly target?: string;
   /** Files: `inline`, `deb:NAME` (a Debian package), or the host path relative to the spec's directory. */
   readonly source?: string;
+  /** Extended attributes that matter (`security.capability`), by name, base64; run step layers only. */
+  readonly xattrs?: Readonly<Record<string, string>>;
 }
 
 /**

@@ -43,6 +43,11 @@ export interface PlanOptions {
   readonly packages?: PackageHost;
   /** The arguments a parameterized export was given, recorded in the plan. */
   readonly arguments?: Readonly<Record<string, string>>;
+  /**
+   * Builds `image` (lazily, from the cache when it can) and gives the host path where
+   * its file or directory `source` has been taken out, for `Entry.fromImage`.
+   */
+  readonly takeFromImage?: (image: ImageIR, source: ImagePath, place: Place) => Promise<string>;
 }
 
 /**
@@ -394,6 +399,16 @@ const planLayer = async (
         if (!packages.some((p) => p.sha256 === found.pkg.sha256)) packages.push(found.pkg);
         if (found.entry === undefined) out.push(error({ ...at, path: e.path }, `package ${found.pkg.name} ${found.pkg.version} has no file ${e.from}`));
         else pending.push({ ...found.entry, path: e.path, mode: e.mode ?? found.entry.mode, ...owner });
+        break;
+      }
+      case "FromImage": {
+        if (opts.takeFromImage === undefined) {
+          out.push(error({ ...at, path: e.path }, "files from another image cannot be taken here"));
+          break;
+        }
+        // Taken out into the store, the files are then copied as host files are.
+        const taken = await opts.takeFromImage(e.image, e.source, { ...at, path: e.path });
+        await expandHostCopy(host, { _tag: "HostCopy", path: e.path, source: taken, exclude: [], mode: e.mode, dirMode: 0o755, uid: e.uid, gid: e.gid }, opts, { ...at, path: e.path }, out, pending, hashing);
         break;
       }
       default: {

@@ -10,13 +10,13 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
-import { canonicalJson } from "../core/index.ts";
+import { canonicalJson, DiagnosticError, error } from "../core/index.ts";
 import type { ImageConfig } from "../oci/index.ts";
 import type { PlannedRun } from "../plan/index.ts";
 import { makeRuntimeConfig, resolveUser } from "../sink/index.ts";
 import type { Store } from "../store/index.ts";
 import { loadSeccomp } from "./seccomp.ts";
-import { lowerRoot } from "./unpack.ts";
+import { isRoot, lowerRoot } from "./unpack.ts";
 
 const exec = promisify(execFile);
 
@@ -34,11 +34,23 @@ export const SANDBOX_VERSION = "lading-sandbox/1 runc overlay";
  * @category model
  */
 export interface SandboxMount {
-  readonly kind: "bind" | "cache" | "secret";
+  /** A bind is read-only, a volume read-write (`lading run --volume`). */
+  readonly kind: "bind" | "cache" | "secret" | "volume";
   readonly target: string;
   /** Absolute host path: a bind's source, a cache's directory, a secret's temp file. */
   readonly source: string;
 }
+
+/**
+ * Where a container's output goes: line by line to a callback (a step's output, prefixed
+ * by the caller), or straight to lading's own stdio (`lading run`), stdin included when
+ * `stdin`, through a terminal when `terminal`.
+ *
+ * @category model
+ */
+export type SandboxIo =
+  | { readonly _tag: "Lines"; readonly onLine: (line: string) => void }
+  | { readonly _tag: "Inherit"; readonly stdin: boolean; readonly terminal: boolean };
 
 /**
  * How a step ended.
@@ -114,38 +126,73 @@ export const withSandbox = async <A>(
   run: PlannedRun,
   lowers: ReadonlyArray<string>,
   mounts: ReadonlyArray<SandboxMount>,
-  onLine: (line: string) => void,
+  io: SandboxIo,
   use: (exit: SandboxExit, upper: string) => Promise<A>,
+  /** Image config labels to lower with the process: an image's runtime settings, for `lading run`. */
+  labels: Readonly<Record<string, string>> = {},
 ): Promise<A> => {
   const root = lowerRoot(store);
   const dir = path.join(store.root, "run", "s", `${process.pid}-${randomBytes(6).toString("hex")}`);
   const [top, upper, work, merged] = ["m", "u", "w", "r"].map((d) => path.join(dir, d)) as [string, string, string, string];
+  const state = path.join(store.root, "run", "runc");
   let mounted = false;
   try {
-    for (const d of [top, upper, work, merged]) await fs.mkdir(d, { recursive: true, mode: 0o755 });
+    for (const d of [top, upper, work, merged, state]) await fs.mkdir(d, { recursive: true, mode: 0o755 });
     const lowersTopFirst = [...lowers].reverse();
     await makeMountPoints(top, lowersTopFirst, [
       ...SYSTEM_MOUNTS.map((target) => ({ target, file: false })),
       ...mounts.map((m) => ({ target: m.target, file: m.kind === "secret" })),
     ]);
-    await exec("mount", ["-t", "overlay", "overlay", "-o", overlayOptions(root, top, lowers, upper, work), merged], { cwd: root });
-    mounted = true;
-    const user = await resolveUser(merged, run.user === "" ? undefined : run.user, `step user ${run.user}`);
-    const config = stepRuntimeConfig(run, user, merged, mounts);
-    await fs.writeFile(path.join(dir, "config.json"), canonicalJson(config));
-    const exit = await runContainer(dir, run, onLine);
-    await exec("umount", [merged]);
-    mounted = false;
+    const options = overlayOptions(root, top, lowers, upper, work);
+    let exit: SandboxExit;
+    if (isRoot) {
+      await exec("mount", ["-t", "overlay", "overlay", "-o", options, merged], { cwd: root });
+      mounted = true;
+      const user = await resolveUser(merged, run.user === "" ? undefined : run.user, `step user ${run.user}`);
+      await fs.writeFile(path.join(dir, "config.json"), canonicalJson(stepRuntimeConfig(run, user, merged, mounts, false, io, labels)));
+      exit = await runContainer(["runc", "--root", state, "run", "--bundle", dir], state, dir, run, io);
+      await exec("umount", [merged]);
+      mounted = false;
+    } else {
+      // Rootless: the overlay and the container live in a user namespace where the user
+      // is root, and go away with it. One uid is mapped, so a step runs as root.
+      if (!/^(|root|0)(:(root|0))?$/.test(run.user)) {
+        throw new DiagnosticError([error({}, `a rootless build runs steps as root only, not as ${JSON.stringify(run.user)}`, "build as root, or run the step as root and chown what it makes")]);
+      }
+      if (Object.keys(run.limits).some((k) => k !== "timeout")) {
+        throw new DiagnosticError([error({}, "a rootless build cannot limit memory, CPUs or processes: cgroups need root here", "build as root, or leave out the limits")]);
+      }
+      await fs.writeFile(path.join(dir, "config.json"), canonicalJson(stepRuntimeConfig(run, { uid: 0, gid: 0 }, merged, mounts, true, io, labels)));
+      const script = 'mount -t overlay overlay -o "$1" "$2" && shift 2 && exec "$@"';
+      exit = await runContainer(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", `${options},userxattr`, merged, "runc", "--root", state, "run", "--bundle", dir],
+        state,
+        dir,
+        run,
+        io,
+        root,
+      );
+    }
     return await use(exit, upper);
   } finally {
     if (mounted) await exec("umount", ["-l", merged]).catch(() => undefined);
+    // overlayfs leaves its work directory mode 0: only root could walk it to remove it.
+    await fs.chmod(path.join(work, "work"), 0o700).catch(() => undefined);
     await fs.rm(dir, { recursive: true, force: true });
   }
 };
 
 /** The OCI runtime config of a step: the bundle's, with the step's command, mounts and limits. */
-const stepRuntimeConfig = (run: PlannedRun, user: { uid: number; gid: number }, root: string, mounts: ReadonlyArray<SandboxMount>): Record<string, unknown> => {
-  const image: ImageConfig = { architecture: "", os: "linux", rootfs: { type: "layers", diff_ids: [] }, config: { Env: [...run.env], WorkingDir: run.workingDir, Entrypoint: [...run.argv] } } as ImageConfig;
+const stepRuntimeConfig = (
+  run: PlannedRun,
+  user: { uid: number; gid: number },
+  root: string,
+  mounts: ReadonlyArray<SandboxMount>,
+  rootless: boolean,
+  io: SandboxIo,
+  labels: Readonly<Record<string, string>>,
+): Record<string, unknown> => {
+  const image: ImageConfig = { architecture: "", os: "linux", rootfs: { type: "layers", diff_ids: [] }, config: { Env: [...run.env], WorkingDir: run.workingDir, Entrypoint: [...run.argv], Labels: { ...labels } } } as ImageConfig;
   const base = makeRuntimeConfig(image, user, "lading") as {
     process: Record<string, unknown> & { capabilities: { bounding: string[] } };
     mounts: unknown[];
@@ -157,30 +204,34 @@ const stepRuntimeConfig = (run: PlannedRun, user: { uid: number; gid: number }, 
   if (run.limits.pids !== undefined) resources["pids"] = { limit: run.limits.pids };
   return {
     ...base,
-    root: { path: root, readonly: false },
+    process: { ...base.process, terminal: io._tag === "Inherit" && io.terminal },
+    root: { ...(base as { root?: object }).root, path: root },
     mounts: [
-      ...base.mounts,
+      // Rootless, sysfs cannot be mounted afresh: the host's is bound read-only, as runc's
+      // own rootless spec does.
+      ...(rootless ? base.mounts.map((m) => ((m as { destination?: string }).destination === "/sys" ? { destination: "/sys", type: "bind", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"] } : m)) : base.mounts),
       ...mounts.map((m) => ({
         destination: m.target,
         type: "bind",
         source: m.source,
-        options: m.kind === "cache" ? ["rbind", "rw", "nosuid", "nodev"] : ["rbind", "ro", "nosuid", "nodev"],
+        options: m.kind === "cache" || m.kind === "volume" ? ["rbind", "rw", "nosuid", "nodev"] : ["rbind", "ro", "nosuid", "nodev"],
       })),
     ],
     linux: {
       ...base.linux,
       namespaces: base.linux.namespaces.filter((n) => run.network === "none" || n.type !== "network"),
-      resources,
+      ...(rootless ? {} : { resources }),
       seccomp: loadSeccomp(base.process.capabilities.bounding),
     },
   };
 };
 
-/** Runs the bundle in `dir` with runc, streaming its output, within the step's timeout. */
-const runContainer = (dir: string, run: PlannedRun, onLine: (line: string) => void): Promise<SandboxExit> =>
+/** Runs `command` (runc, perhaps inside unshare) on the bundle in `dir`, streaming its output, within the step's timeout. */
+const runContainer = (command: ReadonlyArray<string>, state: string, dir: string, run: PlannedRun, io: SandboxIo, cwd?: string): Promise<SandboxExit> =>
   new Promise((resolve, reject) => {
     const id = `lading-${path.basename(dir)}`;
-    const child = spawn("runc", ["run", "--bundle", dir, id], { stdio: ["ignore", "pipe", "pipe"] });
+    const stdio = io._tag === "Lines" ? (["ignore", "pipe", "pipe"] as const) : ([io.stdin ? "inherit" : "ignore", "inherit", "inherit"] as const);
+    const child = spawn(command[0]!, [...command.slice(1), id], { stdio: [...stdio], ...(cwd === undefined ? {} : { cwd }) });
     const tail: string[] = [];
     let timedOut = false;
     const lines = (stream: NodeJS.ReadableStream): void => {
@@ -198,16 +249,16 @@ const runContainer = (dir: string, run: PlannedRun, onLine: (line: string) => vo
     const emit = (line: string): void => {
       tail.push(line);
       if (tail.length > TAIL_LINES) tail.shift();
-      onLine(line);
+      if (io._tag === "Lines") io.onLine(line);
     };
-    lines(child.stdout);
-    lines(child.stderr);
+    if (child.stdout !== null) lines(child.stdout);
+    if (child.stderr !== null) lines(child.stderr);
     const timer =
       run.limits.timeout === undefined
         ? undefined
         : setTimeout(() => {
             timedOut = true;
-            execFile("runc", ["kill", id, "KILL"], () => undefined);
+            execFile("runc", ["--root", state, "kill", id, "KILL"], () => undefined);
           }, run.limits.timeout * 1000);
     child.on("error", (e) => {
       if (timer !== undefined) clearTimeout(timer);
@@ -215,7 +266,10 @@ const runContainer = (dir: string, run: PlannedRun, onLine: (line: string) => vo
     });
     child.on("close", (code, signal) => {
       if (timer !== undefined) clearTimeout(timer);
-      // A container left by a runc that was killed itself is removed here.
-      execFile("runc", ["delete", "-f", id], () => resolve({ code: code ?? 128 + (signal === null ? 0 : 9), timedOut, tail }));
+      const exit = { code: code ?? 128 + (signal === null ? 0 : 9), timedOut, tail };
+      // runc run removes its container when the process exits; one whose runc was killed,
+      // or that was killed on its timeout, may be left, and is removed here.
+      if (code !== null && !timedOut) resolve(exit);
+      else execFile("runc", ["--root", state, "delete", "-f", id], () => resolve(exit));
     });
   });

@@ -14,13 +14,11 @@ import type { StepRequest, StepRunner } from "../build/index.ts";
 import { buildLayer } from "../build/index.ts";
 import type { LayerBlob } from "../oci/index.ts";
 import type { PlannedMount } from "../plan/index.ts";
-import type { RegistryClient } from "../registry/index.ts";
-import { fetchBlob, registryClient } from "../registry/index.ts";
 import type { Store } from "../store/index.ts";
 import type { SandboxMount } from "./sandbox.ts";
 import { withSandbox } from "./sandbox.ts";
 import { layerFromUpper } from "./upper.ts";
-import { unpackLower } from "./unpack.ts";
+import { lowersOf } from "./unpack.ts";
 
 /**
  * What the runner needs from its caller: the store, the environment secrets are read
@@ -57,22 +55,14 @@ export const createStepRunner =
     const { store } = options;
     const { plan, layer, below, inputs } = request;
     const place = { exportName: plan.exportName, layer: layer.name };
-    let client: RegistryClient | undefined;
-    for (const l of below) {
-      if (await store.hasBlob(l.digest, l.size)) continue;
-      const ref = plan.base === undefined ? undefined : parseReference(plan.base.reference);
-      if (ref === undefined || E.isLeft(ref)) throw new Error(`layer ${l.digest} below step ${layer.name} is not in the store`);
-      client ??= registryClient(ref.right, { env: options.env });
-      await fetchBlob(store, client, l.digest, l.size);
-    }
-    const lowers: string[] = [];
-    for (const l of below) lowers.push(await unpackLower(store, l));
-    await fs.mkdir(path.join(store.root, "run", "l"), { recursive: true });
+    const remote = plan.base === undefined ? undefined : parseReference(plan.base.reference);
+    if (remote !== undefined && E.isLeft(remote)) throw new Error(`a planned base has an invalid reference: ${remote.left}`);
+    const lowers = await lowersOf(store, below, remote?.right, options.env);
     const secrets = path.join(await secretsRoot(), `lading-secrets-${process.pid}-${randomBytes(6).toString("hex")}`);
     try {
       const mounts: SandboxMount[] = [];
       for (const m of layer.run.mounts) mounts.push(await prepareMount(store, m, inputs.specDir, secrets, options.env, place));
-      return await withSandbox(store, layer.run, lowers, mounts, (line) => options.onLine(layer.name, line), async (exit, upper) => {
+      return await withSandbox(store, layer.run, lowers, mounts, { _tag: "Lines", onLine: (line) => options.onLine(layer.name, line) }, async (exit, upper) => {
         if (exit.code !== 0) {
           const why = exit.timedOut
             ? `timed out after ${layer.run.limits.timeout} s`
@@ -87,6 +77,10 @@ export const createStepRunner =
         if (normalised.dropped.length > 0) options.onDropped?.(layer.name, normalised.dropped);
         return buildLayer(store, normalised.layer, normalised.inputs, plan.created);
       });
+    } catch (e) {
+      // The sandbox's own refusals (a rootless limit, an unknown user) name the step here.
+      if (e instanceof DiagnosticError) throw new DiagnosticError(e.diagnostics.map((d) => ({ ...place, ...d })));
+      throw e;
     } finally {
       await fs.rm(secrets, { recursive: true, force: true });
     }

@@ -15,14 +15,29 @@ import { promisify } from "node:util";
 import * as zlib from "node:zlib";
 import * as E from "fp-ts/lib/Either.js";
 import * as tar from "tar-stream";
-import type { Digest } from "../core/index.ts";
+import type { Digest, Reference } from "../core/index.ts";
 import { DiagnosticError, digestHex, error } from "../core/index.ts";
+import type { RegistryClient } from "../registry/index.ts";
+import { fetchBlob, registryClient } from "../registry/index.ts";
 import type { ImageLayer } from "../oci/index.ts";
 import { classifyLayerEntry, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
 import { pathExists } from "../store/index.ts";
 
 const exec = promisify(execFile);
+
+/**
+ * Whether lading runs as root. Otherwise steps run rootless: in a user namespace where
+ * the user is root, over an overlay mounted with `userxattr`, whose opaque directories
+ * are marked in the `user.` xattr namespace instead of `trusted.`.
+ *
+ * @category model
+ */
+export const isRoot = process.getuid?.() === 0;
+
+/** Runs a command as root of a user namespace when lading is not root (whiteouts need it). */
+const asNamespaceRoot = (cmd: string, args: ReadonlyArray<string>): Promise<unknown> =>
+  isRoot ? exec(cmd, [...args]) : exec("unshare", ["--user", "--map-root-user", cmd, ...args]);
 
 /**
  * Where the store keeps unpacked layers: short names, since an overlay's mount options
@@ -38,6 +53,32 @@ export const lowerRoot = (store: Store): string => path.join(store.root, "run", 
  * @category destructors
  */
 export const lowerName = (diffId: Digest): string => digestHex(diffId);
+
+/**
+ * The lower directories of `layers` (bottom first), each unpacked once: a layer whose
+ * blob is not in the store yet (a pulled base's) is fetched from `remote` first.
+ *
+ * @category destructors
+ */
+export const lowersOf = async (
+  store: Store,
+  layers: ReadonlyArray<ImageLayer>,
+  remote: Reference | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<ReadonlyArray<string>> => {
+  let client: RegistryClient | undefined;
+  const lowers: string[] = [];
+  for (const l of layers) {
+    if (!(await store.hasBlob(l.digest, l.size))) {
+      if (remote === undefined) throw new Error(`layer ${l.digest} is not in the store`);
+      client ??= registryClient(remote, { env });
+      await fetchBlob(store, client, l.digest, l.size);
+    }
+    lowers.push(await unpackLower(store, l));
+  }
+  await fs.mkdir(lowerRoot(store), { recursive: true });
+  return lowers;
+};
 
 const fail = (layer: string, message: string): never => {
   throw new DiagnosticError([error({ file: `layer ${layer}` }, message)]);
@@ -134,7 +175,8 @@ const extractForOverlay = async (blob: string, mediaType: string, root: string, 
         default:
           fail(where, `entry ${rel} is a ${header.type}, which lading does not unpack`);
       }
-      await fs.lchown(target, header.uid, header.gid);
+      // Rootless, every file is the user's own: the namespace shows them as root's.
+      if (isRoot) await fs.lchown(target, header.uid, header.gid);
       if (header.type !== "symlink") await fs.chmod(target, header.mode & 0o7777);
       await fs.lutimes(target, header.mtime, header.mtime);
     })().then(() => done(), done);
@@ -144,20 +186,22 @@ const extractForOverlay = async (blob: string, mediaType: string, root: string, 
   else if (mediaType.endsWith("tar")) await pipeline(source, ex as unknown as NodeJS.WritableStream);
   else fail(where, `layers of type ${mediaType} cannot be run on yet`);
   for (const [target, h] of devices) {
+    // No device can be made outside the initial user namespace: rootless, a step sees none.
+    if (!isRoot && h.type !== "fifo") continue;
     const kind = h.type === "fifo" ? ["p"] : [h.type === "block-device" ? "b" : "c", String(h.devmajor ?? 0), String(h.devminor ?? 0)];
     await exec("mknod", ["-m", (h.mode & 0o7777).toString(8), target, ...kind]);
-    await fs.lchown(target, h.uid, h.gid);
+    if (isRoot) await fs.lchown(target, h.uid, h.gid);
   }
   for (const w of whiteouts) {
     await fs.rm(w, { recursive: true, force: true });
-    await exec("mknod", [w, "c", "0", "0"]);
+    await asNamespaceRoot("mknod", [w, "c", "0", "0"]);
   }
-  for (const d of opaque) await exec("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", d]);
+  for (const d of opaque) await exec("setfattr", ["-n", `${isRoot ? "trusted" : "user"}.overlay.opaque`, "-v", "y", d]);
   // Children changed their directories' times: set them last, on what is still a
   // directory (a later entry may have replaced one with a link): never through a link.
   for (const [target, h] of dirs) {
     if ((await fs.lstat(target).catch(() => undefined))?.isDirectory() !== true) continue;
-    await fs.lchown(target, h.uid, h.gid);
+    if (isRoot) await fs.lchown(target, h.uid, h.gid);
     await fs.chmod(target, h.mode & 0o7777);
     await fs.utimes(target, h.mtime, h.mtime);
   }

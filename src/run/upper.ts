@@ -14,12 +14,16 @@ import type { Digest, ImagePath } from "../core/index.ts";
 import { digestOf, sortBytewise } from "../core/index.ts";
 import type { PlanInputs, PlannedEntry, PlannedLayer } from "../plan/index.ts";
 import { nodeHost } from "../plan/index.ts";
+import { isRoot } from "./unpack.ts";
 
 const exec = promisify(execFile);
 
 const EMPTY = new Uint8Array(0);
 const EMPTY_DIGEST = digestOf(EMPTY);
 const OPAQUE = /^(trusted|user)\.overlay\.opaque$/;
+const KEPT = /^((trusted|user)\.overlay\.opaque|security\.capability)$/;
+/** "y", base64: the value overlayfs gives an opaque directory's mark. */
+const YES = Buffer.from("y").toString("base64");
 
 /**
  * A step's changes as a planned layer, with the inputs its build reads (the upper
@@ -33,21 +37,30 @@ export interface UpperLayer {
   readonly dropped: ReadonlyArray<string>;
 }
 
-/** Directories marked opaque by overlayfs, absolute, read in one call of getfattr. */
-const opaqueDirs = async (upper: string): Promise<ReadonlySet<string>> => {
-  const { stdout } = await exec("getfattr", ["-R", "-P", "--absolute-names", "-d", "-m", "^(trusted|user)\\.overlay\\.opaque$", upper], { maxBuffer: 64 << 20 }).catch(
+/**
+ * The extended attributes that matter in the upper directory, by absolute path and name,
+ * base64: overlayfs's opaque marks and `security.capability`. One call of getfattr.
+ */
+const readXattrs = async (upper: string): Promise<ReadonlyMap<string, ReadonlyMap<string, string>>> => {
+  const { stdout } = await exec("getfattr", ["-R", "-P", "--absolute-names", "-d", "-e", "base64", "-m", KEPT.source, upper], { maxBuffer: 64 << 20 }).catch(
     (e: NodeJS.ErrnoException) => {
       if (e.code === "ENOENT") throw new Error("getfattr is missing: install the attr package");
       throw e;
     },
   );
-  const dirs = new Set<string>();
+  const found = new Map<string, Map<string, string>>();
   let file: string | undefined;
   for (const line of stdout.split("\n")) {
     if (line.startsWith("# file: ")) file = line.slice(8);
-    else if (file !== undefined && OPAQUE.test(line.split("=")[0] ?? "") && /="y"$/.test(line)) dirs.add(file);
+    else if (file !== undefined) {
+      const m = /^([^=]+)=0s(.*)$/.exec(line);
+      if (m === null || !KEPT.test(m[1]!)) continue;
+      const attrs = found.get(file) ?? new Map<string, string>();
+      attrs.set(m[1]!, m[2]!);
+      found.set(file, attrs);
+    }
   }
-  return dirs;
+  return found;
 };
 
 /**
@@ -57,7 +70,11 @@ const opaqueDirs = async (upper: string): Promise<ReadonlySet<string>> => {
  */
 export const layerFromUpper = async (upper: string, name: string, cacheKey: Digest): Promise<UpperLayer> => {
   const host = nodeHost();
-  const opaque = await opaqueDirs(upper);
+  // Rootless, what the namespace's root made is the user's on the host: root's in the layer.
+  const uid = (id: number): number => (!isRoot && id === process.getuid?.() ? 0 : id);
+  const gid = (id: number): number => (!isRoot && id === process.getgid?.() ? 0 : id);
+  const xattrs = await readXattrs(upper);
+  const isOpaque = (file: string): boolean => [...(xattrs.get(file) ?? new Map<string, string>())].some(([k, v]) => OPAQUE.test(k) && v === YES);
   const entries: PlannedEntry[] = [];
   const dropped: string[] = [];
   const byInode = new Map<number, ImagePath[]>();
@@ -66,18 +83,19 @@ export const layerFromUpper = async (upper: string, name: string, cacheKey: Dige
       const p = `${at}/${child}` as ImagePath;
       const file = path.join(abs, child);
       const st = await fs.lstat(file);
-      const owner = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+      const owner = { mode: st.mode & 0o7777, uid: uid(st.uid), gid: gid(st.gid) };
       if (st.isDirectory()) {
         entries.push({ path: p, type: "dir", ...owner });
-        if (opaque.has(file)) entries.push({ path: `${p}/.wh..wh..opq`, type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, digest: EMPTY_DIGEST, source: "inline" });
+        if (isOpaque(file)) entries.push({ path: `${p}/.wh..wh..opq`, type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, digest: EMPTY_DIGEST, source: "inline" });
         await walk(file, p);
       } else if (st.isFile()) {
         const hostStat = await host.stat(file);
         const digest = await host.hashFile(file, hostStat!);
-        entries.push({ path: p, type: "file", ...owner, size: st.size, digest, source: path.relative(upper, file) });
+        const capability = xattrs.get(file)?.get("security.capability");
+        entries.push({ path: p, type: "file", ...owner, size: st.size, digest, source: path.relative(upper, file), ...(capability === undefined ? {} : { xattrs: { "security.capability": capability } }) });
         if (st.nlink > 1) byInode.set(st.ino, [...(byInode.get(st.ino) ?? []), p]);
       } else if (st.isSymbolicLink()) {
-        entries.push({ path: p, type: "symlink", mode: 0o777, uid: st.uid, gid: st.gid, target: await fs.readlink(file) });
+        entries.push({ path: p, type: "symlink", mode: 0o777, uid: owner.uid, gid: owner.gid, target: await fs.readlink(file) });
       } else if (st.isCharacterDevice() && st.rdev === 0) {
         entries.push({ path: `${at}/.wh.${child}` as ImagePath, type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, digest: EMPTY_DIGEST, source: "inline" });
       } else dropped.push(p);

@@ -21,6 +21,7 @@ import type { Store } from "../store/index.ts";
 import { readFileInRoot, resolveInRoot } from "./InRootPath.ts";
 import { tempNameFor } from "../store/index.ts";
 import { parseAccountTable } from "../plan/index.ts";
+import { applyRuntimeSettings, runtimeSettingsOf } from "./runtime.ts";
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -238,7 +239,7 @@ export const resolveUser = async (root: string, spec: string | undefined, where:
 /**
  * The OCI runtime config for an image config: the process is Entrypoint then Cmd, with
  * a default PATH when Env sets none, Docker's default capabilities and the usual
- * /proc, /dev and /sys mounts.
+ * /proc, /dev and /sys mounts, changed by the image's runtime settings when it has any.
  *
  * @category constructors
  */
@@ -246,7 +247,8 @@ export const makeRuntimeConfig = (config: ImageConfig, user: { uid: number; gid:
   const c = config.config ?? {};
   const args = [...(c.Entrypoint ?? []), ...(c.Cmd ?? [])];
   const env = c.Env ?? [];
-  return {
+  // The image's own runtime settings (Image.withRuntime), carried in its config's labels.
+  return applyRuntimeSettings({
     ociVersion: "1.0.2",
     process: {
       terminal: false,
@@ -274,7 +276,7 @@ export const makeRuntimeConfig = (config: ImageConfig, user: { uid: number; gid:
       maskedPaths: ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
       readonlyPaths: ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
     },
-  };
+  }, runtimeSettingsOf(c.Labels));
 };
 
 /** What marks a directory as a bundle lading wrote: the runtime config it writes. */

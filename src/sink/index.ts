@@ -9,3 +9,4 @@ export { parseReference, formatReference } from "../core/index.ts";
 export type { Reference } from "../core/index.ts";
 export { importImage, inspectBase } from "./copy.ts";
 export { makeRuntimeConfig, resolveUser } from "./bundle.ts";
+export { applyRuntimeSettings, runtimeSettingsOf } from "./runtime.ts";

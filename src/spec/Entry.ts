@@ -4,6 +4,7 @@
  */
 import type { ImagePath } from "../core/ImagePath.ts";
 import type { PackageFile } from "./Debian.ts";
+import type { Image } from "./Image.ts";
 
 export type { ImagePath };
 
@@ -102,11 +103,26 @@ export interface Opaque extends Attributes {
 }
 
 /**
- * What a layer holds at one path: one of the kinds above or a file of a Debian package (`Debian.file`), told apart by `_tag`.
+ * Files taken from another image's file system (Dockerfile's `COPY --from`): `source`
+ * in `image`, copied to `path`. Only that image's layers are built, and only when an
+ * image holding this entry is.
  *
  * @category model
  */
-export type Entry = File | Directory | Symlink | Hardlink | HostCopy | PackageFile | Remove | Opaque;
+export interface FromImage extends Attributes {
+  readonly _tag: "FromImage";
+  readonly path: ImagePath;
+  readonly image: Image;
+  readonly source: ImagePath;
+}
+
+/**
+ * What a layer holds at one path: one of the kinds above or a file of a Debian package
+ * (`Debian.file`), told apart by `_tag`.
+ *
+ * @category model
+ */
+export type Entry = File | Directory | Symlink | Hardlink | HostCopy | PackageFile | Remove | Opaque | FromImage;
 
 const freeze = <A extends object>(a: A): A => Object.freeze(a);
 
@@ -209,3 +225,15 @@ export const withOwner =
   (uid: number, gid: number = uid) =>
   <E extends Exclude<Entry, Remove>>(entry: E): E =>
     freeze({ ...entry, uid, gid });
+
+/**
+ * Files from another image's file system, as Dockerfile's `COPY --from`: `from` (a file
+ * or a directory, whose contents are copied) in `image`, to `to` in this layer. Lazy:
+ * `image` is built (its steps run) only when an image holding this entry is planned, and
+ * none of its layers becomes part of this image. Files keep 0755 when executable, else
+ * 0644, unless `mode` says otherwise; owners are 0 unless given.
+ *
+ * @category constructors
+ */
+export const fromImage = (image: Image, from: ImagePath, to: ImagePath, attributes: Attributes = {}): FromImage =>
+  freeze({ _tag: "FromImage", path: to, image, source: from, ...attributes });

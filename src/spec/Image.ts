@@ -14,6 +14,7 @@ import type { PackageSet } from "./Debian.ts";
 import { layer as packageLayer } from "./Debian.ts";
 import type { Layer } from "./Layer.ts";
 import type { Run, RunOptions } from "./Run.ts";
+import type { Runtime } from "./Runtime.ts";
 import type { Platform } from "./Platform.ts";
 import { linuxAmd64 } from "./Platform.ts";
 
@@ -51,6 +52,8 @@ export interface Image {
   readonly config: Config;
   readonly platform: Platform;
   readonly annotations: Readonly<Record<string, string>>;
+  /** Runtime settings for containers of the image; none unless `withRuntime` sets them. */
+  readonly runtime?: Runtime;
 }
 
 /**
@@ -276,6 +279,22 @@ export const withHealthcheckShell = (script: string, options: HealthcheckOptions
  * @category combinators
  */
 export const withoutHealthcheck = withConfig((c) => ({ ...c, healthcheck: Object.freeze({ _tag: "None" as const }) }));
+
+/**
+ * Sets runtime settings for containers of the image (limits, capabilities, a read-only
+ * root with tmpfs mounts, sysctls, the network), merged over earlier ones: later fields
+ * win, sysctls merge. They travel in the image config's `org.lading.runtime` label and
+ * lower into the runtime config of `bundle:` and `lading run`.
+ *
+ * @category combinators
+ */
+export const withRuntime =
+  (runtime: Runtime) =>
+  (image: Image): Image =>
+    Object.freeze({
+      ...image,
+      runtime: Object.freeze({ ...image.runtime, ...runtime, ...(runtime.sysctls === undefined ? {} : { sysctls: Object.freeze({ ...image.runtime?.sysctls, ...runtime.sysctls }) }) }),
+    });
 
 /**
  * Merges manifest annotations; a later value for a key wins.

@@ -7,3 +7,4 @@ export * as Platform from "./Platform.ts";
 export * as Param from "./Param.ts";
 export type { ImagePath } from "../core/index.ts";
 export * as Debian from "./Debian.ts";
+export * as Runtime from "./Runtime.ts";

@@ -5,6 +5,8 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import type { BuildPlan, PlannedEntry } from "../../src/plan/index.ts";
+import type { InspectedLayer } from "../../src/sink/index.ts";
+import { flattenLayers } from "../../src/sink/index.ts";
 
 /** What a tree holds at a path, in the shape of a plan's entries. */
 export interface UnpackedEntry {
@@ -39,6 +41,23 @@ export const walkRootfs = async (root: string): Promise<Map<string, UnpackedEntr
   return out;
 };
 
+/** An entry as an unpacked tree shows it: a symlink's mode is always 0777. */
+const unpackedOf = (e: {
+  readonly type: "file" | "dir" | "symlink";
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly digest?: string | undefined;
+  readonly target?: string | undefined;
+}): UnpackedEntry => ({
+  type: e.type,
+  mode: e.type === "symlink" ? 0o777 : e.mode,
+  uid: e.uid,
+  gid: e.gid,
+  ...(e.digest === undefined ? {} : { digest: e.digest }),
+  ...(e.target === undefined ? {} : { target: e.target }),
+});
+
 /**
  * The tree a plan declares, layers applied in order; whiteouts (Entry.remove, Entry.opaque)
  * are not applied, so compare only plans without them.
@@ -54,15 +73,29 @@ export const expectedTree = (plan: BuildPlan): Map<string, UnpackedEntry> => {
         expected.set(e.path, target);
         continue;
       }
-      expected.set(e.path, {
-        type: e.type,
-        mode: e.type === "symlink" ? 0o777 : e.mode,
-        uid: e.uid,
-        gid: e.gid,
-        ...(e.digest === undefined ? {} : { digest: e.digest }),
-        ...(e.target === undefined ? {} : { target: e.target }),
-      });
+      expected.set(e.path, unpackedOf({ ...e, type: e.type }));
     }
+  }
+  return expected;
+};
+
+/**
+ * The tree built layers give, applied in order with their whiteouts, as lading reads
+ * them: for images whose run steps' files are known only once built.
+ */
+export const treeOfLayers = (layers: ReadonlyArray<InspectedLayer>): Map<string, UnpackedEntry> => {
+  const expected = new Map<string, UnpackedEntry>();
+  const tree = flattenLayers(layers);
+  for (const f of tree.values()) {
+    if (f.path === "/") continue;
+    if (f.type === "hardlink") {
+      const target = tree.get(f.target ?? "");
+      if (target === undefined || target.type !== "file") throw new Error(`hardlink ${f.path} to a path not a file of the image`);
+      expected.set(f.path, unpackedOf({ ...target, type: "file" }));
+      continue;
+    }
+    if (f.type === "other") throw new Error(`unexpected entry type at ${f.path}`);
+    expected.set(f.path, unpackedOf({ ...f, type: f.type }));
   }
   return expected;
 };

@@ -17,6 +17,7 @@ const PACKAGES: Record<string, string> = {
   htpasswd: "apache2-utils",
   gzip: "gzip",
   getfattr: "attr",
+  setpriv: "util-linux",
 };
 
 /** Throws unless `tool` is on PATH. */
