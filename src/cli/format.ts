@@ -48,6 +48,7 @@ export const formatPlan = (plan: BuildPlan): string => {
   }
   for (const l of plan.layers) {
     lines.push(`layer ${l.name}: ${l.entries.length} entries, ${formatSize(l.contentSize)}, cache key ${l.cacheKey}`);
+    for (const p of l.packages ?? []) lines.push(`  package  ${p.name} ${p.version} ${p.architecture}${p.installed ? "" : " (files only)"}  ${p.sha256}`);
     for (const e of l.entries) lines.push(entryLine(e));
   }
   return lines.join("\n");

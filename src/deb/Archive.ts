@@ -42,16 +42,33 @@ const fail = (file: string, message: string, hint?: string): never => {
   throw new DiagnosticError([error({ file }, message, hint)]);
 };
 
-/** GETs a URL, failing with a diagnostic that names it on an error answer. */
-const get = async (url: URL): Promise<Readable> => {
-  let res;
-  try {
-    res = await httpRequest(url, { method: "GET", headers: { "user-agent": "lading" } });
-  } catch (e) {
-    return fail(url.href, `cannot fetch: ${(e as Error).message}`);
+/** A failure worth another try: a dropped connection or a server's 5xx answer. */
+class Transient extends Error {}
+
+const ATTEMPTS = 4;
+
+/**
+ * Runs `f` again after a dropped connection or a 5xx answer, waiting longer each time;
+ * the last failure becomes a diagnostic naming the URL.
+ */
+const withRetries = async <A>(url: URL, f: () => Promise<A>): Promise<A> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await f();
+    } catch (e) {
+      if (e instanceof DiagnosticError) throw e;
+      if (attempt >= ATTEMPTS) return fail(url.href, `cannot fetch: ${(e as Error).message}`);
+      await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+    }
   }
+};
+
+/** GETs a URL: a 5xx answer is transient, another non-200 answer a diagnostic naming it. */
+const get = async (url: URL): Promise<Readable> => {
+  const res = await httpRequest(url, { method: "GET", headers: { "user-agent": "lading" } });
   if (res.status !== 200) {
     res.discard();
+    if (res.status >= 500) throw new Transient(`the archive answered ${res.status}`);
     return fail(url.href, `the archive answered ${res.status}`);
   }
   return res.body;
@@ -66,14 +83,17 @@ export const fetchRelease = async (loc: ArchiveLocation): Promise<Release> => {
   const url = join(loc.uri, `dists/${loc.suite}/InRelease`);
   const keyringBytes = await fs.readFile(loc.keyring).catch(() => fail(loc.keyring, "cannot read the keyring", "install debian-archive-keyring, or give the package set a keyring"));
   const keys = await readKeyring(keyringBytes, loc.keyring);
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const c of await get(url)) {
-    parts.push(c as Buffer);
-    size += (c as Buffer).byteLength;
-    if (size > 16 << 20) fail(url.href, "the release file is larger than 16 MiB");
-  }
-  const signed = await verifyInRelease(Buffer.concat(parts).toString("utf8"), keys, url.href);
+  const text = await withRetries(url, async () => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    for await (const c of await get(url)) {
+      parts.push(c as Buffer);
+      size += (c as Buffer).byteLength;
+      if (size > 16 << 20) fail(url.href, "the release file is larger than 16 MiB");
+    }
+    return Buffer.concat(parts).toString("utf8");
+  });
+  const signed = await verifyInRelease(text, keys, url.href);
   const release = parseRelease(signed, url.href);
   if (release.suite !== loc.suite && release.codename !== loc.suite) {
     fail(url.href, `the release file is for ${release.codename ?? release.suite ?? "no suite"}, not ${loc.suite}`, "a mirror must not serve one suite for another");
@@ -94,9 +114,12 @@ export const fetchRelease = async (loc: ArchiveLocation): Promise<Release> => {
 export const fetchVerified = async (store: Store, url: URL, digest: Digest, size: number, what: string, vouchedBy: string): Promise<void> => {
   if ((await store.blobSize(digest)) === size) return;
   const temp = store.tempPath();
-  const hashing = createDigestingStream();
   try {
-    await pipeline(await get(url), hashing.stream, createWriteStream(temp));
+    const hashing = await withRetries(url, async () => {
+      const h = createDigestingStream();
+      await pipeline(await get(url), h.stream, createWriteStream(temp));
+      return h;
+    });
     if (hashing.digest() !== digest || hashing.size() !== size) {
       fail(url.href, `${what} does not match the sha256 ${vouchedBy} gives: refused, nothing stored`, `expected ${digest} (${size} bytes), got ${hashing.digest()} (${hashing.size()} bytes)`);
     }
