@@ -88,7 +88,7 @@ commands:
   build FILE[#EXPORT] --out T   build an image and write it to T
   inspect T                     show an image's config, layers and files, verifying every blob
   diff A B                      what changes from image A to image B: specs, git revisions or built images
-  lock [FILE...]                pin every pulled base image to a digest in lading.lock
+  lock [FILE...]                pin every pulled base image and Debian package set in lading.lock
   copy SRC DST                  copy an image between any two locations, by digest
 
 image locations (T): ${TRANSPORTS.join(", ")}
@@ -138,9 +138,9 @@ a registry output on the same registry mounts them instead.
   lock: `usage: lading lock [FILE...] [--no-check] [--store DIR]
 
 Resolves every image the spec files pull (every export) to the digest its tag names now,
-checks that each has an image for its export's platform, and writes lading.lock beside
-each spec: JSON, sorted, one pin a line. Builds use the pins; 'build --frozen' uses
-nothing else. Prints each pin, and what changed. FILE defaults to lading.ts. The lock
+checks that each has an image for its export's platform, resolves every Debian package
+set against its archive, and writes lading.lock beside each spec: JSON, sorted, one pin
+(or package) a line. Builds use the pins; 'build --frozen' uses nothing else. Prints each pin, and what changed. FILE defaults to lading.ts. The lock
 file holds the pins of the spec files named, so name every spec of a directory.
 
   --no-check    skip the type check
