@@ -31,7 +31,7 @@ const hello = (version: string): TestPackage => ({
   depends: "libgreet (>= 1), default-shell",
   files: [
     { path: "usr/bin/hello", content: `#!/bin/sh\necho hello ${version}\n`, mode: 0o755 },
-    { path: "usr/share/doc/hello/copyright", content: "License: MIT\n" },
+    { path: "usr/share/doc/hello/copyright", content: "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nLicense: Expat or GPL-2+\n" },
   ],
 });
 const libgreet: TestPackage = { name: "libgreet", version: "1.0", files: [{ path: "usr/lib/libgreet.txt", content: "greet\n" }] };
@@ -98,6 +98,17 @@ describe("a locked package set", () => {
     expect(status).toContain("Package: hello\nStatus: install ok installed\nVersion: 1.0\n");
     expect([...status.matchAll(/^Package: (.*)$/gm)].map((m) => m[1])).toEqual(["hello", "libgreet", "tinysh"]);
     expect(await fs.readFile(path.join(bundle, "rootfs/var/lib/dpkg/info/hello.list"), "utf8")).toContain("/usr/bin/hello\n");
+
+    // The bill of lading, from the plan: each package with its version, purl and licenses.
+    const sbom = await runLading(["sbom", "--no-check", `${spec}#app`, "--frozen", "--store", store]);
+    const doc = JSON.parse(sbom.stdout) as { spdxVersion: string; packages: { name: string; versionInfo?: string; licenseDeclared: string; externalRefs?: { referenceLocator: string }[] }[] };
+    expect(doc.spdxVersion).toBe("SPDX-2.3");
+    expect(doc.packages.map((p) => [p.name, p.versionInfo ?? null, p.licenseDeclared, p.externalRefs?.[0]?.referenceLocator ?? null])).toEqual([
+      ["app", null, "NOASSERTION", null],
+      ["hello", "1.0", "GPL-2.0-or-later AND MIT", "pkg:deb/debian/hello@1.0?arch=amd64"],
+      ["libgreet", "1.0", "NOASSERTION", "pkg:deb/debian/libgreet@1.0?arch=amd64"],
+      ["tinysh", "2", "NOASSERTION", "pkg:deb/debian/tinysh@2?arch=amd64"],
+    ]);
 
     // The archive moves on: a newer hello, a new signed release.
     await writeArchive(archiveRoot, key, [hello("1.0"), hello("1.1"), libgreet, dash], { suite: "moving" });
