@@ -122,11 +122,21 @@ describe("a locked package set", () => {
     expect(unfrozen.stdout.trim()).toBe(digest1);
     expect(server.requests.filter((r) => r.includes("/dists/"))).toEqual([]);
 
+    // The project as it was locked, to compare with after the lock moves.
+    const old = path.join(work, "locked-before");
+    await fs.mkdir(old);
+    for (const f of ["lading.ts", "lading.lock", "key.asc"]) await fs.copyFile(path.join(path.dirname(spec), f), path.join(old, f));
+    await fs.symlink(path.join(path.dirname(spec), "node_modules"), path.join(old, "node_modules"));
     const relock = await runLading(["lock", spec, "--no-check", "--store", store]);
     expect(relock.stdout).toContain("hello 1.0 -> 1.1");
     const moved = await runLading(["build", "--no-check", `${spec}#app`, "--frozen", "--store", store, "--out", `oci:${work}/oci-4:app`]);
     expect(moved.stdout.trim()).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(moved.stdout.trim()).not.toBe(digest1);
+
+    // lading diff tells a package's new version as one package change, not as its files.
+    const diff = await runLading(["diff", `${old}/lading.ts#app`, `${spec}#app`, "--no-check", "--store", store]);
+    expect(diff.stdout).toContain("packages:\n  ~ hello 1.0 -> 1.1 amd64  (1 file)\nfiles:\n  (2 changes of the packages above; --format json lists them)\n");
+    expect(diff.code).toBe(1);
   }, 120_000);
 
   it("--frozen refuses a package set the lock lacks, naming it", async () => {
