@@ -11,9 +11,14 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import xzDecompress from "xz-decompress";
 import type { Digest } from "../core/index.ts";
-import { createDigestingStream, DiagnosticError, error } from "../core/index.ts";
+import * as path from "node:path";
+import * as E from "fp-ts/lib/Either.js";
+import * as t from "io-ts";
+import { createDigestingStream, DiagnosticError, digestHex, error } from "../core/index.ts";
+import { DigestC, decodeJson } from "../oci/index.ts";
 import { httpRequest } from "../registry/index.ts";
 import type { Store } from "../store/index.ts";
+import { writeFileAtomic } from "../store/index.ts";
 import { paragraphSplitter } from "./Control.ts";
 import type { PackageIndex, PackageRecord } from "./PackageIndex.ts";
 import { INDEX_FIELDS, makeIndex, recordOf } from "./PackageIndex.ts";
@@ -151,6 +156,29 @@ const readIndexBlob = async (file: string, onRecord: (r: PackageRecord) => void)
   );
 };
 
+/** A verified index's records, as JSON beside it in the store: read far faster than xz. */
+const RecordsC = t.array(
+  t.type({
+    name: t.string, version: t.string, architecture: t.string, multiArch: t.keyof({ same: null, foreign: null, allowed: null, no: null }), essential: t.boolean, priority: t.string,
+    depends: t.string, preDepends: t.string, provides: t.string, source: t.string, filename: t.string, sha256: DigestC, size: t.number,
+  }),
+);
+
+/** The records of a verified index blob: from its JSON when there is one, else decoded and saved. */
+const indexRecords = async (store: Store, digest: Digest): Promise<ReadonlyArray<PackageRecord>> => {
+  const cache = path.join(store.root, "debs", `index-${digestHex(digest)}.json`);
+  const text = await fs.readFile(cache, "utf8").catch(() => undefined);
+  if (text !== undefined) {
+    const r = decodeJson(RecordsC, text, cache);
+    if (E.isRight(r)) return r.right;
+  }
+  const records: PackageRecord[] = [];
+  await readIndexBlob(store.blobPath(digest), (r) => records.push(r));
+  await fs.mkdir(path.dirname(cache), { recursive: true });
+  await writeFileAtomic(cache, JSON.stringify(records));
+  return records;
+};
+
 /**
  * The package index of a location: each component's `Packages.xz`, from the store when
  * it holds the one the release names, else fetched and verified.
@@ -165,7 +193,7 @@ export const fetchIndex = async (store: Store, loc: ArchiveLocation, release: Re
     const url = join(loc.uri, `dists/${loc.suite}/${rel}`);
     if (entry === undefined) fail(url.href, `the release file lists no ${rel}`, `is ${loc.architecture} an architecture of ${loc.suite}, and ${component} a component?`);
     await fetchVerified(store, url, entry!.sha256, entry!.size, "the index", "the release file");
-    await readIndexBlob(store.blobPath(entry!.sha256), (r) => records.push(r));
+    for (const r of await indexRecords(store, entry!.sha256)) records.push(r);
   }
   return makeIndex(loc.architecture, records);
 };
