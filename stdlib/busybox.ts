@@ -2,7 +2,7 @@
  * BusyBox: one static binary that provides a shell and the usual commands, linked as
  * applets. Written with lading's public API only.
  */
-import { Entry, Layer } from "lading";
+import { Debian, Entry, Layer } from "lading";
 
 /**
  * The applets linked by default: enough for a shell, scripts and a small web server.
@@ -19,8 +19,14 @@ export const defaultApplets: ReadonlyArray<string> = [
  * @category model
  */
 export interface BusyboxOptions {
-  /** Host path of a static busybox; default Debian's busybox-static, `/bin/busybox`. */
+  /**
+   * Host path of a static busybox. Left out, `/bin/busybox` comes from Debian's
+   * `busybox-static` package of `archive` (fetched, verified and pinned in lading.lock),
+   * so no host file is needed.
+   */
   readonly source?: string;
+  /** The archive busybox-static comes from; default Debian 12. */
+  readonly archive?: Debian.Archive;
   readonly applets?: ReadonlyArray<string>;
 }
 
@@ -31,6 +37,8 @@ export interface BusyboxOptions {
  */
 export const busybox = (options: BusyboxOptions = {}): Layer.Layer =>
   Layer.generated("busybox", () => [
-    Entry.copy(options.source ?? "/bin/busybox", "/bin/busybox", { mode: 0o755 }),
+    options.source === undefined
+      ? Debian.file("/bin/busybox", options.archive ?? Debian.bookworm, "busybox-static", "/bin/busybox", { mode: 0o755 })
+      : Entry.copy(options.source, "/bin/busybox", { mode: 0o755 }),
     ...(options.applets ?? defaultApplets).map((applet) => Entry.symlink(`/bin/${applet}`, "busybox")),
   ]);

@@ -31,7 +31,7 @@ const hello = (version: string): TestPackage => ({
   depends: "libgreet (>= 1), default-shell",
   files: [
     { path: "usr/bin/hello", content: `#!/bin/sh\necho hello ${version}\n`, mode: 0o755 },
-    { path: "usr/share/doc/hello/copyright", content: "License: MIT\n" },
+    { path: "usr/share/doc/hello/copyright", content: "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nLicense: Expat or GPL-2+\n" },
   ],
 });
 const libgreet: TestPackage = { name: "libgreet", version: "1.0", files: [{ path: "usr/lib/libgreet.txt", content: "greet\n" }] };
@@ -99,6 +99,17 @@ describe("a locked package set", () => {
     expect([...status.matchAll(/^Package: (.*)$/gm)].map((m) => m[1])).toEqual(["hello", "libgreet", "tinysh"]);
     expect(await fs.readFile(path.join(bundle, "rootfs/var/lib/dpkg/info/hello.list"), "utf8")).toContain("/usr/bin/hello\n");
 
+    // The bill of lading, from the plan: each package with its version, purl and licenses.
+    const sbom = await runLading(["sbom", "--no-check", `${spec}#app`, "--frozen", "--store", store]);
+    const doc = JSON.parse(sbom.stdout) as { spdxVersion: string; packages: { name: string; versionInfo?: string; licenseDeclared: string; externalRefs?: { referenceLocator: string }[] }[] };
+    expect(doc.spdxVersion).toBe("SPDX-2.3");
+    expect(doc.packages.map((p) => [p.name, p.versionInfo ?? null, p.licenseDeclared, p.externalRefs?.[0]?.referenceLocator ?? null])).toEqual([
+      ["app", null, "NOASSERTION", null],
+      ["hello", "1.0", "GPL-2.0-or-later AND MIT", "pkg:deb/debian/hello@1.0?arch=amd64"],
+      ["libgreet", "1.0", "NOASSERTION", "pkg:deb/debian/libgreet@1.0?arch=amd64"],
+      ["tinysh", "2", "NOASSERTION", "pkg:deb/debian/tinysh@2?arch=amd64"],
+    ]);
+
     // The archive moves on: a newer hello, a new signed release.
     await writeArchive(archiveRoot, key, [hello("1.0"), hello("1.1"), libgreet, dash], { suite: "moving" });
     server.requests.length = 0;
@@ -111,11 +122,21 @@ describe("a locked package set", () => {
     expect(unfrozen.stdout.trim()).toBe(digest1);
     expect(server.requests.filter((r) => r.includes("/dists/"))).toEqual([]);
 
+    // The project as it was locked, to compare with after the lock moves.
+    const old = path.join(work, "locked-before");
+    await fs.mkdir(old);
+    for (const f of ["lading.ts", "lading.lock", "key.asc"]) await fs.copyFile(path.join(path.dirname(spec), f), path.join(old, f));
+    await fs.symlink(path.join(path.dirname(spec), "node_modules"), path.join(old, "node_modules"));
     const relock = await runLading(["lock", spec, "--no-check", "--store", store]);
     expect(relock.stdout).toContain("hello 1.0 -> 1.1");
     const moved = await runLading(["build", "--no-check", `${spec}#app`, "--frozen", "--store", store, "--out", `oci:${work}/oci-4:app`]);
     expect(moved.stdout.trim()).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(moved.stdout.trim()).not.toBe(digest1);
+
+    // lading diff tells a package's new version as one package change, not as its files.
+    const diff = await runLading(["diff", `${old}/lading.ts#app`, `${spec}#app`, "--no-check", "--store", store]);
+    expect(diff.stdout).toContain("packages:\n  ~ hello 1.0 -> 1.1 amd64  (1 file)\nfiles:\n  (2 changes of the packages above; --format json lists them)\n");
+    expect(diff.code).toBe(1);
   }, 120_000);
 
   it("--frozen refuses a package set the lock lacks, naming it", async () => {
@@ -158,6 +179,7 @@ describe("a hostile archive", () => {
     expect(s.tmp).toBe(0);
     // Only what verified may be there: the index, and a .deb whose hash its index gives.
     expect(s.blobs).toBeLessThanOrEqual(c.storesDebs === true ? 2 : 1);
-    if (c.storesDebs === true) expect(await fs.readdir(path.join(store.root, "debs")).then((n) => n.filter((f) => f.endsWith(".json")), () => [])).toEqual([]);
+    // No listing of the refused package: the verified index alone is kept as JSON.
+    if (c.storesDebs === true) expect(await fs.readdir(path.join(store.root, "debs")).then((n) => n.filter((f) => f.endsWith(".json") && !f.startsWith("index-")), () => [])).toEqual([]);
   }, 60_000);
 });

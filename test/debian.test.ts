@@ -9,6 +9,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { PackageRecord } from "../src/deb/index.ts";
 import { compareVersions, DebError, makeIndex, parseDeb822Sources, parseOneLineSources, parseRelations, readDeb, resolve } from "../src/deb/index.ts";
+import { debianPurl, declaredLicenses } from "../src/sbom/index.ts";
 import { makeDeb } from "./support/debarchive.ts";
 
 const dpkgOrder = (a: string, b: string): number => {
@@ -181,3 +182,15 @@ describe("reading a .deb", () => {
 function sha256sum(text: string): string {
   return execFileSync("sha256sum", { input: text }).toString().slice(0, 64);
 }
+
+describe("the bill of lading", () => {
+  it("gives Debian package URLs with the version and architecture escaped", () => {
+    expect(debianPurl({ name: "busybox-static", version: "1:1.35.0-4+deb12u1+b1", architecture: "amd64" })).toBe("pkg:deb/debian/busybox-static@1%3A1.35.0-4%2Bdeb12u1%2Bb1?arch=amd64");
+  });
+
+  it("reads licenses from machine-readable copyright files only", () => {
+    const dep5 = "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nLicense: GPL-2+ with OpenSSL exception\n\nFiles: lib/*\nLicense: BSD-3-clause or Expat\n\nLicense: Custom thing\n Text.\n";
+    expect(declaredLicenses(dep5)).toBe("BSD-3-Clause AND GPL-2.0-or-later AND LicenseRef-Custom-thing AND MIT");
+    expect(declaredLicenses("This package was debianized by someone.\nLicense: GPL\n")).toBeUndefined();
+  });
+});

@@ -1,6 +1,6 @@
 /**
- * The smallest useful image: BusyBox from the host's busybox-static package, and a
- * greeting printed when the container runs.
+ * The smallest useful image: BusyBox from Debian's busybox-static package (pinned in
+ * lading.lock), and a greeting printed when the container runs.
  */
 import { Entry, Image, Layer, pipe } from "lading";
 import { busybox } from "lading/stdlib";

@@ -17,6 +17,7 @@ import type { PlanInputs, BuildPlan, PlannedBase } from "../plan/index.ts";
 import type { Host } from "../plan/index.ts";
 import { memoizedHost, nodeHost, planImage, planJsonChunks, resolveImagePackages } from "../plan/index.ts";
 import { debianPackageHost } from "../deb/index.ts";
+import { spdxDocument } from "../sbom/index.ts";
 import type { BuildEvent, BuiltImage, StepRunner } from "../build/index.ts";
 import { buildImage, layerFormat } from "../build/index.ts";
 import type { Store } from "../store/index.ts";
@@ -98,8 +99,9 @@ commands:
   inspect T                     show an image's config, layers and files, verifying every blob
   run FILE[#EXPORT]|T [-- ARGS] run an image as a container under runc, with a fresh writable layer
   diff A B                      what changes from image A to image B: specs, git revisions or built images
-  lock [FILE...]                pin every pulled base image to a digest in lading.lock
+  lock [FILE...]                pin every pulled base image and Debian package set in lading.lock
   copy SRC DST                  copy an image between any two locations, by digest
+  sbom FILE[#EXPORT]            the image's bill of lading: an SPDX 2.3 document, from its plan
 
 image locations (T): ${TRANSPORTS.join(", ")}
 
@@ -113,6 +115,18 @@ compiler options, and flags impure calls (clock, randomness, environment, file s
 network). Prints file:line:col: message for each problem; exits 1 if there is any.
 
   --json        print the diagnostics as JSON (file, line, column, message, hint)`,
+  sbom: `usage: lading sbom FILE[#EXPORT] [--out FILE] [--frozen] [--no-check] [--store DIR]
+
+Writes an SPDX 2.3 JSON document of what the image holds, from its plan, before
+anything is built: every Debian package (version, package URL pkg:deb/debian/NAME@VERSION
+?arch=ARCH, the .deb's sha256, and the licenses its machine-readable copyright file
+declares, else NOASSERTION), the base image by digest, and each host file copied in, with
+its sha256. The same plan gives the same document.
+
+  --out FILE    write it to FILE (whole or not at all) instead of stdout
+  --frozen      resolve only through lading.lock, as build --frozen does
+  --no-check    skip the type check
+  --store DIR   the content store`,
   plan: `usage: lading plan FILE[#EXPORT] [--arg NAME=VALUE...] [--files] [--json] [--frozen] [--no-check] [--store DIR]
 
 Evaluates one image export and prints its plan: config, and for each layer its entry
@@ -179,9 +193,9 @@ exits. ARGS replace the image's Cmd. The container's exit code is lading's.
   lock: `usage: lading lock [FILE...] [--no-check] [--store DIR]
 
 Resolves every image the spec files pull (every export) to the digest its tag names now,
-checks that each has an image for its export's platform, and writes lading.lock beside
-each spec: JSON, sorted, one pin a line. Builds use the pins; 'build --frozen' uses
-nothing else. Prints each pin, and what changed. FILE defaults to lading.ts. The lock
+checks that each has an image for its export's platform, resolves every Debian package
+set against its archive, and writes lading.lock beside each spec: JSON, sorted, one pin
+(or package) a line. Builds use the pins; 'build --frozen' uses nothing else. Prints each pin, and what changed. FILE defaults to lading.ts. The lock
 file holds the pins of the spec files named, so name every spec of a directory.
 
   --no-check    skip the type check
@@ -436,6 +450,24 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       if (!diags.some(isError)) io.out(`ok: ${positionals.length} spec file${positionals.length === 1 ? "" : "s"} checked`);
     }
     return diags.some(isError) ? EXIT.errors : EXIT.ok;
+  },
+  sbom: async (args, io) => {
+    const { positionals, values } = parse("sbom", args, { out: { type: "string" }, frozen: { type: "boolean" }, "no-check": { type: "boolean" }, store: { type: "string" } });
+    if (positionals.length !== 1) throw new UsageError(`expected one FILE[#EXPORT]\n\n${HELP["sbom"]}`);
+    const store = await storeOf(values.store as string | undefined, io.env);
+    const { plan, inputs } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
+    // A package's copyright file was unpacked into the store when the plan listed it.
+    const copyright = (_pkg: unknown, digest: Digest): string | undefined => {
+      try {
+        return inputs.packageContent === undefined ? undefined : fs.readFileSync(inputs.packageContent(digest), "utf8");
+      } catch {
+        return undefined;
+      }
+    };
+    const text = `${JSON.stringify(spdxDocument(plan, copyright, `lading-${VERSION}`), null, 2)}\n`;
+    if (values.out === undefined) io.out(text.trimEnd());
+    else await writeFileAtomic(path.resolve(values.out as string), text);
+    return EXIT.ok;
   },
   plan: async (args, io) => {
     const { positionals, values } = parse("plan", args, {

@@ -106,7 +106,7 @@ export const debianPackageHost = (store: Store, options: DebianHostOptions): Deb
   const lockShown = options.lockShown ?? "lading.lock";
 
   const location = async (a: ArchiveIR): Promise<ArchiveLocation> => {
-    const fromHost = a.location === undefined ? sourceForSuite(await (sources ??= readAptSources(options.aptDir)), a.suite, options.aptDir) : undefined;
+    const fromHost = a.location === undefined ? sourceForSuite(await (sources ??= readAptSources(options.aptDir)), a.suite) : undefined;
     const keyring = a.keyring !== undefined ? path.resolve(options.specDir, a.keyring) : (fromHost?.signedBy ?? DEBIAN_KEYRING);
     return { uri: a.location ?? fromHost!.uri, suite: a.suite, components: a.components, architecture: a.architecture, keyring };
   };

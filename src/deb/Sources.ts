@@ -6,7 +6,6 @@
  */
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { DiagnosticError, error } from "../core/index.ts";
 import { field, parseParagraphs } from "./Control.ts";
 
 /**
@@ -81,14 +80,24 @@ export const readAptSources = async (etc = "/etc/apt"): Promise<ReadonlyArray<Ap
 };
 
 /**
- * The first source that serves `suite`, or a diagnostic saying how to name one.
+ * The archive a Debian suite comes from when the host's apt configuration serves none
+ * (a machine without apt): the Debian project's own redirector to a nearby mirror,
+ * as mmdebstrap defaults to it.
+ *
+ * @category constants
+ */
+export const DEBIAN_REDIRECTOR = "http://deb.debian.org/debian";
+
+/**
+ * The first source that serves `suite`; when none does, Debian's redirector (its
+ * `-security` archive for a security suite).
  *
  * @category destructors
  */
-export const sourceForSuite = (sources: ReadonlyArray<AptSource>, suite: string, etc = "/etc/apt"): AptSource => {
-  const found = sources.find((s) => s.suites.includes(suite));
-  if (found !== undefined) return found;
-  throw new DiagnosticError([
-    error({ file: etc }, `no apt source of this machine serves the suite ${JSON.stringify(suite)}`, "add one to /etc/apt/sources.list.d, or give the package set a location"),
-  ]);
-};
+export const sourceForSuite = (sources: ReadonlyArray<AptSource>, suite: string): AptSource =>
+  sources.find((s) => s.suites.includes(suite)) ?? {
+    uri: suite.endsWith("-security") ? `${DEBIAN_REDIRECTOR}-security` : DEBIAN_REDIRECTOR,
+    suites: [suite],
+    components: ["main"],
+    from: "lading's default",
+  };

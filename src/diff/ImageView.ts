@@ -40,6 +40,21 @@ export interface LayerView {
   readonly key: Digest;
   readonly size: number;
   readonly files: ReadonlyArray<FileView>;
+  /** The Debian packages the layer installs (spec sides), and the files each owns. */
+  readonly packages?: ReadonlyArray<PackageView>;
+}
+
+/**
+ * A Debian package as diff sees it: name, architecture and version, and the paths of
+ * the files it brings, so its file changes can be told as one package change.
+ *
+ * @category model
+ */
+export interface PackageView {
+  readonly name: string;
+  readonly architecture: string;
+  readonly version: string;
+  readonly files: ReadonlyArray<string>;
 }
 
 /**
@@ -104,9 +119,21 @@ export const fromPlan = (source: string, plan: BuildPlan, base: ReadonlyArray<In
       key: l.cacheKey,
       size: l.contentSize,
       files: l.entries.map(toFileView),
+      ...(l.packages === undefined ? {} : { packages: packageViews(l) }),
     })),
   ],
 });
+
+/** The installed packages of a planned layer, each with the files planned from it. */
+const packageViews = (l: BuildPlan["layers"][number]): ReadonlyArray<PackageView> => {
+  const owned = new Map<string, string[]>();
+  for (const e of l.entries) {
+    if (e.source?.startsWith("deb:") !== true) continue;
+    const name = e.source.slice(4);
+    owned.set(name, [...(owned.get(name) ?? []), e.path]);
+  }
+  return (l.packages ?? []).filter((p) => p.installed).map((p) => ({ name: p.name, architecture: p.architecture, version: p.version, files: owned.get(p.name) ?? [] }));
+};
 
 /** `lading: layer NAME`, or `lading: run NAME: COMMAND` for a run step (names hold no colon). */
 const LADING_HISTORY = /^lading: (?:layer (.+)|run ([^:]+): )/;

@@ -7,7 +7,7 @@ import picomatch from "picomatch";
 import type { Digest } from "../core/index.ts";
 import { sortBytewise } from "../core/index.ts";
 import { flattenLayers } from "../sink/index.ts";
-import type { FileView, ImageView, LayerView } from "./ImageView.ts";
+import type { FileView, ImageView, PackageView, LayerView } from "./ImageView.ts";
 
 /**
  * A config, annotation or platform field that differs. Env and Labels are compared per
@@ -36,6 +36,8 @@ export type FileAspect = "type" | "content" | "mode" | "owner" | "target";
  */
 export interface FileChange {
   readonly path: string;
+  /** The changed Debian package the file belongs to, when it does. */
+  readonly package?: string;
   readonly change: "added" | "removed" | "changed";
   readonly aspects: ReadonlyArray<FileAspect>;
   readonly before?: FileView;
@@ -87,7 +89,24 @@ export interface ImageDiff {
   /** The layers common to both sides appear in another order. */
   readonly reordered: boolean;
   readonly files: ReadonlyArray<FileChange>;
+  /** Debian package changes; present when either side holds packages. */
+  readonly packages?: ReadonlyArray<PackageChange>;
   readonly summary: FileCounts & { readonly sizeBefore: number; readonly sizeAfter: number; readonly sizeDelta: number };
+}
+
+/**
+ * A Debian package added, removed or at another version.
+ *
+ * @category model
+ */
+export interface PackageChange {
+  readonly name: string;
+  readonly architecture: string;
+  readonly change: "added" | "removed" | "changed";
+  readonly before?: string;
+  readonly after?: string;
+  /** How many of the file changes are this package's. */
+  readonly files: number;
 }
 
 /**
@@ -230,6 +249,8 @@ export const diffImages = (before: ImageView, after: ImageView, options: DiffOpt
   const annotations = compareRecords(before.annotations, after.annotations);
   const sizeBefore = sizeOf(treeBefore);
   const sizeAfter = sizeOf(treeAfter);
+  const compared = comparePackages(before, after, files);
+  const packages = compared?.changes;
   return {
     before: { source: before.source, kind: before.kind },
     after: { source: after.source, kind: after.kind },
@@ -240,7 +261,52 @@ export const diffImages = (before: ImageView, after: ImageView, options: DiffOpt
     annotations,
     layers,
     reordered,
-    files,
+    files: compared === undefined ? files : files.map((f) => (compared.owner.has(f.path) ? { ...f, package: compared.owner.get(f.path)! } : f)),
+    ...(packages === undefined ? {} : { packages }),
     summary: { ...countOf(files), sizeBefore, sizeAfter, sizeDelta: sizeAfter - sizeBefore },
   };
+};
+
+/** The installed packages of an image view, the topmost layer's when two install one. */
+const installedPackages = (view: ImageView): Map<string, PackageView> => {
+  const out = new Map<string, PackageView>();
+  for (const l of view.layers) for (const p of l.packages ?? []) out.set(`${p.name}:${p.architecture}`, p);
+  return out;
+};
+
+/**
+ * Package changes between two views, each with how many of `files` it owns; undefined
+ * when neither side holds packages.
+ */
+const comparePackages = (
+  before: ImageView,
+  after: ImageView,
+  files: ReadonlyArray<FileChange>,
+): { readonly changes: ReadonlyArray<PackageChange>; readonly owner: ReadonlyMap<string, string> } | undefined => {
+  const b = installedPackages(before);
+  const a = installedPackages(after);
+  if (b.size === 0 && a.size === 0) return undefined;
+  const changed = new Set(files.map((f) => f.path));
+  const out: PackageChange[] = [];
+  const owner = new Map<string, string>();
+  for (const key of [...new Set([...b.keys(), ...a.keys()])].sort()) {
+    const x = b.get(key);
+    const y = a.get(key);
+    if (x !== undefined && y !== undefined && x.version === y.version) continue;
+    const owned = new Set([...(x?.files ?? []), ...(y?.files ?? [])].filter((p) => changed.has(p)));
+    const { name, architecture } = (y ?? x)!;
+    for (const p of owned) owner.set(p, name);
+    // The package's own dpkg database files change with it.
+    for (const suffix of [".list", ".md5sums"]) for (const n of [name, `${name}:${architecture}`]) if (changed.has(`/var/lib/dpkg/info/${n}${suffix}`)) owner.set(`/var/lib/dpkg/info/${n}${suffix}`, name);
+    out.push({
+      name,
+      architecture,
+      change: x === undefined ? "added" : y === undefined ? "removed" : "changed",
+      ...(x === undefined ? {} : { before: x.version }),
+      ...(y === undefined ? {} : { after: y.version }),
+      files: owned.size,
+    });
+  }
+  if (out.length > 0 && changed.has("/var/lib/dpkg/status")) owner.set("/var/lib/dpkg/status", out.map((c) => c.name).join(" "));
+  return { changes: out, owner };
 };

@@ -122,12 +122,25 @@ export const renderText = (d: ImageDiff, opts: TextOptions): string => {
       lines.push(paint(sign, `  ${sign} ${layerLine(l, d)}`));
     }
   }
+  const packages = d.packages ?? [];
+  if (packages.length > 0) {
+    lines.push("packages:");
+    for (const p of packages) {
+      const sign = p.change === "added" ? "+" : p.change === "removed" ? "-" : "~";
+      const version = p.change === "changed" ? `${p.before!} -> ${p.after!}` : (p.after ?? p.before)!;
+      lines.push(paint(sign, `  ${sign} ${p.name} ${version} ${p.architecture}${p.files > 0 ? `  (${p.files} file${p.files === 1 ? "" : "s"})` : ""}`));
+    }
+  }
+  // A package's files are told by its line above; the rest one by one.
+  const own = d.files.filter((c) => c.package === undefined);
   if (d.files.length > 0) {
     lines.push("files:");
-    for (const c of d.files) {
+    for (const c of own) {
       const sign = fileSign(c);
       lines.push(paint(sign, `  ${sign} ${c.path}  ${describeChange(c)}`));
     }
+    const hidden = d.files.length - own.length;
+    if (hidden > 0) lines.push(`  (${hidden} changes of the packages above; --format json lists them)`);
   }
   lines.push(`summary: ${summaryLine(d)}${rebuilt.length > 0 ? `; rebuild ${rebuilt.join(", ")}` : ""}`);
   return lines.join("\n");
