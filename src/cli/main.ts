@@ -31,6 +31,8 @@ import { checkoutAtRevision, parseSide } from "./sides.ts";
 import type { ImageView } from "../diff/index.ts";
 import { diffImages, fromImage, fromPlan, renderJson, renderMarkdown, renderText } from "../diff/index.ts";
 import { loadExport, loadImages, parseTarget } from "./load.ts";
+import type { ContextReader } from "../dockerfile/index.ts";
+import { generateSpec, translateDockerfile } from "../dockerfile/index.ts";
 
 /**
  * lading's own directory: the launcher's (bin/lading.js says which), else the nearest
@@ -94,6 +96,7 @@ commands:
   diff A B                      what changes from image A to image B: specs, git revisions or built images
   lock [FILE...]                pin every pulled base image to a digest in lading.lock
   copy SRC DST                  copy an image between any two locations, by digest
+  import [DOCKERFILE]           translate a Dockerfile into a lading spec, printed
 
 image locations (T): ${TRANSPORTS.join(", ")}
 
@@ -187,6 +190,15 @@ removed or changed in content, type, mode, owner or link target, with the size d
   --no-check            skip the type check of spec sides
   --store DIR           the content store
 exit codes: 0 the same, 1 different, 2 trouble (a bad spec, an unreadable image, wrong usage)`,
+  import: `usage: lading import [DOCKERFILE] > lading.ts
+
+Translates a Dockerfile (default ./Dockerfile) into a lading spec and prints it: FROM to
+Image.pull (or the stage it names), COPY and ADD of the build context to Entry.copy
+(honouring .dockerignore; host paths are relative to the Dockerfile's directory, so
+write the spec there), COPY --from to Entry.fromImage, RUN to Image.run or
+Image.runShell (with its cache and secret mounts), ARGs to parameters, and every other
+instruction to its combinator. A line with no lading form becomes a comment and a
+warning on stderr, with its line number.`,
   inspect: `usage: lading inspect T [--json] [--files]
 
 Reads an image from T (${READABLE.join(", ")}), re-hashes every blob
@@ -567,6 +579,31 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       env: io.env,
     });
     io.out(image.manifest.digest);
+    return EXIT.ok;
+  },
+  import: async (args, io) => {
+    const { positionals } = parse("import", args, {});
+    if (positionals.length > 1) throw new UsageError(`expected at most one Dockerfile\n\n${HELP["import"]}`);
+    const given = positionals[0] ?? "Dockerfile";
+    const file = fs.statSync(given, { throwIfNoEntry: false })?.isDirectory() === true ? path.join(given, "Dockerfile") : given;
+    const text = await fs.promises.readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
+      throw new DiagnosticError([error({ file: display(path.resolve(file)) }, e.code === "ENOENT" ? "no such Dockerfile" : `cannot read it: ${e.message}`)]);
+    });
+    const root = path.dirname(path.resolve(file));
+    const inside = (rel: string): string => path.join(root, rel);
+    const ignoreText = await fs.promises.readFile(path.join(root, ".dockerignore"), "utf8").catch(() => "");
+    const context: ContextReader = {
+      kind: (rel) => {
+        const st = fs.statSync(inside(rel), { throwIfNoEntry: false });
+        return st === undefined ? undefined : st.isDirectory() ? "dir" : "file";
+      },
+      list: (rel) => (fs.existsSync(inside(rel)) ? fs.readdirSync(inside(rel)) : []),
+      ignore: ignoreText.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#")),
+    };
+    const translation = translateDockerfile(text, context);
+    if (translation.stages.length === 0) throw new DiagnosticError([error({ file: display(path.resolve(file)) }, "no FROM: nothing to translate")]);
+    io.out(generateSpec(translation, path.basename(file)).trimEnd());
+    for (const w of translation.warnings) io.err(`${display(path.resolve(file))}${w.line > 0 ? `:${w.line}` : ""}: warning: ${w.message}`);
     return EXIT.ok;
   },
   inspect: async (args, io) => {
