@@ -97,6 +97,7 @@ commands:
   lock [FILE...]                pin every pulled base image to a digest in lading.lock
   copy SRC DST                  copy an image between any two locations, by digest
   import [DOCKERFILE]           translate a Dockerfile into a lading spec, printed
+  init                          write a starter lading.ts (and a tsconfig.json for editors) here
 
 image locations (T): ${TRANSPORTS.join(", ")}
 
@@ -199,6 +200,11 @@ write the spec there), COPY --from to Entry.fromImage, RUN to Image.run or
 Image.runShell (with its cache and secret mounts), ARGs to parameters, and every other
 instruction to its combinator. A line with no lading form becomes a comment and a
 warning on stderr, with its line number.`,
+  init: `usage: lading init
+
+Writes a starter spec, lading.ts, into the current directory, and a tsconfig.json (when
+there is none) with the compiler options lading checks specs under, so that an editor
+shows the same errors as 'lading check'. Neither file is overwritten.`,
   inspect: `usage: lading inspect T [--json] [--files]
 
 Reads an image from T (${READABLE.join(", ")}), re-hashes every blob
@@ -341,6 +347,67 @@ const planTarget = async (
   return planned.right;
 };
 
+/** What `lading init` writes: a spec that builds as it is, to start from. */
+const STARTER_SPEC = `/**
+ * An image, as a lading spec: build it with \`lading build . --out docker-archive:image.tar\`.
+ */
+import { Entry, Image, Layer, pipe } from "lading";
+
+const files = Layer.make("files", [
+  Entry.file("/etc/motd", "Built with lading.\\n"),
+  // Entry.copy("dist", "/app"), // a directory of this project, relative to this file
+]);
+
+export default pipe(
+  Image.scratch, // or Image.pull("docker.io/library/debian:bookworm-slim")
+  Image.withLayer(files),
+  Image.withEnv({ PATH: "/usr/local/bin:/usr/bin:/bin" }),
+);
+`;
+
+/** The compiler options lading checks specs under (see src/check), for editors. */
+const EDITOR_TSCONFIG = {
+  compilerOptions: {
+    target: "ES2022",
+    module: "NodeNext",
+    moduleResolution: "NodeNext",
+    lib: ["ES2022"],
+    types: [],
+    strict: true,
+    noUncheckedIndexedAccess: true,
+    exactOptionalPropertyTypes: true,
+    allowImportingTsExtensions: true,
+    noEmit: true,
+    skipLibCheck: true,
+  },
+  include: ["lading.ts"],
+};
+
+/**
+ * The name of an image exported as `default`, so that projects do not all load as
+ * `localhost/default`: the name in the package.json nearest the spec, else the spec's
+ * directory name, as a repository name (lower case; letters, digits, '.', '_', '-').
+ */
+const projectName = (spec: string): string => {
+  const dir = path.dirname(path.resolve(spec));
+  let name = path.basename(dir);
+  for (let d = dir; ; d = path.dirname(d)) {
+    const manifest = path.join(d, "package.json");
+    if (fs.existsSync(manifest)) {
+      try {
+        const pkg = JSON.parse(fs.readFileSync(manifest, "utf8")) as { name?: unknown };
+        if (typeof pkg.name === "string" && pkg.name !== "") name = pkg.name.replace(/^@/, "");
+      } catch {
+        // Not JSON: the directory's name will do.
+      }
+      break;
+    }
+    if (path.dirname(d) === d) break;
+  }
+  const clean = name.toLowerCase().replace(/[^a-z0-9._/-]+/g, "-").replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, "");
+  return clean === "" ? "default" : clean;
+};
+
 /** The arguments of `--arg NAME=VALUE` options, by name; a malformed or repeated one is a usage error. */
 const argumentsOf = (raw: unknown): Param.Arguments => {
   const out: Record<string, string> = {};
@@ -425,7 +492,8 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       if (e._tag === "LayerBuilt") io.err(`layer ${e.layer}: ${e.blob.digest} (${formatSize(e.blob.size)})`);
     };
     const image = await buildImage(store, plan, inputs, progress);
-    for (const t of outs) await writeImage(store, image, t, { defaultName: plan.exportName, platform: plan.platform, env: io.env });
+    const name = plan.exportName === "default" ? projectName(specFileOf(parseTarget(positionals[0]!).file)) : plan.exportName;
+    for (const t of outs) await writeImage(store, image, t, { defaultName: name, platform: plan.platform, env: io.env });
     if (values.json === true) {
       io.out(JSON.stringify({ digest: image.manifest.digest, manifest: image.manifest.value, config: image.config.value, cached: image.cached }, null, 2));
     } else io.out(image.manifest.digest);
@@ -579,6 +647,21 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       env: io.env,
     });
     io.out(image.manifest.digest);
+    return EXIT.ok;
+  },
+  init: async (args, io) => {
+    const { positionals } = parse("init", args, {});
+    if (positionals.length > 0) throw new UsageError(`init takes no arguments: it writes into the current directory\n\n${HELP["init"]}`);
+    const spec = path.resolve("lading.ts");
+    if (fs.existsSync(spec)) throw new DiagnosticError([error({ file: display(spec) }, "already exists: not overwritten")]);
+    await writeFileAtomic(spec, STARTER_SPEC);
+    io.out(`wrote ${display(spec)}`);
+    const tsconfig = path.resolve("tsconfig.json");
+    if (!fs.existsSync(tsconfig)) {
+      await writeFileAtomic(tsconfig, `${JSON.stringify(EDITOR_TSCONFIG, null, 2)}\n`);
+      io.out(`wrote ${display(tsconfig)}`);
+    }
+    io.out("next: lading build . --out docker-archive:image.tar");
     return EXIT.ok;
   },
   import: async (args, io) => {
