@@ -37,6 +37,8 @@ import { loadExport, loadImages, parseTarget } from "./load.ts";
 import { createStepRunner, runContainerOf, SANDBOX_VERSION, takeFromImage } from "../run/index.ts";
 import { parseMemory } from "../eval/index.ts";
 import { recheckSteps } from "./recheck.ts";
+import type { ContextReader } from "../dockerfile/index.ts";
+import { generateSpec, translateDockerfile } from "../dockerfile/index.ts";
 
 /**
  * lading's own directory: the launcher's (bin/lading.js says which), else the nearest
@@ -102,6 +104,8 @@ commands:
   lock [FILE...]                pin every pulled base image and Debian package set in lading.lock
   copy SRC DST                  copy an image between any two locations, by digest
   sbom FILE[#EXPORT]            the image's bill of lading: an SPDX 2.3 document, from its plan
+  import [DOCKERFILE]           translate a Dockerfile into a lading spec, printed
+  init                          write a starter lading.ts (and a tsconfig.json for editors) here
 
 image locations (T): ${TRANSPORTS.join(", ")}
 
@@ -232,6 +236,20 @@ removed or changed in content, type, mode, owner or link target, with the size d
   --no-check            skip the type check of spec sides
   --store DIR           the content store
 exit codes: 0 the same, 1 different, 2 trouble (a bad spec, an unreadable image, wrong usage)`,
+  import: `usage: lading import [DOCKERFILE] > lading.ts
+
+Translates a Dockerfile (default ./Dockerfile) into a lading spec and prints it: FROM to
+Image.pull (or the stage it names), COPY and ADD of the build context to Entry.copy
+(honouring .dockerignore; host paths are relative to the Dockerfile's directory, so
+write the spec there), COPY --from to Entry.fromImage, RUN to Image.run or
+Image.runShell (with its cache and secret mounts), ARGs to parameters, and every other
+instruction to its combinator. A line with no lading form becomes a comment and a
+warning on stderr, with its line number.`,
+  init: `usage: lading init
+
+Writes a starter spec, lading.ts, into the current directory, and a tsconfig.json (when
+there is none) with the compiler options lading checks specs under, so that an editor
+shows the same errors as 'lading check'. Neither file is overwritten.`,
   inspect: `usage: lading inspect T [--json] [--files]
 
 Reads an image from T (${READABLE.join(", ")}), re-hashes every blob
@@ -402,6 +420,67 @@ const planTarget = async (
   }
 };
 
+/** What `lading init` writes: a spec that builds as it is, to start from. */
+const STARTER_SPEC = `/**
+ * An image, as a lading spec: build it with \`lading build . --out docker-archive:image.tar\`.
+ */
+import { Entry, Image, Layer, pipe } from "lading";
+
+const files = Layer.make("files", [
+  Entry.file("/etc/motd", "Built with lading.\\n"),
+  // Entry.copy("dist", "/app"), // a directory of this project, relative to this file
+]);
+
+export default pipe(
+  Image.scratch, // or Image.pull("docker.io/library/debian:bookworm-slim")
+  Image.withLayer(files),
+  Image.withEnv({ PATH: "/usr/local/bin:/usr/bin:/bin" }),
+);
+`;
+
+/** The compiler options lading checks specs under (see src/check), for editors. */
+const EDITOR_TSCONFIG = {
+  compilerOptions: {
+    target: "ES2022",
+    module: "NodeNext",
+    moduleResolution: "NodeNext",
+    lib: ["ES2022"],
+    types: [],
+    strict: true,
+    noUncheckedIndexedAccess: true,
+    exactOptionalPropertyTypes: true,
+    allowImportingTsExtensions: true,
+    noEmit: true,
+    skipLibCheck: true,
+  },
+  include: ["lading.ts"],
+};
+
+/**
+ * The name of an image exported as `default`, so that projects do not all load as
+ * `localhost/default`: the name in the package.json nearest the spec, else the spec's
+ * directory name, as a repository name (lower case; letters, digits, '.', '_', '-').
+ */
+const projectName = (spec: string): string => {
+  const dir = path.dirname(path.resolve(spec));
+  let name = path.basename(dir);
+  for (let d = dir; ; d = path.dirname(d)) {
+    const manifest = path.join(d, "package.json");
+    if (fs.existsSync(manifest)) {
+      try {
+        const pkg = JSON.parse(fs.readFileSync(manifest, "utf8")) as { name?: unknown };
+        if (typeof pkg.name === "string" && pkg.name !== "") name = pkg.name.replace(/^@/, "");
+      } catch {
+        // Not JSON: the directory's name will do.
+      }
+      break;
+    }
+    if (path.dirname(d) === d) break;
+  }
+  const clean = name.toLowerCase().replace(/[^a-z0-9._/-]+/g, "-").replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, "");
+  return clean === "" ? "default" : clean;
+};
+
 /** The arguments of `--arg NAME=VALUE` options, by name; a malformed or repeated one is a usage error. */
 const argumentsOf = (raw: unknown): Param.Arguments => {
   const out: Record<string, string> = {};
@@ -529,7 +608,8 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       for (const c of checks) io.out(c.same ? `step ${c.step}: same layer` : `step ${c.step}: a different layer when run again\n${c.report ?? ""}`);
       if (checks.some((c) => !c.same)) return EXIT.errors;
     }
-    for (const t of outs) await writeImage(store, image, t, { defaultName: plan.exportName, platform: plan.platform, env: io.env });
+    const name = plan.exportName === "default" ? projectName(specFileOf(parseTarget(positionals[0]!).file)) : plan.exportName;
+    for (const t of outs) await writeImage(store, image, t, { defaultName: name, platform: plan.platform, env: io.env });
     if (values.json === true) {
       io.out(JSON.stringify({ digest: image.manifest.digest, manifest: image.manifest.value, config: image.config.value, cached: image.cached }, null, 2));
     } else io.out(image.manifest.digest);
@@ -760,6 +840,46 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       env: io.env,
     });
     io.out(image.manifest.digest);
+    return EXIT.ok;
+  },
+  init: async (args, io) => {
+    const { positionals } = parse("init", args, {});
+    if (positionals.length > 0) throw new UsageError(`init takes no arguments: it writes into the current directory\n\n${HELP["init"]}`);
+    const spec = path.resolve("lading.ts");
+    if (fs.existsSync(spec)) throw new DiagnosticError([error({ file: display(spec) }, "already exists: not overwritten")]);
+    await writeFileAtomic(spec, STARTER_SPEC);
+    io.out(`wrote ${display(spec)}`);
+    const tsconfig = path.resolve("tsconfig.json");
+    if (!fs.existsSync(tsconfig)) {
+      await writeFileAtomic(tsconfig, `${JSON.stringify(EDITOR_TSCONFIG, null, 2)}\n`);
+      io.out(`wrote ${display(tsconfig)}`);
+    }
+    io.out("next: lading build . --out docker-archive:image.tar");
+    return EXIT.ok;
+  },
+  import: async (args, io) => {
+    const { positionals } = parse("import", args, {});
+    if (positionals.length > 1) throw new UsageError(`expected at most one Dockerfile\n\n${HELP["import"]}`);
+    const given = positionals[0] ?? "Dockerfile";
+    const file = fs.statSync(given, { throwIfNoEntry: false })?.isDirectory() === true ? path.join(given, "Dockerfile") : given;
+    const text = await fs.promises.readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
+      throw new DiagnosticError([error({ file: display(path.resolve(file)) }, e.code === "ENOENT" ? "no such Dockerfile" : `cannot read it: ${e.message}`)]);
+    });
+    const root = path.dirname(path.resolve(file));
+    const inside = (rel: string): string => path.join(root, rel);
+    const ignoreText = await fs.promises.readFile(path.join(root, ".dockerignore"), "utf8").catch(() => "");
+    const context: ContextReader = {
+      kind: (rel) => {
+        const st = fs.statSync(inside(rel), { throwIfNoEntry: false });
+        return st === undefined ? undefined : st.isDirectory() ? "dir" : "file";
+      },
+      list: (rel) => (fs.existsSync(inside(rel)) ? fs.readdirSync(inside(rel)) : []),
+      ignore: ignoreText.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#")),
+    };
+    const translation = translateDockerfile(text, context);
+    if (translation.stages.length === 0) throw new DiagnosticError([error({ file: display(path.resolve(file)) }, "no FROM: nothing to translate")]);
+    io.out(generateSpec(translation, path.basename(file)).trimEnd());
+    for (const w of translation.warnings) io.err(`${display(path.resolve(file))}${w.line > 0 ? `:${w.line}` : ""}: warning: ${w.message}`);
     return EXIT.ok;
   },
   inspect: async (args, io) => {

@@ -5,7 +5,7 @@
  */
 import picomatch from "picomatch";
 import type { Digest } from "../core/index.ts";
-import { sortBytewise } from "../core/index.ts";
+import { canonicalJson, sortBytewise } from "../core/index.ts";
 import { flattenLayers } from "../sink/index.ts";
 import type { FileView, ImageView, PackageView, LayerView } from "./ImageView.ts";
 
@@ -119,7 +119,8 @@ export interface DiffOptions {
   readonly ignore?: ReadonlyArray<string>;
 }
 
-const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+/** Equal as data: an object's key order (which tools write differently) does not count. */
+const same = (a: unknown, b: unknown): boolean => (a === undefined || b === undefined ? a === b : canonicalJson(a) === canonicalJson(b));
 
 const PER_KEY: Readonly<Record<string, (v: unknown) => Record<string, unknown>>> = {
   Env: (v) => Object.fromEntries(((v as string[] | undefined) ?? []).map((e) => [e.slice(0, Math.max(0, e.indexOf("=")) || e.length), e.slice(e.indexOf("=") + 1)])),
@@ -131,8 +132,9 @@ const PER_KEY: Readonly<Record<string, (v: unknown) => Record<string, unknown>>>
 const compareRecords = (before: Readonly<Record<string, unknown>>, after: Readonly<Record<string, unknown>>, prefix = ""): FieldChange[] => {
   const out: FieldChange[] = [];
   for (const key of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()) {
-    const b = before[key];
-    const a = after[key];
+    // null is how some tools write an unset field (buildah's Entrypoint): it is unset.
+    const b = before[key] ?? undefined;
+    const a = after[key] ?? undefined;
     const split = prefix === "" ? PER_KEY[key] : undefined;
     if (split !== undefined) {
       out.push(...compareRecords(split(b), split(a), `${key}.`));
