@@ -115,11 +115,15 @@ describe("declarative", () => {
     const store = path.join(work, "plan-store");
     const r = await runLading(["plan", "examples/site/lading.ts", "--json", "--store", store]);
     expect(r.code).toBe(0);
-    const plan = JSON.parse(r.stdout) as { layers: { name: string; entries: { path: string }[] }[]; config: { User?: string } };
+    const plan = JSON.parse(r.stdout) as { layers: { name: string; entries: { path: string }[]; packages?: { name: string; sha256: string }[] }[]; config: { User?: string } };
     expect(plan.layers.map((l) => l.name)).toEqual(["busybox", "users", "site"]);
     expect(plan.config.User).toBe("www");
     expect(plan.layers[2]?.entries.map((e) => e.path)).toContain("/srv/www/index.html");
-    expect(await fs.readdir(path.join(store, "blobs", "sha256"))).toEqual([]);
+    // The only blob is an input: the verified busybox-static .deb whose files the plan
+    // lists, as it hashes host files. No layer was built.
+    const debs = plan.layers.flatMap((l) => l.packages ?? []);
+    expect(debs.map((p) => p.name)).toEqual(["busybox-static"]);
+    expect(await fs.readdir(path.join(store, "blobs", "sha256"))).toEqual(debs.map((p) => p.sha256.replace(/^sha256:/, "")));
   });
 });
 
