@@ -128,23 +128,23 @@ export const buildLayer = async (store: Store, layer: PlannedLayer, inputs: Plan
     pack.destroy(e as Error);
     throw e;
   });
-  try {
-    await Promise.all([
-      producing,
-      pipeline(
-        pack as unknown as NodeJS.ReadableStream,
-        coalescing(),
-        tarDigest.stream,
-        createDeterministicGzip(),
-        blobDigest.stream,
-        createWriteStream(temp, { highWaterMark: CHUNK }),
-      ),
-    ]);
-  } catch (e) {
+  // Both settle before anything is cleaned up: a failed producer ends the pipeline, whose
+  // file stream may still be opening the temp file; removed earlier, it would come back.
+  const [produced, piped] = await Promise.allSettled([
+    producing,
+    pipeline(
+      pack as unknown as NodeJS.ReadableStream,
+      coalescing(),
+      tarDigest.stream,
+      createDeterministicGzip(),
+      blobDigest.stream,
+      createWriteStream(temp, { highWaterMark: CHUNK }),
+    ),
+  ]);
+  if (produced.status === "rejected" || piped.status === "rejected") {
     await fs.rm(temp, { force: true });
     // The producer's error says what went wrong; the pipeline's is only its echo.
-    await producing;
-    throw e;
+    throw produced.status === "rejected" ? produced.reason : (piped as PromiseRejectedResult).reason;
   }
   const blob: LayerBlob = {
     digest: blobDigest.digest(),
