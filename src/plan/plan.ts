@@ -344,7 +344,7 @@ const planLayer = async (
   const pending: Pending[] = [];
   const packages: PlannedPackage[] = [];
   /** Runs a package host call; its diagnostics get this layer's place. */
-  const withPackages = async <A>(where: Place, f: (host: PackageHost) => Promise<A>): Promise<A | undefined> => {
+  const viaPackageHost = async <A>(where: Place, f: (host: PackageHost) => Promise<A>): Promise<A | undefined> => {
     if (opts.packages === undefined) {
       out.push(error(where, "this image holds Debian packages, and plan was given no package host"));
       return undefined;
@@ -358,7 +358,7 @@ const planLayer = async (
     }
   };
   if (layer.packages !== undefined) {
-    const planned = await withPackages(at, (host) => planPackageSets(host, layer.packages!, dpkg.state, inline));
+    const planned = await viaPackageHost(at, (host) => planPackageSets(host, layer.packages!, dpkg.state, inline));
     if (planned !== undefined) {
       for (const entry of planned.entries) pending.push({ ...entry });
       packages.push(...planned.packages);
@@ -394,7 +394,7 @@ const planLayer = async (
         await expandHostCopy(host, e, opts, { ...at, path: e.path }, out, pending, hashing);
         break;
       case "PackageFile": {
-        const found = await withPackages({ ...at, path: e.path }, (h) => planPackageFile(h, e.archive, e.package, e.from));
+        const found = await viaPackageHost({ ...at, path: e.path }, (h) => planPackageFile(h, e.archive, e.package, e.from));
         if (found === undefined) break;
         if (!packages.some((p) => p.sha256 === found.pkg.sha256)) packages.push(found.pkg);
         if (found.entry === undefined) out.push(error({ ...at, path: e.path }, `package ${found.pkg.name} ${found.pkg.version} has no file ${e.from}`));
