@@ -18,6 +18,7 @@ import { formatDiagnostic } from "../src/core/index.ts";
 import { evaluate } from "../src/eval/index.ts";
 import { nodeHost, planImage } from "../src/plan/index.ts";
 import { layerFormat } from "../src/build/index.ts";
+import { flattenLayers } from "../src/sink/index.ts";
 import type { RunResult } from "./support/cli.ts";
 import { runLading } from "./support/cli.ts";
 import type { CraftImage } from "./support/craft.ts";
@@ -177,6 +178,37 @@ describe("3. the image's users are read inside the image", () => {
 });
 
 describe("4. whiteouts", () => {
+  it("take away only what lower layers hold, whatever the order of the layer's own entries", async () => {
+    // `.bashrc` sorts before `.wh..wh..opq`: the opaque marker must not delete it.
+    const image = await layout({
+      layers: [
+        { tar: craftTar([{ name: "home/", type: "dir" }, { name: "home/old", type: "file", content: "lower" }, { name: "etc/", type: "dir" }, { name: "etc/gone", type: "file", content: "x" }]) },
+        {
+          tar: craftTar([
+            { name: "etc/", type: "dir" },
+            { name: "etc/gone", type: "file", content: "mine" },
+            { name: "etc/.wh.gone", type: "file" },
+            { name: "home/", type: "dir" },
+            { name: "home/.bashrc", type: "file", content: "mine" },
+            { name: "home/.wh..wh..opq", type: "file" },
+          ]),
+        },
+      ],
+    });
+    const bundle = out("opaque-bundle");
+    const r = await lading(["copy", "--store", store, `oci:${image}`, `bundle:${bundle}`]);
+    expect(r.stderr).toBe("");
+    expect((await fs.readdir(path.join(bundle, "rootfs", "home"))).sort()).toEqual([".bashrc"]);
+    expect(await fs.readFile(path.join(bundle, "rootfs", "etc", "gone"), "utf8")).toBe("mine");
+    // The tree diff compares: the same rule.
+    const file = (p: string, type = "file") => ({ path: p, type });
+    const tree = flattenLayers([
+      { files: [file("/home", "dir"), file("/home/old"), file("/etc", "dir"), file("/etc/gone")] },
+      { files: [file("/etc", "dir"), file("/etc/gone"), file("/etc/.wh.gone"), file("/home", "dir"), file("/home/.bashrc"), file("/home/.wh..wh..opq")] },
+    ]);
+    expect([...tree.keys()].sort()).toEqual(["/etc", "/etc/gone", "/home", "/home/.bashrc"]);
+  });
+
   it("refuses whiteouts that name the directory itself or its parent, and whiteout names as directories", async () => {
     for (const name of ["etc/.wh.", "etc/.wh..", "etc/.wh...", "etc/.wh.x/y"]) {
       const image = await layout({ layers: [{ tar: craftTar([{ name: "etc/", type: "dir" }, { name: "etc/keep", type: "file", content: "k" }]) }, { tar: craftTar([{ name, type: "file" }]) }] });

@@ -85,6 +85,14 @@ const applyLayer = async (root: string, layer: ImageLayer, blob: string, where: 
     cache.clear();
     fsSync.rmSync(p, { recursive: true, force: true });
   };
+  // What this layer itself made: its whiteouts take away only what lower layers hold,
+  // whatever the order of its entries (`.wh..wh..opq` sorts after `.bashrc`).
+  const written = new Set<string>();
+  const removeLower = (p: string): void => {
+    if (!written.has(p)) return remove(p);
+    if (!fsSync.lstatSync(p).isDirectory()) return;
+    for (const child of fsSync.readdirSync(p)) removeLower(path.join(p, child));
+  };
   const ex = tar.extract();
   ex.on("entry", (header, stream, next) => {
     // A failure mid-entry destroys this stream too; the pipeline below reports it.
@@ -105,12 +113,14 @@ const applyLayer = async (root: string, layer: ImageLayer, blob: string, where: 
           return;
         case "Opaque": {
           const dir = await resolve(name.dir, true);
-          for (const child of await fs.readdir(dir)) remove(path.join(dir, child));
+          for (const child of await fs.readdir(dir)) removeLower(path.join(dir, child));
           return;
         }
-        case "Whiteout":
-          remove(path.join(await resolve(name.dir, true), name.name));
+        case "Whiteout": {
+          const gone = path.join(await resolve(name.dir, true), name.name);
+          if (!written.has(gone)) remove(gone);
           return;
+        }
         case "Path":
           break;
         default: {
@@ -119,6 +129,7 @@ const applyLayer = async (root: string, layer: ImageLayer, blob: string, where: 
         }
       }
       const target = await resolve(name.segments, false);
+      written.add(target);
       const mode = header.mode & 0o7777;
       const owner = (f: (uid: number, gid: number) => void): void => {
         if (isRoot) f(header.uid, header.gid);

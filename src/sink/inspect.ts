@@ -155,6 +155,12 @@ export const flattenLayers = <F extends { readonly path: string; readonly type: 
     for (const k of [...tree.keys()]) if (k.startsWith(prefix)) tree.delete(k);
   };
   for (const l of layers) {
+    // A layer's whiteouts take away only what lower layers hold, whatever the order of
+    // its entries (`.wh..wh..opq` sorts after `.bashrc`).
+    const mine = new Set<string>();
+    const removeLower = (gone: (k: string) => boolean): void => {
+      for (const k of [...tree.keys()]) if (gone(k) && !mine.has(k)) tree.delete(k);
+    };
     for (const f of l.files) {
       // The rules every sink applies; a name they refuse was reported by inspect.
       const name = classifyLayerEntry(f.path);
@@ -162,13 +168,14 @@ export const flattenLayers = <F extends { readonly path: string; readonly type: 
       switch (name.right._tag) {
         case "Root":
           continue;
-        case "Opaque":
-          removeBelow(under(name.right.dir));
+        case "Opaque": {
+          const prefix = under(name.right.dir);
+          removeLower((k) => k.startsWith(prefix));
           continue;
+        }
         case "Whiteout": {
           const gone = `${under(name.right.dir)}${name.right.name}`;
-          tree.delete(gone);
-          removeBelow(`${gone}/`);
+          removeLower((k) => k === gone || k.startsWith(`${gone}/`));
           continue;
         }
         case "Path":
@@ -180,6 +187,7 @@ export const flattenLayers = <F extends { readonly path: string; readonly type: 
       }
       if (f.type !== "dir" && tree.get(f.path)?.type === "dir") removeBelow(`${f.path}/`);
       tree.set(f.path, f);
+      mine.add(f.path);
     }
   }
   return tree;
