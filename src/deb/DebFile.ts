@@ -12,6 +12,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
 import xzDecompress from "xz-decompress";
+import type { PlannedEntry } from "../plan/index.ts";
 import type { Digest, ImagePath } from "../core/index.ts";
 import { digestFromHex } from "../core/index.ts";
 
@@ -20,16 +21,7 @@ import { digestFromHex } from "../core/index.ts";
  *
  * @category model
  */
-export interface DebEntry {
-  readonly path: ImagePath;
-  readonly type: "file" | "dir" | "symlink" | "hardlink";
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly size?: number;
-  readonly digest?: Digest;
-  readonly target?: string;
-}
+export type DebEntry = Omit<PlannedEntry, "source">;
 
 /**
  * What a `.deb` holds: its control file, its md5sums and conffiles (for the dpkg

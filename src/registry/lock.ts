@@ -57,6 +57,12 @@ export type PackagePins = ReadonlyMap<string, ReadonlyArray<Omit<PlannedPackage,
  * @category destructors
  */
 export const readPackagePins = async (file: string, shown: string): Promise<PackagePins | undefined> => {
+  const lock = await readLockFile(file, shown);
+  return lock === undefined ? undefined : new Map(Object.entries(lock.packages ?? {}));
+};
+
+/** A lock file decoded, or undefined when there is none; one that is not a lading lock is an error naming it. */
+const readLockFile = async (file: string, shown: string): Promise<t.TypeOf<typeof LockC> | undefined> => {
   let text: string;
   try {
     text = await fs.readFile(file, "utf8");
@@ -66,7 +72,7 @@ export const readPackagePins = async (file: string, shown: string): Promise<Pack
   }
   const r = decodeJson(LockC, text, shown);
   if (E.isLeft(r)) throw new DiagnosticError([{ ...r.left, hint: "it is written by 'lading lock': run it again" }]);
-  return new Map(Object.entries(r.right.packages ?? {}));
+  return r.right;
 };
 
 /**
@@ -83,17 +89,10 @@ export const lockPathFor = (specFile: string): string => path.join(path.dirname(
  * @category destructors
  */
 export const readLock = async (file: string, shown: string): Promise<ReadonlyMap<string, Digest> | undefined> => {
-  let text: string;
-  try {
-    text = await fs.readFile(file, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw e;
-  }
-  const r = decodeJson(LockC, text, shown);
-  if (E.isLeft(r)) throw new DiagnosticError([{ ...r.left, hint: "it is written by 'lading lock': run it again" }]);
+  const lock = await readLockFile(file, shown);
+  if (lock === undefined) return undefined;
   const pins = new Map<string, Digest>();
-  for (const [ref, digest] of Object.entries(r.right.pins)) {
+  for (const [ref, digest] of Object.entries(lock.pins)) {
     if (E.isLeft(parseReference(ref)) || !isDigest(digest)) throw new DiagnosticError([error({ file: shown }, `invalid pin ${JSON.stringify(ref)}: ${JSON.stringify(digest)}`, "it is written by 'lading lock': run it again")]);
     pins.set(ref, digest);
   }
