@@ -37,6 +37,7 @@ import { loadExport, loadImages, parseTarget } from "./load.ts";
 import { createStepRunner, runContainerOf, SANDBOX_VERSION, takeFromImage } from "../run/index.ts";
 import { parseMemory } from "../eval/index.ts";
 import { recheckSteps } from "./recheck.ts";
+import { terminalStderr } from "./terminal.ts";
 import type { ContextReader } from "../dockerfile/index.ts";
 import { generateSpec, translateDockerfile } from "../dockerfile/index.ts";
 
@@ -265,6 +266,8 @@ interface Io {
   /** Writes to stdout as it is, and waits while the reader is behind: for long outputs. */
   readonly write: (s: string) => Promise<void>;
   readonly err: (s: string) => void;
+  /** On a terminal, a line rewritten in place (undefined clears it); elsewhere nothing. */
+  readonly status?: (s: string | undefined) => void;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly isTTY: boolean;
   readonly stdoutTTY: boolean;
@@ -499,7 +502,9 @@ const stepRunnerFor = (store: Store, io: Io): StepRunner =>
   createStepRunner({
     store,
     env: io.env,
-    onLine: (step, line) => io.err(`${step} | ${line}`),
+    // On a terminal the step's latest line stands in one status line (its last lines are
+    // printed anyway if it fails); in logs every line is kept, prefixed.
+    onLine: (step, line) => (io.isTTY && io.status !== undefined ? io.status(`${step} | ${line}`) : io.err(`${step} | ${line}`)),
     onDropped: (step, paths) => io.err(`step ${step}: left out of its layer (not a file, directory or link): ${paths.join(", ")}`),
   });
 
@@ -907,6 +912,21 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
   },
 };
 
+/** The process's own stdout and stderr; on a terminal, stderr keeps a status line. */
+const defaultIo = (): Io => {
+  const stderr = terminalStderr((s) => process.stderr.write(s), () => process.stderr.columns ?? 80);
+  const isTTY = process.stderr.isTTY === true;
+  return {
+    out: (s) => process.stdout.write(`${s}\n`),
+    write: (s) => (process.stdout.write(s) ? Promise.resolve() : new Promise((resolve) => process.stdout.once("drain", () => resolve()))),
+    err: isTTY ? stderr.line : (s) => process.stderr.write(`${s}\n`),
+    ...(isTTY ? { status: stderr.status } : {}),
+    env: process.env,
+    isTTY,
+    stdoutTTY: process.stdout.isTTY === true,
+  };
+};
+
 /**
  * Runs the CLI with `argv` (without node and script) and returns the exit code.
  *
@@ -914,14 +934,7 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
  */
 export const run = async (
   argv: ReadonlyArray<string>,
-  io: Io = {
-    out: (s) => process.stdout.write(`${s}\n`),
-    write: (s) => (process.stdout.write(s) ? Promise.resolve() : new Promise((resolve) => process.stdout.once("drain", () => resolve()))),
-    err: (s) => process.stderr.write(`${s}\n`),
-    env: process.env,
-    isTTY: process.stderr.isTTY === true,
-    stdoutTTY: process.stdout.isTTY === true,
-  },
+  io: Io = defaultIo(),
 ): Promise<number> => {
   const [command, ...rest] = argv;
   if (command === "help" && rest[0] !== undefined && rest[0] !== "main" && HELP[rest[0]] !== undefined) {
@@ -948,7 +961,10 @@ export const run = async (
     return EXIT.ok;
   }
   try {
-    return await handler(rest, io);
+    const code = await handler(rest, io);
+    // A step's status line is not left under the command's last output.
+    io.status?.(undefined);
+    return code;
   } catch (e) {
     // diff, like diff(1), keeps 1 for "different": any trouble is 2.
     if (e instanceof DiagnosticError) {
