@@ -42,6 +42,22 @@ const planOrThrow = async (image: Image.Image, specDir = work): Promise<{ plan: 
 };
 
 describe("layers over layers", () => {
+  it("an implied parent above a run step is left to what the step made, not rebuilt from below it", async () => {
+    const image = pipe(
+      Image.scratch,
+      Image.withLayer(Layer.make("a", [Entry.directory("/app", { mode: 0o700, uid: 1000, gid: 1000 })])),
+      Image.runShell("chown 0:0 /app && chmod 755 /app", { name: "own" }),
+      Image.withLayer(Layer.make("b", [Entry.file("/app/y", "y")])),
+    );
+    const ir = evaluate("spec.ts", "image", image);
+    if (E.isLeft(ir)) throw new Error(ir.left.map(formatDiagnostic).join("\n"));
+    const planned = await planImage(nodeHost(), ir.right, { file: "spec.ts", specDir: work, created: 0, format: layerFormat, sandbox: "test" });
+    if (E.isLeft(planned)) throw new Error(planned.left.map(formatDiagnostic).join("\n"));
+    const p = planned.right.plan;
+    expect(p.layers.map((l) => l.name)).toEqual(["a", "own", "b"]);
+    expect(p.layers[2]!.entries.map((e) => [e.path, e.type])).toEqual([["/app/y", "file"]]);
+  });
+
   it("an implied parent keeps the owner and mode a lower layer gave it", async () => {
     const image = pipe(
       Image.scratch,

@@ -189,7 +189,7 @@ const entryKind: Record<PlannedEntry["type"], string> = { file: "file", dir: "di
  * What the layers planned so far make of each path, the top one first: each layer's own
  * entries by path, not copies of them.
  */
-type Below = ReadonlyArray<{ readonly layer: string; readonly byPath: ReadonlyMap<string, PlannedEntry> }>;
+type Below = ReadonlyArray<{ readonly layer: string; readonly byPath: ReadonlyMap<string, PlannedEntry>; readonly step?: true }>;
 
 /**
  * Whether a layer's whiteouts hide what lower layers hold at `p`: a whiteout of `p` or of
@@ -206,8 +206,10 @@ const hidesBelow = (byPath: ReadonlyMap<string, PlannedEntry>, p: string): boole
 };
 
 /** What the layers below make of `p`, the topmost first, whiteouts honoured. */
-const lookBelow = (below: Below, p: string): (PlannedEntry & { readonly layer: string }) | undefined => {
+const lookBelow = (below: Below, p: string): (PlannedEntry & { readonly layer: string }) | undefined | "unknown" => {
   for (let i = below.length - 1; i >= 0; i--) {
+    // A run step may have changed anything under it: what it left is known only once it ran.
+    if (below[i]!.step === true) return "unknown";
     const e = below[i]!.byPath.get(p);
     if (e !== undefined) return { ...e, layer: below[i]!.layer };
     if (hidesBelow(below[i]!.byPath, p)) return undefined;
@@ -248,7 +250,7 @@ const finishLayer = (
         // On a base image, a parent no layer of the spec makes is left to the base: an
         // entry for it would replace the base's owner and mode. A runtime makes one
         // the base lacks (0755, root), as it would from this entry.
-        if (lower === undefined && onBase) continue;
+        if ((lower === undefined && onBase) || lower === "unknown") continue;
         if (lower !== undefined && lower.type !== "dir") {
           out.push(
             error({ ...place, path: e.path }, `parent ${parent} is a ${entryKind[lower.type]} in layer "${lower.layer}"`, lower.type === "symlink" ? `write to the path it points to (${lower.target})` : undefined),
@@ -299,8 +301,6 @@ const linkToFirstName = (sorted: PlannedEntry[]): PlannedEntry[] => {
   }
   return sorted.map((e) => replaced.get(e.path) ?? e);
 };
-
-/** The name of the OCI marker that makes its directory opaque. */
 
 /**
  * An OCI whiteout beside `path`: the empty file `name` in its directory, which takes
@@ -594,7 +594,7 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   const inline = new Map<Digest, Uint8Array>();
   const layers: PlannedLayer[] = [];
   // What the layers planned so far make of each path, for the implied parents above them.
-  const below: Array<{ readonly layer: string; readonly byPath: ReadonlyMap<string, PlannedEntry> }> = [];
+  const below: Array<Below[number]> = [];
   // What each step runs on: the base's layers, by diff_id, then the keys of those planned.
   const keysBelow: Digest[] = (opts.base?.layers ?? []).map((l) => l.diffId);
   const dpkg = { state: emptyDpkgState };
@@ -602,6 +602,7 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
     if (layer._tag === "Run") {
       const planned = await planRun(host, layer, image, opts, [...keysBelow], place, out);
       keysBelow.push(planned.cacheKey);
+      below.push({ layer: layer.name, byPath: new Map(), step: true });
       layers.push(planned);
       continue;
     }
@@ -626,7 +627,9 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   }
   if (image.config.User !== undefined && !hasSteps) {
     const accounts = (p: string): AccountFile => {
-      const e = lookBelow(below, p);
+      const found = lookBelow(below, p);
+      if (found === "unknown") return "unknown";
+      const e = found;
       // Without an entry, a base may still hold the file; its layers are not read here.
       if (e === undefined) return opts.base === undefined ? undefined : "unknown";
       const bytes = e.type === "file" && e.source === "inline" && e.digest !== undefined ? inline.get(e.digest) : undefined;
