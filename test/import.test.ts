@@ -20,7 +20,7 @@ const CORPUS = "test/fixtures/dockerfile";
 const BUILT = ["static-site", "config-only"];
 /** Translated and type checked. */
 const RUN_FREE = [...BUILT, "escapes"];
-/** Translated only: they need run steps. */
+/** Translated and type checked, with run steps. */
 const WITH_RUN = ["node-app", "python-service"];
 
 let work: string;
@@ -66,6 +66,22 @@ describe("lading import", () => {
       expect(code).toContain("// line 11: ADD https://example.com/tool.tar.gz /opt/  (of a URL has no lading form yet");
       expect(warnings).toContain(`${CORPUS}/python-service/Dockerfile:11: warning: ADD of a URL has no lading form yet`);
     }
+  });
+
+  it("writes specs with run steps and multi-stage copies that type check", async () => {
+    const dir = path.join(work, "with-run");
+    await fs.mkdir(path.join(dir, "node_modules"), { recursive: true });
+    await fs.symlink(REPO, path.join(dir, "node_modules", "lading"));
+    const files: string[] = [];
+    for (const name of WITH_RUN) {
+      const file = path.join(dir, `${name}.ts`);
+      await fs.writeFile(file, (await importCase(name)).code);
+      files.push(file);
+    }
+    const check = await runLading(["check", ...files]);
+    // Warnings (a step that opts into the network) may come; no error may.
+    expect(check.stderr).not.toMatch(/error/i);
+    expect(check.code).toBe(0);
   });
 
   it("follows Docker's escape directive, quotes and continuations", async () => {

@@ -341,8 +341,11 @@ export const translateDockerfile = (text: string, context: ContextReader): Trans
         case "secret": {
           const id = o.get("id") ?? (target === undefined ? undefined : path.basename(target));
           const at = target ?? `/run/secrets/${id ?? ""}`;
-          const env = o.get("env");
-          mounts.push(`Mount.secret(${literal(at, argNames)}${env === undefined ? "" : `, { env: ${JSON.stringify(env)} }`})`);
+          // BuildKit's `--secret id=ID` takes the environment variable ID when no source
+          // is given: the same here; an id that cannot name a variable is a file beside the spec.
+          const env = o.get("env") ?? (id !== undefined && /^[A-Za-z_][A-Za-z0-9_]*$/.test(id) ? id : undefined);
+          const from = env !== undefined ? `{ env: ${JSON.stringify(env)} }` : `{ file: ${JSON.stringify(id ?? path.basename(at))} }`;
+          mounts.push(`Mount.secret(${literal(at, argNames)}, ${from})`);
           break;
         }
         case "bind":

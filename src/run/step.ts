@@ -15,6 +15,7 @@ import { buildLayer } from "../build/index.ts";
 import type { LayerBlob } from "../oci/index.ts";
 import type { PlannedMount } from "../plan/index.ts";
 import type { Store } from "../store/index.ts";
+import { sweepStaleTemps, tempDirPrefix } from "../store/index.ts";
 import type { SandboxMount } from "./sandbox.ts";
 import { withSandbox } from "./sandbox.ts";
 import { layerFromUpper } from "./upper.ts";
@@ -58,7 +59,10 @@ export const createStepRunner =
     const remote = plan.base === undefined ? undefined : parseReference(plan.base.reference);
     if (remote !== undefined && E.isLeft(remote)) throw new Error(`a planned base has an invalid reference: ${remote.left}`);
     const lowers = await lowersOf(store, below, remote?.right, options.env);
-    const secrets = path.join(await secretsRoot(), `lading-secrets-${process.pid}-${randomBytes(6).toString("hex")}`);
+    // Secrets a killed build left in memory-backed files go first; the name says whose.
+    const root = await secretsRoot();
+    await sweepStaleTemps(root, (name) => name.startsWith("lading-secrets-"));
+    const secrets = `${tempDirPrefix(root, "secrets")}${randomBytes(6).toString("hex")}`;
     try {
       const mounts: SandboxMount[] = [];
       for (const m of layer.run.mounts) mounts.push(await prepareMount(store, m, inputs.specDir, secrets, options.env, place));

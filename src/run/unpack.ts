@@ -48,6 +48,18 @@ const asNamespaceRoot = (cmd: string, args: ReadonlyArray<string>): Promise<unkn
 export const lowerRoot = (store: Store): string => path.join(store.root, "run", "l");
 
 /**
+ * Makes the store's `run` directory, where images are unpacked (their setuid files and
+ * device nodes included), cache mounts live and sandboxes are assembled, reachable by its
+ * owner alone, whatever the store's own mode: no other user of the machine may run or
+ * open what an image holds.
+ */
+const ensurePrivateRunRoot = async (store: Store): Promise<void> => {
+  const dir = path.join(store.root, "run");
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await fs.chmod(dir, 0o700);
+};
+
+/**
  * The directory name of a layer unpacked for an overlay, relative to {@link lowerRoot}.
  *
  * @category destructors
@@ -66,6 +78,7 @@ export const lowersOf = async (
   remote: Reference | undefined,
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<ReadonlyArray<string>> => {
+  await ensurePrivateRunRoot(store);
   let client: RegistryClient | undefined;
   const lowers: string[] = [];
   for (const l of layers) {
@@ -117,6 +130,9 @@ const extractForOverlay = async (blob: string, mediaType: string, root: string, 
   const nonDirs = new Set<string>();
   const dirs: Array<[string, tar.Header]> = [];
   const whiteouts: string[] = [];
+  // What this layer itself holds: its whiteouts hide only what lower layers hold, and in
+  // an overlay its own entry at a name already does.
+  const written = new Set<string>();
   const opaque: string[] = [];
   const devices: Array<[string, tar.Header]> = [];
   const ex = tar.extract();
@@ -148,6 +164,7 @@ const extractForOverlay = async (blob: string, mediaType: string, root: string, 
         whiteouts.push(path.join(path.dirname(target), base.slice(4)));
         return;
       }
+      written.add(target);
       if (header.type !== "directory") {
         nonDirs.add(rel);
         await fs.rm(target, { recursive: true, force: true });
@@ -193,6 +210,7 @@ const extractForOverlay = async (blob: string, mediaType: string, root: string, 
     if (isRoot) await fs.lchown(target, h.uid, h.gid);
   }
   for (const w of whiteouts) {
+    if (written.has(w)) continue;
     await fs.rm(w, { recursive: true, force: true });
     await asNamespaceRoot("mknod", [w, "c", "0", "0"]);
   }

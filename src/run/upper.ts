@@ -11,7 +11,8 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import type { Digest, ImagePath } from "../core/index.ts";
-import { digestOf, sortBytewise } from "../core/index.ts";
+import { DiagnosticError, digestOf, error, sortBytewise } from "../core/index.ts";
+import { isWhiteoutName } from "../oci/index.ts";
 import type { PlanInputs, PlannedEntry, PlannedLayer } from "../plan/index.ts";
 import { nodeHost } from "../plan/index.ts";
 import { isRoot } from "./unpack.ts";
@@ -83,6 +84,10 @@ export const layerFromUpper = async (upper: string, name: string, cacheKey: Dige
       const p = `${at}/${child}` as ImagePath;
       const file = path.join(abs, child);
       const st = await fs.lstat(file);
+      // Written to a layer, such a name would delete files of the layers below it.
+      if (isWhiteoutName(child) && !(st.isCharacterDevice() && st.rdev === 0)) {
+        throw new DiagnosticError([error({ path: p }, `the step made ${p}, a name the layer format reserves for whiteouts`, "name it otherwise, or remove it in the step")]);
+      }
       const owner = { mode: st.mode & 0o7777, uid: uid(st.uid), gid: gid(st.gid) };
       if (st.isDirectory()) {
         entries.push({ path: p, type: "dir", ...owner });
