@@ -92,25 +92,6 @@ const render = (parts: ReadonlyArray<Part>): string =>
     .join("");
 
 /**
- * The names a template refers to, in order, each once (including those inside a
- * `${NAME:-word}`'s word).
- *
- * @category destructors
- */
-export const templateReferences = (template: string): ReadonlyArray<string> => {
-  const names = new Set<string>();
-  const walk = (parts: ReadonlyArray<Part>): void => {
-    for (const p of parts) {
-      if (p._tag !== "Ref") continue;
-      names.add(p.name);
-      walk(p.word);
-    }
-  };
-  walk(parse(template, 0, false).parts);
-  return [...names];
-};
-
-/**
  * Resolves the references to names in `known` (whose values are templates themselves,
  * inserted as written) and keeps every other reference and escape as template text.
  *
