@@ -484,6 +484,18 @@ const projectName = (spec: string): string => {
   return clean === "" ? "default" : clean;
 };
 
+/** An export's image and every image it takes files from (`Entry.fromImage`), each once. */
+const withStages = (ir: ImageIR): ReadonlyArray<ImageIR> => {
+  const found: ImageIR[] = [];
+  const visit = (image: ImageIR): void => {
+    if (found.includes(image)) return;
+    found.push(image);
+    for (const l of image.layers) if (l._tag === "Layer") for (const e of l.entries) if (e._tag === "FromImage") visit(e.image);
+  };
+  visit(ir);
+  return found;
+};
+
 /** The arguments of `--arg NAME=VALUE` options, by name; a malformed or repeated one is a usage error. */
 const argumentsOf = (raw: unknown): Param.Arguments => {
   const out: Record<string, string> = {};
@@ -774,13 +786,16 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       for (const { exportName, value } of images) {
         const ir = evaluate(display(abs), exportName, value);
         if (E.isLeft(ir)) throw new DiagnosticError(ir.left);
-        await inExport(exportName, () => resolveImagePackages(packages, ir.right)).catch((e: unknown) => {
-          if (e instanceof DiagnosticError) throw new DiagnosticError(e.diagnostics.map((d) => ({ file: display(abs), ...d })));
-          throw e;
-        });
-        if (ir.right.base === undefined || ir.right.base.digest !== undefined) continue;
-        const key = formatReference(ir.right.base);
-        refs.set(key, [...(refs.get(key) ?? []), { ir: ir.right, spec: display(abs) }]);
+        // The images it takes files from are built with it: their bases and packages too.
+        for (const image of withStages(ir.right)) {
+          await inExport(exportName, () => resolveImagePackages(packages, image)).catch((e: unknown) => {
+            if (e instanceof DiagnosticError) throw new DiagnosticError(e.diagnostics.map((d) => ({ file: display(abs), ...d })));
+            throw e;
+          });
+          if (image.base === undefined || image.base.digest !== undefined) continue;
+          const key = formatReference(image.base);
+          refs.set(key, [...(refs.get(key) ?? []), { ir: image, spec: display(abs) }]);
+        }
       }
     }
     for (const [lock, refs] of wanted) {
