@@ -164,6 +164,25 @@ describe("Image.pull", () => {
 });
 
 describe("lading.lock", () => {
+  it("pins the base of an image the export takes files from, so a frozen multi-stage build needs no tag", async () => {
+    const base = `${registry.host}/library/stage:one`;
+    await mustRun("skopeo", ["copy", "--dest-tls-verify=false", `oci:${helloLayout}:latest`, `docker://${base}`]);
+    const spec = await project(
+      "stages",
+      `import { Entry, Image, Layer, pipe } from "lading";
+
+const stage = Image.pull("${base}");
+export const app = pipe(Image.scratch, Image.withLayer(Layer.make("taken", [Entry.fromImage(stage, "/etc/greeting", "/greeting")])), Image.withCmd(["/greeting"]));
+`,
+    );
+    const store = path.join(work, "stages-store");
+    expect(await mustLading(["lock", spec, "--store", store])).toContain(`${base} sha256:`);
+    const lock = await fs.readFile(path.join(path.dirname(spec), "lading.lock"), "utf8");
+    expect(lock).toContain(base);
+    const digest = await mustLading(["build", spec, "--frozen", "--store", store, "--out", `oci:${path.join(work, "stages-out")}`]);
+    expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+
   it("keeps a frozen build's digest when the tag moves, until the lock is renewed", async () => {
     const base = `${registry.host}/library/moving:stable`;
     await mustRun("skopeo", ["copy", "--dest-tls-verify=false", `oci:${helloLayout}:latest`, `docker://${base}`]);
