@@ -5,7 +5,6 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { DiagnosticError, error } from "../../core/index.ts";
 import type { ContextReader } from "../../dockerfile/index.ts";
-import { generateSpec, translateDockerfile } from "../../dockerfile/index.ts";
 import { parseFlags } from "../flags.ts";
 import type { Io } from "../io.ts";
 import { display } from "../io.ts";
@@ -26,6 +25,8 @@ warning on stderr, with its line number.`;
 export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> => {
   const { positionals } = parseFlags(help, args, {});
   if (positionals.length > 1) throw new UsageError(`expected at most one Dockerfile\n\n${help}`);
+  // The Dockerfile parser and the printer of the spec are loaded only to translate.
+  const { generateSpec, translateDockerfile } = await import("../../dockerfile/index.ts");
   const given = positionals[0] ?? "Dockerfile";
   const file = fs.statSync(given, { throwIfNoEntry: false })?.isDirectory() === true ? path.join(given, "Dockerfile") : given;
   const text = await fs.promises.readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
