@@ -12,20 +12,12 @@ import { digestOf } from "../core/index.ts";
 import { checkSpecs, collectLocalSources, collectPackageFiles, computeCheckKey } from "../check/index.ts";
 import type { Store } from "../store/index.ts";
 import { display } from "./io.ts";
-import { LADING_ROOT, VERSION } from "./root.ts";
+import { LADING_ROOT, packageAbove, VERSION } from "./root.ts";
 
-/** The version in the package.json of the installed package `name`, resolved from `from`. */
+/** The version of the installed package `name`, as `from` resolves it, and its entry file. */
 const installedVersion = (name: string, from: string): { readonly version: string; readonly entry: string } => {
   const entry = createRequire(from).resolve(name);
-  for (let dir = path.dirname(entry); path.dirname(dir) !== dir; dir = path.dirname(dir)) {
-    const file = path.join(dir, "package.json");
-    if (!fs.existsSync(file)) continue;
-    const manifest: unknown = JSON.parse(fs.readFileSync(file, "utf8"));
-    if (typeof manifest === "object" && manifest !== null && "name" in manifest && manifest.name === name && "version" in manifest) {
-      return { version: String(manifest.version), entry };
-    }
-  }
-  return { version: "unknown", entry };
+  return { version: String(packageAbove(entry, name)?.manifest["version"] ?? "unknown"), entry };
 };
 
 /**
@@ -100,6 +92,7 @@ export const runCheck = async (files: ReadonlyArray<string>, store: Store | unde
   // Checked with absolute paths: the record holds them relative to the specs, the user
   // is shown them relative to the working directory.
   const found = await checkSpecs(files, LADING_ROOT, (abs) => abs);
-  if (store !== undefined && key !== undefined) await store.putCheck(key, found.map((d) => withFile(d, (abs) => path.relative(root, abs))));
+  // A record that cannot be written (a full or read-only disk) only means checking again.
+  if (store !== undefined && key !== undefined) await store.putCheck(key, found.map((d) => withFile(d, (abs) => path.relative(root, abs)))).catch(() => undefined);
   return found.map((d) => withFile(d, display));
 };

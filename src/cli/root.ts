@@ -7,6 +7,24 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 
 /**
+ * The directory of the package `name` that holds `file`: the nearest one above it whose
+ * package.json names it, with that package.json; undefined when there is none.
+ *
+ * @category destructors
+ */
+export const packageAbove = (file: string, name: string): { readonly dir: string; readonly manifest: Readonly<Record<string, unknown>> } | undefined => {
+  for (let dir = path.dirname(file); path.dirname(dir) !== dir; dir = path.dirname(dir)) {
+    const at = path.join(dir, "package.json");
+    if (!fs.existsSync(at)) continue;
+    const manifest: unknown = JSON.parse(fs.readFileSync(at, "utf8"));
+    if (typeof manifest === "object" && manifest !== null && !Array.isArray(manifest) && "name" in manifest && manifest.name === name) {
+      return { dir, manifest: Object.fromEntries(Object.entries(manifest)) };
+    }
+  }
+  return undefined;
+};
+
+/**
  * lading's own directory: the launcher's (bin/lading.js says which), else the nearest
  * one above this module whose package is lading.
  *
@@ -15,11 +33,9 @@ import { fileURLToPath } from "node:url";
 export const LADING_ROOT = (() => {
   const fromLauncher: unknown = (globalThis as Record<symbol, unknown>)[Symbol.for("lading.root")];
   if (typeof fromLauncher === "string") return fromLauncher;
-  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
-    const manifest = path.join(dir, "package.json");
-    if (fs.existsSync(manifest) && (JSON.parse(fs.readFileSync(manifest, "utf8")) as { name?: unknown }).name === "lading") return dir;
-    if (path.dirname(dir) === dir) throw new Error("lading's package.json was not found above its sources");
-  }
+  const found = packageAbove(fileURLToPath(import.meta.url), "lading");
+  if (found === undefined) throw new Error("lading's package.json was not found above its sources");
+  return found.dir;
 })();
 
 /**

@@ -26,7 +26,10 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
   const { positionals, values } = parseFlags(help, args, { json: t.boolean, store: t.string });
   if (positionals.length === 0) throw new UsageError(`no spec file given\n\n${help}`);
   const specs = positionals.map(specFileOf);
-  const diags = await runCheck(specs, await storeOf(values.store, io.env));
+  // The record is a saving, not the check: without --store, a default store that cannot
+  // be opened (a read-only home) means checking without one.
+  const store = values.store === undefined ? await storeOf(undefined, io.env).catch(() => undefined) : await storeOf(values.store, io.env);
+  const diags = await runCheck(specs, store);
   if (values.json === true) io.out(JSON.stringify({ diagnostics: diags }, null, 2));
   else {
     for (const d of diags) io.err(formatDiagnostic(d));
