@@ -112,7 +112,7 @@ const runCli = async (argv) => {
 };
 
 const argv = process.argv.slice(2);
-// `lading --version` is answered here, from the package.json beside this file, as the
+// `lading --version` is answered here, from lading's package.json, as the
 // CLI would: before its sources are looked at, let alone loaded.
 if (argv.length === 1 && argv[0] === "--version") {
   process.stdout.write(`${JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")).version}\n`);
