@@ -94,16 +94,28 @@ const compiled = async () => {
   }
 };
 
-// The compiled CLI lives under node_modules, which may be a link to another checkout's:
-// it learns which lading it is (its sources, its version) from here, not from where it
-// was compiled to.
-globalThis[Symbol.for("lading.root")] = root;
-const bundle = await compiled();
-let run;
-if (bundle !== undefined) ({ run } = await import(pathToFileURL(bundle).href).catch(() => ({ run: undefined })));
-if (run === undefined) {
-  const { register } = await import("tsx/esm/api");
-  register();
-  ({ run } = await import("../src/cli/main.ts"));
+/** Loads the CLI, compiled if it can be, else through the loader, and runs it. */
+const runCli = async (argv) => {
+  // The compiled CLI lives under node_modules, which may be a link to another checkout's:
+  // it learns which lading it is (its sources, its version) from here, not from where it
+  // was compiled to.
+  globalThis[Symbol.for("lading.root")] = root;
+  const bundle = await compiled();
+  let run;
+  if (bundle !== undefined) ({ run } = await import(pathToFileURL(bundle).href).catch(() => ({ run: undefined })));
+  if (run === undefined) {
+    const { register } = await import("tsx/esm/api");
+    register();
+    ({ run } = await import("../src/cli/main.ts"));
+  }
+  return run(argv);
+};
+
+const argv = process.argv.slice(2);
+// `lading --version` is answered here, from lading's package.json, as the
+// CLI would: before its sources are looked at, let alone loaded.
+if (argv.length === 1 && argv[0] === "--version") {
+  process.stdout.write(`${JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")).version}\n`);
+} else {
+  process.exitCode = await runCli(argv);
 }
-process.exitCode = await run(process.argv.slice(2));

@@ -1,6 +1,7 @@
 /**
  * The check cache: keyed by every local source a spec reaches, so an edit anywhere in
- * that graph is checked again, and an unchanged spec is checked once.
+ * that graph is checked again, and an unchanged spec is checked once; what the check
+ * found, errors and warnings, is recorded and reported again from the record.
  */
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
@@ -42,8 +43,12 @@ describe("check", () => {
     const second = await runLading(["plan", path.join(work, "lading.ts"), "--store", store], { cwd: work });
     expect(second.code).toBe(1);
     expect(second.stderr).toContain("lib/text.ts:1:14: Type 'string' is not assignable to type 'number'.");
-    // A failed check is not remembered.
-    expect((await fs.readdir(path.join(store, "checks"))).length).toBe(1);
+    // A failed check is recorded too, with its errors, and they fail the next run as well.
+    expect((await fs.readdir(path.join(store, "checks"))).length).toBe(2);
+    const third = await runLading(["plan", path.join(work, "lading.ts"), "--store", store], { cwd: work });
+    expect(third.code).toBe(1);
+    expect(third.stderr).toBe(second.stderr);
+    await fs.writeFile(path.join(work, "lib", "text.ts"), 'export const text = "hi";\n');
   });
 
   it("flags impure calls with a hint to pass a parameter", async () => {
@@ -52,5 +57,71 @@ describe("check", () => {
     const r = await runLading(["check", spec], { cwd: work });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("impure.ts:2:13: impure: Date.now reads the clock\n  hint: pass the value to the spec as an explicit parameter");
+  });
+});
+
+describe("check results in the store", () => {
+  const record = async (store: string): Promise<{ readonly file: string; readonly text: string }> => {
+    const names = await fs.readdir(path.join(store, "checks"));
+    expect(names).toHaveLength(1);
+    const file = path.join(store, "checks", names[0]!);
+    return { file, text: await fs.readFile(file, "utf8") };
+  };
+
+  it("answers an unchanged spec from its record, warnings included, and checks a changed one again", async () => {
+    const dir = path.join(work, "warned");
+    const store = path.join(dir, "store");
+    await fs.mkdir(dir);
+    const spec = path.join(dir, "lading.ts");
+    const source = (cmd: string): string =>
+      `import { Image, pipe } from "lading";\nexport const app = pipe(Image.scratch, Image.run(["${cmd}"], { network: "host" }));\n`;
+    await fs.writeFile(spec, source("/bin/true"));
+    const first = await runLading(["check", spec, "--store", store], { cwd: dir });
+    expect(first.code).toBe(0);
+    expect(first.stdout).toBe("ok: 1 spec file checked\n");
+    expect(first.stderr).toContain('lading.ts:2:67: warning: a run step uses the host\'s network (network: "host")');
+    // The record holds the warning, its file relative to the spec.
+    const { file, text } = await record(store);
+    expect(JSON.parse(text)).toEqual({
+      diagnostics: [
+        {
+          severity: "warning",
+          file: "lading.ts",
+          line: 2,
+          column: 67,
+          message: 'a run step uses the host\'s network (network: "host"): its layer may depend on what the network serves',
+          hint: "fetch inputs by digest where you can; lading build --check shows whether the step gives the same layer twice",
+        },
+      ],
+    });
+    // What the second run reports comes from the record: changed there, it is what the user sees.
+    await fs.writeFile(file, text.replace("a run step uses the host", "RECORDED: a run step uses the host"));
+    const second = await runLading(["check", spec, "--store", store], { cwd: dir });
+    expect(second.code).toBe(0);
+    expect(second.stderr).toContain('lading.ts:2:67: warning: RECORDED: a run step uses the host\'s network');
+    // A changed source is checked again, and gets a record of its own.
+    await fs.writeFile(spec, source("/bin/false"));
+    const third = await runLading(["check", spec, "--store", store], { cwd: dir });
+    expect(third.code).toBe(0);
+    expect(third.stderr).toContain('lading.ts:2:68: warning: a run step uses the host\'s network');
+    expect(third.stderr).not.toContain("RECORDED");
+    expect((await fs.readdir(path.join(store, "checks"))).length).toBe(2);
+  });
+
+  it("reports an erroneous spec's errors again when it is answered from the record", async () => {
+    const dir = path.join(work, "erroneous");
+    const store = path.join(dir, "store");
+    await fs.mkdir(dir);
+    const spec = path.join(dir, "lading.ts");
+    await fs.writeFile(spec, 'import { Image } from "lading";\nexport const app = Image.scratch;\nexport const port: number = "80";\n');
+    const first = await runLading(["check", spec, "--store", store], { cwd: dir });
+    expect(first.code).toBe(1);
+    expect(first.stderr).toContain("lading.ts:3:14: Type 'string' is not assignable to type 'number'.");
+    const { file, text } = await record(store);
+    await fs.writeFile(file, text.replace("Type 'string'", "RECORDED: Type 'string'"));
+    const second = await runLading(["check", spec, "--store", store], { cwd: dir });
+    expect(second.code).toBe(1);
+    expect(second.stdout).toBe("");
+    expect(second.stderr).toContain("lading.ts:3:14: RECORDED: Type 'string' is not assignable to type 'number'.");
   });
 });

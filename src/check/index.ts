@@ -1,6 +1,6 @@
 import type { Diagnostic } from "../core/index.ts";
 
-export { collectLocalSources, computeCheckKey } from "./sources.ts";
+export { collectLocalSources, collectPackageFiles, computeCheckKey } from "./sources.ts";
 
 /**
  * Type checks spec files and flags impure calls (see `check.ts`). The compiler is

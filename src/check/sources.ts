@@ -52,6 +52,29 @@ export const collectLocalSources = async (entry: string): Promise<ReadonlyArray<
 };
 
 /**
+ * The files of the package a spec belongs to that change how its imports are checked:
+ * the nearest package.json (its "type" decides between ES modules and CommonJS), the
+ * lock file beside it and npm's record of what is installed (the packages' versions,
+ * whose types the spec is checked against).
+ *
+ * @category constructors
+ */
+export const collectPackageFiles = async (entry: string): Promise<ReadonlyArray<{ readonly file: string; readonly text: string }>> => {
+  for (let dir = path.dirname(path.resolve(entry)); ; dir = path.dirname(dir)) {
+    const manifest = await fs.readFile(path.join(dir, "package.json"), "utf8").catch(() => undefined);
+    if (manifest !== undefined) {
+      const found = [{ file: path.join(dir, "package.json"), text: manifest }];
+      for (const f of [path.join(dir, "package-lock.json"), path.join(dir, "node_modules", ".package-lock.json")]) {
+        const text = await fs.readFile(f, "utf8").catch(() => undefined);
+        if (text !== undefined) found.push({ file: f, text });
+      }
+      return found;
+    }
+    if (path.dirname(dir) === dir) return [];
+  }
+};
+
+/**
  * The check cache key: `toolVersion` (what identifies the checker, compiler options
  * included) and every local source, by path relative to `root` and content digest.
  *

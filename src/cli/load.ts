@@ -4,7 +4,6 @@
  */
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
-import { tsImport } from "tsx/esm/api";
 import type { Diagnostic } from "../core/index.ts";
 import { DiagnosticError, error } from "../core/index.ts";
 import { Image, Param } from "../spec/index.ts";
@@ -54,6 +53,8 @@ const importSpec = async (abs: string, display: string): Promise<Record<string, 
   let mod: Record<string, unknown>;
   try {
     // tsImport loads the spec as an ES module whatever the package around it declares.
+    // The loader is loaded with the first spec: a command's help does without it.
+    const { tsImport } = await import("tsx/esm/api");
     mod = (await tsImport(pathToFileURL(abs).href, import.meta.url)) as Record<string, unknown>;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;

@@ -4,10 +4,14 @@
  * of the keyring, and no bad one), and only the signed text is read: the sha256 of
  * every index file, by path.
  */
-import * as openpgp from "openpgp";
+import type * as openpgp from "openpgp";
 import type { Digest } from "../core/index.ts";
 import { DiagnosticError, error, isDigest } from "../core/index.ts";
 import { field, parseParagraphs } from "./Control.ts";
+
+// OpenPGP is a large library, needed only when an archive's release is fetched: it is
+// loaded then, not by every command that can plan packages.
+const loadOpenpgp = (): Promise<typeof openpgp> => import("openpgp");
 
 /**
  * What lading reads from a release file: the suite's names, and the sha256 and size of
@@ -28,11 +32,12 @@ export interface Release {
  * @category constructors
  */
 export const readKeyring = async (bytes: Uint8Array, shown: string): Promise<ReadonlyArray<openpgp.PublicKey>> => {
+  const pgp = await loadOpenpgp();
   try {
     const text = Buffer.from(bytes).subarray(0, 64).toString("latin1");
     const keys = text.includes("-----BEGIN PGP")
-      ? await openpgp.readKeys({ armoredKeys: Buffer.from(bytes).toString("utf8") })
-      : await openpgp.readKeys({ binaryKeys: bytes });
+      ? await pgp.readKeys({ armoredKeys: Buffer.from(bytes).toString("utf8") })
+      : await pgp.readKeys({ binaryKeys: bytes });
     return keys.map((k) => k.toPublic());
   } catch (e) {
     throw new DiagnosticError([error({ file: shown }, `not an OpenPGP keyring: ${(e as Error).message}`)]);
@@ -49,13 +54,14 @@ export const verifyInRelease = async (text: string, keys: ReadonlyArray<openpgp.
   const refuse = (why: string): never => {
     throw new DiagnosticError([error({ file: shown }, `the release file is refused: ${why}`, "the archive or a proxy on the way serves a release file its keyring does not vouch for")]);
   };
+  const pgp = await loadOpenpgp();
   let message: openpgp.CleartextMessage;
   try {
-    message = await openpgp.readCleartextMessage({ cleartextMessage: text });
+    message = await pgp.readCleartextMessage({ cleartextMessage: text });
   } catch (e) {
     return refuse(`it is not a signed message (${(e as Error).message})`);
   }
-  const result = await openpgp.verify({ message, verificationKeys: [...keys], expectSigned: false });
+  const result = await pgp.verify({ message, verificationKeys: [...keys], expectSigned: false });
   const known = new Set(keys.flatMap((k) => k.getKeyIDs().map((id) => id.toHex())));
   let good = 0;
   for (const s of result.signatures) {

@@ -30,6 +30,13 @@ const REF = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-]{1,2}[a-z0-9
  */
 export const TRANSPORTS = ["oci:DIR[:TAG]", "oci-archive:FILE[:TAG]", "docker-archive:FILE[:NAME:TAG]", "docker://HOST/REPO[:TAG]", "bundle:DIR"] as const;
 
+/**
+ * The transports lading reads images from: all but the write-only runtime bundle.
+ *
+ * @category instances
+ */
+export const READABLE_TRANSPORTS = TRANSPORTS.filter((t) => !t.startsWith("bundle:"));
+
 const splitFirst = (s: string): [string, string | undefined] => {
   const i = s.indexOf(":");
   return i < 0 ? [s, undefined] : [s.slice(0, i), s.slice(i + 1)];

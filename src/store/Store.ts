@@ -1,6 +1,6 @@
 /**
  * The content-addressed store: blobs named by digest, a cache of built layers by cache
- * key, a record of checked spec sources, and a cache of host file digests. Every write
+ * key, the results of type checks by the sources checked, and a cache of host file digests. Every write
  * goes to a temp file in the store and is renamed into place, so concurrent builds and
  * crashes never leave a half-written blob or record behind, and what a killed process
  * left is removed by the next one to open the store.
@@ -17,13 +17,22 @@ import * as path from "node:path";
 import { createInterface } from "node:readline";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
-import type { Digest } from "../core/index.ts";
+import type { Diagnostic, Digest } from "../core/index.ts";
 import { DiagnosticError, digestFromHex, digestHex, digestOf, error } from "../core/index.ts";
 import { DigestC } from "../oci/index.ts";
 import type { LayerBlob } from "../oci/index.ts";
 import { ownerIsGone, PROCESS_OWNER, sweepStaleTemps, tempNameFor } from "./Temp.ts";
 
 const LayerRecord = t.type({ digest: DigestC, size: t.number, diffId: DigestC, uncompressedSize: t.number });
+
+/** A diagnostic as a check record holds it: every field of {@link Diagnostic}. */
+const DiagnosticRecord: t.Type<Diagnostic, unknown> = t.intersection([
+  t.type({ severity: t.keyof({ error: null, warning: null }), message: t.string }),
+  t.partial({ file: t.string, line: t.number, column: t.number, exportName: t.string, layer: t.string, path: t.string, hint: t.string }),
+]);
+
+/** What a type check found: errors and warnings alike, none when the sources passed. */
+const CheckRecord = t.type({ diagnostics: t.readonlyArray(DiagnosticRecord) });
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -40,7 +49,7 @@ export interface StoredHashCache {
 
 /**
  * The content-addressed store on disk: blobs by digest, built-layer records by cache key,
- * markers of passed checks, and the host file digest cache.
+ * the results of type checks, and the host file digest cache.
  *
  * @category model
  */
@@ -75,8 +84,12 @@ export interface Store {
   discardCorrupt(digest: Digest): Promise<DiagnosticError>;
   getLayer(cacheKey: Digest): Promise<LayerBlob | undefined>;
   putLayer(cacheKey: Digest, layer: LayerBlob): Promise<void>;
-  hasCheck(key: Digest): Promise<boolean>;
-  putCheck(key: Digest): Promise<void>;
+  /**
+   * What the type check of the sources `key` names found, when it was recorded: the
+   * diagnostics as the checker gave them, warnings included; undefined otherwise.
+   */
+  getCheck(key: Digest): Promise<ReadonlyArray<Diagnostic> | undefined>;
+  putCheck(key: Digest, diagnostics: ReadonlyArray<Diagnostic>): Promise<void>;
   openHashCache(): Promise<StoredHashCache>;
 }
 
@@ -397,8 +410,8 @@ export const openStore = async (root: string): Promise<Store> => {
     },
     getLayer: (key) => readJson(path.join(root, "layers", `${digestHex(key)}.json`), LayerRecord),
     putLayer: (key, layer) => writeFileAtomic(path.join(root, "layers", `${digestHex(key)}.json`), JSON.stringify(layer)),
-    hasCheck: (key) => pathExists(path.join(root, "checks", digestHex(key))),
-    putCheck: (key) => writeFileAtomic(path.join(root, "checks", digestHex(key)), ""),
+    getCheck: async (key) => (await readJson(path.join(root, "checks", `${digestHex(key)}.json`), CheckRecord))?.diagnostics,
+    putCheck: (key, diagnostics) => writeFileAtomic(path.join(root, "checks", `${digestHex(key)}.json`), JSON.stringify({ diagnostics })),
     openHashCache: () => openFileDigests(root),
   };
   return store;

@@ -1,0 +1,98 @@
+/**
+ * The type check of spec files, its result recorded in the store by what decides it:
+ * the sources checked, the package files around them and the checker. An unchanged
+ * spec is answered from the record, errors and warnings alike, without loading the
+ * compiler.
+ */
+import * as fs from "node:fs";
+import { createRequire } from "node:module";
+import * as path from "node:path";
+import type { Diagnostic, Digest } from "../core/index.ts";
+import { digestOf } from "../core/index.ts";
+import { checkSpecs, collectLocalSources, collectPackageFiles, computeCheckKey } from "../check/index.ts";
+import type { Store } from "../store/index.ts";
+import { display } from "./io.ts";
+import { LADING_ROOT, packageAbove, VERSION } from "./root.ts";
+
+/** The version of the installed package `name`, as `from` resolves it, and its entry file. */
+const installedVersion = (name: string, from: string): { readonly version: string; readonly entry: string } => {
+  const entry = createRequire(from).resolve(name);
+  return { version: String(packageAbove(entry, name)?.manifest["version"] ?? "unknown"), entry };
+};
+
+/**
+ * What a check result depends on besides the spec: lading's version, the sources of its
+ * public surface and checker (the compiler options are among them), and the versions of
+ * ts-morph and of the TypeScript it carries, so a changed checker never reuses a stale
+ * result.
+ */
+const checkerIdentity = (() => {
+  let memo: string | undefined;
+  return (): string => {
+    if (memo !== undefined) return memo;
+    const files: string[] = [];
+    const walk = (dir: string): void => {
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.name.endsWith(".ts")) files.push(p);
+      }
+    };
+    for (const d of ["src", "stdlib"]) walk(path.join(LADING_ROOT, d));
+    const tsMorph = installedVersion("ts-morph", path.join(LADING_ROOT, "package.json"));
+    const compiler = installedVersion("@ts-morph/common", tsMorph.entry);
+    const sources = digestOf(files.sort().map((f) => `${path.relative(LADING_ROOT, f)}\0${fs.readFileSync(f, "utf8")}`).join("\0"));
+    memo = `${VERSION}:ts-morph@${tsMorph.version}:@ts-morph/common@${compiler.version}:${sources}`;
+    return memo;
+  };
+})();
+
+/**
+ * Whether a diagnostic is an error (rather than a warning).
+ *
+ * @category refinements
+ */
+export const isError = (d: Diagnostic): boolean => d.severity === "error";
+
+/**
+ * The record key of checking `specs` together: every local source they reach and the
+ * package files around them, by path relative to the first spec's directory (so a
+ * project checked in another place keeps its records), and the checker.
+ */
+const checkKeyOf = async (specs: ReadonlyArray<string>, root: string): Promise<Digest> => {
+  const seen = new Set<string>();
+  const sources: { readonly file: string; readonly text: string }[] = [];
+  for (const spec of specs) {
+    for (const s of [...(await collectLocalSources(spec)), ...(await collectPackageFiles(spec))]) {
+      if (seen.has(s.file)) continue;
+      seen.add(s.file);
+      sources.push(s);
+    }
+  }
+  return computeCheckKey(sources, root, checkerIdentity());
+};
+
+/** A diagnostic with its file, if it names one, mapped by `f`. */
+const withFile = (d: Diagnostic, f: (file: string) => string): Diagnostic => (d.file === undefined ? d : { ...d, file: f(d.file) });
+
+/**
+ * Checks spec files. With a store, the result is recorded there, and a check of
+ * sources it has a record of is answered from it.
+ *
+ * @category destructors
+ */
+export const runCheck = async (files: ReadonlyArray<string>, store: Store | undefined): Promise<ReadonlyArray<Diagnostic>> => {
+  const root = path.dirname(path.resolve(files[0] ?? "."));
+  // A source that cannot be read is the checker's to report: the result is not recorded.
+  const key = store === undefined ? undefined : await checkKeyOf(files.map((f) => path.resolve(f)), root).catch(() => undefined);
+  if (store !== undefined && key !== undefined) {
+    const recorded = await store.getCheck(key);
+    if (recorded !== undefined) return recorded.map((d) => withFile(d, (rel) => display(path.resolve(root, rel))));
+  }
+  // Checked with absolute paths: the record holds them relative to the specs, the user
+  // is shown them relative to the working directory.
+  const found = await checkSpecs(files, LADING_ROOT, (abs) => abs);
+  // A record that cannot be written (a full or read-only disk) only means checking again.
+  if (store !== undefined && key !== undefined) await store.putCheck(key, found.map((d) => withFile(d, (abs) => path.relative(root, abs)))).catch(() => undefined);
+  return found.map((d) => withFile(d, display));
+};

@@ -1,0 +1,157 @@
+/**
+ * The shared front of the commands that take a spec export (`plan`, `build`, `run`,
+ * `diff`, `sbom`): check, load, evaluate, resolve the base, plan.
+ */
+import * as path from "node:path";
+import * as E from "fp-ts/lib/Either.js";
+import type { Diagnostic } from "../core/index.ts";
+import { DiagnosticError, error, formatReference } from "../core/index.ts";
+import type { ImageIR } from "../eval/index.ts";
+import { evaluate } from "../eval/index.ts";
+import { Param } from "../spec/index.ts";
+import type { BuildPlan, Host, PlanInputs, PlannedBase } from "../plan/index.ts";
+import { nodeHost, planImage } from "../plan/index.ts";
+import { debianPackageHost } from "../deb/index.ts";
+import type { BuildEvent, StepRunner } from "../build/index.ts";
+import { buildImage, layerFormat } from "../build/index.ts";
+import type { Store } from "../store/index.ts";
+import { lockPathFor, readLock, readPackagePins, resolveBase } from "../registry/index.ts";
+import { SANDBOX_VERSION, takeFromImage } from "../run/index.ts";
+import { isError, runCheck } from "./checked.ts";
+import type { Io } from "./io.ts";
+import { display } from "./io.ts";
+import { loadExport, parseTarget } from "./load.ts";
+import { specFileOf } from "./specFile.ts";
+import { UsageError } from "./usage.ts";
+
+/** `SOURCE_DATE_EPOCH`, checked: the time every output is dated. */
+export const sourceDateEpoch = (env: Io["env"]): number => {
+  const raw = env["SOURCE_DATE_EPOCH"];
+  if (raw === undefined || raw === "") return 0;
+  // Tar headers hold mtimes up to 2^31 - 1 here (2038-01-19); past that they would wrap.
+  if (!/^[0-9]{1,10}$/.test(raw) || Number(raw) > 2 ** 31 - 1) {
+    throw new UsageError(`SOURCE_DATE_EPOCH must be a whole number of seconds up to 2147483647, got "${raw}"`);
+  }
+  return Number(raw);
+};
+
+/** Adds the export to diagnostics that do not name one yet. */
+export const inExport = <A>(exportName: string, f: () => Promise<A>): Promise<A> =>
+  f().catch((e: unknown) => {
+    if (e instanceof DiagnosticError) throw new DiagnosticError(e.diagnostics.map((d) => ({ exportName, ...d })));
+    throw e;
+  });
+
+/**
+ * The base image an evaluated export pulls, resolved: through lading.lock when it pins
+ * the reference; with `frozen`, only through it.
+ */
+const resolveImageBase = async (
+  ir: ImageIR,
+  specAbs: string,
+  opts: { readonly frozen: boolean; readonly store: Store; readonly env: Io["env"] },
+): Promise<PlannedBase | undefined> => {
+  const ref = ir.base;
+  if (ref === undefined) return undefined;
+  const key = formatReference(ref);
+  const lockFile = lockPathFor(specAbs);
+  const pins = await readLock(lockFile, display(lockFile));
+  const pin = pins?.get(key);
+  if (opts.frozen && ref.digest === undefined && pin === undefined) {
+    throw new DiagnosticError([
+      pins === undefined
+        ? error({ file: display(lockFile) }, "--frozen needs lading.lock, and there is none", `run 'lading lock ${display(specAbs)}' and commit the lock file`)
+        : error({ file: display(lockFile), exportName: ir.exportName }, `${key} is not pinned: the lock file is stale`, `run 'lading lock ${display(specAbs)}' and commit the lock file`),
+    ]);
+  }
+  // A registry's answer is about the spec's export: the diagnostic names both.
+  return resolveBase(opts.store, ref, ir.platform, pin, { env: opts.env }).catch((e: unknown) => {
+    if (!(e instanceof DiagnosticError)) throw e;
+    throw new DiagnosticError(
+      e.diagnostics.map((d) => ({ ...d, file: display(specAbs), exportName: ir.exportName, message: d.file?.startsWith("docker://") === true ? `${d.file}: ${d.message}` : d.message })),
+    );
+  });
+};
+
+/** check → load → eval → resolve the base → plan: the shared front of `plan` and `build`. */
+export const planTarget = async (
+  arg: string,
+  opts: {
+    readonly noCheck: boolean;
+    readonly store: Store;
+    readonly env: Io["env"];
+    readonly host?: Host;
+    readonly frozen?: boolean;
+    readonly args?: Param.Arguments;
+    /** Runs the steps of the images an export takes files from. */
+    readonly runStep?: StepRunner;
+    readonly onBuildEvent?: (e: BuildEvent) => void;
+  },
+): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs; readonly warnings?: ReadonlyArray<Diagnostic> }> => {
+  const parsed = parseTarget(arg);
+  const target = { ...parsed, file: specFileOf(parsed.file) };
+  const abs = path.resolve(target.file);
+  const shown = display(abs);
+  const created = sourceDateEpoch(opts.env);
+  if (!opts.noCheck) {
+    const diags = await runCheck([target.file], opts.store);
+    if (diags.some(isError)) throw new DiagnosticError(diags.filter(isError));
+  }
+  const { exportName, value: exported } = await loadExport(target, shown);
+  const args = opts.args ?? {};
+  let value: unknown = exported;
+  if (Param.isParameterized(exported)) {
+    const applied = Param.applyArguments(exported, args);
+    if (E.isLeft(applied)) throw new DiagnosticError(applied.left.map((m) => error({ file: shown, exportName }, m, "give arguments as --arg NAME=VALUE")));
+    value = applied.right;
+  } else if (Object.keys(args).length > 0) {
+    throw new DiagnosticError([error({ file: shown, exportName }, `takes no parameters, but ${Object.keys(args).map((k) => `--arg ${k}`).join(", ")} was given`, "make the export with Image.parameterized to give it parameters")]);
+  }
+  const ir = evaluate(shown, exportName, value);
+  if (E.isLeft(ir)) throw new DiagnosticError(ir.left);
+  const lockFile = lockPathFor(abs);
+  // Debian archives are read only when the export holds packages: the host is lazy.
+  const packages = debianPackageHost(opts.store, { specDir: path.dirname(abs), pins: (await readPackagePins(lockFile, display(lockFile))) ?? new Map(), frozen: opts.frozen === true, lockShown: display(lockFile) });
+  const cache = opts.host === undefined ? await opts.store.openHashCache() : undefined;
+  const host = opts.host ?? nodeHost(cache);
+  const planOf = async (image: ImageIR, top: boolean): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs; readonly warnings?: ReadonlyArray<Diagnostic> }> => {
+    const base = await resolveImageBase(image, abs, { frozen: opts.frozen === true, store: opts.store, env: opts.env });
+    const planned = await planImage(host, image, {
+      file: shown,
+      specDir: path.dirname(abs),
+      created,
+      format: layerFormat,
+      sandbox: SANDBOX_VERSION,
+      env: opts.env,
+      packages,
+      ...(base === undefined ? {} : { base }),
+      ...(top && Param.isParameterized(exported) ? { arguments: Object.fromEntries(Object.entries(args).sort(([a], [b]) => (a < b ? -1 : 1))) } : {}),
+      // A stage is built, as lazily as any image, before the files it gives are planned.
+      takeFromImage: async (stage, source, place) => {
+        const { plan, inputs } = await planOf(stage, false);
+        const built = await buildImage(opts.store, plan, inputs, opts.onBuildEvent, opts.runStep === undefined ? {} : { runStep: opts.runStep });
+        return takeFromImage(opts.store, built, source, place, opts.env);
+      },
+    });
+    if (E.isLeft(planned)) throw new DiagnosticError(planned.left);
+    return planned.right;
+  };
+  try {
+    return await planOf(ir.right, true);
+  } finally {
+    await cache?.save();
+  }
+};
+
+/** The arguments of `--arg NAME=VALUE` options, by name; a malformed or repeated one is a usage error. */
+export const argumentsOf = (raw: ReadonlyArray<string> | undefined): Param.Arguments => {
+  const out: Record<string, string> = {};
+  for (const a of raw ?? []) {
+    const i = a.indexOf("=");
+    if (i <= 0) throw new UsageError(`--arg must be NAME=VALUE, not "${a}"`);
+    const name = a.slice(0, i);
+    if (name in out) throw new UsageError(`--arg ${name} is given twice`);
+    out[name] = a.slice(i + 1);
+  }
+  return out;
+};
