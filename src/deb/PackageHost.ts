@@ -13,7 +13,8 @@ import * as t from "io-ts";
 import type { Digest } from "../core/index.ts";
 import { DiagnosticError, digestHex, error } from "../core/index.ts";
 import type { ArchiveIR, PackageNameIR, PackageSetIR } from "../eval/index.ts";
-import { DigestC, decodeJson } from "../oci/index.ts";
+import { decodeJson } from "../oci/index.ts";
+import { TarEntryC } from "../archive/index.ts";
 import type { PackageContents, PackageHost, PlannedPackage } from "../plan/index.ts";
 import type { PackagePins } from "../registry/index.ts";
 import type { Store } from "../store/index.ts";
@@ -88,11 +89,7 @@ const toPlanned = (r: PackageRecord): PlannedPackage => ({
   installed: true,
 });
 
-const EntryC = t.intersection([
-  t.type({ path: t.string, type: t.keyof({ file: null, dir: null, symlink: null, hardlink: null }), mode: t.number, uid: t.number, gid: t.number }),
-  t.partial({ size: t.number, digest: DigestC, target: t.string }),
-]);
-const ListingC = t.type({ control: t.string, md5sums: t.string, entries: t.array(EntryC) });
+const ListingC = t.type({ control: t.string, md5sums: t.string, entries: t.array(TarEntryC) });
 
 /**
  * The package host over the archives a spec names.
