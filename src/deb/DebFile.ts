@@ -14,7 +14,7 @@ import xzDecompress from "xz-decompress";
 import type { PlannedEntry } from "../plan/index.ts";
 import type { Digest, ImagePath } from "../core/index.ts";
 import { digestFromHex } from "../core/index.ts";
-import { imagePathOf, readTar } from "../archive/Tar.ts";
+import { imagePathOf, readTar } from "../archive/index.ts";
 
 /**
  * One entry of a package's data archive, as it goes into a layer.
