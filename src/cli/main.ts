@@ -25,7 +25,8 @@ import { defaultStoreDir, openStore } from "../store/index.ts";
 import type { Transport } from "../sink/index.ts";
 import { importImage, inspectBase, inspectImage, openImage, parseTransport, TRANSPORTS, writeImage } from "../sink/index.ts";
 import { checkSpecs, collectLocalSources, computeCheckKey } from "../check/index.ts";
-import { formatLock, lockPathFor, readLock, readPackagePins, resolveBase, resolveTag } from "../registry/index.ts";
+import { addFetchedUrls, formatLock, lockPathFor, readFetchPins, readLock, readPackagePins, resolveBase, resolveTag } from "../registry/index.ts";
+import { storeArchiveHost } from "../archive/index.ts";
 import type { PackagePins } from "../registry/index.ts";
 import { writeFileAtomic } from "../store/index.ts";
 import { formatInspection, formatPlan } from "./format.ts";
@@ -102,7 +103,7 @@ commands:
   inspect T                     show an image's config, layers and files, verifying every blob
   run FILE[#EXPORT]|T [-- ARGS] run an image as a container under runc, with a fresh writable layer
   diff A B                      what changes from image A to image B: specs, git revisions or built images
-  lock [FILE...]                pin every pulled base image and Debian package set in lading.lock
+  lock [FILE...]                pin every pulled base image, Debian package set and fetched URL in lading.lock
   copy SRC DST                  copy an image between any two locations, by digest
   sbom FILE[#EXPORT]            the image's bill of lading: an SPDX 2.3 document, from its plan
   import [DOCKERFILE]           translate a Dockerfile into a lading spec, printed
@@ -199,8 +200,8 @@ exits. ARGS replace the image's Cmd. The container's exit code is lading's.
 
 Resolves every image the spec files pull (every export) to the digest its tag names now,
 checks that each has an image for its export's platform, resolves every Debian package
-set against its archive, and writes lading.lock beside each spec: JSON, sorted, one pin
-(or package) a line. Builds use the pins; 'build --frozen' uses nothing else. Prints each pin, and what changed. FILE defaults to lading.ts. The lock
+set against its archive, records every URL fetched (Entry.fetch) with its sha256, and
+writes lading.lock beside each spec: JSON, sorted, one pin (or package, or URL) a line. Builds use the pins; 'build --frozen' uses nothing else. Prints each pin, and what changed. FILE defaults to lading.ts. The lock
 file holds the pins of the spec files named, so name every spec of a directory.
 
   --no-check    skip the type check
@@ -392,6 +393,7 @@ const planTarget = async (
   const lockFile = lockPathFor(abs);
   // Debian archives are read only when the export holds packages: the host is lazy.
   const packages = debianPackageHost(opts.store, { specDir: path.dirname(abs), pins: (await readPackagePins(lockFile, display(lockFile))) ?? new Map(), frozen: opts.frozen === true, lockShown: display(lockFile) });
+  const archives = storeArchiveHost(opts.store, { pins: (await readFetchPins(lockFile, display(lockFile))) ?? new Map(), frozen: opts.frozen === true, lockShown: display(lockFile) });
   const cache = opts.host === undefined ? await opts.store.openHashCache() : undefined;
   const host = opts.host ?? nodeHost(cache);
   const planOf = async (image: ImageIR, top: boolean): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs; readonly warnings?: ReadonlyArray<Diagnostic> }> => {
@@ -404,6 +406,7 @@ const planTarget = async (
       sandbox: SANDBOX_VERSION,
       env: opts.env,
       packages,
+      archives,
       ...(base === undefined ? {} : { base }),
       ...(top && Param.isParameterized(exported) ? { arguments: Object.fromEntries(Object.entries(args).sort(([a], [b]) => (a < b ? -1 : 1))) } : {}),
       // A stage is built, as lazily as any image, before the files it gives are planned.
@@ -775,6 +778,8 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     const wanted = new Map<string, Map<string, { readonly ir: ImageIR; readonly spec: string }[]>>();
     // Debian package sets, resolved afresh, by lock file.
     const packageHosts = new Map<string, ReturnType<typeof debianPackageHost>>();
+    // The URLs specs fetch, with their sha256, by lock file.
+    const fetchedByLock = new Map<string, Map<string, Digest>>();
     for (const f of files) {
       const abs = path.resolve(f);
       const images = await loadImages(f, display(abs));
@@ -783,11 +788,14 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
       wanted.set(lock, refs);
       const packages = packageHosts.get(lock) ?? debianPackageHost(store, { specDir: path.dirname(abs) });
       packageHosts.set(lock, packages);
+      const fetched = fetchedByLock.get(lock) ?? new Map<string, Digest>();
+      fetchedByLock.set(lock, fetched);
       for (const { exportName, value } of images) {
         const ir = evaluate(display(abs), exportName, value);
         if (E.isLeft(ir)) throw new DiagnosticError(ir.left);
         // The images it takes files from are built with it: their bases and packages too.
         for (const image of withStages(ir.right)) {
+          addFetchedUrls(fetched, image);
           await inExport(exportName, () => resolveImagePackages(packages, image)).catch((e: unknown) => {
             if (e instanceof DiagnosticError) throw new DiagnosticError(e.diagnostics.map((d) => ({ file: display(abs), ...d })));
             throw e;
@@ -801,7 +809,8 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     for (const [lock, refs] of wanted) {
       const existing = await readLock(lock, display(lock));
       const packagePins: PackagePins = packageHosts.get(lock)?.resolved ?? new Map();
-      if (refs.size === 0 && existing === undefined && packagePins.size === 0) {
+      const fetched = fetchedByLock.get(lock) ?? new Map<string, Digest>();
+      if (refs.size === 0 && existing === undefined && packagePins.size === 0 && fetched.size === 0) {
         io.err(`${display(lock)}: nothing to pin (no export pulls an image by tag), not written`);
         continue;
       }
@@ -828,10 +837,11 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
         const moved = list.filter((p) => old.get(p.name) !== p.version).map((p) => `${p.name} ${old.get(p.name) ?? "(new)"} -> ${p.version}`);
         io.out(`${key}: ${list.length} package${list.length === 1 ? "" : "s"}${packagesBefore.has(key) ? (moved.length === 0 ? "" : `; ${moved.join(", ")}`) : " (new)"}`);
       }
-      const text = formatLock(pins, packagePins);
+      for (const [url, sha256] of fetched) io.out(`${url} ${sha256}`);
+      const text = formatLock(pins, packagePins, fetched);
       const current = await fs.promises.readFile(lock, "utf8").catch(() => undefined);
       if (current !== text) await writeFileAtomic(lock, text);
-      io.err(`${display(lock)}: ${pins.size} pin${pins.size === 1 ? "" : "s"}, ${packagePins.size} package set${packagePins.size === 1 ? "" : "s"}${current === text ? ", unchanged" : ""}`);
+      io.err(`${display(lock)}: ${pins.size} pin${pins.size === 1 ? "" : "s"}, ${packagePins.size} package set${packagePins.size === 1 ? "" : "s"}${fetched.size === 0 ? "" : `, ${fetched.size} download${fetched.size === 1 ? "" : "s"}`}${current === text ? ", unchanged" : ""}`);
     }
     return EXIT.ok;
   },
