@@ -1,7 +1,8 @@
 /**
  * The archive host over the store: a download is fetched once into it as the blob of
  * its sha256 (only as lading.lock pins it, when frozen), and an archive is read once:
- * its files become blobs, and its listing is kept beside them by the archive's digest.
+ * its files are kept by digest under `archives/files`, and its listing by the archive's
+ * digest beside them.
  */
 import { createReadStream, openSync, closeSync, readSync } from "node:fs";
 import * as fs from "node:fs/promises";
@@ -15,7 +16,7 @@ import { decodeJson } from "../oci/index.ts";
 import type { ArchiveHost } from "../plan/index.ts";
 import { fetchVerified } from "../registry/index.ts";
 import type { Store } from "../store/index.ts";
-import { writeFileAtomic } from "../store/index.ts";
+import { pathExists, tempNameFor, writeContentOnce, writeFileAtomic } from "../store/index.ts";
 import type { TarEntry } from "./Tar.ts";
 import { decompressedTar, listTarArchive, TarEntryC, TarError } from "./Tar.ts";
 
@@ -56,6 +57,9 @@ const headOf = (file: string): Buffer => {
  */
 export const storeArchiveHost = (store: Store, options: ArchiveStoreOptions = {}): ArchiveHost => {
   const lockShown = options.lockShown ?? "lading.lock";
+  const filesDir = path.join(store.root, "archives", "files");
+  const contentPath = (d: Digest): string => path.join(filesDir, digestHex(d));
+
   /** Reads an archive the first time, checking it is still the one hashed. */
   const read = async (file: string, digest: Digest, shown: string): Promise<ReadonlyArray<TarEntry>> => {
     const writes: Promise<unknown>[] = [];
@@ -63,7 +67,8 @@ export const storeArchiveHost = (store: Store, options: ArchiveStoreOptions = {}
     let entries: ReadonlyArray<TarEntry>;
     try {
       const source = createReadStream(file, { highWaterMark: 1 << 20 }).pipe(hashing.stream);
-      entries = await listTarArchive(decompressedTar(source, headOf(file)), (_digest, bytes) => writes.push(store.putBlob(bytes)));
+      await fs.mkdir(filesDir, { recursive: true });
+      entries = await listTarArchive(decompressedTar(source, headOf(file)), (d, bytes) => writes.push(writeContentOnce(contentPath(d), bytes)));
     } catch (e) {
       await Promise.allSettled(writes);
       if (e instanceof TarError) fail(`archive ${shown}${e.member === undefined ? "" : `: member ${JSON.stringify(e.member)}`} ${e.message}: refused`, "nothing of it was stored in a layer");
@@ -95,6 +100,15 @@ export const storeArchiveHost = (store: Store, options: ArchiveStoreOptions = {}
         if (e instanceof DiagnosticError) throw new DiagnosticError(e.diagnostics.map(({ file: _url, ...d }) => ({ ...d, message: d.message.includes(url) ? d.message : `${url}: ${d.message}` })));
         throw e;
       }
+      // Kept beside an archive's files too, where the build reads it: a second name of
+      // the blob, or a copy where the store's file system has no hard links.
+      const kept = contentPath(sha256);
+      if (!(await pathExists(kept))) {
+        await fs.mkdir(filesDir, { recursive: true });
+        const tmp = tempNameFor(kept);
+        await fs.link(store.blobPath(sha256), tmp).catch(() => fs.copyFile(store.blobPath(sha256), tmp));
+        await fs.rename(tmp, kept);
+      }
       return store.blobPath(sha256);
     },
     list: async (file, digest, shown) => {
@@ -102,13 +116,16 @@ export const storeArchiveHost = (store: Store, options: ArchiveStoreOptions = {}
       const text = await fs.readFile(listing, "utf8").catch(() => undefined);
       if (text !== undefined) {
         const r = decodeJson(ListingC, text, listing);
-        if (E.isRight(r)) return r.right as ReadonlyArray<TarEntry>;
+        // A listing whose files are gone (a store cleaned by hand) is read again.
+        if (E.isRight(r) && (await Promise.all(r.right.filter((e) => e.digest !== undefined).map((e) => pathExists(contentPath(e.digest!))))).every(Boolean)) {
+          return r.right as ReadonlyArray<TarEntry>;
+        }
       }
       const entries = await read(file, digest, shown);
       await fs.mkdir(path.dirname(listing), { recursive: true });
       await writeFileAtomic(listing, JSON.stringify(entries));
       return entries;
     },
-    contentPath: (digest) => store.blobPath(digest),
+    contentPath,
   };
 };
