@@ -10,7 +10,11 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as E from "fp-ts/lib/Either.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { formatDiagnostic } from "../src/core/index.ts";
+import { evaluate } from "../src/eval/index.ts";
+import { Entry, Image, Layer, pipe } from "../src/index.ts";
 import { mustRun, REPO, runLading } from "./support/cli.ts";
 import type { CraftEntry } from "./support/craft.ts";
 import { craftTar } from "./support/craft.ts";
@@ -78,6 +82,48 @@ const makeTree = async (dir: string, mtime: Date): Promise<void> => {
   await fs.chmod(path.join(dir, "share", "doc"), 0o750);
   for (const p of ["bin/tool", "etc/app.conf", "share/doc", "share", "etc", "bin", "."]) await fs.utimes(path.join(dir, p), mtime, mtime);
 };
+
+describe("eval of archives and downloads", () => {
+  const errorsOf = (...entries: ReadonlyArray<unknown>): ReadonlyArray<string> => {
+    const r = evaluate("spec.ts", "app", pipe(Image.scratch, Image.withLayer(Layer.make("l", entries as ReadonlyArray<Entry.Entry>))));
+    return E.isLeft(r) ? r.left.map(formatDiagnostic) : [];
+  };
+
+  it("gives the IR of each, the sha256 normalized, the archive's own attributes kept where the spec gives none", () => {
+    const sha = "AB".repeat(32);
+    const layer = Layer.make("l", [
+      Entry.archive("app.tar.gz", "/", { uid: 5 }),
+      Entry.fetch("https://example.com/a.tgz", "/opt", { sha256: `sha256:${sha}`, extract: true }),
+      Entry.fetch("https://example.com/tool", "/usr/bin/tool", { sha256: sha, mode: 0o755 }),
+    ]);
+    const r = evaluate("spec.ts", "app", pipe(Image.scratch, Image.withLayer(layer)));
+    expect(E.isRight(r) ? r.right.layers[0] : r.left).toEqual({
+      _tag: "Layer",
+      name: "l",
+      comment: undefined,
+      entries: [
+        { _tag: "Archive", path: "/", from: { _tag: "Host", source: "app.tar.gz" }, mode: undefined, uid: 5, gid: undefined },
+        { _tag: "Archive", path: "/opt", from: { _tag: "Url", url: "https://example.com/a.tgz", sha256: `sha256:${sha.toLowerCase()}` }, mode: undefined, uid: undefined, gid: undefined },
+        { _tag: "Fetch", path: "/usr/bin/tool", url: "https://example.com/tool", sha256: `sha256:${sha.toLowerCase()}`, mode: 0o755, uid: 0, gid: 0 },
+      ],
+    });
+  });
+
+  it("names the place of a bad URL, a bad sha256, an empty archive path and a download at /", () => {
+    const errors = errorsOf(
+      Entry.fetch("ftp://example.com/a", "/a", { sha256: "0".repeat(64) }),
+      Entry.fetch("https://example.com/b", "/b", { sha256: "1234" }),
+      Entry.archive("", "/c"),
+      Entry.fetch("https://example.com/d", "/", { sha256: "0".repeat(64) }),
+    );
+    expect(errors).toEqual([
+      'spec.ts: export "app", layer "l", path "/a": invalid URL "ftp://example.com/a": lading fetches http and https URLs',
+      'spec.ts: export "app", layer "l", path "/b": invalid sha256 "1234": must be 64 hex digits, optionally after "sha256:"\n  hint: sha256sum FILE prints it',
+      'spec.ts: export "app", layer "l", path "/c": an archive needs a non-empty source path',
+      'spec.ts: export "app", layer "l", path "/": a fetch cannot be at /: the root of the image is always a directory',
+    ]);
+  });
+});
 
 describe("Entry.archive", () => {
   const SPEC = `import { Entry, Image, Layer, pipe } from "lading";
