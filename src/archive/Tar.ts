@@ -14,8 +14,7 @@ import * as tar from "tar-stream";
 import xzDecompress from "xz-decompress";
 import type { Digest, ImagePath } from "../core/index.ts";
 import { digestFromHex } from "../core/index.ts";
-import { DigestC } from "../oci/index.ts";
-import { whiteoutComponent } from "../oci/index.ts";
+import { DigestC, whiteoutComponent } from "../oci/index.ts";
 import type { PlannedEntry } from "../plan/index.ts";
 
 const { XzReadableStream } = xzDecompress as unknown as { XzReadableStream: new (s: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array> };

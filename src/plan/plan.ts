@@ -1,7 +1,7 @@
 /**
  * plan: an evaluated image plus the host gives the BuildPlan. Host copies and archives
- * are expanded to files, every file gets its content digest, implied parent directories are added,
- * entries are sorted, and each layer gets its cache key.
+ * are expanded to files, every file gets its content digest, implied parent directories
+ * are added, entries are sorted, and each layer gets its cache key.
  */
 import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
@@ -384,6 +384,7 @@ const planLayer = async (
       pending.push(whiteoutEntry(e.path, `.wh.${e.path.slice(e.path.lastIndexOf("/") + 1)}`, inline));
       continue;
     }
+    // Before the owner below: an archive's owners are its own unless the spec gives one.
     if (e._tag === "Archive") {
       const planned = await viaArchiveHost({ ...at, path: e.path }, (h) => planArchive(host, h, e, opts.specDir));
       if (planned !== undefined) {
