@@ -186,6 +186,15 @@ export default pipe(
     expect(second.digest).toBe(first.digest);
   });
 
+  it("reads an archive again when the store's copy of one of its files was cut short, and builds the same image", async () => {
+    const kept = path.join(store, "archives", "files", hex(TOOL));
+    await fs.truncate(kept, 3);
+    expect((await fs.stat(kept)).size).toBe(3);
+    const again = await build(path.join(work, "archive", "lading.ts"));
+    expect(again.digest).toBe(first.digest);
+    expect(await fs.readFile(kept, "utf8")).toBe(TOOL);
+  });
+
   const HOSTILE: ReadonlyArray<{ readonly name: string; readonly entries: ReadonlyArray<CraftEntry>; readonly member: string; readonly why: string }> = [
     { name: "an absolute name", entries: [{ name: "/etc/passwd", type: "file", content: "x" }], member: "/etc/passwd", why: 'has an absolute name "/etc/passwd"' },
     { name: "a name with ..", entries: [{ name: "a/../../escape", type: "file", content: "x" }], member: "a/../../escape", why: 'has a name with .. "a/../../escape"' },

@@ -123,15 +123,17 @@ export const writeFileAtomic = async (file: string, data: Uint8Array | string): 
 };
 
 /**
- * Writes content named by its digest unless it is there already. Temp file and rename:
- * a reader never sees half a file. No fsync: it is content the build re-hashes as it
- * reads it, so a file cut short by a crash fails the build instead of entering an image,
- * and a thousand files of an archive do not wait for a thousand syncs.
+ * Writes content named by its digest unless it is there already, whole. Temp file and
+ * rename: a reader never sees half a file. No fsync: it is content the build re-hashes
+ * as it reads it, so a file cut short by a crash fails the build instead of entering an
+ * image (and is written again here, its size being wrong), and a thousand files of an
+ * archive do not wait for a thousand syncs.
  *
  * @category constructors
  */
 export const writeContentOnce = async (file: string, data: Uint8Array): Promise<void> => {
-  if (await pathExists(file)) return;
+  const size = await fs.stat(file).then((st) => st.size, () => undefined);
+  if (size === data.byteLength) return;
   const tmp = tempNameFor(file);
   try {
     await fs.writeFile(tmp, data);
