@@ -141,6 +141,10 @@ export default pipe(
     await makeTree(tree, new Date(1_000_000_000));
     const dir = await project("archive", SPEC);
     await mustRun("tar", ["--owner=1000", "--group=100", "--numeric-owner", "-czf", path.join(dir, "app.tar"), "-C", tree, "."]);
+    // The plan names the archive, its digest and where it goes.
+    const plan = await runLading(["plan", path.join(dir, "lading.ts"), "--files", "--no-check", "--store", store]);
+    const archive = `sha256:${hex(await fs.readFile(path.join(dir, "app.tar")))}`;
+    expect(plan.stdout).toContain(`  archive  app.tar -> /opt/app  ${archive}\n  archive  app.tar -> /srv  ${archive}\n`);
     // Type checked once, as a user's spec is.
     first = await build(path.join(dir, "lading.ts"), []);
     expect(first.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
@@ -264,12 +268,13 @@ export default pipe(
     dir = await project("fetch", spec());
     const plan = await runLading(["plan", path.join(dir, "lading.ts"), "--json", "--no-check", "--store", store]);
     expect(plan.code).toBe(0);
-    const layers = (JSON.parse(plan.stdout) as { layers: Array<{ fetched?: unknown; entries: Array<{ path: string; source?: string }> }> }).layers;
+    const layers = (JSON.parse(plan.stdout) as { layers: Array<{ fetched?: unknown; archives?: unknown; entries: Array<{ path: string; source?: string }> }> }).layers;
     expect(layers[0]!.fetched).toEqual([
       { url: `${base}/tool.sh`, sha256: `sha256:${hex(FETCHED)}` },
       { url: `${base}/notes.txt`, sha256: `sha256:${hex(NOTES)}` },
       { url: `${base}/data.tar`, sha256: `sha256:${hex(tarball)}` },
     ]);
+    expect(layers[0]!.archives).toEqual([{ source: `${base}/data.tar`, digest: `sha256:${hex(tarball)}`, path: "/opt" }]);
     expect(layers[0]!.entries.find((e) => e.path === "/opt/data/table.csv")?.source).toBe(`url:${base}/data.tar`);
     first = await build(path.join(dir, "lading.ts"));
     await validateOciLayout(first.layout, "latest");

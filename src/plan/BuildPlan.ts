@@ -103,6 +103,20 @@ export interface PlannedLayer {
   readonly packages?: ReadonlyArray<PlannedPackage>;
   /** The URLs its entries are fetched from, with their sha256; absent when there are none. */
   readonly fetched?: ReadonlyArray<PlannedFetch>;
+  /** The tar archives extracted into it; absent when there are none. */
+  readonly archives?: ReadonlyArray<PlannedArchive>;
+}
+
+/**
+ * A tar archive a layer's entries are extracted from: the host path (relative to the
+ * spec) or the URL, as the spec names it, its digest, and where it goes.
+ *
+ * @category model
+ */
+export interface PlannedArchive {
+  readonly source: string;
+  readonly digest: Digest;
+  readonly path: ImagePath;
 }
 
 /**

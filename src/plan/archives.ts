@@ -9,7 +9,7 @@ import type { ImagePath } from "../core/index.ts";
 import { DiagnosticError, error } from "../core/index.ts";
 import type { EntryIR } from "../eval/index.ts";
 import type { ArchiveHost } from "./ArchiveHost.ts";
-import type { PlannedEntry, PlannedFetch } from "./BuildPlan.ts";
+import type { PlannedArchive, PlannedEntry, PlannedFetch } from "./BuildPlan.ts";
 import type { Host } from "./Host.ts";
 
 const fail = (message: string, hint?: string): never => {
@@ -17,8 +17,8 @@ const fail = (message: string, hint?: string): never => {
 };
 
 /**
- * The entries of an archive extracted at its path, with the download it came from, if
- * any. The archive's owners and modes are kept unless the entry overrides them (its
+ * The entries of an archive extracted at its path, with the archive as the plan records
+ * it and the download it came from, if any. The archive's owners and modes are kept unless the entry overrides them (its
  * mode, files only). Throws a `DiagnosticError` naming the archive.
  *
  * @category constructors
@@ -28,19 +28,23 @@ export const planArchive = async (
   archives: ArchiveHost,
   e: Extract<EntryIR, { _tag: "Archive" }>,
   specDir: string,
-): Promise<{ readonly entries: ReadonlyArray<PlannedEntry>; readonly fetched?: PlannedFetch }> => {
+): Promise<{ readonly entries: ReadonlyArray<PlannedEntry>; readonly archive: PlannedArchive; readonly fetched?: PlannedFetch }> => {
   let listed: ReadonlyArray<Omit<PlannedEntry, "source">>;
   let source: string;
+  let archive: PlannedArchive;
   if (e.from._tag === "Host") {
     const file = path.resolve(specDir, e.from.source);
     const st = await host.stat(file);
     if (st?.kind !== "file") fail(st === undefined ? `archive not found: ${e.from.source}` : `archive ${e.from.source} is not a regular file`, "host paths are relative to the spec file's directory");
-    listed = await archives.list(file, await host.hashFile(file, st!), e.from.source);
+    const digest = await host.hashFile(file, st!);
+    listed = await archives.list(file, digest, e.from.source);
     source = `tar:${e.from.source}`;
+    archive = { source: e.from.source, digest, path: e.path };
   } else {
     const file = await archives.fetch(e.from.url, e.from.sha256);
     listed = await archives.list(file, e.from.sha256, e.from.url);
     source = `url:${e.from.url}`;
+    archive = { source: e.from.url, digest: e.from.sha256, path: e.path };
   }
   const into = (p: string): ImagePath => (e.path === "/" ? p : `${e.path}${p}`) as ImagePath;
   const entries: PlannedEntry[] = listed.map((m) => ({
@@ -55,7 +59,7 @@ export const planArchive = async (
   // The directory it is extracted to, as Docker's ADD makes it; an archive's own `./`
   // entry does not change it.
   if (e.path !== "/") entries.unshift({ path: e.path, type: "dir", mode: 0o755, uid: e.uid ?? 0, gid: e.gid ?? 0 });
-  return { entries, ...(e.from._tag === "Url" ? { fetched: { url: e.from.url, sha256: e.from.sha256 } } : {}) };
+  return { entries, archive, ...(e.from._tag === "Url" ? { fetched: { url: e.from.url, sha256: e.from.sha256 } } : {}) };
 };
 
 /**

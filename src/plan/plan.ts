@@ -11,7 +11,7 @@ import { canonicalJson, DiagnosticError, digestOf, digestOfLines, error, expandT
 import type { EntryIR, ImageIR, LayerIR, RunIR } from "../eval/index.ts";
 import { isWhiteoutName, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "../oci/index.ts";
 import type { ConfigIR } from "../eval/index.ts";
-import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedEntry, PlannedLayer, PlannedMount, PlannedFetch, PlannedPackage, PlannedRun } from "./BuildPlan.ts";
+import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedArchive, PlannedEntry, PlannedLayer, PlannedMount, PlannedFetch, PlannedPackage, PlannedRun } from "./BuildPlan.ts";
 import type { Host, HostStat } from "./Host.ts";
 import type { PackageHost } from "./PackageHost.ts";
 import type { ArchiveHost } from "./ArchiveHost.ts";
@@ -348,6 +348,7 @@ const planLayer = async (
   const pending: Pending[] = [];
   const packages: PlannedPackage[] = [];
   const fetched: PlannedFetch[] = [];
+  const archives: PlannedArchive[] = [];
   /** Runs a call of a host plan may have been given; its diagnostics get this layer's place. */
   const via = async <H, A>(h: H | undefined, missing: string, where: Place, f: (host: H) => Promise<A>): Promise<A | undefined> => {
     if (h === undefined) {
@@ -389,6 +390,7 @@ const planLayer = async (
       const planned = await viaArchiveHost({ ...at, path: e.path }, (h) => planArchive(host, h, e, opts.specDir));
       if (planned !== undefined) {
         for (const entry of planned.entries) pending.push({ ...entry });
+        archives.push(planned.archive);
         if (planned.fetched !== undefined) addFetched(planned.fetched);
       }
       continue;
@@ -462,6 +464,7 @@ const planLayer = async (
     cacheKey: computeLayerCacheKey(entries, opts.created, opts.format),
     ...(packages.length === 0 ? {} : { packages }),
     ...(fetched.length === 0 ? {} : { fetched }),
+    ...(archives.length === 0 ? {} : { archives }),
   };
 };
 
