@@ -63,8 +63,8 @@ describe("lading import", () => {
     await expectGolden("import", `${name}.warnings.txt`, warnings);
     if (name === "python-service") {
       // An untranslatable line: a comment with its line number, and a warning naming it.
-      expect(code).toContain("// line 11: ADD https://example.com/tool.tar.gz /opt/  (of a URL has no lading form yet");
-      expect(warnings).toContain(`${CORPUS}/python-service/Dockerfile:11: warning: ADD of a URL has no lading form yet`);
+      expect(code).toContain("// line 11: ADD https://example.com/tool.tar.gz /opt/  (of a URL without --checksum cannot be pinned: add --checksum=sha256:");
+      expect(warnings).toContain(`${CORPUS}/python-service/Dockerfile:11: warning: ADD of a URL without --checksum cannot be pinned`);
     }
   });
 

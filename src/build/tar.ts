@@ -167,8 +167,13 @@ export const writeLayerTar = async (pack: tar.Pack, layer: PlannedLayer, inputs:
       if (bytes === undefined) throw new Error(`inline content ${e.digest} missing from plan inputs`);
       add(header, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     } else {
-      // A package file's content was unpacked into the store, verified, when planned.
-      const abs = e.source!.startsWith("deb:") && inputs.packageContent !== undefined ? inputs.packageContent(e.digest!) : path.resolve(inputs.specDir, e.source!);
+      // A package file's content was unpacked into the store, verified, when planned; so
+      // was an archive's, and a download.
+      const abs = e.source!.startsWith("deb:") && inputs.packageContent !== undefined
+        ? inputs.packageContent(e.digest!)
+        : /^(tar|url):/.test(e.source!) && inputs.archiveContent !== undefined
+          ? inputs.archiveContent(e.digest!)
+          : path.resolve(inputs.specDir, e.source!);
       if ((e.size ?? 0) < SMALL_FILE) {
         let bytes: Buffer;
         try {

@@ -73,6 +73,8 @@ export const formatPlan = (plan: BuildPlan, withFiles = true, cachedSteps: Reado
     if (withFiles) {
       lines.push(`layer ${l.name}: ${l.entries.length} entries, ${formatSize(l.contentSize)}, cache key ${l.cacheKey}`);
       for (const p of l.packages ?? []) lines.push(`  package  ${p.name} ${p.version} ${p.architecture}${p.installed ? "" : " (files only)"}  ${p.sha256}`);
+      for (const f of l.fetched ?? []) lines.push(`  fetched  ${f.url}  ${f.sha256}`);
+      for (const a of l.archives ?? []) lines.push(`  archive  ${a.source} -> ${a.path}  ${a.digest}`);
       for (const e of l.entries) lines.push(entryLine(e));
     } else lines.push(`layer ${l.name}: ${l.entries.length} entries (${countTypes(l.entries)}), ${formatSize(l.contentSize)}, cache key ${l.cacheKey}`);
   }

@@ -52,7 +52,7 @@ commands:
   inspect T                     show an image's config, layers and files, verifying every blob
   run FILE[#EXPORT]|T [-- ARGS] run an image as a container under runc, with a fresh writable layer
   diff A B                      what changes from image A to image B: specs, git revisions or built images
-  lock [FILE...]                pin every pulled base image and Debian package set in lading.lock
+  lock [FILE...]                pin every pulled base image, Debian package set and fetched URL in lading.lock
   copy SRC DST                  copy an image between any two locations, by digest
   sbom FILE[#EXPORT]            the image's bill of lading: an SPDX 2.3 document, from its plan
   import [DOCKERFILE]           translate a Dockerfile into a lading spec, printed

@@ -15,7 +15,8 @@ import { debianPackageHost } from "../deb/index.ts";
 import type { BuildEvent, StepRunner } from "../build/index.ts";
 import { buildImage, layerFormat } from "../build/index.ts";
 import type { Store } from "../store/index.ts";
-import { lockPathFor, readLock, readPackagePins, resolveBase } from "../registry/index.ts";
+import { lockPathFor, readFetchPins, readLock, readPackagePins, resolveBase } from "../registry/index.ts";
+import { storeArchiveHost } from "../archive/index.ts";
 import { SANDBOX_VERSION, takeFromImage } from "../run/index.ts";
 import { isError, runCheck } from "./checked.ts";
 import type { Io } from "./io.ts";
@@ -112,6 +113,7 @@ export const planTarget = async (
   const lockFile = lockPathFor(abs);
   // Debian archives are read only when the export holds packages: the host is lazy.
   const packages = debianPackageHost(opts.store, { specDir: path.dirname(abs), pins: (await readPackagePins(lockFile, display(lockFile))) ?? new Map(), frozen: opts.frozen === true, lockShown: display(lockFile) });
+  const archives = storeArchiveHost(opts.store, { pins: (await readFetchPins(lockFile, display(lockFile))) ?? new Map(), frozen: opts.frozen === true, lockShown: display(lockFile) });
   const cache = opts.host === undefined ? await opts.store.openHashCache() : undefined;
   const host = opts.host ?? nodeHost(cache);
   const planOf = async (image: ImageIR, top: boolean): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs; readonly warnings?: ReadonlyArray<Diagnostic> }> => {
@@ -124,6 +126,7 @@ export const planTarget = async (
       sandbox: SANDBOX_VERSION,
       env: opts.env,
       packages,
+      archives,
       ...(base === undefined ? {} : { base }),
       ...(top && Param.isParameterized(exported) ? { arguments: Object.fromEntries(Object.entries(args).sort(([a], [b]) => (a < b ? -1 : 1))) } : {}),
       // A stage is built, as lazily as any image, before the files it gives are planned.

@@ -1,11 +1,10 @@
 /**
  * A Debian archive, fetched as apt fetches it and verified before anything lands in the
  * store: the signed `InRelease` against the keyring, each `Packages.xz` against the
- * release file's sha256, each `.deb` against the index's (or the lock's) sha256. A
- * download streams to a temp file of the store while it is hashed, and is renamed into
- * place only when its digest is the one expected; otherwise the temp file is removed.
+ * release file's sha256, each `.deb` against the index's (or the lock's) sha256, each
+ * through `fetchVerified`: nothing unverified lands in the store.
  */
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -14,9 +13,9 @@ import type { Digest } from "../core/index.ts";
 import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
-import { createDigestingStream, DiagnosticError, digestHex, error } from "../core/index.ts";
+import { DiagnosticError, digestHex, error } from "../core/index.ts";
 import { DigestC, decodeJson } from "../oci/index.ts";
-import { httpRequest } from "../registry/index.ts";
+import { fetchVerified, httpGet, withRetries } from "../registry/index.ts";
 import type { Store } from "../store/index.ts";
 import { writeFileAtomic } from "../store/index.ts";
 import { paragraphSplitter } from "./Control.ts";
@@ -47,38 +46,6 @@ const fail = (file: string, message: string, hint?: string): never => {
   throw new DiagnosticError([error({ file }, message, hint)]);
 };
 
-/** A failure worth another try: a dropped connection or a server's 5xx answer. */
-class Transient extends Error {}
-
-const ATTEMPTS = 4;
-
-/**
- * Runs `f` again after a dropped connection or a 5xx answer, waiting longer each time;
- * the last failure becomes a diagnostic naming the URL.
- */
-const withRetries = async <A>(url: URL, f: () => Promise<A>): Promise<A> => {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await f();
-    } catch (e) {
-      if (e instanceof DiagnosticError) throw e;
-      if (attempt >= ATTEMPTS) return fail(url.href, `cannot fetch: ${(e as Error).message}`);
-      await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
-    }
-  }
-};
-
-/** GETs a URL: a 5xx answer is transient, another non-200 answer a diagnostic naming it. */
-const get = async (url: URL): Promise<Readable> => {
-  const res = await httpRequest(url, { method: "GET", headers: { "user-agent": "lading" } });
-  if (res.status !== 200) {
-    res.discard();
-    if (res.status >= 500) throw new Transient(`the archive answered ${res.status}`);
-    return fail(url.href, `the archive answered ${res.status}`);
-  }
-  return res.body;
-};
-
 /**
  * Fetches the release file of a location and checks its signature.
  *
@@ -91,7 +58,7 @@ export const fetchRelease = async (loc: ArchiveLocation): Promise<Release> => {
   const text = await withRetries(url, async () => {
     const parts: Buffer[] = [];
     let size = 0;
-    for await (const c of await get(url)) {
+    for await (const c of await httpGet(url)) {
       parts.push(c as Buffer);
       size += (c as Buffer).byteLength;
       if (size > 16 << 20) fail(url.href, "the release file is larger than 16 MiB");
@@ -107,31 +74,6 @@ export const fetchRelease = async (loc: ArchiveLocation): Promise<Release> => {
     fail(url.href, `the release file expired on ${release.validUntil.toISOString()}`, "the mirror is stale: apt refuses it too");
   }
   return release;
-};
-
-/**
- * Downloads `url` into the store as the blob `digest` of `size` bytes, unless the store
- * has it. What does not hash to `digest` (as `vouchedBy` gives it) is deleted, never
- * stored.
- *
- * @category destructors
- */
-export const fetchVerified = async (store: Store, url: URL, digest: Digest, size: number, what: string, vouchedBy: string): Promise<void> => {
-  if (await store.hasBlob(digest, size)) return;
-  const temp = store.tempPath();
-  try {
-    const hashing = await withRetries(url, async () => {
-      const h = createDigestingStream();
-      await pipeline(await get(url), h.stream, createWriteStream(temp));
-      return h;
-    });
-    if (hashing.digest() !== digest || hashing.size() !== size) {
-      fail(url.href, `${what} does not match the sha256 ${vouchedBy} gives: refused, nothing stored`, `expected ${digest} (${size} bytes), got ${hashing.digest()} (${hashing.size()} bytes)`);
-    }
-    await store.commitBlob(temp, digest);
-  } finally {
-    await fs.rm(temp, { force: true });
-  }
 };
 
 /** Decompresses an xz file of the store and hands its records to `onRecord`. */

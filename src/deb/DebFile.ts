@@ -10,11 +10,11 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
-import * as tar from "tar-stream";
 import xzDecompress from "xz-decompress";
 import type { PlannedEntry } from "../plan/index.ts";
 import type { Digest, ImagePath } from "../core/index.ts";
 import { digestFromHex } from "../core/index.ts";
+import { imagePathOf, readTar } from "../archive/index.ts";
 
 /**
  * One entry of a package's data archive, as it goes into a layer.
@@ -85,49 +85,6 @@ const tarMember = (members: Map<string, Uint8Array>, prefix: string): Readable =
     }
   }
   throw new DebError(`not a .deb: no ${prefix}.tar member`);
-};
-
-/** A data archive name as an image path, or why it is refused. */
-const imagePathOf = (raw: string): ImagePath | string | undefined => {
-  if (raw.startsWith("/")) return `an absolute name ${JSON.stringify(raw)}`;
-  const segs = raw.split("/").filter((s) => s !== "" && s !== ".");
-  if (segs.includes("..")) return `a name with .. ${JSON.stringify(raw)}`;
-  if (raw.includes("\0")) return "a name with a NUL byte";
-  return segs.length === 0 ? undefined : `/${segs.join("/")}`;
-};
-
-/**
- * Reads every entry of a tar stream; `onFile` gets each regular file's bytes.
- */
-const readTar = async (
-  stream: Readable,
-  onEntry: (header: tar.Header, body: Buffer | undefined) => void,
-  withBodies: (header: tar.Header) => boolean,
-): Promise<void> => {
-  const extract = tar.extract();
-  const done = new Promise<void>((resolve, reject) => {
-    extract.on("entry", (header, body, next) => {
-      const parts: Buffer[] = [];
-      const keep = header.type === "file" && withBodies(header);
-      body.on("data", (c: unknown) => {
-        if (keep) parts.push(c as Buffer);
-      });
-      body.on("end", () => {
-        try {
-          onEntry(header, keep ? Buffer.concat(parts) : undefined);
-          next();
-        } catch (e) {
-          extract.destroy(e as Error);
-        }
-      });
-      body.on("error", reject);
-    });
-    extract.on("finish", resolve);
-    extract.on("error", reject);
-    stream.on("error", reject);
-  });
-  stream.pipe(extract);
-  await done;
 };
 
 /**

@@ -5,7 +5,7 @@
  * frozen), and unpacks each verified `.deb` into the store once: a listing by the
  * `.deb`'s sha256, and its files by their own sha256, which the build reads.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
@@ -13,11 +13,12 @@ import * as t from "io-ts";
 import type { Digest } from "../core/index.ts";
 import { DiagnosticError, digestHex, error } from "../core/index.ts";
 import type { ArchiveIR, PackageNameIR, PackageSetIR } from "../eval/index.ts";
-import { DigestC, decodeJson } from "../oci/index.ts";
+import { decodeJson } from "../oci/index.ts";
+import { TarEntryC } from "../archive/index.ts";
 import type { PackageContents, PackageHost, PlannedPackage } from "../plan/index.ts";
 import type { PackagePins } from "../registry/index.ts";
 import type { Store } from "../store/index.ts";
-import { pathExists, writeFileAtomic } from "../store/index.ts";
+import { writeContentOnce, writeFileAtomic } from "../store/index.ts";
 import type { ArchiveLocation } from "./Archive.ts";
 import { fetchDeb, fetchIndex, fetchRelease } from "./Archive.ts";
 import { DebError, readDeb } from "./DebFile.ts";
@@ -88,11 +89,7 @@ const toPlanned = (r: PackageRecord): PlannedPackage => ({
   installed: true,
 });
 
-const EntryC = t.intersection([
-  t.type({ path: t.string, type: t.keyof({ file: null, dir: null, symlink: null, hardlink: null }), mode: t.number, uid: t.number, gid: t.number }),
-  t.partial({ size: t.number, digest: DigestC, target: t.string }),
-]);
-const ListingC = t.type({ control: t.string, md5sums: t.string, entries: t.array(EntryC) });
+const ListingC = t.type({ control: t.string, md5sums: t.string, entries: t.array(TarEntryC) });
 
 /**
  * The package host over the archives a spec names.
@@ -144,18 +141,7 @@ export const debianPackageHost = (store: Store, options: DebianHostOptions): Deb
     let contents;
     try {
       contents = await readDeb(bytes, (digest, body) => {
-        const file = contentPath(digest);
-        writes.push(
-          (async () => {
-            if (await pathExists(file)) return;
-            // Temp file and rename: a reader never sees half a file. No fsync per file:
-            // the build re-hashes every file it reads, so a file cut short by a crash
-            // fails the build instead of entering an image.
-            const tmp = `${file}.tmp-${randomBytes(6).toString("hex")}`;
-            await fs.writeFile(tmp, body);
-            await fs.rename(tmp, file);
-          })(),
-        );
+        writes.push(writeContentOnce(contentPath(digest), body));
       });
     } catch (e) {
       if (e instanceof DebError) throw new DiagnosticError([error({ file: pkg.filename }, `package ${pkg.name} ${pkg.version} is refused: ${e.message}`, "nothing of it was stored in a layer")]);

@@ -197,7 +197,7 @@ export const translateDockerfile = (text: string, context: ContextReader): Trans
     const flags = i.getFlags();
     const line = i.getRange().start.line + 1;
     for (const f of flags) {
-      if (!["from", "chown", "chmod", "link"].includes(f.getName())) return untranslated(i, `--${f.getName()} has no lading form`);
+      if (!["from", "chown", "chmod", "link", ...(keyword === "ADD" ? ["checksum"] : [])].includes(f.getName())) return untranslated(i, `--${f.getName()} has no lading form`);
     }
     const attrs: string[] = [];
     const chown = flagValue(flags, "chown");
@@ -260,8 +260,23 @@ export const translateDockerfile = (text: string, context: ContextReader): Trans
       }
       warnings.push({ line, message: "COPY --from becomes Entry.fromImage, which needs lading's run steps" });
     } else {
-      if (keyword === "ADD" && sources.some((s) => /^[a-z]+:\/\//.test(s) || s.startsWith("git@"))) return untranslated(i, "of a URL has no lading form yet: fetch it into the context and COPY it");
-      for (const s of sources) {
+      const checksum = flagValue(flags, "checksum");
+      if (keyword === "ADD" && sources.some((s) => /^[a-z]+:\/\//.test(s) || s.startsWith("git@"))) {
+        const url = sources[0]!;
+        if (sources.length > 1 || !/^https?:\/\//.test(url)) return untranslated(i, "of a git repository or of several URLs has no lading form: fetch each file by its URL and sha256");
+        if (checksum === undefined) return untranslated(i, "of a URL without --checksum cannot be pinned: add --checksum=sha256:<hex of the file> (sha256sum prints it) and import again");
+        if (!/^sha256:[0-9a-f]{64}$/.test(checksum)) return untranslated(i, `--checksum=${checksum} is not a sha256:<64 hex digits>`);
+        // As Docker does: into a directory (a trailing slash) under the URL's last name;
+        // the file is not extracted, whatever it holds.
+        const name = URL.canParse(url) ? path.basename(new URL(url).pathname) : "";
+        if (intoDir && name === "") return untranslated(i, "of a URL without a file name, into a directory");
+        const target = intoDir ? path.join(dest, name) : dest;
+        entries.push(`Entry.fetch(${literal(url, argNames)}, ${literal(target, argNames)}, { sha256: ${JSON.stringify(checksum)}${attrs.length > 0 ? `, ${attrs.join(", ")}` : ""} })`);
+        targets.push(target);
+        if (chmod === undefined) warnings.push({ line, message: "ADD of a URL: the file is 0644 in lading, where Docker makes it 0600: add --chmod=600 to keep Docker's" });
+      }
+      if (checksum !== undefined && entries.length === 0) return untranslated(i, "--checksum applies only to a URL");
+      for (const s of entries.length > 0 ? [] : sources) {
         const rel = path.normalize(s.replace(/^\/+/, "")).replace(/(.)\/+$/, "$1");
         if (rel.startsWith("..")) return untranslated(i, `source ${s} is outside the build context`);
         const matches = /[*?[]/.test(rel)
@@ -275,8 +290,14 @@ export const translateDockerfile = (text: string, context: ContextReader): Trans
         for (const m of matches) {
           const kind = context.kind(m);
           if (kind === undefined) return untranslated(i, `${m} is not in the build context`);
-          if (keyword === "ADD" && kind === "file" && /\.(tar|tar\.gz|tgz|tar\.xz|txz|tar\.bz2|tbz2|tar\.zst)$/.test(m)) {
-            return untranslated(i, "of a local archive (which Docker extracts) has no lading form yet");
+          if (keyword === "ADD" && kind === "file" && /\.(tar\.bz2|tbz2|tar\.zst)$/.test(m)) {
+            return untranslated(i, "of a bzip2 or zstd archive (which Docker extracts) has no lading form: recompress it with gzip or xz");
+          }
+          if (keyword === "ADD" && kind === "file" && /\.(tar|tar\.gz|tgz|tar\.xz|txz)$/.test(m)) {
+            // Docker extracts a local archive into the destination, a directory.
+            entries.push(`Entry.archive(${literal(m, argNames)}, ${literal(dest, argNames)}${attrText})`);
+            targets.push(dest);
+            continue;
           }
           // As Docker does: a directory's contents land at the destination, a file in it
           // when it is a directory (a trailing slash, or several sources).

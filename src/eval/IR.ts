@@ -2,7 +2,7 @@
  * The evaluated, normalized form of one image export: every lazy part forced, every
  * path absolute and clean, every attribute defaulted, config merged.
  */
-import type { ImagePath, Reference } from "../core/index.ts";
+import type { Digest, ImagePath, Reference } from "../core/index.ts";
 
 /**
  * The owner of an evaluated entry: uid and gid, 0 when not given.
@@ -54,7 +54,25 @@ export type EntryIR =
       readonly image: ImageIR;
       /** File mode override; undefined keeps 0644/0755 by the owner-exec bit. */
       readonly mode: number | undefined;
-    } & Owner;
+    } & Owner
+  | {
+      readonly _tag: "Archive";
+      readonly path: ImagePath;
+      readonly from: ArchiveSourceIR;
+      /** Overrides of the archive's own attributes: the mode of its files, the owner of all. */
+      readonly mode: number | undefined;
+      readonly uid: number | undefined;
+      readonly gid: number | undefined;
+    }
+  | { readonly _tag: "Fetch"; readonly path: ImagePath; readonly url: string; readonly sha256: Digest; readonly mode: number } & Owner;
+
+/**
+ * Where a tar archive comes from: a host file as written in the spec (relative to its
+ * directory), or a download checked by its sha256.
+ *
+ * @category model
+ */
+export type ArchiveSourceIR = { readonly _tag: "Host"; readonly source: string } | { readonly _tag: "Url"; readonly url: string; readonly sha256: Digest };
 
 /**
  * A Debian archive after eval: components and architecture defaulted (the architecture

@@ -4,9 +4,9 @@
  * other than the spec's own pure generators.
  */
 import * as E from "fp-ts/lib/Either.js";
-import type { Diagnostic, ImagePath, Place } from "../core/index.ts";
+import type { Diagnostic, Digest, ImagePath, Place } from "../core/index.ts";
 import type { Reference } from "../core/index.ts";
-import { error, hasLoneSurrogate, normalizeImagePath, parseReference, showPath } from "../core/index.ts";
+import { error, hasLoneSurrogate, isDigest, normalizeImagePath, parseReference, showPath } from "../core/index.ts";
 import * as Image from "../spec/Image.ts";
 import type { Entry } from "../spec/Entry.ts";
 import type { Layer } from "../spec/Layer.ts";
@@ -90,6 +90,51 @@ const checkMode = (v: unknown, fallback: number, place: Place, out: Sink): numbe
   return v;
 };
 
+/** A host path as a spec gives it: a non-empty string a file name can be. */
+const checkHostPath = (source: unknown, what: string, at: Place, out: Sink): string | undefined => {
+  if (typeof source !== "string" || source === "") {
+    out.push(error(at, `${what} needs a non-empty source path`));
+    return undefined;
+  }
+  if (source.includes("\0") || hasLoneSurrogate(source)) {
+    out.push(error(at, `host path "${showPath(source)}" holds a NUL byte or an unpaired surrogate, which no file name can`));
+    return undefined;
+  }
+  return source;
+};
+
+/** An http or https URL, as written. */
+const checkUrl = (raw: unknown, at: Place, out: Sink): string | undefined => {
+  const parsed = typeof raw === "string" && URL.canParse(raw) ? new URL(raw) : undefined;
+  if (parsed === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+    out.push(error(at, `invalid URL ${JSON.stringify(raw)}: lading fetches http and https URLs`));
+    return undefined;
+  }
+  return raw as string;
+};
+
+/** A sha256 as `sha256:<hex>` or bare hex, as a digest. */
+const checkSha256 = (raw: unknown, at: Place, out: Sink): Digest | undefined => {
+  const d = typeof raw === "string" ? (raw.startsWith("sha256:") ? raw : `sha256:${raw}`).toLowerCase() : "";
+  if (!isDigest(d)) {
+    out.push(error(at, `invalid sha256 ${JSON.stringify(raw)}: must be 64 hex digits, optionally after "sha256:"`, "sha256sum FILE prints it"));
+    return undefined;
+  }
+  return d;
+};
+
+/** An archive's overrides of its own attributes (the owner as checked): undefined where the spec gives none. */
+const evalOverrides = (
+  entry: { readonly mode?: number; readonly uid?: number; readonly gid?: number },
+  owner: { readonly uid: number; readonly gid: number },
+  at: Place,
+  out: Sink,
+): { readonly mode: number | undefined; readonly uid: number | undefined; readonly gid: number | undefined } => ({
+  mode: entry.mode === undefined ? undefined : checkMode(entry.mode, 0o644, at, out),
+  uid: entry.uid === undefined ? undefined : owner.uid,
+  gid: entry.gid === undefined ? undefined : owner.gid,
+});
+
 const evalEntry = (entry: Entry, place: Place, out: Sink, arch?: string): EntryIR | undefined => {
   if (typeof entry !== "object" || entry === null) {
     out.push(error(place, `an entry must be an Entry value, got ${entry === null ? "null" : typeof entry}`));
@@ -98,7 +143,7 @@ const evalEntry = (entry: Entry, place: Place, out: Sink, arch?: string): EntryI
   const path = checkPath(entry.path, place, out);
   if (path === undefined) return undefined;
   const at: Place = { ...place, path };
-  if (path === "/" && entry._tag !== "HostCopy") {
+  if (path === "/" && entry._tag !== "HostCopy" && entry._tag !== "Archive" && !(entry._tag === "Fetch" && entry.extract === true)) {
     out.push(error(at, `a ${entry._tag.toLowerCase()} cannot be at /: the root of the image is always a directory`));
     return undefined;
   }
@@ -131,14 +176,7 @@ const evalEntry = (entry: Entry, place: Place, out: Sink, arch?: string): EntryI
       return { _tag: "Hardlink", path, target, ...owner };
     }
     case "HostCopy": {
-      if (typeof entry.source !== "string" || entry.source === "") {
-        out.push(error(at, "a host copy needs a non-empty source path"));
-        return undefined;
-      }
-      if (entry.source.includes("\0") || hasLoneSurrogate(entry.source)) {
-        out.push(error(at, `host path "${showPath(entry.source)}" holds a NUL byte or an unpaired surrogate, which no file name can`));
-        return undefined;
-      }
+      if (checkHostPath(entry.source, "a host copy", at, out) === undefined) return undefined;
       if (!Array.isArray(entry.exclude) || entry.exclude.some((p) => typeof p !== "string")) {
         out.push(error(at, "a host copy's exclude must be an array of glob patterns", 'e.g. { exclude: ["**/*.md"] }'));
         return undefined;
@@ -166,6 +204,18 @@ const evalEntry = (entry: Entry, place: Place, out: Sink, arch?: string): EntryI
       const mode = entry.mode === undefined ? undefined : checkMode(entry.mode, 0o644, at, out);
       return { _tag: "FromImage", path, source, image: image.right, mode, ...owner };
     }
+    case "Archive": {
+      const source = checkHostPath(entry.source, "an archive", at, out);
+      const overrides = evalOverrides(entry, owner, at, out);
+      return source === undefined ? undefined : { _tag: "Archive", path, from: { _tag: "Host", source }, ...overrides };
+    }
+    case "Fetch": {
+      const url = checkUrl(entry.url, at, out);
+      const sha256 = checkSha256(entry.sha256, at, out);
+      if (url === undefined || sha256 === undefined) return undefined;
+      if (entry.extract === true) return { _tag: "Archive", path, from: { _tag: "Url", url, sha256 }, ...evalOverrides(entry, owner, at, out) };
+      return { _tag: "Fetch", path, url, sha256, mode: checkMode(entry.mode, 0o644, at, out), ...owner };
+    }
     default: {
       const never: never = entry;
       out.push(error(at, `unknown entry kind ${JSON.stringify((never as { _tag?: unknown })._tag)}`));
@@ -191,16 +241,16 @@ const checkLayerPaths = (entries: ReadonlyArray<EntryIR>, place: Place, out: Sin
     for (let i = 2; i < segs.length; i++) {
       const parent = segs.slice(0, i).join("/");
       const kind = kinds.get(parent);
-      if (kind !== undefined && kind !== "Directory" && kind !== "HostCopy" && kind !== "FromImage") {
+      if (kind !== undefined && kind !== "Directory" && kind !== "HostCopy" && kind !== "FromImage" && kind !== "Archive") {
         out.push(error({ ...place, path: e.path }, `parent ${parent} is a ${kind.toLowerCase()}, not a directory`));
         break;
       }
     }
     if (e._tag === "Hardlink") {
       const target = kinds.get(e.target);
-      if (target !== undefined && target !== "File" && target !== "HostCopy" && target !== "FromImage") {
+      if (target !== undefined && target !== "File" && target !== "HostCopy" && target !== "FromImage" && target !== "Archive" && target !== "Fetch") {
         out.push(error({ ...place, path: e.path }, `hardlink target ${e.target} is a ${target.toLowerCase()}, not a regular file`));
-      } else if (target === undefined && !entries.some((c) => (c._tag === "HostCopy" || c._tag === "FromImage") && (e.target === c.path || e.target.startsWith(`${c.path === "/" ? "" : c.path}/`)))) {
+      } else if (target === undefined && !entries.some((c) => (c._tag === "HostCopy" || c._tag === "FromImage" || c._tag === "Archive") && (e.target === c.path || e.target.startsWith(`${c.path === "/" ? "" : c.path}/`)))) {
         // A target inside a host copy is known only at plan time, which checks it there.
         out.push(error({ ...place, path: e.path }, `hardlink target ${e.target} is not in this layer`));
       }

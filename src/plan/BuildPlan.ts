@@ -22,7 +22,11 @@ export interface PlannedEntry {
   readonly digest?: Digest;
   /** Symlinks and hardlinks. */
   readonly target?: string;
-  /** Files: `inline`, `deb:NAME` (a Debian package), or the host path relative to the spec's directory. */
+  /**
+   * Files: `inline`, `deb:NAME` (a Debian package), `tar:ARCHIVE` (a file of a host archive,
+   * as the spec names it), `url:URL` (a fetched file, or a file of a fetched archive), or
+   * the host path relative to the spec's directory.
+   */
   readonly source?: string;
   /** Extended attributes that matter (`security.capability`), by name, base64; run step layers only. */
   readonly xattrs?: Readonly<Record<string, string>>;
@@ -97,6 +101,32 @@ export interface PlannedLayer {
   readonly run?: PlannedRun;
   /** The Debian packages its entries come from; absent when there are none. */
   readonly packages?: ReadonlyArray<PlannedPackage>;
+  /** The URLs its entries are fetched from, with their sha256; absent when there are none. */
+  readonly fetched?: ReadonlyArray<PlannedFetch>;
+  /** The tar archives extracted into it; absent when there are none. */
+  readonly archives?: ReadonlyArray<PlannedArchive>;
+}
+
+/**
+ * A tar archive a layer's entries are extracted from: the host path (relative to the
+ * spec) or the URL, as the spec names it, its digest, and where it goes.
+ *
+ * @category model
+ */
+export interface PlannedArchive {
+  readonly source: string;
+  readonly digest: Digest;
+  readonly path: ImagePath;
+}
+
+/**
+ * A download a layer's entries come from: what lading.lock pins.
+ *
+ * @category model
+ */
+export interface PlannedFetch {
+  readonly url: string;
+  readonly sha256: Digest;
 }
 
 /**
@@ -185,4 +215,6 @@ export interface PlanInputs {
   readonly inline: ReadonlyMap<Digest, Uint8Array>;
   /** Where the content of a package file (source `deb:NAME`) is, by digest. */
   readonly packageContent?: (digest: Digest) => string;
+  /** Where the content of a fetched file or an archive's file (source `url:` or `tar:`) is, by digest. */
+  readonly archiveContent?: (digest: Digest) => string;
 }

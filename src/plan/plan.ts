@@ -1,7 +1,7 @@
 /**
- * plan: an evaluated image plus the host gives the BuildPlan. Host copies are expanded
- * to files, every file gets its content digest, implied parent directories are added,
- * entries are sorted, and each layer gets its cache key.
+ * plan: an evaluated image plus the host gives the BuildPlan. Host copies and archives
+ * are expanded to files, every file gets its content digest, implied parent directories
+ * are added, entries are sorted, and each layer gets its cache key.
  */
 import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
@@ -11,9 +11,11 @@ import { canonicalJson, DiagnosticError, digestOf, digestOfLines, error, expandT
 import type { EntryIR, ImageIR, LayerIR, RunIR } from "../eval/index.ts";
 import { isWhiteoutName, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "../oci/index.ts";
 import type { ConfigIR } from "../eval/index.ts";
-import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedEntry, PlannedLayer, PlannedMount, PlannedPackage, PlannedRun } from "./BuildPlan.ts";
+import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedArchive, PlannedEntry, PlannedLayer, PlannedMount, PlannedFetch, PlannedPackage, PlannedRun } from "./BuildPlan.ts";
 import type { Host, HostStat } from "./Host.ts";
 import type { PackageHost } from "./PackageHost.ts";
+import type { ArchiveHost } from "./ArchiveHost.ts";
+import { planArchive, planFetch } from "./archives.ts";
 import type { DpkgState } from "./packages.ts";
 import { emptyDpkgState, planPackageFile, planPackageSets } from "./packages.ts";
 import type { AccountFile } from "./accounts.ts";
@@ -41,6 +43,8 @@ export interface PlanOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Debian archives, for images that hold packages. */
   readonly packages?: PackageHost;
+  /** Tar archives and downloads, for images that hold them. */
+  readonly archives?: ArchiveHost;
   /** The arguments a parameterized export was given, recorded in the plan. */
   readonly arguments?: Readonly<Record<string, string>>;
   /**
@@ -343,19 +347,28 @@ const planLayer = async (
   const at: Place = { ...place, layer: layer.name };
   const pending: Pending[] = [];
   const packages: PlannedPackage[] = [];
-  /** Runs a package host call; its diagnostics get this layer's place. */
-  const viaPackageHost = async <A>(where: Place, f: (host: PackageHost) => Promise<A>): Promise<A | undefined> => {
-    if (opts.packages === undefined) {
-      out.push(error(where, "this image holds Debian packages, and plan was given no package host"));
+  const fetched: PlannedFetch[] = [];
+  const archives: PlannedArchive[] = [];
+  /** Runs a call of a host plan may have been given; its diagnostics get this layer's place. */
+  const via = async <H, A>(h: H | undefined, missing: string, where: Place, f: (host: H) => Promise<A>): Promise<A | undefined> => {
+    if (h === undefined) {
+      out.push(error(where, missing));
       return undefined;
     }
     try {
-      return await f(opts.packages);
+      return await f(h);
     } catch (e) {
       if (!(e instanceof DiagnosticError)) throw e;
       out.push(...e.diagnostics.map((d) => ({ ...where, ...d })));
       return undefined;
     }
+  };
+  const viaPackageHost = <A>(where: Place, f: (host: PackageHost) => Promise<A>): Promise<A | undefined> =>
+    via(opts.packages, "this image holds Debian packages, and plan was given no package host", where, f);
+  const viaArchiveHost = <A>(where: Place, f: (host: ArchiveHost) => Promise<A>): Promise<A | undefined> =>
+    via(opts.archives, "this image holds archives or downloads, and plan was given no archive host", where, f);
+  const addFetched = (f: PlannedFetch): void => {
+    if (!fetched.some((x) => x.url === f.url && x.sha256 === f.sha256)) fetched.push(f);
   };
   if (layer.packages !== undefined) {
     const planned = await viaPackageHost(at, (host) => planPackageSets(host, layer.packages!, dpkg.state, inline));
@@ -370,6 +383,16 @@ const planLayer = async (
     if (e._tag === "Whiteout") {
       // The OCI form, as it goes into the tar: an empty file named .wh.NAME beside it.
       pending.push(whiteoutEntry(e.path, `.wh.${e.path.slice(e.path.lastIndexOf("/") + 1)}`, inline));
+      continue;
+    }
+    // Before the owner below: an archive's owners are its own unless the spec gives one.
+    if (e._tag === "Archive") {
+      const planned = await viaArchiveHost({ ...at, path: e.path }, (h) => planArchive(host, h, e, opts.specDir));
+      if (planned !== undefined) {
+        for (const entry of planned.entries) pending.push({ ...entry });
+        archives.push(planned.archive);
+        if (planned.fetched !== undefined) addFetched(planned.fetched);
+      }
       continue;
     }
     const owner = { uid: e.uid, gid: e.gid };
@@ -411,6 +434,13 @@ const planLayer = async (
         await expandHostCopy(host, { _tag: "HostCopy", path: e.path, source: taken, exclude: [], mode: e.mode, dirMode: 0o755, uid: e.uid, gid: e.gid }, opts, { ...at, path: e.path }, out, pending, hashing);
         break;
       }
+      case "Fetch": {
+        const planned = await viaArchiveHost({ ...at, path: e.path }, (h) => planFetch(host, h, e));
+        if (planned === undefined) break;
+        pending.push({ ...planned });
+        addFetched({ url: e.url, sha256: e.sha256 });
+        break;
+      }
       default: {
         const never: never = e;
         throw new Error(`unhandled entry ${JSON.stringify(never)}`);
@@ -433,6 +463,8 @@ const planLayer = async (
     contentSize,
     cacheKey: computeLayerCacheKey(entries, opts.created, opts.format),
     ...(packages.length === 0 ? {} : { packages }),
+    ...(fetched.length === 0 ? {} : { fetched }),
+    ...(archives.length === 0 ? {} : { archives }),
   };
 };
 
@@ -660,6 +692,11 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
       format: opts.format,
       layers,
     },
-    inputs: { specDir: opts.specDir, inline, ...(opts.packages === undefined ? {} : { packageContent: opts.packages.contentPath }) },
+    inputs: {
+      specDir: opts.specDir,
+      inline,
+      ...(opts.packages === undefined ? {} : { packageContent: opts.packages.contentPath }),
+      ...(opts.archives === undefined ? {} : { archiveContent: opts.archives.contentPath }),
+    },
   });
 };

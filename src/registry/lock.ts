@@ -1,8 +1,9 @@
 /**
  * lading.lock: the digest every pulled reference named when it was locked, so a build
- * months later (or `--frozen` in CI) gets the same base whatever the tag says now. It
- * lives beside the spec, as JSON with sorted keys and one reference a line, so a review
- * shows exactly which base moved.
+ * months later (or `--frozen` in CI) gets the same base whatever the tag says now; the
+ * Debian packages resolved; and the URLs specs fetch with their sha256, so that
+ * `--frozen` fetches nothing the lock does not list. It lives beside the spec, as JSON
+ * with sorted keys and one reference a line, so a review shows exactly which base moved.
  */
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
@@ -10,6 +11,7 @@ import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import type { Digest } from "../core/index.ts";
 import type { PlannedPackage } from "../plan/index.ts";
+import type { ImageIR } from "../eval/index.ts";
 import { DiagnosticError, error, isDigest, parseReference, sortBytewise } from "../core/index.ts";
 import { DigestC, decodeJson } from "../oci/index.ts";
 
@@ -39,8 +41,9 @@ const LockedPackageC = t.type({
 
 const LockC = t.intersection([
   t.type({ lockVersion: t.literal(LOCK_VERSION), pins: t.record(t.string, t.string) }),
-  // Debian package sets, by a key naming the archive and the request: their closure.
-  t.partial({ packages: t.record(t.string, t.array(LockedPackageC)) }),
+  // Debian package sets, by a key naming the archive and the request: their closure;
+  // and the URLs specs fetch, with the sha256 each was fetched at.
+  t.partial({ packages: t.record(t.string, t.array(LockedPackageC)), fetched: t.record(t.string, DigestC) }),
 ]);
 
 /**
@@ -59,6 +62,33 @@ export type PackagePins = ReadonlyMap<string, ReadonlyArray<Omit<PlannedPackage,
 export const readPackagePins = async (file: string, shown: string): Promise<PackagePins | undefined> => {
   const lock = await readLockFile(file, shown);
   return lock === undefined ? undefined : new Map(Object.entries(lock.packages ?? {}));
+};
+
+/**
+ * The downloads a lock file pins, URL to sha256: empty when it pins none, undefined when
+ * there is no lock file.
+ *
+ * @category destructors
+ */
+export const readFetchPins = async (file: string, shown: string): Promise<ReadonlyMap<string, Digest> | undefined> => {
+  const lock = await readLockFile(file, shown);
+  return lock === undefined ? undefined : new Map(Object.entries(lock.fetched ?? {}));
+};
+
+/**
+ * Adds the URLs an evaluated image fetches (`Entry.fetch`), with their sha256, to
+ * `into`: what `lading lock` pins. Reads nothing: the spec names both.
+ *
+ * @category destructors
+ */
+export const addFetchedUrls = (into: Map<string, Digest>, image: ImageIR): void => {
+  for (const layer of image.layers) {
+    if (layer._tag !== "Layer") continue;
+    for (const e of layer.entries) {
+      if (e._tag === "Fetch") into.set(e.url, e.sha256);
+      else if (e._tag === "Archive" && e.from._tag === "Url") into.set(e.from.url, e.from.sha256);
+    }
+  }
 };
 
 /** A lock file decoded, or undefined when there is none; one that is not a lading lock is an error naming it. */
@@ -104,11 +134,17 @@ export const readLock = async (file: string, shown: string): Promise<ReadonlyMap
  *
  * @category destructors
  */
-export const formatLock = (pins: ReadonlyMap<string, Digest>, packages: PackagePins = new Map()): string => {
-  const sorted = sortBytewise([...pins], ([ref]) => ref);
-  const lines = sorted.map(([ref, digest], i) => `    ${JSON.stringify(ref)}: ${JSON.stringify(digest)}${i < sorted.length - 1 ? "," : ""}`);
-  const head = `{\n  "lockVersion": ${LOCK_VERSION},\n  "pins": {${lines.length === 0 ? "}" : `\n${lines.join("\n")}\n  }`}`;
-  if (packages.size === 0) return `${head}\n}\n`;
+export const formatLock = (pins: ReadonlyMap<string, Digest>, packages: PackagePins = new Map(), fetched: ReadonlyMap<string, Digest> = new Map()): string => {
+  const record = (m: ReadonlyMap<string, Digest>): string => {
+    const sorted = sortBytewise([...m], ([key]) => key);
+    const lines = sorted.map(([key, digest], i) => `    ${JSON.stringify(key)}: ${JSON.stringify(digest)}${i < sorted.length - 1 ? "," : ""}`);
+    return `{${lines.length === 0 ? "}" : `\n${lines.join("\n")}\n  }`}`;
+  };
+  const pinned = `{\n  "lockVersion": ${LOCK_VERSION},\n  "pins": ${record(pins)}`;
+  // One URL a line, after the rest: a lock without downloads reads as it always did.
+  const tail = fetched.size === 0 ? "" : `,\n  "fetched": ${record(fetched)}`;
+  if (packages.size === 0) return `${pinned}${tail}\n}\n`;
+  const head = pinned;
   // One package a line, sorted by name within its set: a review shows which package moved.
   const sets = sortBytewise([...packages], ([key]) => key).map(([key, list], i, all) => {
     const pkgs = sortBytewise([...list], (p) => p.name).map((p, j) => {
@@ -117,5 +153,5 @@ export const formatLock = (pins: ReadonlyMap<string, Digest>, packages: PackageP
     });
     return `    ${JSON.stringify(key)}: [\n${pkgs.join("\n")}\n    ]${i < all.length - 1 ? "," : ""}`;
   });
-  return `${head},\n  "packages": {\n${sets.join("\n")}\n  }\n}\n`;
+  return `${head},\n  "packages": {\n${sets.join("\n")}\n  }${tail}\n}\n`;
 };

@@ -123,7 +123,7 @@ export const spdxDocument = (plan: BuildPlan, copyright: CopyrightReader, tool =
     for (const e of layer.entries) {
       if (e.type !== "file" || e.source === undefined || e.source === "inline" || e.source.startsWith("deb:")) continue;
       const id = spdxId("File", `${layer.name}${e.path}`);
-      files.push({ SPDXID: id, fileName: e.path, checksums: [{ algorithm: "SHA256", checksumValue: digestHex(e.digest!) }], licenseConcluded: "NOASSERTION", copyrightText: "NOASSERTION", comment: `layer ${layer.name}, from the host file ${e.source}` });
+      files.push({ SPDXID: id, fileName: e.path, checksums: [{ algorithm: "SHA256", checksumValue: digestHex(e.digest!) }], licenseConcluded: "NOASSERTION", copyrightText: "NOASSERTION", comment: `layer ${layer.name}, from ${/^(tar|url):/.test(e.source) ? `the archive or download ${e.source.slice(4)}` : `the host file ${e.source}`}` });
       relationships.push({ spdxElementId: image, relationshipType: "CONTAINS", relatedSpdxElement: id });
     }
   }

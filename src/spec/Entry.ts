@@ -117,12 +117,42 @@ export interface FromImage extends Attributes {
 }
 
 /**
+ * A tar archive of the host (plain, gzip or xz), extracted at `path` as Dockerfile's
+ * `ADD archive.tar.gz /dst` does: the archive's owners and modes are kept unless `uid`,
+ * `gid` or `mode` (files only) say otherwise; its mtimes are not, as for every entry.
+ * `source` is relative to the spec file's directory.
+ *
+ * @category model
+ */
+export interface Archive extends Attributes {
+  readonly _tag: "Archive";
+  readonly path: ImagePath;
+  readonly source: string;
+}
+
+/**
+ * A file downloaded from `url` and verified against `sha256` (Dockerfile's
+ * `ADD --checksum=sha256:... URL`): fetched once into the store, then reused offline.
+ * With `extract`, the download is a tar archive extracted at `path` as {@link Archive}.
+ *
+ * @category model
+ */
+export interface Fetch extends Attributes {
+  readonly _tag: "Fetch";
+  readonly path: ImagePath;
+  readonly url: string;
+  /** `sha256:<hex>` or the bare hex. */
+  readonly sha256: string;
+  readonly extract: boolean;
+}
+
+/**
  * What a layer holds at one path: one of the kinds above or a file of a Debian package
  * (`Debian.file`), told apart by `_tag`.
  *
  * @category model
  */
-export type Entry = File | Directory | Symlink | Hardlink | HostCopy | PackageFile | Remove | Opaque | FromImage;
+export type Entry = File | Directory | Symlink | Hardlink | HostCopy | PackageFile | Remove | Opaque | FromImage | Archive | Fetch;
 
 const freeze = <A extends object>(a: A): A => Object.freeze(a);
 
@@ -206,13 +236,13 @@ export const copy = (source: string, path: ImagePath, options: CopyOptions = {})
 
 /**
  * Sets the permission bits (such as `0o755`) of an entry that has them, replacing any
- * previous mode; links have none. On a host copy they apply to the copied files.
+ * previous mode; links have none. On a host copy or an archive they apply to its files.
  *
  * @category combinators
  */
 export const withMode =
   (mode: number) =>
-  <E extends File | Directory | HostCopy | PackageFile | Opaque>(entry: E): E =>
+  <E extends File | Directory | HostCopy | PackageFile | Opaque | Archive | Fetch>(entry: E): E =>
     freeze({ ...entry, mode });
 
 /**
@@ -237,3 +267,40 @@ export const withOwner =
  */
 export const fromImage = (image: Image, from: ImagePath, to: ImagePath, attributes: Attributes = {}): FromImage =>
   freeze({ _tag: "FromImage", path: to, image, source: from, ...attributes });
+
+/**
+ * Extracts the host tar archive `source` (plain, gzip or xz, told by its first bytes;
+ * relative to the spec file) into `path`, reproducibly: its entries sorted and their
+ * mtimes set as every entry's are. Owners and modes are the archive's unless
+ * `attributes` give them (`mode` applies to its files). An absolute name, a `..`, a
+ * `.wh.` name, a link leading out of it or a device file is refused.
+ *
+ * @category constructors
+ */
+export const archive = (source: string, path: ImagePath, attributes: Attributes = {}): Archive =>
+  freeze({ _tag: "Archive", path, source, ...attributes });
+
+/**
+ * Options of {@link fetch}: the download's sha256 (required), whether to extract it as
+ * a tar archive, and its attributes.
+ *
+ * @category model
+ */
+export interface FetchOptions extends Attributes {
+  readonly sha256: string;
+  readonly extract?: boolean;
+}
+
+/**
+ * A file downloaded from `url` to `path`, checked against `sha256`: fetched once into
+ * the store, reused offline after, and pinned in lading.lock by `lading lock`. A plain
+ * file is 0644 unless `mode` says otherwise (Docker's `ADD` of a URL gives 0600, which
+ * no one but root can read; lading treats it as any other file). With `extract: true`
+ * it is a tar archive, extracted at `path` as {@link archive} does.
+ *
+ * @category constructors
+ */
+export const fetch = (url: string, path: ImagePath, options: FetchOptions): Fetch => {
+  const { sha256, extract = false, ...attributes } = options;
+  return freeze({ _tag: "Fetch", path, url, sha256, extract, ...attributes });
+};

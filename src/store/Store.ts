@@ -135,6 +135,28 @@ export const writeFileAtomic = async (file: string, data: Uint8Array | string): 
   }
 };
 
+/**
+ * Writes content named by its digest unless it is there already, whole. Temp file and
+ * rename: a reader never sees half a file. No fsync: it is content the build re-hashes
+ * as it reads it, so a file cut short by a crash fails the build instead of entering an
+ * image (and is written again here, its size being wrong), and a thousand files of an
+ * archive do not wait for a thousand syncs.
+ *
+ * @category constructors
+ */
+export const writeContentOnce = async (file: string, data: Uint8Array): Promise<void> => {
+  const size = await fs.stat(file).then((st) => st.size, () => undefined);
+  if (size === data.byteLength) return;
+  const tmp = tempNameFor(file);
+  try {
+    await fs.writeFile(tmp, data);
+    await fs.rename(tmp, file);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+};
+
 /** How long a lock whose owner cannot be told may be held before it is taken as left by a crash. */
 const STALE_LOCK_MS = 60_000;
 

@@ -1,5 +1,5 @@
 /**
- * `lading lock`: pins every pulled base image and Debian package set in lading.lock.
+ * `lading lock`: pins every pulled base image, Debian package set and fetched URL in lading.lock.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -12,7 +12,7 @@ import type { ImageIR } from "../../eval/index.ts";
 import { evaluate } from "../../eval/index.ts";
 import { resolveImagePackages } from "../../plan/index.ts";
 import type { PackagePins } from "../../registry/index.ts";
-import { formatLock, lockPathFor, readLock, readPackagePins, resolveBase, resolveTag } from "../../registry/index.ts";
+import { addFetchedUrls, formatLock, lockPathFor, readLock, readPackagePins, resolveBase, resolveTag } from "../../registry/index.ts";
 import { writeFileAtomic } from "../../store/index.ts";
 import { isError, runCheck } from "../checked.ts";
 import { parseFlags } from "../flags.ts";
@@ -29,8 +29,8 @@ export const help = `usage: lading lock [FILE...] [--no-check] [--store DIR]
 
 Resolves every image the spec files pull (every export) to the digest its tag names now,
 checks that each has an image for its export's platform, resolves every Debian package
-set against its archive, and writes lading.lock beside each spec: JSON, sorted, one pin
-(or package) a line. Builds use the pins; 'build --frozen' uses nothing else. Prints each pin, and what changed. FILE defaults to lading.ts. The lock
+set against its archive, records every URL fetched (Entry.fetch) with its sha256, and
+writes lading.lock beside each spec: JSON, sorted, one pin (or package, or URL) a line. Builds use the pins; 'build --frozen' uses nothing else. Prints each pin, and what changed. FILE defaults to lading.ts. The lock
 file holds the pins of the spec files named, so name every spec of a directory.
 
   --no-check    skip the type check
@@ -61,6 +61,8 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
   const wanted = new Map<string, Map<string, { readonly ir: ImageIR; readonly spec: string }[]>>();
   // Debian package sets, resolved afresh, by lock file.
   const packageHosts = new Map<string, ReturnType<typeof debianPackageHost>>();
+  // The URLs specs fetch, with their sha256, by lock file.
+  const fetchedByLock = new Map<string, Map<string, Digest>>();
   for (const f of files) {
     const abs = path.resolve(f);
     const images = await loadImages(f, display(abs));
@@ -69,11 +71,14 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
     wanted.set(lock, refs);
     const packages = packageHosts.get(lock) ?? debianPackageHost(store, { specDir: path.dirname(abs) });
     packageHosts.set(lock, packages);
+    const fetched = fetchedByLock.get(lock) ?? new Map<string, Digest>();
+    fetchedByLock.set(lock, fetched);
     for (const { exportName, value } of images) {
       const ir = evaluate(display(abs), exportName, value);
       if (E.isLeft(ir)) throw new DiagnosticError(ir.left);
       // The images it takes files from are built with it: their bases and packages too.
       for (const image of withStages(ir.right)) {
+        addFetchedUrls(fetched, image);
         await inExport(exportName, () => resolveImagePackages(packages, image)).catch((e: unknown) => {
           if (e instanceof DiagnosticError) throw new DiagnosticError(e.diagnostics.map((d) => ({ file: display(abs), ...d })));
           throw e;
@@ -87,7 +92,8 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
   for (const [lock, refs] of wanted) {
     const existing = await readLock(lock, display(lock));
     const packagePins: PackagePins = packageHosts.get(lock)?.resolved ?? new Map();
-    if (refs.size === 0 && existing === undefined && packagePins.size === 0) {
+    const fetched = fetchedByLock.get(lock) ?? new Map<string, Digest>();
+    if (refs.size === 0 && existing === undefined && packagePins.size === 0 && fetched.size === 0) {
       io.err(`${display(lock)}: nothing to pin (no export pulls an image by tag), not written`);
       continue;
     }
@@ -114,10 +120,11 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
       const moved = list.filter((p) => old.get(p.name) !== p.version).map((p) => `${p.name} ${old.get(p.name) ?? "(new)"} -> ${p.version}`);
       io.out(`${key}: ${list.length} package${list.length === 1 ? "" : "s"}${packagesBefore.has(key) ? (moved.length === 0 ? "" : `; ${moved.join(", ")}`) : " (new)"}`);
     }
-    const text = formatLock(pins, packagePins);
+    for (const [url, sha256] of fetched) io.out(`${url} ${sha256}`);
+    const text = formatLock(pins, packagePins, fetched);
     const current = await fs.promises.readFile(lock, "utf8").catch(() => undefined);
     if (current !== text) await writeFileAtomic(lock, text);
-    io.err(`${display(lock)}: ${pins.size} pin${pins.size === 1 ? "" : "s"}, ${packagePins.size} package set${packagePins.size === 1 ? "" : "s"}${current === text ? ", unchanged" : ""}`);
+    io.err(`${display(lock)}: ${pins.size} pin${pins.size === 1 ? "" : "s"}, ${packagePins.size} package set${packagePins.size === 1 ? "" : "s"}${fetched.size === 0 ? "" : `, ${fetched.size} download${fetched.size === 1 ? "" : "s"}`}${current === text ? ", unchanged" : ""}`);
   }
   return EXIT.ok;
 };
