@@ -25,7 +25,7 @@ import { defaultStoreDir, openStore } from "../store/index.ts";
 import type { Transport } from "../sink/index.ts";
 import { importImage, inspectBase, inspectImage, openImage, parseTransport, TRANSPORTS, writeImage } from "../sink/index.ts";
 import { checkSpecs, collectLocalSources, computeCheckKey } from "../check/index.ts";
-import { formatLock, lockPathFor, readLock, readPackagePins, resolveBase, resolveTag } from "../registry/index.ts";
+import { baseLayerFetcher, formatLock, lockPathFor, readLock, readPackagePins, resolveBase, resolveTag } from "../registry/index.ts";
 import type { PackagePins } from "../registry/index.ts";
 import { writeFileAtomic } from "../store/index.ts";
 import { formatInspection, formatPlan } from "./format.ts";
@@ -393,7 +393,7 @@ const planTarget = async (
   // Debian archives are read only when the export holds packages: the host is lazy.
   const packages = debianPackageHost(opts.store, { specDir: path.dirname(abs), pins: (await readPackagePins(lockFile, display(lockFile))) ?? new Map(), frozen: opts.frozen === true, lockShown: display(lockFile) });
   const cache = opts.host === undefined ? await opts.store.openHashCache() : undefined;
-  const host = opts.host ?? nodeHost(cache);
+  const host = opts.host ?? nodeHost(cache, baseLayerFetcher(opts.store, { env: opts.env }));
   const planOf = async (image: ImageIR, top: boolean): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs; readonly warnings?: ReadonlyArray<Diagnostic> }> => {
     const base = await resolveImageBase(image, abs, { frozen: opts.frozen === true, store: opts.store, env: opts.env });
     const planned = await planImage(host, image, {
@@ -722,7 +722,7 @@ const commands: Record<string, (args: ReadonlyArray<string>, io: Io) => Promise<
     const cleanups: Array<() => Promise<void>> = [];
     // Both sides share one host: a tree both copy is stat'ed and hashed once.
     const cache = await store.openHashCache();
-    const host = memoizedHost(nodeHost(cache));
+    const host = memoizedHost(nodeHost(cache, baseLayerFetcher(store, { env: io.env })));
     try {
       // A base image's files come from its layers: fetched into the store for the diff.
       const specView = async (source: string, plan: BuildPlan): Promise<ImageView> => {
