@@ -93,15 +93,22 @@ const ROOT: FileStat = { type: "dir", mode: 0o755, uid: 0, gid: 0, size: 0 };
 const MAX_LINKS = 40;
 
 /**
+ * The base layers read so far by index, kept for one plan: each is listed once however
+ * many layers above it read through it.
+ *
+ * @category model
+ */
+export type BaseListings = Map<number, Promise<BaseLayerRead>>;
+
+/**
  * The image below: the spec's layers `specLayers` (a snapshot of the array as it is now)
  * over the base's layers. A base layer's listing is read once, when a path first reaches
  * it, with the bytes of the files then wanted.
  *
  * @category constructors
  */
-export const imageBelow = (host: Host, base: PlannedBase | undefined, specLayers: SpecLayers, content: ContentSources): ImageBelow => {
+export const imageBelow = (host: Host, base: PlannedBase | undefined, specLayers: SpecLayers, content: ContentSources, listings: BaseListings = new Map()): ImageBelow => {
   const layers = [...specLayers];
-  const listings = new Map<number, Promise<BaseLayerRead>>();
   const listing = (i: number, wanted: ReadonlySet<string>): Promise<BaseLayerRead> => {
     let l = listings.get(i);
     if (l === undefined) {

@@ -13,7 +13,7 @@ import { debianArchitecture } from "../eval/index.ts";
 import { isWhiteoutName, OPAQUE_WHITEOUT } from "../oci/index.ts";
 import type { ConfigIR } from "../eval/index.ts";
 import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedEntry, PlannedLayer, PlannedMount, PlannedPackage, PlannedRead, PlannedRun } from "./BuildPlan.ts";
-import type { SpecLayers } from "./below.ts";
+import type { BaseListings, SpecLayers } from "./below.ts";
 import { forceDerived, imageBelow, lookBelow } from "./below.ts";
 import type { Host, HostStat } from "./Host.ts";
 import type { PackageHost } from "./PackageHost.ts";
@@ -570,6 +570,7 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   const layers: PlannedLayer[] = [];
   // What the layers planned so far make of each path, for the implied parents above them.
   const below: Array<SpecLayers[number]> = [];
+  const baseListings: BaseListings = new Map();
   const contentSources = { specDir: opts.specDir, inline, ...(opts.packages === undefined ? {} : { packageContent: opts.packages.contentPath }) };
   // What each step runs on: the base's layers, by diff_id, then the keys of those planned.
   const keysBelow: Digest[] = (opts.base?.layers ?? []).map((l) => l.diffId);
@@ -586,7 +587,7 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
     if (layer.derive === undefined) planned = await planLayer(host, layer, opts, place, inline, below, out, dpkg);
     else {
       // Eval refused a derived layer above a run step: everything below is known here.
-      const forced = await forceDerived(imageBelow(host, opts.base, below, contentSources), layer, { ...place, layer: layer.name }, debianArchitecture(image.platform as Parameters<typeof debianArchitecture>[0]), out);
+      const forced = await forceDerived(imageBelow(host, opts.base, below, contentSources, baseListings), layer, { ...place, layer: layer.name }, debianArchitecture(image.platform as Parameters<typeof debianArchitecture>[0]), out);
       if (forced === undefined) continue;
       planned = await planLayer(host, forced.layer, opts, place, inline, below, out, dpkg, forced.reads);
     }
@@ -610,7 +611,7 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   }
   if (image.config.User !== undefined && !hasSteps) {
     // Read as a derived layer reads: through the spec's layers, then the base's.
-    const view = imageBelow(host, opts.base, below, contentSources);
+    const view = imageBelow(host, opts.base, below, contentSources, baseListings);
     const accounts = async (p: ImagePath): Promise<AccountFile> => {
       const found = await view.find(p, new Set([p]));
       return found?.stat.type !== "file" ? undefined : new TextDecoder().decode(await found.bytes());
