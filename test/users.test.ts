@@ -288,4 +288,16 @@ export const app = pipe(
     expect(two.reads?.find((r) => r.path === "/etc/passwd")?.digest).toBe(digestOf(`${passwdMaster}extra:x:5000:5000::/:/bin/sh\n`));
     expect(two.cacheKey).not.toBe(one.cacheKey);
   });
+
+  it("makes the working directory only when neither the spec nor the base has it", async () => {
+    const s = await openStore(path.join(work, "api-store"));
+    const ref = parseReference(baseRef("one"));
+    if (E.isLeft(ref)) throw new Error(ref.left);
+    const base = await resolveBase(s, ref.right, undefined, undefined, { env: {} });
+    const host = nodeHost(undefined, baseLayerFetcher(s, { env: {} }));
+    const layersWith = async (dir: `/${string}`) =>
+      (await mustPlan(pipe(Image.pull(baseRef("one") as `${string}/${string}`), Image.withLayer(Layer.make("app", [Entry.file("/app/x", "x")])), Image.withWorkingDir(dir)), { host, base })).plan.layers.map((l) => l.name);
+    expect(await layersWith("/etc")).toEqual(["app"]);
+    expect(await layersWith("/srv/data")).toEqual(["app", "workdir"]);
+  });
 });

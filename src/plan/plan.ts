@@ -599,10 +599,21 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   // directory) is not held against the image here.
   const hasSteps = image.layers.some((l) => l._tag === "Run");
   const workingDir = image.config.WorkingDir as ImagePath | undefined;
-  if (workingDir !== undefined && workingDir !== "/" && lookBelow(below, workingDir) === undefined && !hasSteps) {
+  /** Whether the base has a directory at `p` (a link to one too), read as a derived layer reads it. */
+  const baseHasDir = async (p: ImagePath): Promise<boolean> => {
+    if (opts.base === undefined) return false;
+    try {
+      return (await imageBelow(host, opts.base, below, contentSources, baseListings).find(p))?.stat.type === "dir";
+    } catch (e) {
+      if (!(e instanceof DiagnosticError)) throw e;
+      out.push(...e.diagnostics.map((d) => ({ ...d, message: `looking for the working directory ${p}: ${d.message}` })));
+      return true;
+    }
+  };
+  if (workingDir !== undefined && workingDir !== "/" && lookBelow(below, workingDir) === undefined && !hasSteps && !(await baseHasDir(workingDir))) {
     // As Docker's WORKDIR does: the directory exists when the container starts, made
-    // by a layer of its own so that no layer of the spec changes for it. On a base that
-    // has it already, this entry replaces its owner and mode (root, 0755).
+    // by a layer of its own so that no layer of the spec changes for it. A base that
+    // has it keeps it as it is.
     const names = new Set(image.layers.map((l) => l.name));
     let name = "workdir";
     for (let i = 2; names.has(name); i++) name = `workdir-${i}`;
