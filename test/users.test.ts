@@ -91,6 +91,23 @@ describe("Layer.derived", () => {
   });
 });
 
+describe("Layer.derived on a base plan cannot read", () => {
+  it("is an error naming the layer and the base", async () => {
+    const base: PlannedBase = {
+      reference: "registry.example.com/base:1",
+      pinned: digestOf("index"),
+      digest: digestOf("manifest"),
+      config: {},
+      history: [],
+      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: digestOf("layer"), size: 5, diffId: digestOf("tar") }],
+    };
+    const copy = Layer.derived("copy", (below) => [Entry.file("/etc/issue.copy", below.readFile("/etc/issue") ?? new Uint8Array())]);
+    expect(await planOf(pipe(Image.pull("registry.example.com/base:1"), Image.withLayer(copy)), { base })).toEqual(
+      E.left(["spec.ts: export \"app\", layer \"copy\": reading the image below (docker://registry.example.com/base:1): this plan cannot read the base image's layers"]),
+    );
+  });
+});
+
 describe("users() on the spec's own layers", () => {
   it("writes root and the users when nothing below has account files, as it always has", async () => {
     const planned = await mustPlan(pipe(Image.scratch, Image.withLayer(users([{ name: "www", uid: 1000 }])), Image.withUser("www")));

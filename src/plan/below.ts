@@ -249,7 +249,8 @@ export const forceDerived = async (
       }
     } catch (e) {
       if (!(e instanceof DiagnosticError)) throw e;
-      out.push(...e.diagnostics.map((d) => ({ ...d, message: `${place.layer === undefined ? "" : `layer "${place.layer}": `}reading the image below: ${d.message}` })));
+      // The spec's place, with the base's where the message says what went wrong.
+      out.push(...e.diagnostics.map((d) => ({ ...d, ...place, message: `reading the image below${d.file === undefined ? "" : ` (${d.file})`}: ${d.message}` })));
       return undefined;
     }
   }
