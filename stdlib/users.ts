@@ -63,11 +63,14 @@ export const users = (list: ReadonlyArray<User>, name = "users"): Layer.Layer =>
     const group = rowsOf(baseGroup ?? "").map((r) => [...r]);
     const newUsers: string[] = [];
     const newGroups: string[] = [];
-    for (const u of [...(basePasswd === undefined ? [root] : []), ...list]) {
+    // Root comes first in a file this layer starts; a file below has its own.
+    for (const u of [...(basePasswd === undefined || baseGroup === undefined ? [root] : []), ...list]) {
       const gid = u.gid ?? u.uid;
       const line = `${u.name}:x:${u.uid}:${gid}::${u.home ?? "/"}:${u.shell ?? "/bin/sh"}`;
       const sameName = passwd.find((r) => r[0] === u.name);
-      if (sameName !== undefined) {
+      if (u === root && basePasswd !== undefined) {
+        // The file below has root as it wants it.
+      } else if (sameName !== undefined) {
         if (sameName.join(":") !== line) throw new Error(`user ${u.name} is already in /etc/passwd, as "${sameName.join(":")}"`);
       } else {
         const sameId = passwd.find((r) => r[2] === String(u.uid));

@@ -138,6 +138,13 @@ describe("users() on the spec's own layers", () => {
     ]);
   });
 
+  it("starts the file below lacks with root, and keeps the root of the one it has", async () => {
+    const passwdOnly = Layer.make("passwd", [Entry.file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n")]);
+    const planned = await mustPlan(pipe(Image.scratch, Image.withLayers(passwdOnly, users([{ name: "www", uid: 1000 }]))));
+    expect(fileText(planned, "users", "/etc/passwd")).toBe("root:x:0:0:root:/root:/bin/bash\nwww:x:1000:1000::/:/bin/sh\n");
+    expect(fileText(planned, "users", "/etc/group")).toBe("root:x:0:\nwww:x:1000:\n");
+  });
+
   it("refuses a name or an id the files below give another account, naming it", async () => {
     expect(await planOf(pipe(Image.scratch, Image.withLayers(accounts, users([{ name: "www", uid: 1002 }]))))).toEqual(
       E.left(['spec.ts: export "app", layer "users": deriving entries failed: user www is already in /etc/passwd, as "www:x:1000:1000::/:/bin/sh"']),
