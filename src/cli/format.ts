@@ -70,13 +70,15 @@ export const formatPlan = (plan: BuildPlan, withFiles = true, cachedSteps: Reado
       if (limits.length > 0) lines.push(`  limits ${limits.join(", ")}`);
       continue;
     }
+    // What a derived layer read of the image below: part of its cache key, so shown with it.
+    const reads = (l.reads ?? []).map((r) => `  reads ${r.path} (${r.stat === undefined ? "absent" : (r.digest ?? r.stat.type)})`);
     if (withFiles) {
-      lines.push(`layer ${l.name}: ${l.entries.length} entries, ${formatSize(l.contentSize)}, cache key ${l.cacheKey}`);
+      lines.push(`layer ${l.name}: ${l.entries.length} entries, ${formatSize(l.contentSize)}, cache key ${l.cacheKey}`, ...reads);
       for (const p of l.packages ?? []) lines.push(`  package  ${p.name} ${p.version} ${p.architecture}${p.installed ? "" : " (files only)"}  ${p.sha256}`);
       for (const f of l.fetched ?? []) lines.push(`  fetched  ${f.url}  ${f.sha256}`);
       for (const a of l.archives ?? []) lines.push(`  archive  ${a.source} -> ${a.path}  ${a.digest}`);
       for (const e of l.entries) lines.push(entryLine(e));
-    } else lines.push(`layer ${l.name}: ${l.entries.length} entries (${countTypes(l.entries)}), ${formatSize(l.contentSize)}, cache key ${l.cacheKey}`);
+    } else lines.push(`layer ${l.name}: ${l.entries.length} entries (${countTypes(l.entries)}), ${formatSize(l.contentSize)}, cache key ${l.cacheKey}`, ...reads);
   }
   if (!withFiles) lines.push(`(${plan.layers.reduce((n, l) => n + l.entries.length, 0)} entries in all: --files lists them)`);
   return lines.join("\n");

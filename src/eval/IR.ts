@@ -3,6 +3,7 @@
  * path absolute and clean, every attribute defaulted, config merged.
  */
 import type { Digest, ImagePath, Reference } from "../core/index.ts";
+import type { Derived } from "../spec/Layer.ts";
 
 /**
  * The owner of an evaluated entry: uid and gid, 0 when not given.
@@ -124,6 +125,11 @@ export interface LayerIR {
   readonly entries: ReadonlyArray<EntryIR>;
   /** Debian package sets, unpacked below the entries; absent when there are none. */
   readonly packages?: ReadonlyArray<PackageSetIR>;
+  /**
+   * Functions of the image below that give more entries, called at plan (which alone
+   * can read the base); absent when there are none. See {@link deriveEntries}.
+   */
+  readonly derive?: ReadonlyArray<Derived["derive"]>;
 }
 
 /**

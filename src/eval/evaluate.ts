@@ -9,7 +9,7 @@ import type { Reference } from "../core/index.ts";
 import { error, hasLoneSurrogate, isDigest, normalizeImagePath, parseReference, showPath } from "../core/index.ts";
 import * as Image from "../spec/Image.ts";
 import type { Entry } from "../spec/Entry.ts";
-import type { Layer } from "../spec/Layer.ts";
+import type { Below, Derived, Layer } from "../spec/Layer.ts";
 import { isLayer } from "../spec/Layer.ts";
 import { architectures } from "../spec/Platform.ts";
 import { whiteoutComponent } from "../oci/index.ts";
@@ -278,8 +278,12 @@ const evalLayer = (layer: Layer, place: Place, out: Sink, arch?: string): LayerI
   const at: Place = { ...place, layer: layer.name };
   const entries: EntryIR[] = [];
   const packages: PackageSetIR[] = [];
+  const derive: Array<Derived["derive"]> = [];
   for (const source of layer.sources) {
-    if (source._tag === "DebianPackages") {
+    if (source._tag === "Derived") {
+      if (typeof source.derive === "function") derive.push(source.derive);
+      else out.push(error(at, "a derived layer needs a function of the image below"));
+    } else if (source._tag === "DebianPackages") {
       const set = evalPackageSet(source, arch, at, out);
       if (set !== undefined) packages.push(set);
     } else if (source._tag === "Generated") {
@@ -304,7 +308,41 @@ const evalLayer = (layer: Layer, place: Place, out: Sink, arch?: string): LayerI
     }
   }
   checkLayerPaths(entries, at, out);
-  return { _tag: "Layer", name: layer.name, comment: layer.comment, entries, ...(packages.length === 0 ? {} : { packages }) };
+  return { _tag: "Layer", name: layer.name, comment: layer.comment, entries, ...(packages.length === 0 ? {} : { packages }), ...(derive.length === 0 ? {} : { derive }) };
+};
+
+/**
+ * A derived layer with the entries its functions give for the image `below` it, checked
+ * as a layer's own entries are, after them; the functions themselves are gone. Pure when
+ * they are: plan calls it again with the files a first call asked for.
+ *
+ * @category destructors
+ */
+export const deriveEntries = (file: string, exportName: string, layer: LayerIR, below: Below, arch: string | undefined): E.Either<ReadonlyArray<Diagnostic>, LayerIR> => {
+  const at: Place = { file, exportName, layer: layer.name };
+  const out: Sink = [];
+  const entries: EntryIR[] = [...layer.entries];
+  for (const derive of layer.derive ?? []) {
+    let derived: ReadonlyArray<Entry>;
+    try {
+      derived = derive(below);
+    } catch (e) {
+      out.push({ ...error(at, `deriving entries failed: ${e instanceof Error ? e.message : String(e)}`), ...throwSite(e, file) });
+      continue;
+    }
+    if (!Array.isArray(derived)) {
+      out.push(error(at, "a derived layer's function must return an array of entries"));
+      continue;
+    }
+    for (const d of derived) {
+      const ir = evalEntry(d, at, out, arch);
+      if (ir !== undefined) entries.push(ir);
+    }
+  }
+  checkLayerPaths(entries, at, out);
+  if (out.length > 0) return E.left(out);
+  const { derive: _, ...rest } = layer;
+  return E.right({ ...rest, entries });
 };
 
 const evalHealthcheck = (h: Healthcheck, place: Place, out: Sink): HealthcheckIR | undefined => {
@@ -468,6 +506,9 @@ export const evaluate = (file: string, exportName: string, value: unknown): E.Ei
     }
     names.add(layer.name);
     const ir = evalLayer(layer, place, out, debianArchitecture(value.platform));
+    if (ir?.derive !== undefined && steps > 0) {
+      out.push(error({ ...place, layer: ir.name }, "a derived layer cannot come after a run step: what the step makes is known only once it has run", "move the derived layer below the step, or make the change in a run step"));
+    }
     if (ir !== undefined) layers.push(ir);
   });
   let base: Reference | undefined;

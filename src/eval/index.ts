@@ -1,3 +1,4 @@
 export * from "./IR.ts";
-export { evaluate, MAX_ID } from "./evaluate.ts";
+export { deriveEntries, evaluate, MAX_ID } from "./evaluate.ts";
+export { debianArchitecture } from "./packages.ts";
 export { parseMemory } from "./run.ts";

@@ -5,6 +5,7 @@
  */
 import type { Digest, ImagePath } from "../core/index.ts";
 import type { ConfigIR, LimitsIR, PlatformIR } from "../eval/index.ts";
+import type { FileStat } from "../spec/Layer.ts";
 
 /**
  * One tar entry of a layer, all attributes resolved.
@@ -83,6 +84,18 @@ export interface PlannedPackage {
 }
 
 /**
+ * A path a derived layer read from the image below it, and what it found: nothing (no
+ * `stat`), or what is there, with the content's digest when it read the bytes.
+ *
+ * @category model
+ */
+export interface PlannedRead {
+  readonly path: ImagePath;
+  readonly stat?: FileStat;
+  readonly digest?: Digest;
+}
+
+/**
  * A planned layer: its entries in tar order, their content size, and the cache key that
  * decides whether a build makes it again.
  *
@@ -105,6 +118,8 @@ export interface PlannedLayer {
   readonly fetched?: ReadonlyArray<PlannedFetch>;
   /** The tar archives extracted into it; absent when there are none. */
   readonly archives?: ReadonlyArray<PlannedArchive>;
+  /** What a derived layer read from the image below it, by path; part of its cache key. */
+  readonly reads?: ReadonlyArray<PlannedRead>;
 }
 
 /**

@@ -4,8 +4,13 @@
  */
 import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { createHash, hash } from "node:crypto";
+import { pipeline } from "node:stream/promises";
+import * as zlib from "node:zlib";
+import * as tar from "tar-stream";
 import type { Digest } from "../core/index.ts";
-import { digestFromHex } from "../core/index.ts";
+import { DiagnosticError, digestFromHex, error } from "../core/index.ts";
+import { layerEntryPath } from "../oci/index.ts";
+import type { BaseLayer, PlannedBase } from "./BuildPlan.ts";
 
 /**
  * What plan needs to know of a host path.
@@ -34,6 +39,40 @@ export interface HashCache {
 }
 
 /**
+ * An entry of a base image's layer, as its tar header has it: whiteouts are files named
+ * `.wh.NAME`; a hard link's target is an in-image path.
+ *
+ * @category model
+ */
+export interface BaseLayerEntry {
+  readonly type: "file" | "dir" | "symlink" | "hardlink" | "other";
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly target?: string;
+}
+
+/**
+ * One pass over a base layer: every entry by in-image path, and the bytes of the
+ * regular files asked for.
+ *
+ * @category model
+ */
+export interface BaseLayerRead {
+  readonly entries: ReadonlyMap<string, BaseLayerEntry>;
+  readonly contents: ReadonlyMap<string, Uint8Array>;
+}
+
+/**
+ * Where a base layer's blob is once fetched (verified against its digest): for
+ * {@link nodeHost}, which the composition root gives its registry and store this way.
+ *
+ * @category model
+ */
+export type FetchBaseLayer = (base: PlannedBase, layer: BaseLayer) => Promise<string>;
+
+/**
  * The file system as plan sees it. `stat` does not follow symlinks and gives undefined
  * for a missing path; `readdir` gives a name that is not valid UTF-8 as its bytes (no
  * tar name or spec path can hold it as it is); `hashFile` may answer from a cache.
@@ -45,6 +84,14 @@ export interface Host {
   readdir(path: string): Promise<ReadonlyArray<string | Uint8Array>>;
   readlink(path: string): Promise<string>;
   hashFile(path: string, stat: HostStat): Promise<Digest>;
+  /** A host file's bytes, for a derived layer that reads a file an earlier layer copied in. */
+  readFile(path: string): Promise<Uint8Array>;
+  /**
+   * Reads a layer of the base image (fetching it first if need be): its entries, and
+   * the content of the regular files at `wanted`. Only a derived layer or a check of the
+   * image's user calls it, and only for the layers a path it reads leads to.
+   */
+  readBaseLayer(base: PlannedBase, layer: BaseLayer, wanted: ReadonlySet<string>): Promise<BaseLayerRead>;
 }
 
 const kindOf = (s: import("node:fs").Stats): HostStat["kind"] =>
@@ -53,12 +100,50 @@ const kindOf = (s: import("node:fs").Stats): HostStat["kind"] =>
 /** Files changed this recently are not cached: their mtime may not show a next change. */
 const RACY_WINDOW_MS = 2_000;
 
+const baseEntryType = (t: tar.Header["type"]): BaseLayerEntry["type"] =>
+  t === "file" || t === "contiguous-file" ? "file" : t === "directory" ? "dir" : t === "symlink" ? "symlink" : t === "link" ? "hardlink" : "other";
+
+/** Reads the layer blob at `file` (gzip or plain tar) once, keeping the `wanted` files' bytes. */
+const readLayerBlob = async (file: string, layer: BaseLayer, wanted: ReadonlySet<string>, where: string): Promise<BaseLayerRead> => {
+  if (layer.mediaType.endsWith("zstd")) throw new DiagnosticError([error({ file: where }, `layer ${layer.digest} is zstd-compressed: its files cannot be read here`)]);
+  const entries = new Map<string, BaseLayerEntry>();
+  const contents = new Map<string, Uint8Array>();
+  const ex = tar.extract();
+  ex.on("entry", (header, stream, next) => {
+    const p = layerEntryPath(header.name);
+    const type = baseEntryType(header.type);
+    const chunks: Buffer[] = [];
+    const keep = p !== undefined && type === "file" && wanted.has(p);
+    stream.on("data", (c: unknown) => {
+      if (keep) chunks.push(c as Buffer);
+    });
+    stream.on("end", () => {
+      if (p !== undefined) {
+        const linkname = header.linkname ?? "";
+        const target = type === "symlink" ? linkname : type === "hardlink" ? layerEntryPath(linkname) : undefined;
+        entries.set(p, { type, mode: header.mode ?? 0, uid: header.uid ?? 0, gid: header.gid ?? 0, size: type === "file" ? (header.size ?? 0) : 0, ...(target === undefined ? {} : { target }) });
+        if (keep) contents.set(p, Buffer.concat(chunks));
+      }
+      next();
+    });
+    stream.resume();
+  });
+  const gzipped = layer.mediaType.endsWith("gzip");
+  try {
+    await pipeline([createReadStream(file), ...(gzipped ? [zlib.createGunzip()] : []), ex as unknown as NodeJS.WritableStream]);
+  } catch (e) {
+    throw new DiagnosticError([error({ file: where }, `cannot read layer ${layer.digest}: ${(e as Error).message}`)]);
+  }
+  return { entries, contents };
+};
+
 /**
- * The real file system, with an optional digest cache.
+ * The real file system, with an optional digest cache; base layers are read from where
+ * `fetchBaseLayer` puts them.
  *
  * @category constructors
  */
-export const nodeHost = (cache?: HashCache): Host => {
+export const nodeHost = (cache?: HashCache, fetchBaseLayer?: FetchBaseLayer): Host => {
   return {
     // Synchronous: a stat of a cached page is cheaper than a trip through the thread pool.
     stat: async (path) => {
@@ -96,6 +181,12 @@ export const nodeHost = (cache?: HashCache): Host => {
       if (cache !== undefined && Date.now() - stat.mtimeMs > RACY_WINDOW_MS) cache.set(path, stat.fingerprint, digest);
       return digest;
     },
+    readFile: async (path) => readFileSync(path),
+    readBaseLayer: async (base, layer, wanted) => {
+      const where = `docker://${base.reference}`;
+      if (fetchBaseLayer === undefined) throw new DiagnosticError([error({ file: where }, "this plan cannot read the base image's layers")]);
+      return readLayerBlob(await fetchBaseLayer(base, layer), layer, wanted, where);
+    },
   };
 };
 
@@ -114,6 +205,8 @@ export const memoizedHost = (host: Host): Host => {
     stat: (path) => host.stat(path),
     readdir: (path) => host.readdir(path),
     readlink: (path) => host.readlink(path),
+    readFile: (path) => host.readFile(path),
+    readBaseLayer: (base, layer, wanted) => host.readBaseLayer(base, layer, wanted),
     hashFile: async (path, stat) => {
       const key = hash("sha256", `${stat.fingerprint}\0${path}`, "base64").slice(0, 22);
       const known = digests.get(key);

@@ -1,7 +1,8 @@
 /**
  * /etc/passwd and /etc/group as tables, and the check that an image's `User` names an
  * account its layers hold: what a runtime does when it starts the container, done when
- * the image is planned, so that every output (not only a runtime bundle) refuses it.
+ * the image is planned, so that every output (not only a runtime bundle) refuses it. The
+ * files are read through the base's layers too, as a derived layer reads them.
  */
 import type { Diagnostic, Place } from "../core/index.ts";
 import { error } from "../core/index.ts";
@@ -20,8 +21,7 @@ export const parseAccountTable = (text: string): ReadonlyArray<ReadonlyArray<str
 
 /**
  * An account file as the image's layers leave it: its text, `undefined` when no layer
- * has it, or `unknown` when a layer copies it from the host or a base may hold it (the
- * plan reads neither, so it cannot tell).
+ * has it, or `unknown` when it is not read (a numeric id needs no account).
  *
  * @category model
  */

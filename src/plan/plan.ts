@@ -9,9 +9,12 @@ import picomatch from "picomatch";
 import type { Diagnostic, Digest, ImagePath, Place } from "../core/index.ts";
 import { canonicalJson, DiagnosticError, digestOf, digestOfLines, error, expandTemplate, sortBytewise, warning } from "../core/index.ts";
 import type { EntryIR, ImageIR, LayerIR, RunIR } from "../eval/index.ts";
-import { isWhiteoutName, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "../oci/index.ts";
+import { debianArchitecture } from "../eval/index.ts";
+import { isWhiteoutName, OPAQUE_WHITEOUT } from "../oci/index.ts";
 import type { ConfigIR } from "../eval/index.ts";
-import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedArchive, PlannedEntry, PlannedLayer, PlannedMount, PlannedFetch, PlannedPackage, PlannedRun } from "./BuildPlan.ts";
+import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedArchive, PlannedEntry, PlannedLayer, PlannedMount, PlannedFetch, PlannedPackage, PlannedRead, PlannedRun } from "./BuildPlan.ts";
+import type { BaseListings, SpecLayers } from "./below.ts";
+import { forceDerived, imageBelow, lookBelow } from "./below.ts";
 import type { Host, HostStat } from "./Host.ts";
 import type { PackageHost } from "./PackageHost.ts";
 import type { ArchiveHost } from "./ArchiveHost.ts";
@@ -189,42 +192,10 @@ const parentOf = (p: ImagePath): ImagePath | undefined => {
 
 const entryKind: Record<PlannedEntry["type"], string> = { file: "file", dir: "directory", symlink: "symlink", hardlink: "hardlink" };
 
-/**
- * What the layers planned so far make of each path, the top one first: each layer's own
- * entries by path, not copies of them.
- */
-type Below = ReadonlyArray<{ readonly layer: string; readonly byPath: ReadonlyMap<string, PlannedEntry>; readonly step?: true }>;
-
-/**
- * Whether a layer's whiteouts hide what lower layers hold at `p`: a whiteout of `p` or of
- * a directory above it, or an opaque directory above it.
- */
-const hidesBelow = (byPath: ReadonlyMap<string, PlannedEntry>, p: string): boolean => {
-  for (let end = p.length; end > 0; end = p.lastIndexOf("/", end - 1)) {
-    const at = p.slice(0, end);
-    const slash = at.lastIndexOf("/");
-    if (byPath.has(`${at.slice(0, slash)}/${WHITEOUT_PREFIX}${at.slice(slash + 1)}`)) return true;
-    if (end < p.length && byPath.has(`${at}/${OPAQUE_WHITEOUT}`)) return true;
-  }
-  return byPath.has(`/${OPAQUE_WHITEOUT}`);
-};
-
-/** What the layers below make of `p`, the topmost first, whiteouts honoured. */
-const lookBelow = (below: Below, p: string): (PlannedEntry & { readonly layer: string }) | undefined | "unknown" => {
-  for (let i = below.length - 1; i >= 0; i--) {
-    // A run step may have changed anything under it: what it left is known only once it ran.
-    if (below[i]!.step === true) return "unknown";
-    const e = below[i]!.byPath.get(p);
-    if (e !== undefined) return { ...e, layer: below[i]!.layer };
-    if (hidesBelow(below[i]!.byPath, p)) return undefined;
-  }
-  return undefined;
-};
-
 /** Orders entries, rejects collisions, adds implied parent directories. */
 const finishLayer = (
   entries: ReadonlyArray<PlannedEntry>,
-  below: Below,
+  below: SpecLayers,
   onBase: boolean,
   place: Place,
   out: Diagnostic[],
@@ -320,14 +291,16 @@ const whiteoutEntry = (path: ImagePath, name: string, inline: Map<Digest, Uint8A
 
 /**
  * The cache key of a layer: the hash of its entries (without host paths, which do not
- * shape the bytes), the mtime, and the tar and compression formats.
+ * shape the bytes), the mtime, the tar and compression formats, and, for a derived
+ * layer, what it read from the image below.
  *
  * @category destructors
  */
-export const computeLayerCacheKey = (entries: ReadonlyArray<PlannedEntry>, created: number, format: LayerFormat): Digest =>
+export const computeLayerCacheKey = (entries: ReadonlyArray<PlannedEntry>, created: number, format: LayerFormat, reads: ReadonlyArray<PlannedRead> = []): Digest =>
   digestOfLines(
     (function* () {
       yield canonicalJson({ created, format });
+      if (reads.length > 0) yield canonicalJson({ reads });
       // One fixed-order array a line: unambiguous, and far cheaper than canonical JSON
       // of twenty thousand objects.
       for (const e of entries) yield JSON.stringify([e.path, e.type, e.mode, e.uid, e.gid, e.size ?? null, e.digest ?? null, e.target ?? null]);
@@ -340,9 +313,10 @@ const planLayer = async (
   opts: PlanOptions,
   place: Place,
   inline: Map<Digest, Uint8Array>,
-  below: Below,
+  below: SpecLayers,
   out: Diagnostic[],
   dpkg: { state: DpkgState },
+  reads: ReadonlyArray<PlannedRead> = [],
 ): Promise<PlannedLayer> => {
   const at: Place = { ...place, layer: layer.name };
   const pending: Pending[] = [];
@@ -461,10 +435,11 @@ const planLayer = async (
     ...(layer.comment === undefined ? {} : { comment: layer.comment }),
     entries,
     contentSize,
-    cacheKey: computeLayerCacheKey(entries, opts.created, opts.format),
+    cacheKey: computeLayerCacheKey(entries, opts.created, opts.format, reads),
     ...(packages.length === 0 ? {} : { packages }),
     ...(fetched.length === 0 ? {} : { fetched }),
     ...(archives.length === 0 ? {} : { archives }),
+    ...(reads.length === 0 ? {} : { reads }),
   };
 };
 
@@ -626,7 +601,9 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   const inline = new Map<Digest, Uint8Array>();
   const layers: PlannedLayer[] = [];
   // What the layers planned so far make of each path, for the implied parents above them.
-  const below: Array<Below[number]> = [];
+  const below: Array<SpecLayers[number]> = [];
+  const baseListings: BaseListings = new Map();
+  const contentSources = { specDir: opts.specDir, inline, ...(opts.packages === undefined ? {} : { packageContent: opts.packages.contentPath }) };
   // What each step runs on: the base's layers, by diff_id, then the keys of those planned.
   const keysBelow: Digest[] = (opts.base?.layers ?? []).map((l) => l.diffId);
   const dpkg = { state: emptyDpkgState };
@@ -638,7 +615,14 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
       layers.push(planned);
       continue;
     }
-    const planned = await planLayer(host, layer, opts, place, inline, below, out, dpkg);
+    let planned: PlannedLayer;
+    if (layer.derive === undefined) planned = await planLayer(host, layer, opts, place, inline, below, out, dpkg);
+    else {
+      // Eval refused a derived layer above a run step: everything below is known here.
+      const forced = await forceDerived(imageBelow(host, opts.base, below, contentSources, baseListings), layer, { ...place, layer: layer.name }, debianArchitecture(image.platform as Parameters<typeof debianArchitecture>[0]), out);
+      if (forced === undefined) continue;
+      planned = await planLayer(host, forced.layer, opts, place, inline, below, out, dpkg, forced.reads);
+    }
     keysBelow.push(planned.cacheKey);
     below.push({ layer: layer.name, byPath: new Map(planned.entries.map((e) => [e.path, e])) });
     layers.push(planned);
@@ -647,10 +631,21 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   // directory) is not held against the image here.
   const hasSteps = image.layers.some((l) => l._tag === "Run");
   const workingDir = image.config.WorkingDir as ImagePath | undefined;
-  if (workingDir !== undefined && workingDir !== "/" && lookBelow(below, workingDir) === undefined && !hasSteps) {
+  /** Whether the base has a directory at `p` (a link to one too), read as a derived layer reads it. */
+  const baseHasDir = async (p: ImagePath): Promise<boolean> => {
+    if (opts.base === undefined) return false;
+    try {
+      return (await imageBelow(host, opts.base, below, contentSources, baseListings).find(p))?.stat.type === "dir";
+    } catch (e) {
+      if (!(e instanceof DiagnosticError)) throw e;
+      out.push(...e.diagnostics.map((d) => ({ ...d, message: `looking for the working directory ${p}: ${d.message}` })));
+      return true;
+    }
+  };
+  if (workingDir !== undefined && workingDir !== "/" && lookBelow(below, workingDir) === undefined && !hasSteps && !(await baseHasDir(workingDir))) {
     // As Docker's WORKDIR does: the directory exists when the container starts, made
-    // by a layer of its own so that no layer of the spec changes for it. On a base that
-    // has it already, this entry replaces its owner and mode (root, 0755).
+    // by a layer of its own so that no layer of the spec changes for it. A base that
+    // has it keeps it as it is.
     const names = new Set(image.layers.map((l) => l.name));
     let name = "workdir";
     for (let i = 2; names.has(name); i++) name = `workdir-${i}`;
@@ -658,16 +653,23 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
     layers.push(await planLayer(host, { _tag: "Layer", name, comment: `WORKDIR ${workingDir}`, entries: [dir] }, opts, place, inline, below, out, dpkg));
   }
   if (image.config.User !== undefined && !hasSteps) {
-    const accounts = (p: string): AccountFile => {
-      const found = lookBelow(below, p);
-      if (found === "unknown") return "unknown";
-      const e = found;
-      // Without an entry, a base may still hold the file; its layers are not read here.
-      if (e === undefined) return opts.base === undefined ? undefined : "unknown";
-      const bytes = e.type === "file" && e.source === "inline" && e.digest !== undefined ? inline.get(e.digest) : undefined;
-      return bytes === undefined ? "unknown" : new TextDecoder().decode(bytes);
+    // Read as a derived layer reads: through the spec's layers, then the base's.
+    const view = imageBelow(host, opts.base, below, contentSources, baseListings);
+    const accounts = async (p: ImagePath): Promise<AccountFile> => {
+      const found = await view.find(p, new Set([p]));
+      return found?.stat.type !== "file" ? undefined : new TextDecoder().decode(await found.bytes());
     };
-    out.push(...checkUser(image.config.User, accounts("/etc/passwd"), accounts("/etc/group"), place));
+    // A number names no account: its file is not read (on a base, that would fetch layers).
+    const [userName, groupName] = image.config.User.split(":");
+    const named = (n: string | undefined): boolean => n !== undefined && !/^[0-9]+$/.test(n);
+    try {
+      const passwd = named(userName) ? await accounts("/etc/passwd") : "unknown";
+      const group = named(groupName) ? await accounts("/etc/group") : "unknown";
+      out.push(...checkUser(image.config.User, passwd, group, place));
+    } catch (e) {
+      if (!(e instanceof DiagnosticError)) throw e;
+      out.push(...e.diagnostics.map((d) => ({ ...d, message: `checking user ${image.config.User}: ${d.message}` })));
+    }
   }
   if (out.length > 0) return E.left(out);
   const base = opts.base;

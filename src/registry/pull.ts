@@ -8,11 +8,11 @@ import * as fs from "node:fs/promises";
 import * as E from "fp-ts/lib/Either.js";
 import type * as t from "io-ts";
 import type { Digest, Reference } from "../core/index.ts";
-import { DiagnosticError, digestOf, error, formatReference } from "../core/index.ts";
+import { DiagnosticError, digestOf, error, formatReference, parseReference } from "../core/index.ts";
 import type { PlatformIR } from "../eval/index.ts";
 import type { Descriptor, ImageConfig, Manifest } from "../oci/index.ts";
 import { decodeJson, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, ImageConfig as ImageConfigC, Index, Manifest as ManifestC, OCI_INDEX, OCI_LAYER_GZIP, OCI_LAYER_TAR } from "../oci/index.ts";
-import type { PlannedBase } from "../plan/index.ts";
+import type { FetchBaseLayer, PlannedBase } from "../plan/index.ts";
 import type { Store } from "../store/index.ts";
 import type { RegistryClient, RegistryOptions } from "./client.ts";
 import { registryClient } from "./client.ts";
@@ -66,6 +66,21 @@ export const fetchBlob = async (store: Store, client: RegistryClient, digest: Di
   await client.getBlob(digest, temp, size);
   await store.commitBlob(temp, digest);
 };
+
+/**
+ * Where plan's host finds a base layer it must read: fetched into the store (verified)
+ * unless it is there already.
+ *
+ * @category constructors
+ */
+export const baseLayerFetcher =
+  (store: Store, options: RegistryOptions): FetchBaseLayer =>
+  async (base, layer) => {
+    const ref = parseReference(base.reference);
+    if (E.isLeft(ref)) throw new Error(`a planned base has an invalid reference: ${ref.left}`);
+    await fetchBlob(store, registryClient(ref.right, options), layer.digest, layer.size);
+    return store.blobPath(layer.digest);
+  };
 
 const platformName = (p: { readonly os: string; readonly architecture: string; readonly variant?: string | undefined }): string =>
   `${p.os}/${p.architecture}${p.variant === undefined ? "" : `/${p.variant}`}`;

@@ -11,6 +11,7 @@ import { diffImages, fromImage, fromPlan, renderJson, renderMarkdown, renderText
 import type { BuildPlan } from "../../plan/index.ts";
 import { memoizedHost, nodeHost } from "../../plan/index.ts";
 import { inspectBase, inspectImage, openImage, READABLE_TRANSPORTS } from "../../sink/index.ts";
+import { baseLayerFetcher } from "../../registry/index.ts";
 import { parseFlags } from "../flags.ts";
 import type { Io } from "../io.ts";
 import { planTarget } from "../planTarget.ts";
@@ -70,7 +71,7 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
   const cleanups: Array<() => Promise<void>> = [];
   // Both sides share one host: a tree both copy is stat'ed and hashed once.
   const cache = await store.openHashCache();
-  const host = memoizedHost(nodeHost(cache));
+  const host = memoizedHost(nodeHost(cache, baseLayerFetcher(store, { env: io.env })));
   try {
     // A base image's files come from its layers: fetched into the store for the diff.
     const specView = async (source: string, plan: BuildPlan): Promise<ImageView> => {
