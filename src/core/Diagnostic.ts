@@ -75,3 +75,13 @@ export class DiagnosticError extends Error {
     this.name = "DiagnosticError";
   }
 }
+
+/**
+ * Throws one error diagnostic placed at `file` (a spec, an image location, an archive):
+ * the way a reader stops at the first thing it cannot accept.
+ *
+ * @category destructors
+ */
+export const failAt = (file: string, message: string, hint?: string): never => {
+  throw new DiagnosticError([error({ file }, message, hint)]);
+};

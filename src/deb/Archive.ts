@@ -13,7 +13,7 @@ import type { Digest } from "../core/index.ts";
 import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
-import { DiagnosticError, digestHex, error } from "../core/index.ts";
+import { digestHex, failAt as fail } from "../core/index.ts";
 import { DigestC, decodeJson } from "../oci/index.ts";
 import { fetchVerified, httpGet, withRetries } from "../registry/index.ts";
 import type { Store } from "../store/index.ts";
@@ -41,10 +41,6 @@ export interface ArchiveLocation {
 }
 
 const join = (uri: string, rel: string): URL => new URL(rel, uri.endsWith("/") ? uri : `${uri}/`);
-
-const fail = (file: string, message: string, hint?: string): never => {
-  throw new DiagnosticError([error({ file }, message, hint)]);
-};
 
 /**
  * Fetches the release file of a location and checks its signature.

@@ -10,13 +10,9 @@ import * as fs from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Digest } from "../core/index.ts";
-import { createDigestingStream, DiagnosticError, error } from "../core/index.ts";
+import { createDigestingStream, DiagnosticError, failAt as fail } from "../core/index.ts";
 import type { Store } from "../store/index.ts";
 import { httpRequest } from "./http.ts";
-
-const fail = (file: string, message: string, hint?: string): never => {
-  throw new DiagnosticError([error({ file }, message, hint)]);
-};
 
 /** A failure worth another try: a dropped connection or a server's 5xx answer. */
 class Transient extends Error {}

@@ -1,13 +1,19 @@
 /**
- * Deterministic tar archives of whole images (oci-archive, docker-archive): entries in a
- * fixed order, mtime 0, root-owned, written to a temp file and renamed into place.
+ * Tar archives of whole images (oci-archive, docker-archive). Written deterministically:
+ * entries in a fixed order, mtime 0, root-owned, to a temp file renamed into place. Read
+ * by unpacking into a temp directory whose every path stays inside it.
  */
 import { createReadStream, createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
+import * as os from "node:os";
 import * as path from "node:path";
 import { pipeline } from "node:stream/promises";
+import * as E from "fp-ts/lib/Either.js";
 import * as tar from "tar-stream";
-import { tempNameFor } from "../store/index.ts";
+import { DiagnosticError, failAt } from "../core/index.ts";
+import { classifyLayerEntry } from "../oci/index.ts";
+import { tempDirPrefix, tempNameFor } from "../store/index.ts";
+import { resolveInRoot } from "./InRootPath.ts";
 
 /**
  * One member of an archive: bytes, or a file streamed from disk through transforms
@@ -63,6 +69,66 @@ export const writeArchive = async (file: string, members: ReadonlyArray<ArchiveM
   } catch (e) {
     await fs.rm(tmp, { force: true });
     await producing;
+    throw e;
+  }
+};
+
+/**
+ * Unpacks an archive's files into `dir`. Member names are resolved inside `dir` as a
+ * rootfs path is, and one that climbs out with `..` or holds a whiteout name is refused:
+ * no archive member is written anywhere else, whatever its name.
+ */
+const extractTo = async (file: string, dir: string, source: string): Promise<void> => {
+  const ex = tar.extract();
+  const root = path.resolve(dir);
+  const cache = new Map<string, string>();
+  ex.on("entry", (header, stream, next) => {
+    // A failure mid-member destroys this stream too; the pipeline below reports it.
+    stream.on("error", () => {});
+    const done = (e?: unknown): void => {
+      stream.resume();
+      next(e as Error | undefined);
+    };
+    (async () => {
+      const name = classifyLayerEntry(header.name);
+      if (E.isLeft(name) || name.right._tag !== "Path") return failAt(source, `archive member ${JSON.stringify(header.name)} ${E.isLeft(name) ? name.left : "is not a file name"}: refused`);
+      // Links are not followed by the readers and never made here: files and directories only.
+      if (header.type !== "file" && header.type !== "directory") return;
+      const dest = await resolveInRoot(root, name.right.segments.join("/"), source, { create: true, followLast: false, cache });
+      if (header.type === "directory") await fs.mkdir(dest, { recursive: true });
+      else {
+        // A member named twice would mean one thing to one reader and another to the next.
+        const out = await fs.open(dest, "wx").catch((e: NodeJS.ErrnoException) => {
+          if (e.code === "EEXIST") return failAt(source, `archive member ${JSON.stringify(header.name)} appears twice: refused`);
+          throw e;
+        });
+        await pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream("", { fd: out.fd, autoClose: false })).finally(() => out.close());
+      }
+    })().then(() => done(), done);
+  });
+  try {
+    await pipeline(createReadStream(file), ex as unknown as NodeJS.WritableStream);
+  } catch (e) {
+    if (e instanceof DiagnosticError) throw e;
+    failAt(source, `cannot read the archive: ${(e as Error).message}`);
+  }
+};
+
+/**
+ * Unpacks the archive `file` into a fresh temp directory and reads it with `open`; the
+ * directory goes with the `close` it is given, or at once when reading fails.
+ *
+ * @category destructors
+ */
+export const openUnpacked = async <A>(file: string, source: string, open: (dir: string, close: () => Promise<void>) => Promise<A>): Promise<A> => {
+  await fs.access(file).catch(() => failAt(source, "no such file"));
+  const tmp = await fs.mkdtemp(tempDirPrefix(os.tmpdir(), "open"));
+  const close = (): Promise<void> => fs.rm(tmp, { recursive: true, force: true });
+  try {
+    await extractTo(file, tmp, source);
+    return await open(tmp, close);
+  } catch (e) {
+    await close();
     throw e;
   }
 };

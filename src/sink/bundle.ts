@@ -13,13 +13,16 @@ import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
-import { canonicalJson, createDigestingStream, DiagnosticError, error } from "../core/index.ts";
+import { canonicalJson, createDigestingStream, DiagnosticError, failAt as fail, forEachLimit } from "../core/index.ts";
 import type { BuiltImage } from "../build/index.ts";
 import type { ImageConfig, ImageLayer } from "../oci/index.ts";
 import { classifyLayerEntry, decodeJson } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
 import { readFileInRoot, resolveInRoot } from "./InRootPath.ts";
-import { tempNameFor } from "../store/index.ts";
+import { sweepBeside, tempNameFor } from "../store/index.ts";
+import { TRANSFERS } from "../registry/index.ts";
+import { ensureAll, layerCompression } from "./blobs.ts";
+import type { Endpoint } from "./Endpoint.ts";
 import { parseAccountTable } from "../plan/index.ts";
 import { applyRuntimeSettings, runtimeSettingsOf } from "./runtime.ts";
 
@@ -32,10 +35,6 @@ const CAPABILITIES = [
 ];
 
 const isRoot = process.getuid?.() === 0;
-
-const fail = (where: string, message: string, hint?: string): never => {
-  throw new DiagnosticError([error({ file: where }, message, hint)]);
-};
 
 const removeAll = (p: string): Promise<void> => fs.rm(p, { recursive: true, force: true });
 
@@ -358,3 +357,23 @@ export const writeBundle = async (store: Store, image: BuiltImage, dir: string, 
     throw e;
   }
 };
+
+/**
+ * `bundle:DIR`, an OCI runtime bundle: an output only. Each layer is hashed before it is
+ * unpacked: unpacked, its bytes could not be checked against its digest after the fact.
+ *
+ * @category constructors
+ */
+export const bundle = (dir: string, source: string): Endpoint => ({
+  source,
+  open: () => fail(source, "a runtime bundle is an output only: read the image from an oci, oci-archive or docker-archive location"),
+  write: async ({ store, blobs, image, opts }) => {
+    for (const l of image.layers) layerCompression(l.mediaType, `layer ${l.digest}`);
+    await ensureAll(blobs, image.layers.map((l) => l.digest));
+    await forEachLimit([...new Set(image.layers.map((l) => l.digest))], TRANSFERS, async (d) => {
+      if (!(await store.hasBlobHashedNow(d))) throw await store.discardCorrupt(d);
+    });
+    await sweepBeside(dir);
+    await writeBundle(store, image, dir, opts.defaultName);
+  },
+});

@@ -17,12 +17,13 @@ import type { ImageLayer } from "../oci/index.ts";
 import { makeManifest } from "../oci/index.ts";
 import type { PlatformIR } from "../eval/index.ts";
 import type { PlannedBase } from "../plan/index.ts";
-import { fetchBlob, pullImage, registryClient, TRANSFERS } from "../registry/index.ts";
+import { fetchBlob, registryClient, TRANSFERS } from "../registry/index.ts";
 import type { Inspection } from "./inspect.ts";
 import { inspectLayers } from "./inspect.ts";
 import type { Store } from "../store/index.ts";
-import type { OpenedImage, OpenedLayer } from "./read.ts";
-import { layerAt, openImage } from "./read.ts";
+import type { OpenedImage, OpenedLayer } from "./opened.ts";
+import { layerAt } from "./opened.ts";
+import { endpointOf, openImage } from "./transports.ts";
 import type { Transport } from "./Transport.ts";
 import * as E from "fp-ts/lib/Either.js";
 
@@ -100,10 +101,8 @@ export const importImage = async (
   platform: PlatformIR | undefined,
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<BuiltImage> => {
-  if (from._tag === "Registry") {
-    const pulled = await pullImage(store, from.reference, platform, { env });
-    return { manifest: pulled.manifest, config: pulled.config, layers: pulled.base.layers, cached: [], remote: from.reference };
-  }
+  const imported = endpointOf(from).import?.(store, platform, env);
+  if (imported !== undefined) return imported;
   const opened = await openImage(from, env);
   try {
     return await fromOpened(store, opened);

@@ -1,8 +1,9 @@
 export * from "./Transport.ts";
-export { writeImage } from "./write.ts";
-export type { WriteOptions } from "./write.ts";
-export { openImage, layerAt } from "./read.ts";
-export type { OpenedImage, OpenedLayer } from "./read.ts";
+export { endpointOf, openImage, writeImage } from "./transports.ts";
+export type { Endpoint } from "./Endpoint.ts";
+export type { WriteOptions } from "./blobs.ts";
+export { layerAt } from "./opened.ts";
+export type { OpenedImage, OpenedLayer } from "./opened.ts";
 export { inspectImage, inspectLayers, flattenLayers } from "./inspect.ts";
 export type { Inspection, InspectedLayer, LayerFile } from "./inspect.ts";
 export { parseReference, formatReference } from "../core/index.ts";

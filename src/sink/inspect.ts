@@ -11,7 +11,7 @@ import type { Diagnostic, Digest } from "../core/index.ts";
 import * as E from "fp-ts/lib/Either.js";
 import { createDigestingStream, digestFromHex, error, showPath } from "../core/index.ts";
 import { classifyLayerEntry, layerEntryPath } from "../oci/index.ts";
-import type { OpenedImage, OpenedLayer } from "./read.ts";
+import type { OpenedImage, OpenedLayer } from "./opened.ts";
 
 /**
  * A file as found in a layer's tar.

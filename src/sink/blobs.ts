@@ -1,0 +1,122 @@
+/**
+ * What every writing transport shares: getting an image's blobs into the store (a base's
+ * layers fetched from its registry only when a sink needs their bytes), checking a blob
+ * as it streams out, and checking layers lading did not build against their diff_ids.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { Transform, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import * as zlib from "node:zlib";
+import type { Digest } from "../core/index.ts";
+import { createDigestingStream, DiagnosticError, digestFromHex, error, forEachLimit } from "../core/index.ts";
+import type { BuiltImage } from "../build/index.ts";
+import type { Descriptor, ImageLayer } from "../oci/index.ts";
+import type { RegistryClient } from "../registry/index.ts";
+import { fetchBlob, registryClient, TRANSFERS } from "../registry/index.ts";
+import type { Store } from "../store/index.ts";
+
+/**
+ * What a sink needs besides the image: the name to use when the transport gives none,
+ * and the platform to record in an OCI index's descriptor.
+ *
+ * @category model
+ */
+export interface WriteOptions {
+  readonly defaultName: string;
+  readonly platform?: Descriptor["platform"];
+  /** Where registry credentials are looked up (DOCKER_CONFIG). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** Makes sure a blob is in the store, fetching a base's layer if it must. */
+export interface Blobs {
+  ensure(digest: Digest): Promise<void>;
+}
+
+/** Every blob of an image: layers, config, manifest, each once. */
+export const blobDigests = (image: BuiltImage): ReadonlyArray<Digest> => [
+  ...new Set([...image.layers.map((l) => l.digest), image.config.digest, image.manifest.digest]),
+];
+
+/** The image's blobs: a base image's layers are fetched from its registry (verified) on demand. */
+export const blobsOf = (store: Store, image: BuiltImage, env: Readonly<Record<string, string | undefined>>): Blobs => {
+  let client: RegistryClient | undefined;
+  const sizes = new Map<Digest, number>(image.layers.map((l) => [l.digest, l.size]));
+  return {
+    ensure: async (digest) => {
+      if (await store.hasBlob(digest, sizes.get(digest))) return;
+      // Gone, or damaged and removed just now: a base's layer is fetched again; one
+      // built here needs the build again.
+      if (image.remote === undefined) throw await store.discardCorrupt(digest);
+      client ??= registryClient(image.remote, { env });
+      await fetchBlob(store, client, digest, sizes.get(digest));
+    },
+  };
+};
+
+/** Ensures every blob named, a few at a time. */
+export const ensureAll = (blobs: Blobs, digests: ReadonlyArray<Digest>): Promise<void> => forEachLimit([...new Set(digests)], TRANSFERS, (d) => blobs.ensure(d));
+
+/**
+ * A pass-through that hashes a store blob on its way into an archive, and fails the
+ * write at its end when the bytes were not the blob's: a damaged blob is removed from
+ * the store, and the archive is not written.
+ */
+export const checkedBlob = (store: Store, digest: Digest): Transform => {
+  const hash = createHash("sha256");
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+    flush(cb) {
+      if (digestFromHex(hash.digest("hex")) === digest) cb();
+      else store.discardCorrupt(digest).then((e) => cb(e), (e: Error) => cb(e));
+    },
+  });
+};
+
+/** How a layer is compressed, by its media type: gzip or none; others are refused here. */
+export const layerCompression = (mediaType: string, what: string): "gzip" | "none" => {
+  if (mediaType.endsWith("gzip")) return "gzip";
+  if (mediaType.endsWith(".tar") || mediaType.endsWith("rootfs.diff.tar")) return "none";
+  throw new DiagnosticError([error({}, `${what} is ${mediaType}${mediaType.endsWith("zstd") ? " (zstd)" : ""}: only gzip and uncompressed layers can be unpacked here`, "write to oci: or docker://, which keep the layer as it is")]);
+};
+
+/**
+ * Reads a layer's tar through once to learn its size, checking it against the layer's
+ * diff_id: a base layer whose content is not what its config says is refused.
+ */
+export const verifyDiffId = async (store: Store, layer: ImageLayer, compression: "gzip" | "none"): Promise<number> => {
+  const tarred = createDigestingStream(1 << 20);
+  await pipeline([
+    createReadStream(store.blobPath(layer.digest), { highWaterMark: 1 << 20 }),
+    ...(compression === "gzip" ? [zlib.createGunzip()] : []),
+    tarred.stream,
+    new Writable({ write: (_chunk, _enc, cb) => cb() }),
+  ]).catch((e: unknown) => {
+    throw new DiagnosticError([error({}, `layer ${layer.digest} cannot be unpacked: ${(e as Error).message}`)]);
+  });
+  if (tarred.digest() !== layer.diffId) {
+    throw new DiagnosticError([error({}, `layer ${layer.digest} does not unpack to its diff_id ${layer.diffId}: refused`)]);
+  }
+  return tarred.size();
+};
+
+/**
+ * Checks every layer lading did not build against its diff_id, before a sink writes it:
+ * a config whose diff_ids do not match its layers is refused by every sink alike, as
+ * by every reader. Layers lading built carry their uncompressed size: they were hashed
+ * as they were made.
+ */
+export const verifyDiffIds = async (store: Store, blobs: Blobs, image: BuiltImage): Promise<void> => {
+  const foreign = [...new Map(image.layers.filter((l) => l.uncompressedSize === undefined).map((l) => [`${l.digest} ${l.diffId}`, l])).values()];
+  await forEachLimit(foreign, TRANSFERS, async (l) => {
+    // A layer lading cannot unpack (zstd) goes as it is, to sinks that keep it so.
+    if (!l.mediaType.endsWith("gzip") && !l.mediaType.endsWith("tar")) return;
+    const compression = layerCompression(l.mediaType, `layer ${l.digest}`);
+    await blobs.ensure(l.digest);
+    await verifyDiffId(store, l, compression);
+  });
+};

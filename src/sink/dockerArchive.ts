@@ -1,0 +1,95 @@
+/**
+ * `docker-archive:FILE[:NAME:TAG]`, what `podman load` and `docker load` read: a
+ * manifest.json naming the config and each layer's file. Read by unpacking it and hashing
+ * each layer file (the archive names layers by file, not digest); written with every
+ * layer as an uncompressed tar named by its diff_id.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import * as zlib from "node:zlib";
+import { canonicalJson, digestFromHex, digestHex, digestOf, failAt } from "../core/index.ts";
+import { DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DockerArchiveManifest, ImageConfig as ImageConfigC } from "../oci/index.ts";
+import { sweepBeside } from "../store/index.ts";
+import type { ArchiveMember } from "./archive.ts";
+import { openUnpacked, writeArchive } from "./archive.ts";
+import { checkedBlob, ensureAll, layerCompression, verifyDiffId } from "./blobs.ts";
+import type { Endpoint, WriteContext } from "./Endpoint.ts";
+import type { OpenedImage, OpenedLayer } from "./opened.ts";
+import { decodeOrFail, isGzip, tarStreamOf } from "./opened.ts";
+
+const openDockerDir = async (dir: string, ref: string | undefined, source: string, close: () => Promise<void>): Promise<OpenedImage> => {
+  const entries = decodeOrFail(DockerArchiveManifest, await fs.readFile(path.join(dir, "manifest.json"), "utf8").catch(() => failAt(source, "not a docker archive (no manifest.json)")), `${source}: manifest.json`);
+  const want = ref === undefined ? undefined : withLatest(ref);
+  const candidates = want === undefined ? entries : entries.filter((e) => (e.RepoTags ?? []).includes(want));
+  if (candidates.length !== 1) failAt(source, candidates.length === 0 ? `no image named ${want}` : "the archive holds several images: name one");
+  const entry = candidates[0]!;
+  const inside = (name: string): string => {
+    const p = path.resolve(dir, name);
+    if (!p.startsWith(path.resolve(dir) + path.sep)) failAt(source, `member ${name} escapes the archive`);
+    return p;
+  };
+  const configBytes = await fs.readFile(inside(entry.Config)).catch(() => failAt(source, `config ${entry.Config} is missing`));
+  const config = decodeOrFail(ImageConfigC, configBytes.toString("utf8"), `${source}: ${entry.Config}`);
+  if (config.rootfs.diff_ids.length !== entry.Layers.length) failAt(source, `the config lists ${config.rootfs.diff_ids.length} diff_ids for ${entry.Layers.length} layers`);
+  // Each layer is hashed here, streamed and one at a time, so a layer of any size fits in memory.
+  const layers: OpenedLayer[] = [];
+  for (const [i, name] of entry.Layers.entries()) {
+    const file = inside(name);
+    const gz = await isGzip(file).catch(() => failAt(source, `layer ${name} is missing`));
+    const hash = createHash("sha256");
+    let size = 0;
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).byteLength;
+    }
+    layers.push({
+      descriptor: { mediaType: gz ? DOCKER_LAYER_GZIP : DOCKER_LAYER_TAR, digest: digestFromHex(hash.digest("hex")), size },
+      diffId: config.rootfs.diff_ids[i]!,
+      openBlob: () => createReadStream(file),
+      openTar: () => tarStreamOf(file, gz),
+    });
+  }
+  return { source, digest: undefined, manifest: undefined, manifestBytes: undefined, config, configBytes, configDigest: digestOf(configBytes), layers, close };
+};
+
+const members = async ({ store, blobs, image }: WriteContext, ref: string): Promise<ArchiveMember[]> => {
+  const configName = `${digestHex(image.config.digest)}.json`;
+  for (const l of image.layers) layerCompression(l.mediaType, `layer ${l.digest}`);
+  await ensureAll(blobs, image.layers.map((l) => l.digest));
+  const layers: ArchiveMember[] = [];
+  for (const l of image.layers) {
+    const compression = layerCompression(l.mediaType, `layer ${l.digest}`);
+    layers.push({
+      name: `${digestHex(l.diffId)}.tar`,
+      file: store.blobPath(l.digest),
+      size: l.uncompressedSize ?? (await verifyDiffId(store, l, compression)),
+      transforms: () => (compression === "gzip" ? [checkedBlob(store, l.digest), zlib.createGunzip()] : [checkedBlob(store, l.digest)]),
+    });
+  }
+  const unique = [...new Map(layers.map((l) => [l.name, l])).values()];
+  const manifest = [{ Config: configName, RepoTags: [ref], Layers: layers.map((l) => l.name) }];
+  return [
+    { name: "manifest.json", bytes: new TextEncoder().encode(canonicalJson(manifest)) },
+    { name: configName, bytes: image.config.bytes },
+    ...unique,
+  ];
+};
+
+const withLatest = (ref: string): string => (/:[^/]+$/.test(ref) ? ref : `${ref}:latest`);
+
+/**
+ * The archive `file`; written without a name, the image is
+ * `localhost/<default name, lowercased>:latest`.
+ *
+ * @category constructors
+ */
+export const dockerArchive = (file: string, ref: string | undefined, source: string): Endpoint => ({
+  source,
+  open: () => openUnpacked(file, source, (dir, close) => openDockerDir(dir, ref, source, close)),
+  write: async (w) => {
+    await sweepBeside(file);
+    await writeArchive(file, await members(w, withLatest(ref ?? `localhost/${w.opts.defaultName.toLowerCase()}`)));
+  },
+});
