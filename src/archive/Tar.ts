@@ -6,14 +6,13 @@
  * absolute name, a `..`, a `.wh.` name, an entry below one of its own symlinks, a
  * relative symlink or a hard link leading out of it, and devices or fifos.
  */
-import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 import * as t from "io-ts";
 import * as tar from "tar-stream";
 import xzDecompress from "xz-decompress";
 import type { Digest, ImagePath } from "../core/index.ts";
-import { digestFromHex } from "../core/index.ts";
+import { digestOf } from "../core/index.ts";
 import { DigestC, whiteoutComponent } from "../oci/index.ts";
 import type { PlannedEntry } from "../plan/index.ts";
 
@@ -169,7 +168,7 @@ export const listTarArchive = async (stream: Readable, onFile: (digest: Digest, 
         case "file":
         case "contiguous-file": {
           const bytes = body ?? Buffer.alloc(0);
-          const digest = digestFromHex(createHash("sha256").update(bytes).digest("hex"));
+          const digest = digestOf(bytes);
           onFile(digest, bytes);
           entries.set(path, { ...common, type: "file", size: bytes.byteLength, digest });
           break;

@@ -9,8 +9,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tar from "tar-stream";
-import type { Digest } from "../core/index.ts";
-import { DiagnosticError, digestFromHex, error } from "../core/index.ts";
+import { DiagnosticError, digestFromHex, digestOf, error } from "../core/index.ts";
 import type { PlanInputs, PlannedEntry, PlannedLayer } from "../plan/index.ts";
 
 /**
@@ -112,7 +111,6 @@ const paxExtendedHeader = (e: PlannedEntry, records: Buffer, created: number): B
 const changed = (layer: string, e: PlannedEntry, why: string): DiagnosticError =>
   new DiagnosticError([error({ layer, path: e.path }, `host file ${e.source} ${why} since it was planned`, "run the build again")]);
 
-const hex = (b: Uint8Array): Digest => digestFromHex(createHash("sha256").update(b).digest("hex"));
 
 /**
  * Writes every entry of a planned layer into `pack`, then finalizes it. Files are read
@@ -181,7 +179,7 @@ export const writeLayerTar = async (pack: tar.Pack, layer: PlannedLayer, inputs:
         } catch {
           throw changed(layer.name, e, "disappeared");
         }
-        if (bytes.byteLength !== e.size || hex(bytes) !== e.digest) throw changed(layer.name, e, "changed");
+        if (bytes.byteLength !== e.size || digestOf(bytes) !== e.digest) throw changed(layer.name, e, "changed");
         add(header, bytes);
       } else await addLargeFile(add(header), abs, layer.name, e);
     }

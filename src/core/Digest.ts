@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
 import { Transform } from "node:stream";
 
 /**
@@ -51,6 +52,22 @@ export const digestFromHex = (hex: string): Digest => `sha256:${hex}`;
  * @category destructors
  */
 export const digestHex = (d: Digest): string => d.slice("sha256:".length);
+
+/**
+ * The digest and size of a file, read as a stream in 1 MiB chunks: a file of any size
+ * is hashed in constant memory.
+ *
+ * @category constructors
+ */
+export const digestOfFile = async (file: string): Promise<{ readonly digest: Digest; readonly size: number }> => {
+  const hash = createHash("sha256");
+  let size = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).byteLength;
+  }
+  return { digest: `sha256:${hash.digest("hex")}`, size };
+};
 
 /**
  * A pass-through stream that hashes and counts what flows through it: the digest and

@@ -7,13 +7,12 @@
  * write wherever the link points); absolute symlinks are kept, they are normal inside
  * an image and write nothing.
  */
-import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 import xzDecompress from "xz-decompress";
 import type { PlannedEntry } from "../plan/index.ts";
 import type { Digest, ImagePath } from "../core/index.ts";
-import { digestFromHex } from "../core/index.ts";
+import { digestOf } from "../core/index.ts";
 import { imagePathOf, readTar } from "../archive/index.ts";
 
 /**
@@ -125,7 +124,7 @@ export const readDeb = async (deb: Uint8Array, files?: (digest: Digest, bytes: B
         case "file":
         case "contiguous-file": {
           const bytes = body ?? Buffer.alloc(0);
-          const digest = digestFromHex(createHash("sha256").update(bytes).digest("hex"));
+          const digest = digestOf(bytes);
           files?.(digest, bytes);
           entries.push({ ...common, type: "file", size: bytes.byteLength, digest });
           break;

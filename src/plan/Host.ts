@@ -3,12 +3,12 @@
  * system passes through here, so a test can hand it a real temp directory.
  */
 import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { createHash, hash } from "node:crypto";
+import { hash } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
 import type { Digest } from "../core/index.ts";
-import { DiagnosticError, digestFromHex, error } from "../core/index.ts";
+import { DiagnosticError, digestOf, digestOfFile, error } from "../core/index.ts";
 import { layerEntryPath } from "../oci/index.ts";
 import type { BaseLayer, PlannedBase } from "./BuildPlan.ts";
 
@@ -172,12 +172,9 @@ export const nodeHost = (cache?: HashCache, fetchBaseLayer?: FetchBaseLayer): Ho
     hashFile: async (path, stat) => {
       const cached = cache?.get(path, stat.fingerprint);
       if (cached !== undefined) return cached;
-      const hash = createHash("sha256");
       // Small files synchronously: thousands of tiny async reads cost more in round trips
       // through the thread pool than the reads themselves.
-      if (stat.size < 1 << 20) hash.update(readFileSync(path));
-      else for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-      const digest = digestFromHex(hash.digest("hex"));
+      const digest = stat.size < 1 << 20 ? digestOf(readFileSync(path)) : (await digestOfFile(path)).digest;
       if (cache !== undefined && Date.now() - stat.mtimeMs > RACY_WINDOW_MS) cache.set(path, stat.fingerprint, digest);
       return digest;
     },

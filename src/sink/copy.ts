@@ -6,12 +6,10 @@
  * From a layout or an archive, every blob is checked against its digest on its way into
  * the store.
  */
-import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
-import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { DiagnosticError, digestFromHex, error, forEachLimit, parseReference } from "../core/index.ts";
+import { createDigestingStream, DiagnosticError, error, forEachLimit, parseReference } from "../core/index.ts";
 import type { BuiltImage } from "../build/index.ts";
 import type { ImageLayer } from "../oci/index.ts";
 import { makeManifest } from "../oci/index.ts";
@@ -31,21 +29,10 @@ import * as E from "fp-ts/lib/Either.js";
 const importLayer = async (store: Store, layer: OpenedLayer, where: string): Promise<void> => {
   if (await store.hasBlob(layer.descriptor.digest, layer.descriptor.size)) return;
   const temp = store.tempPath();
-  const hash = createHash("sha256");
-  let n = 0;
+  const counted = createDigestingStream();
   try {
-    await pipeline(
-      layer.openBlob(),
-      new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          hash.update(chunk);
-          n += chunk.byteLength;
-          cb(null, chunk);
-        },
-      }),
-      createWriteStream(temp),
-    );
-    if (n !== layer.descriptor.size || digestFromHex(hash.digest("hex")) !== layer.descriptor.digest) {
+    await pipeline(layer.openBlob(), counted.stream, createWriteStream(temp));
+    if (counted.size() !== layer.descriptor.size || counted.digest() !== layer.descriptor.digest) {
       throw new DiagnosticError([error({ file: where }, `layer ${layer.descriptor.digest} does not match its digest: refused`)]);
     }
     await store.commitBlob(temp, layer.descriptor.digest);

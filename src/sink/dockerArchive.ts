@@ -4,12 +4,11 @@
  * each layer file (the archive names layers by file, not digest); written with every
  * layer as an uncompressed tar named by its diff_id.
  */
-import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
-import { canonicalJson, digestFromHex, digestHex, digestOf, failAt } from "../core/index.ts";
+import { canonicalJson, digestHex, digestOf, digestOfFile, failAt } from "../core/index.ts";
 import { DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DockerArchiveManifest, ImageConfig as ImageConfigC } from "../oci/index.ts";
 import { sweepBeside } from "../store/index.ts";
 import type { ArchiveMember } from "./archive.ts";
@@ -38,14 +37,9 @@ const openDockerDir = async (dir: string, ref: string | undefined, source: strin
   for (const [i, name] of entry.Layers.entries()) {
     const file = inside(name);
     const gz = await isGzip(file).catch(() => failAt(source, `layer ${name} is missing`));
-    const hash = createHash("sha256");
-    let size = 0;
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-      hash.update(chunk as Buffer);
-      size += (chunk as Buffer).byteLength;
-    }
+    const { digest, size } = await digestOfFile(file);
     layers.push({
-      descriptor: { mediaType: gz ? DOCKER_LAYER_GZIP : DOCKER_LAYER_TAR, digest: digestFromHex(hash.digest("hex")), size },
+      descriptor: { mediaType: gz ? DOCKER_LAYER_GZIP : DOCKER_LAYER_TAR, digest, size },
       diffId: config.rootfs.diff_ids[i]!,
       openBlob: () => createReadStream(file),
       openTar: () => tarStreamOf(file, gz),

@@ -9,7 +9,7 @@
  * was hashed, and every copy out of the store is hashed again as written (see
  * `hasBlob` and `exportBlob`).
  */
-import { createHash, hash } from "node:crypto";
+import { hash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
@@ -18,7 +18,7 @@ import { createInterface } from "node:readline";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import type { Diagnostic, Digest } from "../core/index.ts";
-import { DiagnosticError, digestFromHex, digestHex, digestOf, error } from "../core/index.ts";
+import { DiagnosticError, digestFromHex, digestHex, digestOf, digestOfFile, error } from "../core/index.ts";
 import { DigestC } from "../oci/index.ts";
 import type { LayerBlob } from "../oci/index.ts";
 import { ownerIsGone, PROCESS_OWNER, sweepStaleTemps, tempNameFor } from "./Temp.ts";
@@ -219,19 +219,7 @@ const fileIdentity = (st: { readonly size: number; readonly ino: number; readonl
   `${st.size} ${st.ino} ${st.mtimeNs} ${st.ctimeNs}`;
 
 /** Hashes a file: its sha256 digest and size, or undefined when it cannot be read. */
-const hashFile = async (file: string): Promise<{ readonly digest: Digest; readonly size: number } | undefined> => {
-  const hash = createHash("sha256");
-  let size = 0;
-  try {
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-      hash.update(chunk as Buffer);
-      size += (chunk as Buffer).byteLength;
-    }
-  } catch {
-    return undefined;
-  }
-  return { digest: digestFromHex(hash.digest("hex")), size };
-};
+const hashFile = (file: string): Promise<{ readonly digest: Digest; readonly size: number } | undefined> => digestOfFile(file).catch(() => undefined);
 
 /** A key of the file digest cache: 16 bytes of a hash, as a one-byte string. */
 const shortKey = (text: string): string => hash("sha256", text, "base64").slice(0, 22);
