@@ -16,6 +16,7 @@ import { formatDiagnostic } from "../src/core/index.ts";
 import { evaluate } from "../src/eval/index.ts";
 import { Entry, Image, Layer, pipe } from "../src/index.ts";
 import { mustRun, REPO, runLading } from "./support/cli.ts";
+import { decodedPlan } from "./support/plan.ts";
 import type { CraftEntry } from "./support/craft.ts";
 import { craftTar } from "./support/craft.ts";
 import type { UnpackedEntry } from "./support/rootfs.ts";
@@ -268,7 +269,7 @@ export default pipe(
     dir = await project("fetch", spec());
     const plan = await runLading(["plan", path.join(dir, "lading.ts"), "--json", "--no-check", "--store", store]);
     expect(plan.code).toBe(0);
-    const layers = (JSON.parse(plan.stdout) as { layers: Array<{ fetched?: unknown; archives?: unknown; entries: Array<{ path: string; source?: string }> }> }).layers;
+    const layers = decodedPlan(plan.stdout).layers;
     expect(layers[0]!.fetched).toEqual([
       { url: `${base}/tool.sh`, sha256: `sha256:${hex(FETCHED)}` },
       { url: `${base}/notes.txt`, sha256: `sha256:${hex(NOTES)}` },

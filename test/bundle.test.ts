@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BuildPlan } from "../src/plan/index.ts";
 import { run, runLading } from "./support/cli.ts";
+import { decodedPlan } from "./support/plan.ts";
 import { expectedTree, walkRootfs } from "./support/rootfs.ts";
 import { requireTool } from "./support/tools.ts";
 
@@ -32,7 +33,7 @@ const buildBundle = async (spec: string, dir: string): Promise<{ plan: BuildPlan
   expect(built.stderr).toBe("");
   expect(built.code).toBe(0);
   return {
-    plan: JSON.parse(planned.stdout) as BuildPlan,
+    plan: decodedPlan(planned.stdout),
     config: JSON.parse(await fs.readFile(path.join(dir, "config.json"), "utf8")) as RuntimeConfig,
   };
 };

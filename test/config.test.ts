@@ -15,6 +15,7 @@ import type { PlannedBase } from "../src/plan/index.ts";
 import { nodeHost, planImage } from "../src/plan/index.ts";
 import { layerFormat } from "../src/build/index.ts";
 import { mustRun, run, runLading } from "./support/cli.ts";
+import { decodedPlan } from "./support/plan.ts";
 import { requireTool } from "./support/tools.ts";
 import { walkRootfs } from "./support/rootfs.ts";
 
@@ -176,7 +177,7 @@ describe("removing what lower layers hold", () => {
     const store = path.join(work, "store");
     const plan = await runLading(["plan", `${SPEC}#after`, "--json", "--store", store]);
     expect(plan.code).toBe(0);
-    const layers = (JSON.parse(plan.stdout) as { layers: { name: string; entries: { path: string; type: string; mode: number }[] }[] }).layers;
+    const layers = decodedPlan(plan.stdout).layers;
     expect(layers[1]!.entries.map((e) => `${e.type} ${e.path} ${e.mode.toString(8)}`)).toEqual([
       "dir /etc 755",
       "file /etc/.wh.a 644",

@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BuildPlan } from "../src/plan/index.ts";
 import { mustRun, run, runLading } from "./support/cli.ts";
+import { decodedPlan } from "./support/plan.ts";
 import { PODMAN_RUN, requireTool } from "./support/tools.ts";
 import { validateImage, validateOciLayout } from "./support/validate.ts";
 import { expectedTree, treeOfLayers, walkRootfs } from "./support/rootfs.ts";
@@ -78,7 +79,7 @@ describe.each(EXAMPLES)("example $name", (example) => {
     const planned = await runLading(["plan", example.spec, "--json", "--store", store]);
     expect(planned.stderr).toMatch(STEP_LINES);
     expect(planned.code).toBe(0);
-    plan = JSON.parse(planned.stdout) as BuildPlan;
+    plan = decodedPlan(planned.stdout);
     const built = await runLading([
       "build",
       example.spec,

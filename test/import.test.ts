@@ -12,6 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mustRun, REPO, runLading } from "./support/cli.ts";
+import { decodedPlan } from "./support/plan.ts";
 import { expectGolden } from "./support/golden.ts";
 import { requireTool } from "./support/tools.ts";
 
@@ -87,7 +88,7 @@ describe("lading import", () => {
   it("follows Docker's escape directive, quotes and continuations", async () => {
     const plan = await runLading(["plan", `${CORPUS}/escapes/lading.ts`, "--json", "--store", path.join(work, "store")]);
     expect(plan.code).toBe(0);
-    const { config } = JSON.parse(plan.stdout) as { config: { Env: string[]; Labels: Record<string, string>; Cmd: string[] } };
+    const { config } = decodedPlan(plan.stdout);
     expect(config.Env).toEqual(["DIR=C:\\data", 'MESSAGE=a "quoted" word', "PRICE=5"]);
     expect(config.Labels).toEqual({ description: "multi line" });
     expect(config.Cmd).toEqual(["/bin/sh", "-c", "echo $MESSAGE"]);

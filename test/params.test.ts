@@ -7,6 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runLading } from "./support/cli.ts";
+import { decodedPlan } from "./support/plan.ts";
 
 const SPEC = "test/fixtures/params/lading.ts";
 let store: string;
@@ -22,7 +23,7 @@ describe("a parameterized export", () => {
     const r = await runLading(["plan", `${SPEC}#app`, "--arg", "version=1.2.3", "--arg", "mode=prod", "--arg", "replicas=3", "--json", "--store", store]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    const plan = JSON.parse(r.stdout) as { arguments: unknown; config: { Env: string[] }; layers: { entries: { path: string; size?: number }[] }[] };
+    const plan = decodedPlan(r.stdout);
     expect(plan.arguments).toEqual({ mode: "prod", replicas: "3", version: "1.2.3" });
     expect(plan.config.Env).toEqual(["APP_MODE=prod", "APP_VERSION=1.2.3"]);
     // "1.2.3 x3\n"

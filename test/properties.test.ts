@@ -15,6 +15,7 @@ import { buildImage, layerFormat } from "../src/build/index.ts";
 import { openStore } from "../src/store/index.ts";
 import { formatDiagnostic } from "../src/core/index.ts";
 import { REPO, runLading } from "./support/cli.ts";
+import { decodedPlan } from "./support/plan.ts";
 import { validateImage } from "./support/validate.ts";
 
 let work: string;
@@ -115,7 +116,7 @@ describe("declarative", () => {
     const store = path.join(work, "plan-store");
     const r = await runLading(["plan", "examples/site/lading.ts", "--json", "--store", store]);
     expect(r.code).toBe(0);
-    const plan = JSON.parse(r.stdout) as { layers: { name: string; entries: { path: string }[]; packages?: { name: string; sha256: string }[] }[]; config: { User?: string } };
+    const plan = decodedPlan(r.stdout);
     expect(plan.layers.map((l) => l.name)).toEqual(["busybox", "users", "site"]);
     expect(plan.config.User).toBe("www");
     expect(plan.layers[2]?.entries.map((e) => e.path)).toContain("/srv/www/index.html");

@@ -10,6 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mustRun, REPO, run, runLading } from "./support/cli.ts";
+import { decodedPlan } from "./support/plan.ts";
 import type { Registry } from "./support/registry.ts";
 import { startRegistry } from "./support/registry.ts";
 import { PODMAN_RUN, requireTool } from "./support/tools.ts";
@@ -81,15 +82,11 @@ describe("Image.pull", () => {
     const store = path.join(work, "lazy-store");
 
     // Plan: the base's manifest and config, its layers named, none downloaded.
-    const plan = JSON.parse(await mustLading(["plan", spec, "--json", "--store", store])) as {
-      base: { reference: string; layers: Array<{ digest: string; mediaType: string }> };
-      config: Record<string, unknown>;
-      annotations: Record<string, string>;
-      layers: Array<{ entries: Array<{ path: string }> }>;
-    };
+    const plan = decodedPlan(await mustLading(["plan", spec, "--json", "--store", store]));
+    if (plan.base === undefined) throw new Error("the plan names no base");
     expect(plan.base.reference).toBe(base);
     expect(plan.base.layers.map((l) => l.mediaType)).toEqual([DOCKER_GZIP, DOCKER_GZIP]);
-    const baseLayers = plan.base.layers.map((l) => l.digest);
+    const baseLayers: ReadonlyArray<string> = plan.base.layers.map((l) => l.digest);
     expect((await storeBlobs(store)).filter((d) => baseLayers.includes(d))).toEqual([]);
     // The config is the base's, changed by the spec: Entrypoint, PATH and the label
     // come from the base; Cmd is replaced; APP is added.
@@ -308,8 +305,8 @@ export const onArm64 = pipe(Image.pull("${repo}:both"), Image.withLayer(note), I
 export const onS390x = pipe(Image.pull("${repo}:both"), Image.withLayer(note), Image.withPlatform(Platform.linux("s390x")));
 `,
     );
-    const base = async (exportName: string): Promise<{ digest: string; pinned: string }> =>
-      (JSON.parse(await mustLading(["plan", `${spec}#${exportName}`, "--json", "--store", store])) as { base: { digest: string; pinned: string } }).base;
+    const base = async (exportName: string): Promise<{ digest: string; pinned: string } | undefined> =>
+      decodedPlan(await mustLading(["plan", `${spec}#${exportName}`, "--json", "--store", store])).base;
     const indexDigest = `sha256:${createHash("sha256").update(index).digest("hex")}`;
     expect(await base("onAmd64")).toMatchObject({ digest: amd64, pinned: indexDigest });
     expect(await base("onArm64")).toMatchObject({ digest: arm64, pinned: indexDigest });

@@ -14,11 +14,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatDiagnostic } from "../src/core/index.ts";
 import { evaluate } from "../src/eval/index.ts";
 import { Image, Mount, pipe } from "../src/index.ts";
-import type { BuildPlan } from "../src/plan/index.ts";
 import { buildLayer } from "../src/build/index.ts";
 import { cacheDir, layerFromUpper } from "../src/run/index.ts";
 import { openStore } from "../src/store/index.ts";
 import { mustRun, REPO, run, runLading } from "./support/cli.ts";
+import { decodedPlan } from "./support/plan.ts";
 import { PODMAN_RUN, requireTool } from "./support/tools.ts";
 import { validateImage } from "./support/validate.ts";
 
@@ -446,7 +446,7 @@ describe("bad steps are refused at eval", () => {
     const p = await project("plan", `export const img = pipe(Image.scratch, Image.withLayer(tools), Image.run(["/bin/echo", "hi"], { name: "hi", user: "1000:1000", workingDir: "/src" }));\n`);
     const r = await runLading(["plan", p.spec, "--json", "--store", p.store]);
     expect(r.code).toBe(0);
-    const plan = JSON.parse(r.stdout) as BuildPlan;
+    const plan = decodedPlan(r.stdout);
     expect(plan.layers[1]).toMatchObject({ name: "hi", entries: [], run: { argv: ["/bin/echo", "hi"], user: "1000:1000", workingDir: "/src", network: "none", mounts: [], env: [] } });
     expect(plan.layers[1]!.cacheKey).toMatch(/^sha256:[0-9a-f]{64}$/);
   });
