@@ -72,7 +72,13 @@ const PlannedRunC = t.intersection([
   t.partial({ shell: t.string }),
 ]);
 
-const PlannedPackageC = t.type({
+/**
+ * A Debian package as lading.lock pins it: a planned package but for whether it is
+ * installed or only gives files.
+ *
+ * @category instances
+ */
+export const PinnedPackageC = t.type({
   name: t.string,
   version: t.string,
   architecture: t.string,
@@ -80,8 +86,9 @@ const PlannedPackageC = t.type({
   size: t.number,
   filename: t.string,
   source: t.string,
-  installed: t.boolean,
 });
+
+const PlannedPackageC = t.intersection([PinnedPackageC, t.type({ installed: t.boolean })]);
 
 const FileStatC = t.type({ type: t.union([t.literal("file"), t.literal("dir"), t.literal("other")]), mode: t.number, uid: t.number, gid: t.number, size: t.number });
 

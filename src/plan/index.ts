@@ -7,4 +7,4 @@ export * from "./PackageHost.ts";
 export * from "./ArchiveHost.ts";
 export { resolveImagePackages } from "./packages.ts";
 export { planJsonChunks } from "./PlanJson.ts";
-export { BuildPlanC, decodePlan, PlannedEntryC } from "./PlanCodec.ts";
+export { BuildPlanC, decodePlan, PinnedPackageC, PlannedEntryC } from "./PlanCodec.ts";

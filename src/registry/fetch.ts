@@ -10,14 +10,13 @@ import * as fs from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Digest } from "../core/index.ts";
-import { createDigestingStream, DiagnosticError, failAt as fail } from "../core/index.ts";
+import { createDigestingStream, failAt as fail } from "../core/index.ts";
 import type { Store } from "../store/index.ts";
 import { httpRequest } from "./http.ts";
+import { retrying } from "./retry.ts";
 
 /** A failure worth another try: a dropped connection or a server's 5xx answer. */
 class Transient extends Error {}
-
-const ATTEMPTS = 4;
 
 /**
  * Runs `f` again after a dropped connection or a 5xx answer, waiting longer each time;
@@ -25,17 +24,7 @@ const ATTEMPTS = 4;
  *
  * @category combinators
  */
-export const withRetries = async <A>(url: URL, f: () => Promise<A>): Promise<A> => {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await f();
-    } catch (e) {
-      if (e instanceof DiagnosticError) throw e;
-      if (attempt >= ATTEMPTS) return fail(url.href, `cannot fetch: ${(e as Error).message}`);
-      await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
-    }
-  }
-};
+export const withRetries = <A>(url: URL, f: () => Promise<A>): Promise<A> => retrying(f, (e) => fail(url.href, `cannot fetch: ${(e as Error).message}`));
 
 /**
  * GETs a URL: a 5xx answer is transient, another non-200 answer a diagnostic naming it.

@@ -11,6 +11,7 @@ import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import type { Digest } from "../core/index.ts";
 import type { PlannedPackage } from "../plan/index.ts";
+import { PinnedPackageC } from "../plan/index.ts";
 import type { ImageIR } from "../eval/index.ts";
 import { DiagnosticError, error, isDigest, parseReference, sortBytewise } from "../core/index.ts";
 import { DigestC, decodeJson } from "../oci/index.ts";
@@ -29,15 +30,7 @@ export const LOCK_FILE = "lading.lock";
  */
 export const LOCK_VERSION = 1;
 
-const LockedPackageC = t.type({
-  name: t.string,
-  version: t.string,
-  architecture: t.string,
-  sha256: DigestC,
-  size: t.number,
-  filename: t.string,
-  source: t.string,
-});
+const LockedPackageC = PinnedPackageC;
 
 const LockC = t.intersection([
   t.type({ lockVersion: t.literal(LOCK_VERSION), pins: t.record(t.string, t.string) }),
