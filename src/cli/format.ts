@@ -1,7 +1,7 @@
 /**
  * Text renderings of plans, builds and inspections for the terminal.
  */
-import { formatMode, formatSize } from "../core/index.ts";
+import { formatMode, formatPlatform, formatSize } from "../core/index.ts";
 import type { BuildPlan } from "../plan/index.ts";
 import type { Inspection, OpenedImage } from "../sink/index.ts";
 
@@ -46,7 +46,7 @@ const countTypes = (entries: ReadonlyArray<{ readonly type: string }>): string =
 export const formatPlan = (plan: BuildPlan, withFiles = true, cachedSteps: ReadonlySet<string> = new Set()): string => {
   const p = plan.platform;
   const lines = [
-    `image ${plan.exportName}  ${p.os}/${p.architecture}${p.variant === undefined ? "" : `/${p.variant}`}  created ${new Date(plan.created * 1000).toISOString()}`,
+    `image ${plan.exportName}  ${formatPlatform(p)}  created ${new Date(plan.created * 1000).toISOString()}`,
     ...(plan.arguments === undefined ? [] : ["arguments:", ...configLines(plan.arguments)]),
     "config:",
     ...configLines(plan.config),
@@ -95,7 +95,7 @@ export const formatInspection = (image: OpenedImage, inspection: Inspection, wit
   const lines = [
     `image ${image.source}`,
     ...(image.digest === undefined ? [] : [`digest ${image.digest}`]),
-    `platform ${c.os}/${c.architecture}${c.variant === undefined ? "" : `/${c.variant}`}  created ${c.created ?? "-"}`,
+    `platform ${formatPlatform(c)}  created ${c.created ?? "-"}`,
     "config:",
     ...configLines(c.config ?? {}),
   ];

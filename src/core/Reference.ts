@@ -23,6 +23,14 @@ const REPOSITORY = /^[a-z0-9]+([._-]{1,2}[a-z0-9]+)*(\/[a-z0-9]+([._-]{1,2}[a-z0
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 
 /**
+ * Whether `s` is a valid tag: up to 128 letters, digits, `_`, `.` and `-`, not starting
+ * with `.` or `-`.
+ *
+ * @category refinements
+ */
+export const isTag = (s: string): boolean => TAG.test(s);
+
+/**
  * Parses `HOST/REPO[:TAG][@DIGEST]` (what follows `docker://`).
  *
  * @category constructors

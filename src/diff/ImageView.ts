@@ -5,6 +5,7 @@
  * and a diff of the built images agree on every file.
  */
 import type { Digest } from "../core/index.ts";
+import { formatPlatform } from "../core/index.ts";
 import type { BuildPlan } from "../plan/index.ts";
 import type { InspectedLayer, OpenedImage } from "../sink/index.ts";
 
@@ -96,9 +97,6 @@ const toFileView = (e: {
   ...(e.target === undefined ? {} : { target: e.target }),
 });
 
-const platformOf = (p: { readonly os: string; readonly architecture: string; readonly variant?: string | undefined }): string =>
-  `${p.os}/${p.architecture}${p.variant === undefined ? "" : `/${p.variant}`}`;
-
 /**
  * The view of a spec side, from its plan: layers keyed by cache key, nothing built; a
  * base image's layers (given as read back from the store) first, keyed by diff_id.
@@ -108,7 +106,7 @@ const platformOf = (p: { readonly os: string; readonly architecture: string; rea
 export const fromPlan = (source: string, plan: BuildPlan, base: ReadonlyArray<InspectedLayer> = []): ImageView => ({
   source,
   kind: "spec",
-  platform: platformOf(plan.platform),
+  platform: formatPlatform(plan.platform),
   config: { ...plan.config },
   annotations: plan.annotations,
   layers: [
@@ -149,7 +147,7 @@ export const fromImage = (image: OpenedImage, layers: ReadonlyArray<InspectedLay
   return {
     source: image.source,
     kind: "image",
-    platform: platformOf(image.config),
+    platform: formatPlatform(image.config),
     config: image.config.config ?? {},
     annotations: image.manifest?.annotations ?? {},
     layers: layers.map((l, i) => ({

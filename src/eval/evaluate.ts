@@ -45,9 +45,9 @@ const NANOS: Record<string, number> = { ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
 const PORT = /^([0-9]+)\/(tcp|udp|sctp)$/;
 const LAYER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-type Sink = Diagnostic[];
+type Problems = Diagnostic[];
 
-const checkPath = (raw: unknown, place: Place, out: Sink, what = "path"): ImagePath | undefined => {
+const checkPath = (raw: unknown, place: Place, out: Problems, what = "path"): ImagePath | undefined => {
   if (typeof raw !== "string") {
     out.push(error(place, `${what} must be a string, got ${typeof raw}`));
     return undefined;
@@ -67,7 +67,7 @@ const checkPath = (raw: unknown, place: Place, out: Sink, what = "path"): ImageP
   return r.right;
 };
 
-const checkId = (v: unknown, what: "uid" | "gid", place: Place, out: Sink): number => {
+const checkId = (v: unknown, what: "uid" | "gid", place: Place, out: Problems): number => {
   if (v === undefined) return 0;
   if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > MAX_ID) {
     out.push(error(place, `invalid ${what} ${String(v)}: must be an integer from 0 to ${MAX_ID}`));
@@ -79,7 +79,7 @@ const checkId = (v: unknown, what: "uid" | "gid", place: Place, out: Sink): numb
 /** A wrong mode as written: octal when it is a whole number, else as it is (1.5, "755"). */
 const showMode = (v: unknown): string => (typeof v === "number" && Number.isInteger(v) ? `${v < 0 ? "-" : ""}0o${Math.abs(v).toString(8)}` : JSON.stringify(v));
 
-const checkMode = (v: unknown, fallback: number, place: Place, out: Sink): number => {
+const checkMode = (v: unknown, fallback: number, place: Place, out: Problems): number => {
   if (v === undefined) return fallback;
   if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0o7777) {
     out.push(
@@ -91,7 +91,7 @@ const checkMode = (v: unknown, fallback: number, place: Place, out: Sink): numbe
 };
 
 /** A host path as a spec gives it: a non-empty string a file name can be. */
-const checkHostPath = (source: unknown, what: string, at: Place, out: Sink): string | undefined => {
+const checkHostPath = (source: unknown, what: string, at: Place, out: Problems): string | undefined => {
   if (typeof source !== "string" || source === "") {
     out.push(error(at, `${what} needs a non-empty source path`));
     return undefined;
@@ -104,7 +104,7 @@ const checkHostPath = (source: unknown, what: string, at: Place, out: Sink): str
 };
 
 /** An http or https URL, as written. */
-const checkUrl = (raw: unknown, at: Place, out: Sink): string | undefined => {
+const checkUrl = (raw: unknown, at: Place, out: Problems): string | undefined => {
   const parsed = typeof raw === "string" && URL.canParse(raw) ? new URL(raw) : undefined;
   if (parsed === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
     out.push(error(at, `invalid URL ${JSON.stringify(raw)}: lading fetches http and https URLs`));
@@ -114,7 +114,7 @@ const checkUrl = (raw: unknown, at: Place, out: Sink): string | undefined => {
 };
 
 /** A sha256 as `sha256:<hex>` or bare hex, as a digest. */
-const checkSha256 = (raw: unknown, at: Place, out: Sink): Digest | undefined => {
+const checkSha256 = (raw: unknown, at: Place, out: Problems): Digest | undefined => {
   const d = typeof raw === "string" ? (raw.startsWith("sha256:") ? raw : `sha256:${raw}`).toLowerCase() : "";
   if (!isDigest(d)) {
     out.push(error(at, `invalid sha256 ${JSON.stringify(raw)}: must be 64 hex digits, optionally after "sha256:"`, "sha256sum FILE prints it"));
@@ -128,14 +128,14 @@ const evalOverrides = (
   entry: { readonly mode?: number; readonly uid?: number; readonly gid?: number },
   owner: { readonly uid: number; readonly gid: number },
   at: Place,
-  out: Sink,
+  out: Problems,
 ): { readonly mode: number | undefined; readonly uid: number | undefined; readonly gid: number | undefined } => ({
   mode: entry.mode === undefined ? undefined : checkMode(entry.mode, 0o644, at, out),
   uid: entry.uid === undefined ? undefined : owner.uid,
   gid: entry.gid === undefined ? undefined : owner.gid,
 });
 
-const evalEntry = (entry: Entry, place: Place, out: Sink, arch?: string): EntryIR | undefined => {
+const evalEntry = (entry: Entry, place: Place, out: Problems, arch?: string): EntryIR | undefined => {
   if (typeof entry !== "object" || entry === null) {
     out.push(error(place, `an entry must be an Entry value, got ${entry === null ? "null" : typeof entry}`));
     return undefined;
@@ -225,7 +225,7 @@ const evalEntry = (entry: Entry, place: Place, out: Sink, arch?: string): EntryI
 };
 
 /** Within one layer: no two entries at a path, no entry below a file or symlink. */
-const checkLayerPaths = (entries: ReadonlyArray<EntryIR>, place: Place, out: Sink): void => {
+const checkLayerPaths = (entries: ReadonlyArray<EntryIR>, place: Place, out: Problems): void => {
   const kinds = new Map<string, EntryIR["_tag"]>();
   for (const e of entries) {
     const prev = kinds.get(e.path);
@@ -274,7 +274,7 @@ const throwSite = (e: unknown, file: string | undefined): { readonly line?: numb
   return {};
 };
 
-const evalLayer = (layer: Layer, place: Place, out: Sink, arch?: string): LayerIR | undefined => {
+const evalLayer = (layer: Layer, place: Place, out: Problems, arch?: string): LayerIR | undefined => {
   const at: Place = { ...place, layer: layer.name };
   const entries: EntryIR[] = [];
   const packages: PackageSetIR[] = [];
@@ -320,7 +320,7 @@ const evalLayer = (layer: Layer, place: Place, out: Sink, arch?: string): LayerI
  */
 export const deriveEntries = (file: string, exportName: string, layer: LayerIR, below: Below, arch: string | undefined): E.Either<ReadonlyArray<Diagnostic>, LayerIR> => {
   const at: Place = { file, exportName, layer: layer.name };
-  const out: Sink = [];
+  const out: Problems = [];
   const entries: EntryIR[] = [...layer.entries];
   for (const derive of layer.derive ?? []) {
     let derived: ReadonlyArray<Entry>;
@@ -345,7 +345,7 @@ export const deriveEntries = (file: string, exportName: string, layer: LayerIR, 
   return E.right({ ...rest, entries });
 };
 
-const evalHealthcheck = (h: Healthcheck, place: Place, out: Sink): HealthcheckIR | undefined => {
+const evalHealthcheck = (h: Healthcheck, place: Place, out: Problems): HealthcheckIR | undefined => {
   const at = (message: string, hint?: string): undefined => {
     out.push(error(place, `healthcheck: ${message}`, hint));
     return undefined;
@@ -391,7 +391,7 @@ const evalHealthcheck = (h: Healthcheck, place: Place, out: Sink): HealthcheckIR
   return ir;
 };
 
-const evalConfig = (image: Image.Image, place: Place, out: Sink): ConfigIR => {
+const evalConfig = (image: Image.Image, place: Place, out: Problems): ConfigIR => {
   const c = image.config;
   const config: { -readonly [K in keyof ConfigIR]: ConfigIR[K] } = {};
   const env = Object.entries(c.env);
@@ -479,7 +479,7 @@ export const evaluate = (file: string, exportName: string, value: unknown): E.Ei
   if (!Image.isImage(value)) {
     return E.left([error(place, "is not an Image", "export an Image value, e.g. pipe(Image.scratch, Image.withLayer(...))")]);
   }
-  const out: Sink = [];
+  const out: Problems = [];
   const names = new Set<string>();
   const layers: Array<LayerIR | RunIR> = [];
   let steps = 0;

@@ -60,7 +60,7 @@ const Size = new t.Type<number, number, unknown>(
  *
  * @category codecs
  */
-export const Platform = t.intersection([
+export const PlatformC = t.intersection([
   t.type({ architecture: t.string, os: t.string }),
   t.partial({ variant: t.string, "os.version": t.string }),
 ]);
@@ -73,7 +73,7 @@ export const Platform = t.intersection([
  */
 export const Descriptor = t.intersection([
   t.type({ mediaType: t.string, digest: DigestC, size: Size }),
-  t.partial({ annotations: StringMap, platform: Platform, urls: t.array(t.string) }),
+  t.partial({ annotations: StringMap, platform: PlatformC, urls: t.array(t.string) }),
 ]);
 /**
  * A decoded descriptor; derived from the codec, so type and check cannot disagree.

@@ -8,7 +8,8 @@ import * as fs from "node:fs/promises";
 import * as E from "fp-ts/lib/Either.js";
 import type * as t from "io-ts";
 import type { Digest, Reference } from "../core/index.ts";
-import { DiagnosticError, digestOf, error, formatReference, parseReference } from "../core/index.ts";
+import { DiagnosticError, digestOf, formatPlatform, formatReference, parseReference } from "../core/index.ts";
+import { failFor as fail } from "./retry.ts";
 import type { PlatformIR } from "../eval/index.ts";
 import type { Descriptor, ImageConfig, Manifest } from "../oci/index.ts";
 import { decodeJson, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, ImageConfig as ImageConfigC, Index, Manifest as ManifestC, OCI_INDEX, OCI_LAYER_GZIP, OCI_LAYER_TAR } from "../oci/index.ts";
@@ -28,10 +29,6 @@ const ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd";
  * @category model
  */
 export const LAYER_TYPES: ReadonlySet<string> = new Set([OCI_LAYER_GZIP, OCI_LAYER_TAR, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, ZSTD]);
-
-const fail = (ref: Reference, message: string, hint?: string): never => {
-  throw new DiagnosticError([error({ file: `docker://${formatReference(ref)}` }, message, hint)]);
-};
 
 const decodeOrFail = <A>(codec: t.Decoder<unknown, A>, bytes: Uint8Array, where: string): A => {
   const r = decodeJson(codec, Buffer.from(bytes).toString("utf8"), where);
@@ -81,9 +78,6 @@ export const baseLayerFetcher =
     await fetchBlob(store, registryClient(ref.right, options), layer.digest, layer.size);
     return store.blobPath(layer.digest);
   };
-
-const platformName = (p: { readonly os: string; readonly architecture: string; readonly variant?: string | undefined }): string =>
-  `${p.os}/${p.architecture}${p.variant === undefined ? "" : `/${p.variant}`}`;
 
 /** The platform chosen from an index when none is asked for. */
 const DEFAULT_PLATFORM: PlatformIR = { os: "linux", architecture: "amd64" };
@@ -161,12 +155,12 @@ const resolve = async (store: Store, ref: Reference, platform: PlatformIR | unde
     const wanted = platform ?? DEFAULT_PLATFORM;
     const chosen = choosePlatform(index.manifests, wanted) ?? (platform === undefined && index.manifests.length === 1 ? index.manifests[0] : undefined);
     if (chosen === undefined) {
-      const offered = index.manifests.map((d) => (d.platform === undefined ? undefined : platformName(d.platform))).filter((p) => p !== undefined);
-      return fail(ref, `the index has no image for ${platformName(wanted)}`, offered.length > 0 ? `it has: ${[...new Set(offered)].join(", ")}` : undefined);
+      const offered = index.manifests.map((d) => (d.platform === undefined ? undefined : formatPlatform(d.platform))).filter((p) => p !== undefined);
+      return fail(ref, `the index has no image for ${formatPlatform(wanted)}`, offered.length > 0 ? `it has: ${[...new Set(offered)].join(", ")}` : undefined);
     }
     digest = chosen.digest;
     bytes = await manifestByDigest(store, client, digest);
-    if (isIndex(mediaTypeOf(bytes), bytes)) return fail(ref, `the index's entry for ${platformName(wanted)} is another index: not supported`);
+    if (isIndex(mediaTypeOf(bytes), bytes)) return fail(ref, `the index's entry for ${formatPlatform(wanted)} is another index: not supported`);
   }
   const manifest: Manifest = decodeOrFail(ManifestC, bytes, `${where}: manifest`);
   if (manifest.config.size > MAX_CONFIG) return fail(ref, `the image config is ${manifest.config.size} bytes, more than the ${MAX_CONFIG} lading accepts`);
@@ -174,7 +168,7 @@ const resolve = async (store: Store, ref: Reference, platform: PlatformIR | unde
   const configBytes = await fs.readFile(store.blobPath(manifest.config.digest));
   const config: ImageConfig = decodeOrFail(ImageConfigC, configBytes, `${where}: config`);
   if (platform !== undefined && (config.os !== platform.os || config.architecture !== platform.architecture || (platform.variant !== undefined && config.variant !== platform.variant))) {
-    return fail(ref, `the image is for ${platformName(config)}, not ${platformName(platform)}`, "pull an image for the spec's platform, or set the platform with Image.withPlatform");
+    return fail(ref, `the image is for ${formatPlatform(config)}, not ${formatPlatform(platform)}`, "pull an image for the spec's platform, or set the platform with Image.withPlatform");
   }
   if (config.rootfs.diff_ids.length !== manifest.layers.length) return fail(ref, `the config lists ${config.rootfs.diff_ids.length} diff_ids for ${manifest.layers.length} layers`);
   for (const l of manifest.layers) {

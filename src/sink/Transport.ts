@@ -5,7 +5,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import type { Reference } from "../core/index.ts";
-import { formatReference, parseReference } from "../core/index.ts";
+import { formatReference, isTag, parseReference } from "../core/index.ts";
 
 /**
  * Where an image is read from or written to, as parsed from `oci:DIR[:TAG]` and the
@@ -20,7 +20,6 @@ export type Transport =
   | { readonly _tag: "Bundle"; readonly dir: string }
   | { readonly _tag: "Registry"; readonly reference: Reference };
 
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const REF = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$/;
 
 /**
@@ -57,7 +56,7 @@ export const parseTransport = (s: string): E.Either<string, Transport> => {
     case "oci-archive": {
       const [where, tag] = splitFirst(rest);
       if (where === "") return E.left(`"${s}": missing the path`);
-      if (tag !== undefined && !TAG.test(tag)) return E.left(`"${s}": invalid tag "${tag}"`);
+      if (tag !== undefined && !isTag(tag)) return E.left(`"${s}": invalid tag "${tag}"`);
       return E.right(kind === "oci" ? { _tag: "Oci", dir: where, tag } : { _tag: "OciArchive", file: where, tag });
     }
     case "docker-archive": {
