@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BuildPlan } from "../src/plan/index.ts";
 import { run, runLading } from "./support/cli.ts";
+import { craftOciLayout, craftTar } from "./support/craft.ts";
 import { decodedPlan } from "./support/plan.ts";
 import { expectedTree, walkRootfs } from "./support/rootfs.ts";
 import { requireTool } from "./support/tools.ts";
@@ -73,11 +74,22 @@ describe("bundle sink", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("the image has no entrypoint or cmd");
     expect(await fs.readFile(path.join(dir, "config.json"))).toEqual(before);
-    // A user missing from /etc/passwd is found only once the layers are unpacked, beside
-    // the old bundle: the half-made one is removed and the old one stays.
+    // A spec whose user is missing from /etc/passwd is refused when it is planned.
     const ghost = await runLading(["build", "test/fixtures/bundle/ghost.ts", "--store", path.join(work, "store"), "--out", `bundle:${dir}`]);
     expect(ghost.code).toBe(1);
-    expect(ghost.stderr).toContain(`bundle:${dir}: user "ghost" is not in the image's /etc/passwd`);
+    expect(ghost.stderr).toContain(`user "ghost"`);
+    expect(ghost.stderr).not.toContain(`bundle:${dir}`);
+    expect(await fs.readFile(path.join(dir, "config.json"))).toEqual(before);
+    // An image read from elsewhere is not planned: its missing user is found only once
+    // its layers are unpacked, beside the old bundle; the half-made one is removed.
+    const layout = path.join(work, "ghost-layout");
+    await craftOciLayout(layout, {
+      layers: [{ tar: craftTar([{ name: "etc/", type: "dir" }, { name: "etc/passwd", type: "file", content: "root:x:0:0:root:/root:/bin/sh\n" }]) }],
+      config: { User: "ghost", Cmd: ["/bin/true"] },
+    });
+    const copied = await runLading(["copy", "--store", path.join(work, "store"), `oci:${layout}`, `bundle:${dir}`]);
+    expect(copied.code).toBe(1);
+    expect(copied.stderr).toContain(`bundle:${dir}: user "ghost" is not in the image's /etc/passwd`);
     expect(await fs.readFile(path.join(dir, "config.json"))).toEqual(before);
     expect(await fs.readFile(path.join(dir, "rootfs", "etc", "greeting"), "utf8")).toBe("Hello from lading!\n");
     expect((await fs.readdir(work)).filter((n) => n.includes(".tmp-") || n.includes(".old-"))).toEqual([]);
