@@ -63,6 +63,18 @@ describe("docker:// without auth", () => {
     expect((JSON.parse(byDigest.stdout) as { digest: string }).digest).toBe(digest);
   });
 
+  it("shows on a terminal each layer it downloads, and says nothing of it off one", async () => {
+    const ref = `${open.host}/lading/hello:1.0`;
+    const quiet = await runLading(["copy", "--store", path.join(work, "quiet-store"), `docker://${ref}`, `oci:${work}/quiet`]);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toBe("");
+    // Under script(1), lading's stderr is a terminal, as a user's is.
+    const shown = await run("script", ["-qec", `"${process.execPath}" bin/lading.js copy --store ${work}/tty-store docker://${ref} oci:${work}/tty`, "/dev/null"]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/fetching 1 layer: [0-9.]+ (B|kB)( of [0-9.]+ (B|kB))?/);
+    expect(shown.stdout).toMatch(/fetched sha256:[0-9a-f]{12}… \([0-9.]+ (B|kB)\)/);
+  });
+
   it("reads an image skopeo pushed with Docker media types", async () => {
     const layout = path.join(work, "site");
     expect((await runLading(["build", "examples/site/lading.ts", "--store", store, "--out", `oci:${layout}:site`])).code).toBe(0);

@@ -35,6 +35,8 @@ export type BuildEvent =
   | { readonly _tag: "LayerCached"; readonly layer: string }
   | { readonly _tag: "StepStarted"; readonly layer: string; readonly run: PlannedRun }
   | { readonly _tag: "LayerStarted"; readonly layer: string; readonly contentSize: number }
+  /** How much of the layer's tar is written, every few tenths of a second while it is. */
+  | { readonly _tag: "LayerProgress"; readonly layer: string; readonly tarBytes: number; readonly contentSize: number }
   | { readonly _tag: "LayerBuilt"; readonly layer: string; readonly blob: LayerBlob };
 
 /**
@@ -114,14 +116,19 @@ const coalescing = (): Transform => {
   });
 };
 
+/** How often a layer being built reports how far it has come. */
+const PROGRESS_MS = 250;
+
 /**
  * Builds one layer into the store, unconditionally.
  *
  * @category destructors
  */
-export const buildLayer = async (store: Store, layer: PlannedLayer, inputs: PlanInputs, created: number): Promise<LayerBlob> => {
+export const buildLayer = async (store: Store, layer: PlannedLayer, inputs: PlanInputs, created: number, onTarBytes?: (n: number) => void): Promise<LayerBlob> => {
   const temp = store.tempPath();
   const tarDigest = createDigestingStream(BUFFER);
+  const ticker = onTarBytes === undefined ? undefined : setInterval(() => onTarBytes(tarDigest.size()), PROGRESS_MS);
+  ticker?.unref();
   const blobDigest = createDigestingStream(BUFFER);
   const pack = tar.pack({ highWaterMark: CHUNK });
   const producing = writeLayerTar(pack, layer, inputs, created).catch((e: unknown) => {
@@ -141,6 +148,7 @@ export const buildLayer = async (store: Store, layer: PlannedLayer, inputs: Plan
       createWriteStream(temp, { highWaterMark: CHUNK }),
     ),
   ]);
+  if (ticker !== undefined) clearInterval(ticker);
   if (produced.status === "rejected" || piped.status === "rejected") {
     await fs.rm(temp, { force: true });
     // The producer's error says what went wrong; the pipeline's is only its echo.
@@ -216,7 +224,7 @@ export const buildImage = async (
       continue;
     }
     onEvent({ _tag: "LayerStarted", layer: layer.name, contentSize: layer.contentSize });
-    const blob = await buildLayer(store, layer, inputs, plan.created).catch((e: unknown) => {
+    const blob = await buildLayer(store, layer, inputs, plan.created, (tarBytes) => onEvent({ _tag: "LayerProgress", layer: layer.name, tarBytes, contentSize: layer.contentSize })).catch((e: unknown) => {
       // The tar writer knows the layer and path; the export is known here.
       if (e instanceof DiagnosticError) throw new DiagnosticError(e.diagnostics.map((d) => ({ exportName: plan.exportName, ...d })));
       throw e;

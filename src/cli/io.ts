@@ -28,7 +28,8 @@ export interface Io {
  * @category constructors
  */
 export const defaultIo = (): Io => {
-  const stderr = terminalStderr((s) => process.stderr.write(s), () => process.stderr.columns ?? 80);
+  // A terminal that reports no width (a pty nobody sized) is taken as 80 columns.
+  const stderr = terminalStderr((s) => process.stderr.write(s), () => (process.stderr.columns > 0 ? process.stderr.columns : 80));
   const isTTY = process.stderr.isTTY === true;
   return {
     out: (s) => process.stdout.write(`${s}\n`),

@@ -15,6 +15,7 @@ import { debianPackageHost } from "../deb/index.ts";
 import type { BuildEvent, StepRunner } from "../build/index.ts";
 import { buildImage, layerFormat } from "../build/index.ts";
 import type { Store } from "../store/index.ts";
+import type { RegistryOptions } from "../registry/index.ts";
 import { baseLayerFetcher, lockPathFor, readFetchPins, readLock, readPackagePins, resolveBase } from "../registry/index.ts";
 import { storeArchiveHost } from "../archive/index.ts";
 import { SANDBOX_VERSION, takeFromImage } from "../run/index.ts";
@@ -87,6 +88,8 @@ export const planTarget = async (
     /** Runs the steps of the images an export takes files from. */
     readonly runStep?: StepRunner;
     readonly onBuildEvent?: (e: BuildEvent) => void;
+    /** Told how the download of a base layer the plan reads goes. */
+    readonly onTransfer?: RegistryOptions["onTransfer"];
   },
 ): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs; readonly warnings?: ReadonlyArray<Diagnostic> }> => {
   const parsed = parseTarget(arg);
@@ -115,7 +118,7 @@ export const planTarget = async (
   const packages = debianPackageHost(opts.store, { specDir: path.dirname(abs), pins: (await readPackagePins(lockFile, display(lockFile))) ?? new Map(), frozen: opts.frozen === true, lockShown: display(lockFile) });
   const archives = storeArchiveHost(opts.store, { pins: (await readFetchPins(lockFile, display(lockFile))) ?? new Map(), frozen: opts.frozen === true, lockShown: display(lockFile) });
   const cache = opts.host === undefined ? await opts.store.openHashCache() : undefined;
-  const host = opts.host ?? nodeHost(cache, baseLayerFetcher(opts.store, { env: opts.env }));
+  const host = opts.host ?? nodeHost(cache, baseLayerFetcher(opts.store, { env: opts.env, ...(opts.onTransfer === undefined ? {} : { onTransfer: opts.onTransfer }) }));
   const planOf = async (image: ImageIR, top: boolean): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs; readonly warnings?: ReadonlyArray<Diagnostic> }> => {
     const base = await resolveImageBase(image, abs, { frozen: opts.frozen === true, store: opts.store, env: opts.env });
     const planned = await planImage(host, image, {

@@ -29,13 +29,28 @@ const ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, "application/vnd.docke
 const MAX_MANIFEST = 4 << 20;
 
 /**
+ * How far a blob's download has come: bytes received (again from 0 when a cut-off
+ * transfer starts over) of its size, when known; `done` once it is whole and checked.
+ *
+ * @category model
+ */
+export interface TransferProgress {
+  readonly digest: Digest;
+  readonly received: number;
+  readonly size: number | undefined;
+  readonly done: boolean;
+}
+
+/**
  * Where credentials come from: `$DOCKER_CONFIG/config.json`, else
- * `~/.docker/config.json`, read once per client.
+ * `~/.docker/config.json`, read once per client; and who hears how downloads go.
  *
  * @category model
  */
 export interface RegistryOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Told as each chunk of a blob arrives, and when the blob is whole. */
+  readonly onTransfer?: (p: TransferProgress) => void;
 }
 
 /**
@@ -260,6 +275,7 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
                   return;
                 }
                 hash.update(chunk);
+                options.onTransfer?.({ digest, received: got, size, done: false });
                 cb(null, chunk);
               },
             }),
@@ -269,6 +285,7 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
           if (length !== undefined && Number(length) !== got) throw new Error(`the blob was cut off at ${got} of ${length} bytes`);
           if (size !== undefined && got !== size) throw new Error(`the blob was cut off at ${got} of ${size} bytes`);
           if (digestFromHex(hash.digest("hex")) !== digest) mismatch();
+          options.onTransfer?.({ digest, received: got, size, done: true });
         });
       } catch (e) {
         await fs.rm(file, { force: true });

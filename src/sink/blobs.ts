@@ -12,7 +12,7 @@ import type { Digest } from "../core/index.ts";
 import { createDigestingStream, DiagnosticError, digestFromHex, error, forEachLimit } from "../core/index.ts";
 import type { BuiltImage } from "../build/index.ts";
 import type { Descriptor, ImageLayer } from "../oci/index.ts";
-import type { RegistryClient } from "../registry/index.ts";
+import type { RegistryClient, RegistryOptions } from "../registry/index.ts";
 import { fetchBlob, registryClient, TRANSFERS } from "../registry/index.ts";
 import type { Store } from "../store/index.ts";
 
@@ -27,6 +27,8 @@ export interface WriteOptions {
   readonly platform?: Descriptor["platform"];
   /** Where registry credentials are looked up (DOCKER_CONFIG). */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Told how the download of a base's layer goes, when a sink needs its bytes. */
+  readonly onTransfer?: RegistryOptions["onTransfer"];
 }
 
 /** Makes sure a blob is in the store, fetching a base's layer if it must. */
@@ -40,7 +42,7 @@ export const blobDigests = (image: BuiltImage): ReadonlyArray<Digest> => [
 ];
 
 /** The image's blobs: a base image's layers are fetched from its registry (verified) on demand. */
-export const blobsOf = (store: Store, image: BuiltImage, env: Readonly<Record<string, string | undefined>>): Blobs => {
+export const blobsOf = (store: Store, image: BuiltImage, options: RegistryOptions): Blobs => {
   let client: RegistryClient | undefined;
   const sizes = new Map<Digest, number>(image.layers.map((l) => [l.digest, l.size]));
   return {
@@ -49,7 +51,7 @@ export const blobsOf = (store: Store, image: BuiltImage, env: Readonly<Record<st
       // Gone, or damaged and removed just now: a base's layer is fetched again; one
       // built here needs the build again.
       if (image.remote === undefined) throw await store.discardCorrupt(digest);
-      client ??= registryClient(image.remote, { env });
+      client ??= registryClient(image.remote, options);
       await fetchBlob(store, client, digest, sizes.get(digest));
     },
   };

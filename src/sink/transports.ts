@@ -61,7 +61,7 @@ export const openImage = async (from: Transport, env: Readonly<Record<string, st
 export const writeImage = async (store: Store, image: BuiltImage, to: Transport, opts: WriteOptions): Promise<void> => {
   const endpoint = endpointOf(to);
   try {
-    await endpoint.write({ store, image, blobs: blobsOf(store, image, opts.env ?? {}), opts });
+    await endpoint.write({ store, image, blobs: blobsOf(store, image, { env: opts.env ?? {}, ...(opts.onTransfer === undefined ? {} : { onTransfer: opts.onTransfer }) }), opts });
   } catch (e) {
     if (e instanceof DiagnosticError) throw new DiagnosticError(e.diagnostics.map((d) => (d.file === undefined ? { ...d, file: endpoint.source } : d)));
     const code = (e as NodeJS.ErrnoException).code;

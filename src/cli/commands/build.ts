@@ -10,6 +10,7 @@ import type { BuildEvent } from "../../build/index.ts";
 import { buildImage } from "../../build/index.ts";
 import type { Transport } from "../../sink/index.ts";
 import { parseTransport, writeImage } from "../../sink/index.ts";
+import { transferReporter } from "../transfers.ts";
 import { parseFlags } from "../flags.ts";
 import type { Io } from "../io.ts";
 import { parseTarget } from "../load.ts";
@@ -107,10 +108,12 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
     if (!io.isTTY) return;
     if (e._tag === "LayerStarted") io.err(`building layer ${e.layer} (${formatSize(e.contentSize)})...`);
     if (e._tag === "LayerCached") io.err(`layer ${e.layer}: cached`);
+    if (e._tag === "LayerProgress") io.status?.(`layer ${e.layer}: ${formatSize(e.tarBytes)} of the tar written (${formatSize(e.contentSize)} of content)`);
     if (e._tag === "LayerBuilt") io.err(`layer ${e.layer}: ${e.blob.digest} (${formatSize(e.blob.size)})`);
   };
   const runStep = stepRunnerFor(store, io);
-  const { plan, inputs, warnings = [] } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true, args: specArgs, runStep, onBuildEvent: progress });
+  const onTransfer = transferReporter(io);
+  const { plan, inputs, warnings = [] } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true, args: specArgs, runStep, onBuildEvent: progress, ...(onTransfer === undefined ? {} : { onTransfer }) });
   for (const w of warnings) io.err(formatDiagnostic(w));
   const image = await inExport(plan.exportName, () => buildImage(store, plan, inputs, progress, { runStep }));
   if (values.check === true) {
@@ -119,7 +122,7 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
     if (checks.some((c) => !c.same)) return EXIT.errors;
   }
   const name = plan.exportName === "default" ? projectName(specFileOf(parseTarget(positionals[0]!).file)) : plan.exportName;
-  for (const out of outs) await writeImage(store, image, out, { defaultName: name, platform: plan.platform, env: io.env });
+  for (const out of outs) await writeImage(store, image, out, { defaultName: name, platform: plan.platform, env: io.env, ...(onTransfer === undefined ? {} : { onTransfer }) });
   if (values.json === true) {
     io.out(JSON.stringify({ digest: image.manifest.digest, manifest: image.manifest.value, config: image.config.value, cached: image.cached }, null, 2));
   } else io.out(image.manifest.digest);

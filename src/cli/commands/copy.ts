@@ -6,6 +6,7 @@ import * as t from "io-ts";
 import type { PlatformIR } from "../../eval/index.ts";
 import type { Transport } from "../../sink/index.ts";
 import { importImage, parseTransport, READABLE_TRANSPORTS, writeImage } from "../../sink/index.ts";
+import { transferReporter } from "../transfers.ts";
 import { parseFlags } from "../flags.ts";
 import type { Io } from "../io.ts";
 import { storeOf } from "../store.ts";
@@ -47,12 +48,14 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
   }
   const store = await storeOf(values.store, io.env);
   const image = await importImage(store, from, platform, io.env);
+  const onTransfer = transferReporter(io);
   const c = image.config.value;
   const name = from._tag === "Registry" ? from.reference.repository.slice(from.reference.repository.lastIndexOf("/") + 1) : "image";
   await writeImage(store, image, to, {
     defaultName: name,
     platform: { os: c.os, architecture: c.architecture, ...(c.variant === undefined ? {} : { variant: c.variant }) },
     env: io.env,
+    ...(onTransfer === undefined ? {} : { onTransfer }),
   });
   io.out(image.manifest.digest);
   return EXIT.ok;
