@@ -2,3 +2,4 @@ export * from "./MediaType.ts";
 export * from "./codecs.ts";
 export * from "./documents.ts";
 export * from "./Whiteout.ts";
+export * from "./TarMembers.ts";

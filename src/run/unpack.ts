@@ -20,7 +20,7 @@ import { DiagnosticError, digestHex, error } from "../core/index.ts";
 import type { RegistryClient } from "../registry/index.ts";
 import { fetchBlob, registryClient } from "../registry/index.ts";
 import type { ImageLayer } from "../oci/index.ts";
-import { classifyLayerEntry, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "../oci/index.ts";
+import { classifyLayerEntry, eachMember, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
 import { pathExists } from "../store/index.ts";
 
@@ -145,58 +145,52 @@ const extractForOverlay = async (blob: string, mediaType: string, root: string, 
     for (let i = 1; i < segs.length; i++) if (nonDirs.has(segs.slice(0, i).join("/"))) fail(where, `entry ${name} goes through ${segs.slice(0, i).join("/")}, which is not a directory`);
     return segs.join("/");
   };
-  ex.on("entry", (header, stream, next) => {
-    const done = (e?: unknown): void => {
-      stream.resume();
-      next(e as Error | undefined);
-    };
-    (async () => {
-      const rel = safe(header.name);
-      if (rel === "") return;
-      const target = path.join(root, rel);
-      await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
-      const base = path.posix.basename(rel);
-      if (base === ".wh..wh..opq") {
-        opaque.push(path.dirname(target));
+  eachMember(ex, async (header, stream) => {
+    const rel = safe(header.name);
+    if (rel === "") return;
+    const target = path.join(root, rel);
+    await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
+    const base = path.posix.basename(rel);
+    if (base === ".wh..wh..opq") {
+      opaque.push(path.dirname(target));
+      return;
+    }
+    if (base.startsWith(".wh.")) {
+      whiteouts.push(path.join(path.dirname(target), base.slice(4)));
+      return;
+    }
+    written.add(target);
+    if (header.type !== "directory") {
+      nonDirs.add(rel);
+      await fs.rm(target, { recursive: true, force: true });
+    }
+    switch (header.type) {
+      case "directory":
+        await fs.mkdir(target, { recursive: true });
+        dirs.push([target, header]);
         return;
-      }
-      if (base.startsWith(".wh.")) {
-        whiteouts.push(path.join(path.dirname(target), base.slice(4)));
+      case "file":
+      case "contiguous-file":
+        await pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream(target, { mode: 0o600 }));
+        break;
+      case "symlink":
+        await fs.symlink(header.linkname ?? "", target);
+        break;
+      case "link":
+        await fs.link(path.join(root, safe(header.linkname ?? "")), target);
         return;
-      }
-      written.add(target);
-      if (header.type !== "directory") {
-        nonDirs.add(rel);
-        await fs.rm(target, { recursive: true, force: true });
-      }
-      switch (header.type) {
-        case "directory":
-          await fs.mkdir(target, { recursive: true });
-          dirs.push([target, header]);
-          return;
-        case "file":
-        case "contiguous-file":
-          await pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream(target, { mode: 0o600 }));
-          break;
-        case "symlink":
-          await fs.symlink(header.linkname ?? "", target);
-          break;
-        case "link":
-          await fs.link(path.join(root, safe(header.linkname ?? "")), target);
-          return;
-        case "character-device":
-        case "block-device":
-        case "fifo":
-          devices.push([target, header]);
-          return;
-        default:
-          fail(where, `entry ${rel} is a ${header.type}, which lading does not unpack`);
-      }
-      // Rootless, every file is the user's own: the namespace shows them as root's.
-      if (isRoot) await fs.lchown(target, header.uid, header.gid);
-      if (header.type !== "symlink") await fs.chmod(target, header.mode & 0o7777);
-      await fs.lutimes(target, header.mtime, header.mtime);
-    })().then(() => done(), done);
+      case "character-device":
+      case "block-device":
+      case "fifo":
+        devices.push([target, header]);
+        return;
+      default:
+        fail(where, `entry ${rel} is a ${header.type}, which lading does not unpack`);
+    }
+    // Rootless, every file is the user's own: the namespace shows them as root's.
+    if (isRoot) await fs.lchown(target, header.uid, header.gid);
+    if (header.type !== "symlink") await fs.chmod(target, header.mode & 0o7777);
+    await fs.lutimes(target, header.mtime, header.mtime);
   });
   const source = createReadStream(blob);
   if (mediaType.endsWith("gzip")) await pipeline(source, zlib.createGunzip(), ex as unknown as NodeJS.WritableStream);

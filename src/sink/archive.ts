@@ -11,7 +11,7 @@ import { pipeline } from "node:stream/promises";
 import * as E from "fp-ts/lib/Either.js";
 import * as tar from "tar-stream";
 import { DiagnosticError, failAt } from "../core/index.ts";
-import { classifyLayerEntry } from "../oci/index.ts";
+import { classifyLayerEntry, eachMember } from "../oci/index.ts";
 import { tempDirPrefix, tempNameFor } from "../store/index.ts";
 import { resolveInRoot } from "./InRootPath.ts";
 
@@ -82,29 +82,21 @@ const extractTo = async (file: string, dir: string, source: string): Promise<voi
   const ex = tar.extract();
   const root = path.resolve(dir);
   const cache = new Map<string, string>();
-  ex.on("entry", (header, stream, next) => {
-    // A failure mid-member destroys this stream too; the pipeline below reports it.
-    stream.on("error", () => {});
-    const done = (e?: unknown): void => {
-      stream.resume();
-      next(e as Error | undefined);
-    };
-    (async () => {
-      const name = classifyLayerEntry(header.name);
-      if (E.isLeft(name) || name.right._tag !== "Path") return failAt(source, `archive member ${JSON.stringify(header.name)} ${E.isLeft(name) ? name.left : "is not a file name"}: refused`);
-      // Links are not followed by the readers and never made here: files and directories only.
-      if (header.type !== "file" && header.type !== "directory") return;
-      const dest = await resolveInRoot(root, name.right.segments.join("/"), source, { create: true, followLast: false, cache });
-      if (header.type === "directory") await fs.mkdir(dest, { recursive: true });
-      else {
-        // A member named twice would mean one thing to one reader and another to the next.
-        const out = await fs.open(dest, "wx").catch((e: NodeJS.ErrnoException) => {
-          if (e.code === "EEXIST") return failAt(source, `archive member ${JSON.stringify(header.name)} appears twice: refused`);
-          throw e;
-        });
-        await pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream("", { fd: out.fd, autoClose: false })).finally(() => out.close());
-      }
-    })().then(() => done(), done);
+  eachMember(ex, async (header, stream) => {
+    const name = classifyLayerEntry(header.name);
+    if (E.isLeft(name) || name.right._tag !== "Path") return failAt(source, `archive member ${JSON.stringify(header.name)} ${E.isLeft(name) ? name.left : "is not a file name"}: refused`);
+    // Links are not followed by the readers and never made here: files and directories only.
+    if (header.type !== "file" && header.type !== "directory") return;
+    const dest = await resolveInRoot(root, name.right.segments.join("/"), source, { create: true, followLast: false, cache });
+    if (header.type === "directory") await fs.mkdir(dest, { recursive: true });
+    else {
+      // A member named twice would mean one thing to one reader and another to the next.
+      const out = await fs.open(dest, "wx").catch((e: NodeJS.ErrnoException) => {
+        if (e.code === "EEXIST") return failAt(source, `archive member ${JSON.stringify(header.name)} appears twice: refused`);
+        throw e;
+      });
+      await pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream("", { fd: out.fd, autoClose: false })).finally(() => out.close());
+    }
   });
   try {
     await pipeline(createReadStream(file), ex as unknown as NodeJS.WritableStream);

@@ -16,7 +16,7 @@ import * as t from "io-ts";
 import { canonicalJson, createDigestingStream, DiagnosticError, failAt as fail, forEachLimit } from "../core/index.ts";
 import type { BuiltImage } from "../build/index.ts";
 import type { ImageConfig, ImageLayer } from "../oci/index.ts";
-import { classifyLayerEntry, decodeJson } from "../oci/index.ts";
+import { classifyLayerEntry, decodeJson, eachMember } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
 import { readFileInRoot, resolveInRoot } from "./InRootPath.ts";
 import { sweepBeside, tempNameFor } from "../store/index.ts";
@@ -93,94 +93,86 @@ const applyLayer = async (root: string, layer: ImageLayer, blob: string, where: 
     for (const child of fsSync.readdirSync(p)) removeLower(path.join(p, child));
   };
   const ex = tar.extract();
-  ex.on("entry", (header, stream, next) => {
-    // A failure mid-entry destroys this stream too; the pipeline below reports it.
-    stream.on("error", () => {});
-    const done = (e?: unknown): void => {
-      stream.resume();
-      next(e as Error | undefined);
+  eachMember(ex, async (header, stream) => {
+    const classified = classifyLayerEntry(header.name);
+    if (E.isLeft(classified)) return fail(where, `layer ${layer.digest}: entry ${JSON.stringify(header.name)} ${classified.left}`);
+    const name = classified.right;
+    switch (name._tag) {
+      case "Root":
+        // Its mode and time are the bundle's to set; anything but a directory would
+        // make the root a link or a file, and the next entries land on the host.
+        if (header.type !== "directory") fail(where, `layer ${layer.digest}: the entry for the root is a ${header.type}: the root of an image is always a directory`);
+        return;
+      case "Opaque": {
+        const dir = await resolve(name.dir, true);
+        for (const child of await fs.readdir(dir)) removeLower(path.join(dir, child));
+        return;
+      }
+      case "Whiteout": {
+        const gone = path.join(await resolve(name.dir, true), name.name);
+        if (!written.has(gone)) remove(gone);
+        return;
+      }
+      case "Path":
+        break;
+      default: {
+        const never: never = name;
+        throw new Error(`unknown layer entry ${JSON.stringify(never)}`);
+      }
+    }
+    const target = await resolve(name.segments, false);
+    written.add(target);
+    const mode = header.mode & 0o7777;
+    const owner = (f: (uid: number, gid: number) => void): void => {
+      if (isRoot) f(header.uid, header.gid);
     };
-    (async () => {
-      const classified = classifyLayerEntry(header.name);
-      if (E.isLeft(classified)) return fail(where, `layer ${layer.digest}: entry ${JSON.stringify(header.name)} ${classified.left}`);
-      const name = classified.right;
-      switch (name._tag) {
-        case "Root":
-          // Its mode and time are the bundle's to set; anything but a directory would
-          // make the root a link or a file, and the next entries land on the host.
-          if (header.type !== "directory") fail(where, `layer ${layer.digest}: the entry for the root is a ${header.type}: the root of an image is always a directory`);
-          return;
-        case "Opaque": {
-          const dir = await resolve(name.dir, true);
-          for (const child of await fs.readdir(dir)) removeLower(path.join(dir, child));
-          return;
-        }
-        case "Whiteout": {
-          const gone = path.join(await resolve(name.dir, true), name.name);
-          if (!written.has(gone)) remove(gone);
-          return;
-        }
-        case "Path":
-          break;
-        default: {
-          const never: never = name;
-          throw new Error(`unknown layer entry ${JSON.stringify(never)}`);
-        }
-      }
-      const target = await resolve(name.segments, false);
-      written.add(target);
-      const mode = header.mode & 0o7777;
-      const owner = (f: (uid: number, gid: number) => void): void => {
-        if (isRoot) f(header.uid, header.gid);
-      };
-      // Synchronous calls: for many small entries, a trip through the thread pool per
-      // call costs more than the calls. Each makes a new name and fails if one is
-      // there (never following it); only then is the old one removed.
-      switch (header.type) {
-        case "directory":
-          // An existing directory is kept, with what lower layers put in it.
-          replacing(() => fsSync.mkdirSync(target, { mode: 0o700 }), target, (st) => st.isDirectory(), remove);
-          owner((u, g) => fsSync.lchownSync(target, u, g));
-          // A directory found or just made at this resolved name, not a link: chmod
-          // follows nothing here.
-          fsSync.chmodSync(target, mode);
-          dirTimes.push([target, header.mtime]);
-          return;
-        case "file":
-        case "contiguous-file": {
-          let fd = -1;
-          replacing(() => (fd = fsSync.openSync(target, "wx", 0o600)), target, () => false, remove);
-          try {
-            if (header.size !== undefined && header.size > BUFFERED_FILE) {
-              await pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream("", { fd, autoClose: false }));
-            } else {
-              const content = await readEntry(stream as unknown as NodeJS.ReadableStream);
-              for (let off = 0; off < content.length; ) off += fsSync.writeSync(fd, content, off);
-            }
-            owner((u, g) => fsSync.fchownSync(fd, u, g));
-            fsSync.fchmodSync(fd, mode);
-            fsSync.futimesSync(fd, header.mtime, header.mtime);
-          } finally {
-            fsSync.closeSync(fd);
+    // Synchronous calls: for many small entries, a trip through the thread pool per
+    // call costs more than the calls. Each makes a new name and fails if one is
+    // there (never following it); only then is the old one removed.
+    switch (header.type) {
+      case "directory":
+        // An existing directory is kept, with what lower layers put in it.
+        replacing(() => fsSync.mkdirSync(target, { mode: 0o700 }), target, (st) => st.isDirectory(), remove);
+        owner((u, g) => fsSync.lchownSync(target, u, g));
+        // A directory found or just made at this resolved name, not a link: chmod
+        // follows nothing here.
+        fsSync.chmodSync(target, mode);
+        dirTimes.push([target, header.mtime]);
+        return;
+      case "file":
+      case "contiguous-file": {
+        let fd = -1;
+        replacing(() => (fd = fsSync.openSync(target, "wx", 0o600)), target, () => false, remove);
+        try {
+          if (header.size !== undefined && header.size > BUFFERED_FILE) {
+            await pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream("", { fd, autoClose: false }));
+          } else {
+            const content = await readEntry(stream as unknown as NodeJS.ReadableStream);
+            for (let off = 0; off < content.length; ) off += fsSync.writeSync(fd, content, off);
           }
-          return;
+          owner((u, g) => fsSync.fchownSync(fd, u, g));
+          fsSync.fchmodSync(fd, mode);
+          fsSync.futimesSync(fd, header.mtime, header.mtime);
+        } finally {
+          fsSync.closeSync(fd);
         }
-        case "symlink":
-          replacing(() => fsSync.symlinkSync(header.linkname ?? "", target), target, () => false, remove);
-          owner((u, g) => fsSync.lchownSync(target, u, g));
-          fsSync.lutimesSync(target, header.mtime, header.mtime);
-          return;
-        case "link": {
-          // link(2) does not follow a link it is given: the new name shares the inode
-          // found inside the root, never one outside.
-          const existing = await resolve((header.linkname ?? "").split("/"), false);
-          replacing(() => fsSync.linkSync(existing, target), target, () => false, remove);
-          return;
-        }
-        default:
-          fail(where, `layer entry ${header.name} is a ${header.type}, which lading does not unpack`);
+        return;
       }
-    })().then(() => done(), done);
+      case "symlink":
+        replacing(() => fsSync.symlinkSync(header.linkname ?? "", target), target, () => false, remove);
+        owner((u, g) => fsSync.lchownSync(target, u, g));
+        fsSync.lutimesSync(target, header.mtime, header.mtime);
+        return;
+      case "link": {
+        // link(2) does not follow a link it is given: the new name shares the inode
+        // found inside the root, never one outside.
+        const existing = await resolve((header.linkname ?? "").split("/"), false);
+        replacing(() => fsSync.linkSync(existing, target), target, () => false, remove);
+        return;
+      }
+      default:
+        fail(where, `layer entry ${header.name} is a ${header.type}, which lading does not unpack`);
+    }
   });
   const tarred = createDigestingStream(1 << 20);
   await pipeline([
