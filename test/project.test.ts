@@ -7,7 +7,7 @@ import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mustRun, REPO, run } from "./support/cli.ts";
+import { mustRun, REPO, run, runLading } from "./support/cli.ts";
 
 let work: string;
 beforeAll(async () => {
@@ -43,4 +43,33 @@ describe("lading in one's own project", () => {
     const tsconfig = JSON.parse(await fs.readFile(path.join(work, "my-app", "tsconfig.json"), "utf8")) as { compilerOptions: { strict: boolean } };
     expect(tsconfig.compilerOptions.strict).toBe(true);
   }, 300_000);
+
+  it("checks and builds a spec anywhere, with no lading installed beside it, against this lading", async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "lading-anywhere-"));
+    try {
+      const spec = `import { Entry, Image, Layer, pipe } from "lading";
+import { users } from "lading/stdlib";
+
+export const app = pipe(Image.scratch, Image.withLayer(Layer.make("hi", [Entry.file("/hi", "hi\\n")])), Image.withLayer(users([{ name: "app", uid: 1000 }])));
+`;
+      await fs.writeFile(path.join(dir, "lading.ts"), spec);
+      // As CommonJS (no package.json), then as an ES module.
+      for (const manifest of [undefined, JSON.stringify({ type: "module" })]) {
+        if (manifest !== undefined) await fs.writeFile(path.join(dir, "package.json"), manifest);
+        const checked = await runLading(["check", "lading.ts", "--store", path.join(dir, "store")], { cwd: dir });
+        expect(checked.stderr).toBe("");
+        expect(checked.code).toBe(0);
+        const built = await runLading(["build", ".", "--no-check", "--store", path.join(dir, "store"), "--out", `oci:${path.join(dir, "oci")}`], { cwd: dir });
+        expect(built.stderr).toBe("");
+        expect(built.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+      }
+      // A type error is still one.
+      await fs.writeFile(path.join(dir, "lading.ts"), spec.replace("uid: 1000", 'uid: "1000"'));
+      const bad = await runLading(["check", "lading.ts", "--store", path.join(dir, "store")], { cwd: dir });
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toContain("lading.ts:4:");
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
 });

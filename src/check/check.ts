@@ -5,6 +5,7 @@
 import * as path from "node:path";
 import { Project, ts } from "ts-morph";
 import type { Diagnostic } from "../core/index.ts";
+import { OWN_ENTRIES } from "./entries.ts";
 import { collectLocalSources } from "./sources.ts";
 import { findImpurities } from "./impurity.ts";
 
@@ -45,18 +46,32 @@ export const checkSpecs = async (
   ladingRoot: string,
   display: (abs: string) => string,
 ): Promise<ReadonlyArray<Diagnostic>> => {
-  const project = new Project({ compilerOptions: specCompilerOptions, skipAddingFilesFromTsConfig: true });
+  // "lading" and "lading/stdlib" resolve as the spec's project has them; where it has no
+  // lading (a spec anywhere), to this lading's own sources, as the CLI loads them.
+  const own = new Map(Object.entries(OWN_ENTRIES).map(([k, v]) => [k, path.join(ladingRoot, v)]));
+  const project = new Project({
+    compilerOptions: specCompilerOptions,
+    skipAddingFilesFromTsConfig: true,
+    resolutionHost: (host, options) => ({
+      resolveModuleNames: (names, containingFile) =>
+        names.map((name) => {
+          const found = ts.resolveModuleName(name, containingFile, options(), host).resolvedModule;
+          const fallback = own.get(name);
+          return found ?? (fallback === undefined ? undefined : { resolvedFileName: fallback, extension: ts.Extension.Ts, isExternalLibraryImport: false });
+        }),
+    }),
+  });
   const locals = new Set<string>();
   for (const f of files) for (const s of await collectLocalSources(f)) locals.add(s.file);
   for (const f of locals) project.addSourceFileAtPath(f);
   project.resolveSourceFileDependencies();
-  const own = path.join(ladingRoot, "src") + path.sep;
+  const ownSources = [path.join(ladingRoot, "src") + path.sep, path.join(ladingRoot, "stdlib") + path.sep];
   const out: Diagnostic[] = [];
   for (const d of project.getPreEmitDiagnostics()) {
     if (d.getCategory() !== ts.DiagnosticCategory.Error) continue;
     const sf = d.getSourceFile();
     const file = sf?.getFilePath();
-    if (file !== undefined && (file.startsWith(own) || file.includes(`${path.sep}node_modules${path.sep}`))) continue;
+    if (file !== undefined && (ownSources.some((d) => file.startsWith(d)) || file.includes(`${path.sep}node_modules${path.sep}`))) continue;
     const start = d.getStart();
     const pos = sf !== undefined && start !== undefined ? sf.getLineAndColumnAtPos(start) : undefined;
     out.push({

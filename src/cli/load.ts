@@ -2,11 +2,14 @@
  * Loading a spec module and choosing the export to build. Importing a spec runs only
  * its pure top-level code: values are built, nothing is read.
  */
+import Module, { register } from "node:module";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Diagnostic } from "../core/index.ts";
 import { DiagnosticError, error } from "../core/index.ts";
 import { Image, Param } from "../spec/index.ts";
+import { OWN_ENTRIES } from "../check/entries.ts";
+import { LADING_ROOT } from "./root.ts";
 
 /** An export lading can build: an image, or one made from parameters. */
 const isBuildable = (u: unknown): boolean => Image.isImage(u) || Param.isParameterized(u);
@@ -49,11 +52,45 @@ export const loadImages = async (file: string, display: string): Promise<Readonl
     .map((exportName) => ({ exportName, value: mod[exportName] }));
 };
 
+let resolvingAnywhere = false;
+
+/**
+ * Lets a spec anywhere import "lading" and "lading/stdlib": its own project's lading
+ * when it has one, else this lading's. The fallback is tried only after the project's
+ * resolution fails, for ES modules (a resolve hook) and CommonJS (a spec in a package
+ * without "type": "module") alike.
+ */
+const resolveLadingAnywhere = (): void => {
+  if (resolvingAnywhere) return;
+  resolvingAnywhere = true;
+  const own = new Map(Object.entries(OWN_ENTRIES).map(([k, v]) => [k, path.join(LADING_ROOT, v)]));
+  const urls = Object.fromEntries([...own].map(([k, v]) => [k, pathToFileURL(v).href]));
+  register(
+    `data:text/javascript,${encodeURIComponent(`const OWN = ${JSON.stringify(urls)};
+export async function resolve(specifier, context, next) {
+  try { return await next(specifier, context); }
+  catch (e) { if (Object.hasOwn(OWN, specifier)) return { url: OWN[specifier], shortCircuit: true }; throw e; }
+}`)}`,
+  );
+  const cjs = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
+  const resolveFilename = cjs._resolveFilename;
+  cjs._resolveFilename = function (this: unknown, request: string, ...rest: unknown[]): string {
+    try {
+      return resolveFilename.call(this, request, ...rest);
+    } catch (e) {
+      const found = own.get(request);
+      if (found !== undefined) return found;
+      throw e;
+    }
+  };
+};
+
 const importSpec = async (abs: string, display: string): Promise<Record<string, unknown>> => {
   let mod: Record<string, unknown>;
   try {
     // tsImport loads the spec as an ES module whatever the package around it declares.
     // The loader is loaded with the first spec: a command's help does without it.
+    resolveLadingAnywhere();
     const { tsImport } = await import("tsx/esm/api");
     mod = (await tsImport(pathToFileURL(abs).href, import.meta.url)) as Record<string, unknown>;
   } catch (e) {
