@@ -108,6 +108,49 @@ describe("Layer.derived on a base plan cannot read", () => {
   });
 });
 
+describe("checks that read a base this plan cannot read", () => {
+  it("leave a named USER unchecked and make the WORKDIR, each with a warning, and fail nothing", async () => {
+    const base: PlannedBase = {
+      reference: "registry.example.com/base:1",
+      pinned: digestOf("index"),
+      digest: digestOf("manifest"),
+      config: {},
+      history: [],
+      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: digestOf("layer"), size: 5, diffId: digestOf("tar") }],
+    };
+    const planned = await mustPlan(pipe(Image.pull("registry.example.com/base:1"), Image.withUser("www"), Image.withWorkingDir("/app")), { base });
+    expect(planned.plan.layers.map((l) => l.name)).toEqual(["workdir"]);
+    const warnings = (planned.warnings ?? []).map(formatDiagnostic);
+    expect(warnings.some((w) => w.includes("user www is not checked"))).toBe(true);
+    expect(warnings.some((w) => w.includes("the working directory /app is made by a layer of its own"))).toBe(true);
+  });
+});
+
+describe("users() over an archive's account files", () => {
+  it("reads them from the archive, as the image will hold them", async () => {
+    const dir = path.join(work, "archived");
+    await fs.mkdir(path.join(dir, "tree", "etc"), { recursive: true });
+    await fs.writeFile(path.join(dir, "tree", "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\nbin:x:2:2::/bin:/bin/false\n");
+    await fs.writeFile(path.join(dir, "tree", "etc", "group"), "root:x:0:\nbin:x:2:\n");
+    await mustRun("tar", ["-cf", path.join(dir, "acct.tar"), "-C", path.join(dir, "tree"), "etc"]);
+    await fs.writeFile(
+      path.join(dir, "lading.ts"),
+      `import { Entry, Image, Layer, pipe } from "lading";
+import { users } from "lading/stdlib";
+
+export const app = pipe(Image.scratch, Image.withLayer(Layer.make("acct", [Entry.archive("./acct.tar", "/")])), Image.withLayer(users([{ name: "app", uid: 1000 }])));
+`,
+    );
+    const store = path.join(work, "archived-store");
+    const r = await runLading(["build", path.join(dir, "lading.ts"), "--no-check", "--store", store, "--out", `oci:${path.join(dir, "oci")}`]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const rootfs = path.join(dir, "rootfs");
+    await mustRun("umoci", ["raw", "unpack", "--rootless", "--image", path.join(dir, "oci"), rootfs]);
+    expect(readFileSync(path.join(rootfs, "etc", "passwd"), "utf8")).toBe("root:x:0:0:root:/root:/bin/sh\nbin:x:2:2::/bin:/bin/false\napp:x:1000:1000::/:/bin/sh\n");
+  });
+});
+
 describe("users() on the spec's own layers", () => {
   it("writes root and the users when nothing below has account files, as it always has", async () => {
     const planned = await mustPlan(pipe(Image.scratch, Image.withLayer(users([{ name: "www", uid: 1000 }])), Image.withUser("www")));

@@ -71,6 +71,8 @@ export interface ContentSources {
   readonly specDir: string;
   readonly inline: ReadonlyMap<Digest, Uint8Array>;
   readonly packageContent?: (digest: Digest) => string;
+  /** Where an archive's or a download's file (source `tar:` or `url:`) is, by digest. */
+  readonly archiveContent?: (digest: Digest) => string;
 }
 
 /** `p` with `.` and `..` resolved, never above the root, as the kernel resolves a link in a chroot. */
@@ -121,7 +123,10 @@ export const imageBelow = (host: Host, base: PlannedBase | undefined, specLayers
     const known = (await listing(i, new Set())).contents.get(p);
     if (known !== undefined) return known;
     const again = await host.readBaseLayer(base!, base!.layers[i]!, new Set([p]));
-    return again.contents.get(p) ?? new Uint8Array(0);
+    const bytes = again.contents.get(p);
+    // An empty file in place of one that could not be read would pass for the base's own.
+    if (bytes === undefined) throw new DiagnosticError([error({ path: p }, `the content of ${p} cannot be read from base layer ${base!.layers[i]!.digest}`)]);
+    return bytes;
   };
   const specBytes = async (byPath: ReadonlyMap<string, PlannedEntry>, e: PlannedEntry): Promise<Uint8Array> => {
     if (e.type === "hardlink") {
@@ -131,7 +136,11 @@ export const imageBelow = (host: Host, base: PlannedBase | undefined, specLayers
     if (e.digest === undefined) return new Uint8Array(0);
     if (e.source === "inline") return content.inline.get(e.digest) ?? new Uint8Array(0);
     if (e.source?.startsWith("deb:") === true && content.packageContent !== undefined) return host.readFile(content.packageContent(e.digest));
-    return host.readFile(path.resolve(content.specDir, e.source ?? ""));
+    if (/^(tar|url):/.test(e.source ?? "") && content.archiveContent !== undefined) return host.readFile(content.archiveContent(e.digest));
+    // A host file may have changed since it was hashed: what is read must be what was planned.
+    const bytes = await host.readFile(path.resolve(content.specDir, e.source ?? ""));
+    if (digestOf(bytes) !== e.digest) throw new DiagnosticError([error({ path: e.path }, `host file ${e.source} changed while the image was planned: plan it again`)]);
+    return bytes;
   };
   /** The entry at `p` itself, no link followed. */
   const entryAt = async (p: string, wanted: ReadonlySet<string>): Promise<(FoundFile & { readonly target?: string }) | undefined> => {

@@ -603,7 +603,12 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   // What the layers planned so far make of each path, for the implied parents above them.
   const below: Array<SpecLayers[number]> = [];
   const baseListings: BaseListings = new Map();
-  const contentSources = { specDir: opts.specDir, inline, ...(opts.packages === undefined ? {} : { packageContent: opts.packages.contentPath }) };
+  const contentSources = {
+    specDir: opts.specDir,
+    inline,
+    ...(opts.packages === undefined ? {} : { packageContent: opts.packages.contentPath }),
+    ...(opts.archives === undefined ? {} : { archiveContent: opts.archives.contentPath }),
+  };
   // What each step runs on: the base's layers, by diff_id, then the keys of those planned.
   const keysBelow: Digest[] = (opts.base?.layers ?? []).map((l) => l.diffId);
   const dpkg = { state: emptyDpkgState };
@@ -631,6 +636,9 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   // directory) is not held against the image here.
   const hasSteps = image.layers.some((l) => l._tag === "Run");
   const workingDir = image.config.WorkingDir as ImagePath | undefined;
+  // What the base could not tell (its layers unreachable offline, or zstd): the checks
+  // below it fall back to what a spec alone says, and say so.
+  const unread: Diagnostic[] = [];
   /** Whether the base has a directory at `p` (a link to one too), read as a derived layer reads it. */
   const baseHasDir = async (p: ImagePath): Promise<boolean> => {
     if (opts.base === undefined) return false;
@@ -638,8 +646,8 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
       return (await imageBelow(host, opts.base, below, contentSources, baseListings).find(p))?.stat.type === "dir";
     } catch (e) {
       if (!(e instanceof DiagnosticError)) throw e;
-      out.push(...e.diagnostics.map((d) => ({ ...d, message: `looking for the working directory ${p}: ${d.message}` })));
-      return true;
+      unread.push(...e.diagnostics.map((d) => warning(place, `the working directory ${p} is made by a layer of its own: whether the base has it cannot be read: ${d.message}`)));
+      return false;
     }
   };
   if (workingDir !== undefined && workingDir !== "/" && lookBelow(below, workingDir) === undefined && !hasSteps && !(await baseHasDir(workingDir))) {
@@ -668,7 +676,7 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
       out.push(...checkUser(image.config.User, passwd, group, place));
     } catch (e) {
       if (!(e instanceof DiagnosticError)) throw e;
-      out.push(...e.diagnostics.map((d) => ({ ...d, message: `checking user ${image.config.User}: ${d.message}` })));
+      unread.push(...e.diagnostics.map((d) => warning(place, `user ${image.config.User} is not checked: the image's account files cannot be read: ${d.message}`)));
     }
   }
   if (out.length > 0) return E.left(out);
@@ -682,7 +690,7 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
     ),
   );
   return E.right({
-    warnings,
+    warnings: [...unread, ...warnings],
     plan: {
       exportName: image.exportName,
       ...(opts.arguments === undefined ? {} : { arguments: opts.arguments }),
