@@ -12,7 +12,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Digest } from "../src/core/index.ts";
 import { formatDiagnostic } from "../src/core/index.ts";
+import { addFetchedUrls } from "../src/registry/index.ts";
 import { evaluate } from "../src/eval/index.ts";
 import { Entry, Image, Layer, pipe } from "../src/index.ts";
 import { mustRun, REPO, runLading } from "./support/cli.ts";
@@ -123,6 +125,26 @@ describe("eval of archives and downloads", () => {
       'spec.ts: export "app", layer "l", path "/c": an archive needs a non-empty source path',
       'spec.ts: export "app", layer "l", path "/": a fetch cannot be at /: the root of the image is always a directory',
     ]);
+  });
+});
+
+describe("lading lock of downloads", () => {
+  it("refuses one URL fetched with two sha256s, which one lock entry cannot pin", () => {
+    const url = "https://example.com/tool";
+    const image = pipe(
+      Image.scratch,
+      Image.withLayer(Layer.make("a", [Entry.fetch(url, "/a", { sha256: "a".repeat(64) })])),
+      Image.withLayer(Layer.make("b", [Entry.fetch(url, "/b", { sha256: "b".repeat(64) })])),
+    );
+    const ir = evaluate("spec.ts", "app", image);
+    if (E.isLeft(ir)) throw new Error(ir.left.map(formatDiagnostic).join("\n"));
+    const fetched = new Map<string, Digest>();
+    expect(() => addFetchedUrls(fetched, ir.right)).toThrow(`${url} is fetched with two sha256s, sha256:${"a".repeat(64)} and sha256:${"b".repeat(64)}`);
+    const same = evaluate("spec.ts", "app", pipe(Image.scratch, Image.withLayer(Layer.make("a", [Entry.fetch(url, "/a", { sha256: "a".repeat(64) }), Entry.fetch(url, "/b", { sha256: "a".repeat(64) })]))));
+    if (E.isLeft(same)) throw new Error("eval failed");
+    const again = new Map<string, Digest>();
+    addFetchedUrls(again, same.right);
+    expect([...again]).toEqual([[url, `sha256:${"a".repeat(64)}`]]);
   });
 });
 

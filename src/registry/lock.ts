@@ -75,11 +75,17 @@ export const readFetchPins = async (file: string, shown: string): Promise<Readon
  * @category destructors
  */
 export const addFetchedUrls = (into: Map<string, Digest>, image: ImageIR): void => {
+  const add = (url: string, sha256: Digest): void => {
+    const pinned = into.get(url);
+    // One URL, two contents: a lock could pin only one, and a frozen build of the other would fail.
+    if (pinned !== undefined && pinned !== sha256) throw new DiagnosticError([error({ exportName: image.exportName }, `${url} is fetched with two sha256s, ${pinned} and ${sha256}: a lock pins one a URL`, "give every fetch of the URL the same sha256")]);
+    into.set(url, sha256);
+  };
   for (const layer of image.layers) {
     if (layer._tag !== "Layer") continue;
     for (const e of layer.entries) {
-      if (e._tag === "Fetch") into.set(e.url, e.sha256);
-      else if (e._tag === "Archive" && e.from._tag === "Url") into.set(e.from.url, e.from.sha256);
+      if (e._tag === "Fetch") add(e.url, e.sha256);
+      else if (e._tag === "Archive" && e.from._tag === "Url") add(e.from.url, e.from.sha256);
     }
   }
 };

@@ -78,8 +78,10 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
       if (E.isLeft(ir)) throw new DiagnosticError(ir.left);
       // The images it takes files from are built with it: their bases and packages too.
       for (const image of withStages(ir.right)) {
-        addFetchedUrls(fetched, image);
-        await inExport(exportName, () => resolveImagePackages(packages, image)).catch((e: unknown) => {
+        await inExport(exportName, async () => {
+          addFetchedUrls(fetched, image);
+          await resolveImagePackages(packages, image);
+        }).catch((e: unknown) => {
           if (e instanceof DiagnosticError) throw new DiagnosticError(e.diagnostics.map((d) => ({ file: display(abs), ...d })));
           throw e;
         });

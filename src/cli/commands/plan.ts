@@ -18,8 +18,9 @@ export const help = `usage: lading plan FILE[#EXPORT] [--arg NAME=VALUE...] [--f
 Evaluates one image export and prints its plan: config, and for each layer its entry
 count, content size and cache key (with --files, every entry with its mode, owner, size
 and content digest). Nothing is built; only host files the export copies are read (and
-hashed), and a pulled base image's manifest and config are resolved (its layers are not
-downloaded). FILE may be a directory: its lading.ts.
+hashed), and a pulled base image's manifest and config are resolved (its layers are
+downloaded only when a derived layer, a named user or a working directory needs one of
+the base's files). FILE may be a directory: its lading.ts.
 
   --files       list every layer's entries
   --arg N=V     an argument of a parameterized export (repeatable); part of the plan
