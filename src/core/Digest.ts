@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { Transform } from "node:stream";
+import { flatString } from "./FlatString.ts";
 
 /**
  * A content digest in the OCI form `sha256:<64 lowercase hex>`.
@@ -43,7 +44,7 @@ export const digestOfLines = (lines: Iterable<string>): Digest => {
  *
  * @category constructors
  */
-export const digestFromHex = (hex: string): Digest => `sha256:${hex}`;
+export const digestFromHex = (hex: string): Digest => flatString(`sha256:${hex}`) as Digest;
 
 /**
  * The hex part of a digest, as used for blob file names.

@@ -6,3 +6,4 @@ export * from "./Units.ts";
 export * from "./Reference.ts";
 export * from "./Concurrency.ts";
 export * from "./EnvTemplate.ts";
+export * from "./FlatString.ts";

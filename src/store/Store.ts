@@ -18,7 +18,7 @@ import { createInterface } from "node:readline";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import type { Diagnostic, Digest } from "../core/index.ts";
-import { DiagnosticError, digestFromHex, digestHex, digestOf, error } from "../core/index.ts";
+import { DiagnosticError, digestFromHex, digestHex, digestOf, error, flatString } from "../core/index.ts";
 import { DigestC } from "../oci/index.ts";
 import type { LayerBlob } from "../oci/index.ts";
 import { ownerIsGone, PROCESS_OWNER, sweepStaleTemps, tempNameFor } from "./Temp.ts";
@@ -252,7 +252,7 @@ const openFileDigests = async (root: string): Promise<StoredHashCache> => {
     for await (const line of lines) {
       if (line.length !== 22 + 1 + 22 + 64 || line[22] !== " " || !HEX64.test(line.slice(45))) continue;
       // Copied out of the line, so the line itself is not kept.
-      entries.set(flat(line.slice(0, 22)), flat(line.slice(23)));
+      entries.set(flatString(line.slice(0, 22)), flatString(line.slice(23)));
     }
   } catch {
     // No cache yet, or an unreadable one: every file is hashed.
@@ -296,9 +296,6 @@ const openFileDigests = async (root: string): Promise<StoredHashCache> => {
     },
   };
 };
-
-/** A string that holds its own characters, not a slice that keeps a longer one alive. */
-const flat = (s: string): string => Buffer.from(s, "latin1").toString("latin1");
 
 /**
  * Opens (creating if needed) the store at `root`.
