@@ -7,7 +7,8 @@ import picomatch from "picomatch";
 import type { Digest } from "../core/index.ts";
 import { canonicalJson, sortBytewise } from "../core/index.ts";
 import { flattenLayers } from "../sink/index.ts";
-import type { FileView, ImageView, PackageView, LayerView } from "./ImageView.ts";
+import type { FileView, ImageView, LayerEntry, PackageView, LayerView } from "./ImageView.ts";
+import { toFileView } from "./ImageView.ts";
 
 /**
  * A config, annotation or platform field that differs. Env and Labels are compared per
@@ -146,30 +147,38 @@ const compareRecords = (before: Readonly<Record<string, unknown>>, after: Readon
   return out;
 };
 
-const aspectsOf = (b: FileView, a: FileView): FileAspect[] => {
+/** Seen as {@link toFileView} sees them, without making the views. */
+const sizeOf = (f: LayerEntry): number => (f.type === "file" ? (f.size ?? 0) : 0);
+
+const aspectsOf = (b: LayerEntry, a: LayerEntry): FileAspect[] => {
   // A new type makes every other attribute a new thing, not a change of it.
   if (b.type !== a.type) return ["type"];
   const out: FileAspect[] = [];
-  if (b.digest !== a.digest || b.size !== a.size) out.push("content");
+  if (b.digest !== a.digest || sizeOf(b) !== sizeOf(a)) out.push("content");
   if (b.mode !== a.mode && b.type !== "symlink" && a.type !== "symlink") out.push("mode");
   if (b.uid !== a.uid || b.gid !== a.gid) out.push("owner");
   if (b.target !== a.target) out.push("target");
   return out;
 };
 
-const compareTrees = (before: ReadonlyMap<string, FileView>, after: ReadonlyMap<string, FileView>, ignored: (p: string) => boolean): FileChange[] => {
+/**
+ * The changes from one tree to the other. `before` is used up: what `after` also holds
+ * is taken out of it as it is compared, and what is left was removed. One map, and no
+ * set of both trees' paths.
+ */
+const compareTrees = (before: Map<string, LayerEntry>, after: ReadonlyMap<string, LayerEntry>, ignored: (p: string) => boolean): FileChange[] => {
   const out: FileChange[] = [];
-  for (const path of new Set([...before.keys(), ...after.keys()])) {
-    if (ignored(path)) continue;
+  for (const [path, a] of after) {
     const b = before.get(path);
-    const a = after.get(path);
-    if (b === undefined && a !== undefined) out.push({ path, change: "added", aspects: [], after: a });
-    else if (a === undefined && b !== undefined) out.push({ path, change: "removed", aspects: [], before: b });
-    else if (a !== undefined && b !== undefined) {
+    before.delete(path);
+    if (ignored(path)) continue;
+    if (b === undefined) out.push({ path, change: "added", aspects: [], after: toFileView(a) });
+    else {
       const aspects = aspectsOf(b, a);
-      if (aspects.length > 0) out.push({ path, change: "changed", aspects, before: b, after: a });
+      if (aspects.length > 0) out.push({ path, change: "changed", aspects, before: toFileView(b), after: toFileView(a) });
     }
   }
+  for (const [path, b] of before) if (!ignored(path)) out.push({ path, change: "removed", aspects: [], before: toFileView(b) });
   return sortBytewise(out, (c) => c.path);
 };
 
@@ -184,7 +193,11 @@ const describeCounts = (c: FileCounts): string =>
     .filter((s) => s !== "")
     .join(", ");
 
-const byPath = (files: ReadonlyArray<FileView>): ReadonlyMap<string, FileView> => new Map(files.map((f) => [f.path, f]));
+const byPath = (files: ReadonlyArray<LayerEntry>): Map<string, LayerEntry> => {
+  const m = new Map<string, LayerEntry>();
+  for (const f of files) m.set(f.path, f);
+  return m;
+};
 
 /** Pairs layers by name when every layer on both sides has a unique name, else by position. */
 const pairLayers = (before: ReadonlyArray<LayerView>, after: ReadonlyArray<LayerView>): { pairs: Array<[number | undefined, number | undefined]>; reordered: boolean } => {
@@ -240,17 +253,21 @@ export const diffImages = (before: ImageView, after: ImageView, options: DiffOpt
       ...(reason === undefined ? {} : { reason }),
     };
   });
-  const treeBefore = flattenLayers(before.layers);
-  const treeAfter = flattenLayers(after.layers);
-  const files = compareTrees(treeBefore, treeAfter, ignored);
   // Ignored paths count nowhere: not in the changes, not in the sizes.
-  const sizeOf = (t: ReadonlyMap<string, FileView>): number =>
-    [...t.values()].reduce((n, f) => n + (f.type === "file" && !ignored(f.path) ? f.size : 0), 0);
+  const sizeOfTree = (t: ReadonlyMap<string, LayerEntry>): number => {
+    let n = 0;
+    for (const f of t.values()) if (!ignored(f.path)) n += sizeOf(f);
+    return n;
+  };
+  // One flattened tree at a time beside the other: the first is used up comparing.
+  const treeAfter = flattenLayers(after.layers);
+  const sizeAfter = sizeOfTree(treeAfter);
+  const treeBefore = flattenLayers(before.layers);
+  const sizeBefore = sizeOfTree(treeBefore);
+  const files = compareTrees(treeBefore, treeAfter, ignored);
   const platform = before.platform === after.platform ? [] : [{ field: "platform", before: before.platform, after: after.platform }];
   const config = compareRecords(before.config, after.config);
   const annotations = compareRecords(before.annotations, after.annotations);
-  const sizeBefore = sizeOf(treeBefore);
-  const sizeAfter = sizeOf(treeAfter);
   const compared = comparePackages(before, after, files);
   const packages = compared?.changes;
   return {
