@@ -86,20 +86,27 @@ export const sortBytewise = <A>(items: ReadonlyArray<A>, key: (a: A) => string):
 };
 
 /**
+ * {@link compareBytewise} without encoding either string where UTF-16 order is the same
+ * order: for comparing many paths one pair at a time.
+ *
+ * @category instances
+ */
+export const compareBytewiseQuick = (a: string, b: string): number =>
+  BEYOND_SURROGATES.test(a) || BEYOND_SURROGATES.test(b) ? compareBytewise(a, b) : a < b ? -1 : a > b ? 1 : 0;
+
+/**
  * The item whose key is `k` in items sorted by {@link sortBytewise}, found by halving:
  * a sorted layer is its own index, with no map of its paths beside it.
  *
  * @category destructors
  */
 export const findBytewise = <A>(sorted: ReadonlyArray<A>, key: (a: A) => string, k: string): A | undefined => {
-  const wide = BEYOND_SURROGATES.test(k);
   let lo = 0;
   let hi = sorted.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
     const item = sorted[mid]!;
-    const at = key(item);
-    const c = wide || BEYOND_SURROGATES.test(at) ? compareBytewise(at, k) : at < k ? -1 : at > k ? 1 : 0;
+    const c = compareBytewiseQuick(key(item), k);
     if (c === 0) return item;
     if (c < 0) lo = mid + 1;
     else hi = mid - 1;

@@ -3,9 +3,11 @@
  * layers matched by name (or by position when a side has no names); files compared on
  * the tree a container sees, every layer applied. Pure: views in, a diff value out.
  */
+import * as E from "fp-ts/lib/Either.js";
 import picomatch from "picomatch";
 import type { Digest } from "../core/index.ts";
-import { canonicalJson, sortBytewise } from "../core/index.ts";
+import { canonicalJson, compareBytewiseQuick, sortBytewise } from "../core/index.ts";
+import { classifyLayerEntry } from "../oci/index.ts";
 import { flattenLayers } from "../sink/index.ts";
 import type { FileView, ImageView, LayerEntry, PackageView, LayerView } from "./ImageView.ts";
 import { toFileView } from "./ImageView.ts";
@@ -199,6 +201,55 @@ const byPath = (files: ReadonlyArray<LayerEntry>): Map<string, LayerEntry> => {
   return m;
 };
 
+/** Whether each path comes after the one before it, bytewise: no path twice. */
+const strictlySorted = (files: ReadonlyArray<LayerEntry>): boolean => {
+  for (let i = 1; i < files.length; i++) if (compareBytewiseQuick(files[i - 1]!.path, files[i]!.path) >= 0) return false;
+  return true;
+};
+
+/**
+ * The changes between two lists of entries: walked side by side when both are in
+ * bytewise order with no path twice (every plan's layers, every layer lading built),
+ * else through maps of their paths.
+ */
+const compareEntries = (before: ReadonlyArray<LayerEntry>, after: ReadonlyArray<LayerEntry>, ignored: (p: string) => boolean): FileChange[] => {
+  if (!strictlySorted(before) || !strictlySorted(after)) return compareTrees(byPath(before), byPath(after), ignored);
+  const out: FileChange[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < before.length || j < after.length) {
+    const b = before[i];
+    const a = after[j];
+    const c = b === undefined ? 1 : a === undefined ? -1 : compareBytewiseQuick(b.path, a.path);
+    if (c < 0) {
+      i++;
+      if (!ignored(b!.path)) out.push({ path: b!.path, change: "removed", aspects: [], before: toFileView(b!) });
+    } else if (c > 0) {
+      j++;
+      if (!ignored(a!.path)) out.push({ path: a!.path, change: "added", aspects: [], after: toFileView(a!) });
+    } else {
+      i++;
+      j++;
+      if (ignored(a!.path)) continue;
+      const aspects = aspectsOf(b!, a!);
+      if (aspects.length > 0) out.push({ path: a!.path, change: "changed", aspects, before: toFileView(b!), after: toFileView(a!) });
+    }
+  }
+  return out;
+};
+
+/**
+ * The tree a container sees, as entries: a view of one layer is its own entries but
+ * the whiteouts and the root (it has nothing below to take away), kept in their order.
+ */
+const treeOf = (view: ImageView): ReadonlyArray<LayerEntry> => {
+  if (view.layers.length !== 1) return [...flattenLayers(view.layers).values()];
+  return view.layers[0]!.files.filter((f) => {
+    const name = classifyLayerEntry(f.path);
+    return E.isRight(name) && name.right._tag === "Path";
+  });
+};
+
 /** Pairs layers by name when every layer on both sides has a unique name, else by position. */
 const pairLayers = (before: ReadonlyArray<LayerView>, after: ReadonlyArray<LayerView>): { pairs: Array<[number | undefined, number | undefined]>; reordered: boolean } => {
   const named = (ls: ReadonlyArray<LayerView>): boolean => ls.every((l) => l.name !== undefined) && new Set(ls.map((l) => l.name)).size === ls.length;
@@ -237,7 +288,7 @@ export const diffImages = (before: ImageView, after: ImageView, options: DiffOpt
     const b = i === undefined ? undefined : before.layers[i];
     const a = j === undefined ? undefined : after.layers[j];
     const name = a?.name ?? b?.name ?? `#${(j ?? i ?? 0) + 1}`;
-    const counts = countOf(compareTrees(byPath(b?.files ?? []), byPath(a?.files ?? []), ignored));
+    const counts = countOf(compareEntries(b?.files ?? [], a?.files ?? [], ignored));
     const filesDiffer = counts.added + counts.removed + counts.changed > 0;
     const keyDiffers = sameKind && b !== undefined && a !== undefined && b.key !== a.key;
     const change: LayerChange["change"] = b === undefined ? "added" : a === undefined ? "removed" : filesDiffer || keyDiffers ? "changed" : "unchanged";
@@ -254,17 +305,16 @@ export const diffImages = (before: ImageView, after: ImageView, options: DiffOpt
     };
   });
   // Ignored paths count nowhere: not in the changes, not in the sizes.
-  const sizeOfTree = (t: ReadonlyMap<string, LayerEntry>): number => {
+  const sizeOfTree = (t: ReadonlyArray<LayerEntry>): number => {
     let n = 0;
-    for (const f of t.values()) if (!ignored(f.path)) n += sizeOf(f);
+    for (const f of t) if (!ignored(f.path)) n += sizeOf(f);
     return n;
   };
-  // One flattened tree at a time beside the other: the first is used up comparing.
-  const treeAfter = flattenLayers(after.layers);
-  const sizeAfter = sizeOfTree(treeAfter);
-  const treeBefore = flattenLayers(before.layers);
+  const treeBefore = treeOf(before);
+  const treeAfter = treeOf(after);
   const sizeBefore = sizeOfTree(treeBefore);
-  const files = compareTrees(treeBefore, treeAfter, ignored);
+  const sizeAfter = sizeOfTree(treeAfter);
+  const files = sortBytewise(compareEntries(treeBefore, treeAfter, ignored), (c) => c.path);
   const platform = before.platform === after.platform ? [] : [{ field: "platform", before: before.platform, after: after.platform }];
   const config = compareRecords(before.config, after.config);
   const annotations = compareRecords(before.annotations, after.annotations);

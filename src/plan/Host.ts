@@ -5,7 +5,7 @@
 import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { createHash, hash } from "node:crypto";
 import type { Digest } from "../core/index.ts";
-import { digestFromHex } from "../core/index.ts";
+import { digestFromHex, flatString } from "../core/index.ts";
 
 /**
  * What plan needs to know of a host path.
@@ -66,7 +66,8 @@ export const nodeHost = (cache?: HashCache): Host => {
         const s = lstatSync(path);
         return {
           kind: kindOf(s),
-          size: s.size,
+          // A small integer as one: a field first given a float keeps every value boxed.
+          size: s.size <= 0x3fffffff ? s.size | 0 : s.size,
           executable: (s.mode & 0o100) !== 0,
           fingerprint: `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}:${s.mode}`,
           mtimeMs: s.mtimeMs,
@@ -115,7 +116,7 @@ export const memoizedHost = (host: Host): Host => {
     readdir: (path) => host.readdir(path),
     readlink: (path) => host.readlink(path),
     hashFile: async (path, stat) => {
-      const key = hash("sha256", `${stat.fingerprint}\0${path}`, "base64").slice(0, 22);
+      const key = flatString(hash("sha256", `${stat.fingerprint}\0${path}`, "base64").slice(0, 22));
       const known = digests.get(key);
       if (known !== undefined) return known;
       const d = await host.hashFile(path, stat);

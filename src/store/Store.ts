@@ -234,7 +234,8 @@ const hashFile = async (file: string): Promise<{ readonly digest: Digest; readon
 };
 
 /** A key of the file digest cache: 16 bytes of a hash, as a one-byte string. */
-const shortKey = (text: string): string => hash("sha256", text, "base64").slice(0, 22);
+/** A flat string of its own, not a slice that keeps the whole base64 text alive. */
+const shortKey = (text: string): string => flatString(hash("sha256", text, "base64").slice(0, 22));
 
 /**
  * The host file digest cache: one line a file, `<path key> <fingerprint key><sha256>`,
@@ -264,7 +265,7 @@ const openFileDigests = async (root: string): Promise<StoredHashCache> => {
       return hit !== undefined && hit.startsWith(shortKey(fingerprint)) ? digestFromHex(hit.slice(22)) : undefined;
     },
     set: (p, fingerprint, digest) => {
-      entries.set(shortKey(p), `${shortKey(fingerprint)}${digestHex(digest)}`);
+      entries.set(shortKey(p), flatString(`${shortKey(fingerprint)}${digestHex(digest)}`));
       dirty = true;
     },
     save: async () => {
