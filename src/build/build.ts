@@ -8,7 +8,6 @@ import { createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import * as tar from "tar-stream";
 import * as E from "fp-ts/lib/Either.js";
 import type { Digest, Reference } from "../core/index.ts";
 import { createDigestingStream, DiagnosticError, parseReference } from "../core/index.ts";
@@ -17,7 +16,7 @@ import { canonicalBlob, makeManifest, OCI_LAYER_GZIP } from "../oci/index.ts";
 import type { BuildPlan, LayerFormat, PlanInputs, PlannedLayer, PlannedRun } from "../plan/index.ts";
 import type { Store } from "../store/index.ts";
 import { compressionId, createDeterministicGzip } from "./gzip.ts";
-import { TAR_FORMAT, writeLayerTar } from "./tar.ts";
+import { TAR_FORMAT, tarStream, writeLayerTar } from "./tar.ts";
 
 /**
  * The layer format this build writes; plan puts it into every cache key.
@@ -130,9 +129,9 @@ export const buildLayer = async (store: Store, layer: PlannedLayer, inputs: Plan
   const ticker = onTarBytes === undefined ? undefined : setInterval(() => onTarBytes(tarDigest.size()), PROGRESS_MS);
   ticker?.unref();
   const blobDigest = createDigestingStream(BUFFER);
-  const pack = tar.pack({ highWaterMark: CHUNK });
-  const producing = writeLayerTar(pack, layer, inputs, created).catch((e: unknown) => {
-    pack.destroy(e as Error);
+  const out = tarStream();
+  const producing = writeLayerTar(out, layer, inputs, created).catch((e: unknown) => {
+    out.stream.destroy(e as Error);
     throw e;
   });
   // Both settle before anything is cleaned up: a failed producer ends the pipeline, whose
@@ -140,7 +139,7 @@ export const buildLayer = async (store: Store, layer: PlannedLayer, inputs: Plan
   const [produced, piped] = await Promise.allSettled([
     producing,
     pipeline(
-      pack as unknown as NodeJS.ReadableStream,
+      out.stream,
       coalescing(),
       tarDigest.stream,
       createDeterministicGzip(),

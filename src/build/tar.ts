@@ -7,8 +7,10 @@
  */
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
+import { createRequire } from "node:module";
 import * as path from "node:path";
-import * as tar from "tar-stream";
+import { Readable } from "node:stream";
+import type * as tar from "tar-stream";
 import { DiagnosticError, digestFromHex, digestOf, error } from "../core/index.ts";
 import type { PlanInputs, PlannedEntry, PlannedLayer } from "../plan/index.ts";
 
@@ -21,20 +23,8 @@ export const TAR_FORMAT = "lading-tar/1";
 
 const SMALL_FILE = 1 << 20;
 
-/**
- * Bytes handed to the pack and not yet taken by the pipeline: past this the writer waits.
- * Generous, so that reading files and compressing overlap instead of taking turns.
- */
-const QUEUE_LIMIT = 8 << 20;
-
-/**
- * Entries handed to the pack and not yet taken: each holds a stream of tar-stream's, so
- * 8 MiB of tiny files would be tens of thousands of them in memory at once.
- */
-const ENTRY_LIMIT = 1024;
-
-/** How many bytes the writer reads between two turns of the event loop. */
-const YIELD_EVERY = 256 << 10;
+/** The tar's bytes are handed on in chunks of this size, not three pieces a file. */
+const CHUNK = 1 << 20;
 
 /**
  * mode 0 is falsy to tar-stream, which would replace it by its default: the file type
@@ -42,22 +32,121 @@ const YIELD_EVERY = 256 << 10;
  */
 const TYPE_BITS = { file: 0o100000, directory: 0o040000, symlink: 0o120000, link: 0o100000 } as const;
 
-type TarHeader = Partial<tar.Header> & Pick<tar.Header, "name">;
-type Sink = ReturnType<tar.Pack["entry"]>;
+type TarHeader = Pick<tar.Header, "name" | "uid" | "gid" | "mtime" | "type" | "mode"> & Partial<Pick<tar.Header, "size" | "linkname">>;
+
+/**
+ * tar-stream's own header encoder, the one its pack writes with: lading's headers are its
+ * bytes exactly, as they were when every entry went through a pack. The package does not
+ * export the module by name, so it is found beside the package's entry point.
+ */
+interface HeaderEncoder {
+  encode(header: object): Buffer | null;
+  encodePax(header: { readonly name: string; readonly linkname?: string | undefined }): Buffer;
+}
+const headers: HeaderEncoder = (() => {
+  const require = createRequire(import.meta.url);
+  return require(path.join(path.dirname(require.resolve("tar-stream")), "headers.js")) as HeaderEncoder;
+})();
+
+/** Zeros to pad a body to whole blocks, and the two blocks that end a tar. */
+const ZEROS = Buffer.alloc(1024);
+
+/**
+ * A header as tar-stream's pack writes it: USTAR where the name and link fit, else a
+ * PAX header carrying them, then the USTAR header again.
+ */
+const encodeHeader = (h: TarHeader): ReadonlyArray<Buffer> => {
+  const plain = headers.encode(h);
+  if (plain !== null) return [plain];
+  const pax = headers.encodePax({ name: h.name, linkname: h.linkname });
+  const outer = { name: "PaxHeader", mode: h.mode, uid: h.uid, gid: h.gid, size: pax.byteLength, mtime: h.mtime, type: "pax-header", linkname: h.linkname && "PaxHeader" };
+  const padding = pax.byteLength & 511;
+  return [headers.encode(outer)!, pax, ...(padding === 0 ? [] : [ZEROS.subarray(0, 512 - padding)]), headers.encode({ ...outer, size: h.size, type: h.type })!];
+};
 
 const headerOf = (e: PlannedEntry, mtime: Date): TarHeader => {
   const name = e.path.slice(1);
-  const common = { name, uid: e.uid, gid: e.gid, mtime };
   switch (e.type) {
     case "file":
-      return { ...common, type: "file", mode: TYPE_BITS.file | e.mode, size: e.size ?? 0 };
+      return { name, uid: e.uid, gid: e.gid, mtime, type: "file", mode: TYPE_BITS.file | e.mode, size: e.size ?? 0 };
     case "dir":
-      return { ...common, type: "directory", mode: TYPE_BITS.directory | e.mode };
+      return { name, uid: e.uid, gid: e.gid, mtime, type: "directory", mode: TYPE_BITS.directory | e.mode, size: 0 };
     case "symlink":
-      return { ...common, type: "symlink", mode: TYPE_BITS.symlink | 0o777, linkname: e.target ?? "" };
+      return { name, uid: e.uid, gid: e.gid, mtime, type: "symlink", mode: TYPE_BITS.symlink | 0o777, size: 0, linkname: e.target ?? "" };
     case "hardlink":
-      return { ...common, type: "link", mode: TYPE_BITS.link | 0o644, linkname: (e.target ?? "/").slice(1) };
+      return { name, uid: e.uid, gid: e.gid, mtime, type: "link", mode: TYPE_BITS.link | 0o644, size: 0, linkname: (e.target ?? "/").slice(1) };
   }
+};
+
+/**
+ * Where a layer's tar is written: bytes are gathered into chunks of 1 MiB and pushed to
+ * `stream`; a write waits while the reader is behind.
+ *
+ * @category model
+ */
+export interface TarStream {
+  readonly stream: Readable;
+  /** Copies `b` in; resolves at once unless a full chunk has to wait for the reader. */
+  write(b: Uint8Array): Promise<void>;
+  /** The last chunk, then the end of the stream. */
+  end(): Promise<void>;
+}
+
+/**
+ * A stream for {@link writeLayerTar}. Small entries cost a copy into the current chunk,
+ * not a stream object, a header object and three buffers each: for 200,000 small files
+ * that garbage, outliving young collections in the queues, filled the old heap.
+ *
+ * @category constructors
+ */
+export const tarStream = (): TarStream => {
+  let wake: (() => void) | undefined;
+  const stream = new Readable({
+    highWaterMark: CHUNK,
+    read() {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    },
+  });
+  let chunk = Buffer.allocUnsafe(CHUNK);
+  let used = 0;
+  // A reader that fails closes the stream: a write waiting for it is let go, and fails.
+  stream.on("close", () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  });
+  const closed = (): Error => new Error("the layer stream was closed");
+  const push = async (b: Buffer): Promise<void> => {
+    if (stream.destroyed) throw closed();
+    if (stream.push(b)) return;
+    await new Promise<void>((r) => (wake = r));
+    if (stream.destroyed) throw closed();
+  };
+  const flush = async (): Promise<void> => {
+    if (used === 0) return;
+    const full = chunk.subarray(0, used);
+    chunk = Buffer.allocUnsafe(CHUNK);
+    used = 0;
+    await push(full);
+  };
+  return {
+    stream,
+    write: async (b) => {
+      for (let off = 0; off < b.byteLength; ) {
+        const n = Math.min(b.byteLength - off, CHUNK - used);
+        chunk.set(b.subarray(off, off + n), used);
+        used += n;
+        off += n;
+        if (used === CHUNK) await flush();
+      }
+    },
+    end: async () => {
+      await flush();
+      stream.push(null);
+    },
+  };
 };
 
 /**
@@ -113,65 +202,56 @@ const changed = (layer: string, e: PlannedEntry, why: string): DiagnosticError =
 
 
 /**
- * Writes every entry of a planned layer into `pack`, then finalizes it. Files are read
+ * Host paths of a layer's files, resolved once a directory: thousands of files of one
+ * directory share its resolved path.
+ */
+const hostPaths = (specDir: string): ((source: string) => string) => {
+  let dir: string | undefined;
+  let resolved = "";
+  return (source) => {
+    const slash = source.lastIndexOf("/");
+    const name = source.slice(slash + 1);
+    if (name === "" || name === "." || name === "..") return path.resolve(specDir, source);
+    const d = source.slice(0, slash + 1);
+    if (d !== dir) {
+      dir = d;
+      resolved = path.resolve(specDir, d === "" ? "." : d);
+    }
+    return resolved === "/" ? `/${name}` : `${resolved}/${name}`;
+  };
+};
+
+/**
+ * Writes every entry of a planned layer into `out`, then ends it. Files are read
  * synchronously (a small read is microseconds; a promise-based one is a thread-pool round
- * trip) and entries are not awaited one by one: up to QUEUE_LIMIT bytes stay queued.
+ * trip).
  *
  * @category destructors
  */
-export const writeLayerTar = async (pack: tar.Pack, layer: PlannedLayer, inputs: PlanInputs, created: number): Promise<void> => {
+export const writeLayerTar = async (out: TarStream, layer: PlannedLayer, inputs: PlanInputs, created: number): Promise<void> => {
   const mtime = new Date(created * 1000);
-  let queued = 0;
-  let entriesQueued = 0;
-  let sinceYield = 0;
-  let failure: Error | undefined;
-  let waiter: { readonly limit: number; readonly wake: () => void } | undefined;
-  const settle = (n: number) => (err?: Error | null): void => {
-    if (err) failure ??= err;
-    queued -= n;
-    entriesQueued--;
-    if (waiter !== undefined && ((queued <= waiter.limit && entriesQueued <= ENTRY_LIMIT) || failure !== undefined)) {
-      const { wake } = waiter;
-      waiter = undefined;
-      wake();
-    }
+  const hostPath = hostPaths(inputs.specDir);
+  const put = async (parts: ReadonlyArray<Uint8Array>): Promise<void> => {
+    for (const p of parts) await out.write(p);
   };
-  /** Waits until at most `limit` bytes are queued; rethrows the pack's failure. */
-  const drainTo = async (limit: number): Promise<void> => {
-    while ((queued > limit || entriesQueued > ENTRY_LIMIT) && failure === undefined) await new Promise<void>((wake) => (waiter = { limit, wake }));
-    if (failure !== undefined) throw failure;
-  };
-  const add = (header: TarHeader, body?: Buffer): Sink => {
-    const n = 512 + (body?.byteLength ?? header.size ?? 0);
-    queued += n;
-    entriesQueued++;
-    const sink = body === undefined ? pack.entry(header, settle(n)) : pack.entry(header, body, settle(n));
-    // A destroyed pack fails its entries: record it here rather than let the error go
-    // unhandled, and let the loop below throw it.
-    sink.on("error", (err: Error) => (failure ??= err));
-    return sink;
-  };
+  const padding = (size: number): ReadonlyArray<Buffer> => ((size & 511) === 0 ? [] : [ZEROS.subarray(0, 512 - (size & 511))]);
   for (const e of layer.entries) {
     const header = headerOf(e, mtime);
-    if (e.xattrs !== undefined && Object.keys(e.xattrs).length > 0) {
-      // Written straight into the stream, between two entries: everything before is out.
-      await drainTo(0);
-      (pack as unknown as { push(b: Buffer): boolean }).push(paxExtendedHeader(e, paxRecords(e.xattrs), created));
-    }
+    if (e.xattrs !== undefined && Object.keys(e.xattrs).length > 0) await out.write(paxExtendedHeader(e, paxRecords(e.xattrs), created));
     if (e.type !== "file") {
-      add(header);
+      await put(encodeHeader(header));
     } else if (e.source === "inline") {
       const bytes = inputs.inline.get(e.digest!);
       if (bytes === undefined) throw new Error(`inline content ${e.digest} missing from plan inputs`);
-      add(header, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      await put([...encodeHeader({ ...header, size: bytes.byteLength }), bytes, ...padding(bytes.byteLength)]);
     } else {
       // A package file's content was unpacked into the store, verified, when planned; so
       // was an archive's, and a download.
       const abs = e.source!.startsWith("deb:") && inputs.packageContent !== undefined
         ? inputs.packageContent(e.digest!)
-        : /^(tar|url):/.test(e.source!) && inputs.archiveContent !== undefined
+        : (e.source!.startsWith("tar:") || e.source!.startsWith("url:")) && inputs.archiveContent !== undefined
           ? inputs.archiveContent(e.digest!)
-          : path.resolve(inputs.specDir, e.source!);
+          : hostPath(e.source!);
       if ((e.size ?? 0) < SMALL_FILE) {
         let bytes: Buffer;
         try {
@@ -180,38 +260,20 @@ export const writeLayerTar = async (pack: tar.Pack, layer: PlannedLayer, inputs:
           throw changed(layer.name, e, "disappeared");
         }
         if (bytes.byteLength !== e.size || digestOf(bytes) !== e.digest) throw changed(layer.name, e, "changed");
-        add(header, bytes);
-      } else await addLargeFile(add(header), abs, layer.name, e);
-    }
-    await drainTo(QUEUE_LIMIT);
-    // Let the event loop run now and then: the compressor's thread waits for its callbacks.
-    sinceYield += 512 + (e.size ?? 0);
-    if (sinceYield >= YIELD_EVERY) {
-      sinceYield = 0;
-      await new Promise<void>((r) => setImmediate(r));
+        await put([...encodeHeader(header), bytes, ...padding(bytes.byteLength)]);
+      } else {
+        await put(encodeHeader(header));
+        await addLargeFile(out, abs, layer.name, e);
+        await put(padding(e.size ?? 0));
+      }
     }
   }
-  await drainTo(0);
-  pack.finalize();
+  await out.write(ZEROS);
+  await out.end();
 };
 
-const waitForDrain = (sink: Sink): Promise<void> =>
-  new Promise((resolve) => {
-    if (sink.destroyed) {
-      resolve();
-      return;
-    }
-    const done = (): void => {
-      sink.off("drain", done);
-      sink.off("close", done);
-      resolve();
-    };
-    sink.on("drain", done);
-    sink.on("close", done);
-  });
-
-/** Streams a large host file into its entry, re-hashing it against the plan. */
-const addLargeFile = async (sink: Sink, abs: string, layer: string, e: PlannedEntry): Promise<void> => {
+/** Streams a large host file into the tar, re-hashing it against the plan. */
+const addLargeFile = async (out: TarStream, abs: string, layer: string, e: PlannedEntry): Promise<void> => {
   let fd: number;
   try {
     fd = fs.openSync(abs, "r");
@@ -220,20 +282,18 @@ const addLargeFile = async (sink: Sink, abs: string, layer: string, e: PlannedEn
   }
   const hash = createHash("sha256");
   let written = 0;
+  const buf = Buffer.allocUnsafe(SMALL_FILE);
   try {
     for (;;) {
-      const buf = Buffer.allocUnsafe(SMALL_FILE);
       const n = fs.readSync(fd, buf);
       if (n === 0) break;
       written += n;
       if (written > (e.size ?? 0)) throw changed(layer, e, "grew");
       hash.update(buf.subarray(0, n));
-      if (sink.destroyed) throw new Error("the layer stream was closed");
-      if (!sink.write(buf.subarray(0, n))) await waitForDrain(sink);
+      await out.write(buf.subarray(0, n));
     }
   } finally {
     fs.closeSync(fd);
   }
   if (written !== e.size || digestFromHex(hash.digest("hex")) !== e.digest) throw changed(layer, e, "changed");
-  sink.end(undefined);
 };

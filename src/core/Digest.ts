@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { Transform } from "node:stream";
+import { flatString } from "./FlatString.ts";
 
 /**
  * A content digest in the OCI form `sha256:<64 lowercase hex>`.
@@ -23,8 +24,7 @@ export const isDigest = (s: string): s is Digest => DIGEST_RE.test(s);
  *
  * @category constructors
  */
-export const digestOf = (bytes: Uint8Array | string): Digest =>
-  `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+export const digestOf = (bytes: Uint8Array | string): Digest => digestFromHex(createHash("sha256").update(bytes).digest("hex"));
 
 /**
  * The digest of a sequence of text lines, each followed by a newline: hashes large
@@ -35,7 +35,7 @@ export const digestOf = (bytes: Uint8Array | string): Digest =>
 export const digestOfLines = (lines: Iterable<string>): Digest => {
   const hash = createHash("sha256");
   for (const line of lines) hash.update(`${line}\n`);
-  return `sha256:${hash.digest("hex")}`;
+  return digestFromHex(hash.digest("hex"));
 };
 
 /**
@@ -44,7 +44,7 @@ export const digestOfLines = (lines: Iterable<string>): Digest => {
  *
  * @category constructors
  */
-export const digestFromHex = (hex: string): Digest => `sha256:${hex}`;
+export const digestFromHex = (hex: string): Digest => flatString(`sha256:${hex}`) as Digest;
 
 /**
  * The hex part of a digest, as used for blob file names.
@@ -66,7 +66,7 @@ export const digestOfFile = async (file: string): Promise<{ readonly digest: Dig
     hash.update(chunk as Buffer);
     size += (chunk as Buffer).byteLength;
   }
-  return { digest: `sha256:${hash.digest("hex")}`, size };
+  return { digest: digestFromHex(hash.digest("hex")), size };
 };
 
 /**
@@ -89,5 +89,5 @@ export const createDigestingStream = (
     },
   });
   let digest: Digest | undefined;
-  return { stream, digest: () => (digest ??= `sha256:${hash.digest("hex")}`), size: () => size };
+  return { stream, digest: () => (digest ??= digestFromHex(hash.digest("hex"))), size: () => size };
 };

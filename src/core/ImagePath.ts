@@ -84,3 +84,32 @@ export const sortBytewise = <A>(items: ReadonlyArray<A>, key: (a: A) => string):
     .sort((x, y) => Buffer.compare(x.k, y.k))
     .map(({ a }) => a);
 };
+
+/**
+ * {@link compareBytewise} without encoding either string where UTF-16 order is the same
+ * order: for comparing many paths one pair at a time.
+ *
+ * @category instances
+ */
+export const compareBytewiseQuick = (a: string, b: string): number =>
+  BEYOND_SURROGATES.test(a) || BEYOND_SURROGATES.test(b) ? compareBytewise(a, b) : a < b ? -1 : a > b ? 1 : 0;
+
+/**
+ * The item whose key is `k` in items sorted by {@link sortBytewise}, found by halving:
+ * a sorted layer is its own index, with no map of its paths beside it.
+ *
+ * @category destructors
+ */
+export const findBytewise = <A>(sorted: ReadonlyArray<A>, key: (a: A) => string, k: string): A | undefined => {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const item = sorted[mid]!;
+    const c = compareBytewiseQuick(key(item), k);
+    if (c === 0) return item;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
+};

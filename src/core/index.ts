@@ -7,3 +7,4 @@ export * from "./Reference.ts";
 export * from "./Concurrency.ts";
 export * from "./EnvTemplate.ts";
 export * from "./PlatformName.ts";
+export * from "./FlatString.ts";

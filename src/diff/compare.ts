@@ -3,11 +3,14 @@
  * layers matched by name (or by position when a side has no names); files compared on
  * the tree a container sees, every layer applied. Pure: views in, a diff value out.
  */
+import * as E from "fp-ts/lib/Either.js";
 import picomatch from "picomatch";
 import type { Digest } from "../core/index.ts";
-import { canonicalJson, sortBytewise } from "../core/index.ts";
+import { canonicalJson, compareBytewiseQuick, sortBytewise } from "../core/index.ts";
+import { classifyLayerEntry } from "../oci/index.ts";
 import { flattenLayers } from "../sink/index.ts";
-import type { FileView, ImageView, PackageView, LayerView } from "./ImageView.ts";
+import type { FileView, ImageView, LayerEntry, PackageView, LayerView } from "./ImageView.ts";
+import { toFileView } from "./ImageView.ts";
 
 /**
  * A config, annotation or platform field that differs. Env and Labels are compared per
@@ -146,30 +149,38 @@ const compareRecords = (before: Readonly<Record<string, unknown>>, after: Readon
   return out;
 };
 
-const aspectsOf = (b: FileView, a: FileView): FileAspect[] => {
+/** Seen as {@link toFileView} sees them, without making the views. */
+const sizeOf = (f: LayerEntry): number => (f.type === "file" ? (f.size ?? 0) : 0);
+
+const aspectsOf = (b: LayerEntry, a: LayerEntry): FileAspect[] => {
   // A new type makes every other attribute a new thing, not a change of it.
   if (b.type !== a.type) return ["type"];
   const out: FileAspect[] = [];
-  if (b.digest !== a.digest || b.size !== a.size) out.push("content");
+  if (b.digest !== a.digest || sizeOf(b) !== sizeOf(a)) out.push("content");
   if (b.mode !== a.mode && b.type !== "symlink" && a.type !== "symlink") out.push("mode");
   if (b.uid !== a.uid || b.gid !== a.gid) out.push("owner");
   if (b.target !== a.target) out.push("target");
   return out;
 };
 
-const compareTrees = (before: ReadonlyMap<string, FileView>, after: ReadonlyMap<string, FileView>, ignored: (p: string) => boolean): FileChange[] => {
+/**
+ * The changes from one tree to the other. `before` is used up: what `after` also holds
+ * is taken out of it as it is compared, and what is left was removed. One map, and no
+ * set of both trees' paths.
+ */
+const compareTrees = (before: Map<string, LayerEntry>, after: ReadonlyMap<string, LayerEntry>, ignored: (p: string) => boolean): FileChange[] => {
   const out: FileChange[] = [];
-  for (const path of new Set([...before.keys(), ...after.keys()])) {
-    if (ignored(path)) continue;
+  for (const [path, a] of after) {
     const b = before.get(path);
-    const a = after.get(path);
-    if (b === undefined && a !== undefined) out.push({ path, change: "added", aspects: [], after: a });
-    else if (a === undefined && b !== undefined) out.push({ path, change: "removed", aspects: [], before: b });
-    else if (a !== undefined && b !== undefined) {
+    before.delete(path);
+    if (ignored(path)) continue;
+    if (b === undefined) out.push({ path, change: "added", aspects: [], after: toFileView(a) });
+    else {
       const aspects = aspectsOf(b, a);
-      if (aspects.length > 0) out.push({ path, change: "changed", aspects, before: b, after: a });
+      if (aspects.length > 0) out.push({ path, change: "changed", aspects, before: toFileView(b), after: toFileView(a) });
     }
   }
+  for (const [path, b] of before) if (!ignored(path)) out.push({ path, change: "removed", aspects: [], before: toFileView(b) });
   return sortBytewise(out, (c) => c.path);
 };
 
@@ -184,7 +195,60 @@ const describeCounts = (c: FileCounts): string =>
     .filter((s) => s !== "")
     .join(", ");
 
-const byPath = (files: ReadonlyArray<FileView>): ReadonlyMap<string, FileView> => new Map(files.map((f) => [f.path, f]));
+const byPath = (files: ReadonlyArray<LayerEntry>): Map<string, LayerEntry> => {
+  const m = new Map<string, LayerEntry>();
+  for (const f of files) m.set(f.path, f);
+  return m;
+};
+
+/** Whether each path comes after the one before it, bytewise: no path twice. */
+const strictlySorted = (files: ReadonlyArray<LayerEntry>): boolean => {
+  for (let i = 1; i < files.length; i++) if (compareBytewiseQuick(files[i - 1]!.path, files[i]!.path) >= 0) return false;
+  return true;
+};
+
+/**
+ * The changes between two lists of entries: walked side by side when both are in
+ * bytewise order with no path twice (every plan's layers, every layer lading built),
+ * else through maps of their paths.
+ */
+const compareEntries = (before: ReadonlyArray<LayerEntry>, after: ReadonlyArray<LayerEntry>, ignored: (p: string) => boolean): FileChange[] => {
+  if (!strictlySorted(before) || !strictlySorted(after)) return compareTrees(byPath(before), byPath(after), ignored);
+  const out: FileChange[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < before.length || j < after.length) {
+    const b = before[i];
+    const a = after[j];
+    const c = b === undefined ? 1 : a === undefined ? -1 : compareBytewiseQuick(b.path, a.path);
+    if (c < 0) {
+      i++;
+      if (!ignored(b!.path)) out.push({ path: b!.path, change: "removed", aspects: [], before: toFileView(b!) });
+    } else if (c > 0) {
+      j++;
+      if (!ignored(a!.path)) out.push({ path: a!.path, change: "added", aspects: [], after: toFileView(a!) });
+    } else {
+      i++;
+      j++;
+      if (ignored(a!.path)) continue;
+      const aspects = aspectsOf(b!, a!);
+      if (aspects.length > 0) out.push({ path: a!.path, change: "changed", aspects, before: toFileView(b!), after: toFileView(a!) });
+    }
+  }
+  return out;
+};
+
+/**
+ * The tree a container sees, as entries: a view of one layer is its own entries but
+ * the whiteouts and the root (it has nothing below to take away), kept in their order.
+ */
+const treeOf = (view: ImageView): ReadonlyArray<LayerEntry> => {
+  if (view.layers.length !== 1) return [...flattenLayers(view.layers).values()];
+  return view.layers[0]!.files.filter((f) => {
+    const name = classifyLayerEntry(f.path);
+    return E.isRight(name) && name.right._tag === "Path";
+  });
+};
 
 /** Pairs layers by name when every layer on both sides has a unique name, else by position. */
 const pairLayers = (before: ReadonlyArray<LayerView>, after: ReadonlyArray<LayerView>): { pairs: Array<[number | undefined, number | undefined]>; reordered: boolean } => {
@@ -224,7 +288,7 @@ export const diffImages = (before: ImageView, after: ImageView, options: DiffOpt
     const b = i === undefined ? undefined : before.layers[i];
     const a = j === undefined ? undefined : after.layers[j];
     const name = a?.name ?? b?.name ?? `#${(j ?? i ?? 0) + 1}`;
-    const counts = countOf(compareTrees(byPath(b?.files ?? []), byPath(a?.files ?? []), ignored));
+    const counts = countOf(compareEntries(b?.files ?? [], a?.files ?? [], ignored));
     const filesDiffer = counts.added + counts.removed + counts.changed > 0;
     const keyDiffers = sameKind && b !== undefined && a !== undefined && b.key !== a.key;
     const change: LayerChange["change"] = b === undefined ? "added" : a === undefined ? "removed" : filesDiffer || keyDiffers ? "changed" : "unchanged";
@@ -240,17 +304,20 @@ export const diffImages = (before: ImageView, after: ImageView, options: DiffOpt
       ...(reason === undefined ? {} : { reason }),
     };
   });
-  const treeBefore = flattenLayers(before.layers);
-  const treeAfter = flattenLayers(after.layers);
-  const files = compareTrees(treeBefore, treeAfter, ignored);
   // Ignored paths count nowhere: not in the changes, not in the sizes.
-  const sizeOf = (t: ReadonlyMap<string, FileView>): number =>
-    [...t.values()].reduce((n, f) => n + (f.type === "file" && !ignored(f.path) ? f.size : 0), 0);
+  const sizeOfTree = (t: ReadonlyArray<LayerEntry>): number => {
+    let n = 0;
+    for (const f of t) if (!ignored(f.path)) n += sizeOf(f);
+    return n;
+  };
+  const treeBefore = treeOf(before);
+  const treeAfter = treeOf(after);
+  const sizeBefore = sizeOfTree(treeBefore);
+  const sizeAfter = sizeOfTree(treeAfter);
+  const files = sortBytewise(compareEntries(treeBefore, treeAfter, ignored), (c) => c.path);
   const platform = before.platform === after.platform ? [] : [{ field: "platform", before: before.platform, after: after.platform }];
   const config = compareRecords(before.config, after.config);
   const annotations = compareRecords(before.annotations, after.annotations);
-  const sizeBefore = sizeOf(treeBefore);
-  const sizeAfter = sizeOf(treeAfter);
   const compared = comparePackages(before, after, files);
   const packages = compared?.changes;
   return {

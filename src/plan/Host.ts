@@ -8,7 +8,7 @@ import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
 import type { Digest } from "../core/index.ts";
-import { DiagnosticError, digestOf, digestOfFile, error } from "../core/index.ts";
+import { DiagnosticError, digestOf, digestOfFile, error, flatString } from "../core/index.ts";
 import { layerEntryPath } from "../oci/index.ts";
 import type { BaseLayer, PlannedBase } from "./BuildPlan.ts";
 
@@ -151,7 +151,8 @@ export const nodeHost = (cache?: HashCache, fetchBaseLayer?: FetchBaseLayer): Ho
         const s = lstatSync(path);
         return {
           kind: kindOf(s),
-          size: s.size,
+          // A small integer as one: a field first given a float keeps every value boxed.
+          size: s.size <= 0x3fffffff ? s.size | 0 : s.size,
           executable: (s.mode & 0o100) !== 0,
           fingerprint: `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}:${s.mode}`,
           mtimeMs: s.mtimeMs,
@@ -205,7 +206,7 @@ export const memoizedHost = (host: Host): Host => {
     readFile: (path) => host.readFile(path),
     readBaseLayer: (base, layer, wanted) => host.readBaseLayer(base, layer, wanted),
     hashFile: async (path, stat) => {
-      const key = hash("sha256", `${stat.fingerprint}\0${path}`, "base64").slice(0, 22);
+      const key = flatString(hash("sha256", `${stat.fingerprint}\0${path}`, "base64").slice(0, 22));
       const known = digests.get(key);
       if (known !== undefined) return known;
       const d = await host.hashFile(path, stat);

@@ -6,7 +6,7 @@
  */
 import * as path from "node:path";
 import type { Diagnostic, Digest, ImagePath, Place } from "../core/index.ts";
-import { DiagnosticError, digestOf, error } from "../core/index.ts";
+import { DiagnosticError, digestOf, error, findBytewise } from "../core/index.ts";
 import type { LayerIR } from "../eval/index.ts";
 import { deriveEntries } from "../eval/index.ts";
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "../oci/index.ts";
@@ -18,13 +18,34 @@ import type { BaseLayerRead, Host } from "./Host.ts";
  * What the layers planned so far make of each path, the bottom one first: each layer's
  * own entries by path, not copies of them. A run step's are unknown until it has run.
  */
-export type SpecLayers = ReadonlyArray<{ readonly layer: string; readonly byPath: ReadonlyMap<string, PlannedEntry>; readonly step?: true }>;
+export type SpecLayers = ReadonlyArray<{ readonly layer: string; readonly byPath: ByPath; readonly step?: true }>;
+
+/**
+ * A layer's entries by path.
+ *
+ * @category model
+ */
+export interface ByPath {
+  get(p: string): PlannedEntry | undefined;
+  has(p: string): boolean;
+}
+
+/**
+ * A planned layer's entries by path: they are sorted, and searched as they are, not
+ * copied into a map (a plan of 200,000 files would hold each twice).
+ *
+ * @category constructors
+ */
+export const sortedByPath = (entries: ReadonlyArray<PlannedEntry>): ByPath => ({
+  get: (p) => findBytewise(entries, (e) => e.path, p),
+  has: (p) => findBytewise(entries, (e) => e.path, p) !== undefined,
+});
 
 /**
  * Whether a layer's whiteouts hide what lower layers hold at `p`: a whiteout of `p` or of
  * a directory above it, or an opaque directory above it.
  */
-export const hidesBelow = (byPath: ReadonlyMap<string, unknown>, p: string): boolean => {
+export const hidesBelow = (byPath: { has(p: string): boolean }, p: string): boolean => {
   for (let end = p.length; end > 0; end = p.lastIndexOf("/", end - 1)) {
     const at = p.slice(0, end);
     const slash = at.lastIndexOf("/");
@@ -128,7 +149,7 @@ export const imageBelow = (host: Host, base: PlannedBase | undefined, specLayers
     if (bytes === undefined) throw new DiagnosticError([error({ path: p }, `the content of ${p} cannot be read from base layer ${base!.layers[i]!.digest}`)]);
     return bytes;
   };
-  const specBytes = async (byPath: ReadonlyMap<string, PlannedEntry>, e: PlannedEntry): Promise<Uint8Array> => {
+  const specBytes = async (byPath: ByPath, e: PlannedEntry): Promise<Uint8Array> => {
     if (e.type === "hardlink") {
       const t = byPath.get(e.target ?? "");
       return t === undefined ? new Uint8Array(0) : specBytes(byPath, t);

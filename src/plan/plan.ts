@@ -7,14 +7,14 @@ import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import picomatch from "picomatch";
 import type { Diagnostic, Digest, ImagePath, Place } from "../core/index.ts";
-import { canonicalJson, DiagnosticError, digestOf, digestOfLines, error, expandTemplate, sortBytewise, warning } from "../core/index.ts";
+import { canonicalJson, DiagnosticError, digestOf, digestOfLines, error, expandTemplate, flatString, sortBytewise, warning } from "../core/index.ts";
 import type { EntryIR, ImageIR, LayerIR, RunIR } from "../eval/index.ts";
 import { debianArchitecture } from "../eval/index.ts";
 import { isWhiteoutName, OPAQUE_WHITEOUT } from "../oci/index.ts";
 import type { ConfigIR } from "../eval/index.ts";
 import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedArchive, PlannedEntry, PlannedLayer, PlannedMount, PlannedFetch, PlannedPackage, PlannedRead, PlannedRun } from "./BuildPlan.ts";
 import type { BaseListings, SpecLayers } from "./below.ts";
-import { forceDerived, imageBelow, lookBelow } from "./below.ts";
+import { forceDerived, imageBelow, lookBelow, sortedByPath } from "./below.ts";
 import type { Host, HostStat } from "./Host.ts";
 import type { PackageHost } from "./PackageHost.ts";
 import type { ArchiveHost } from "./ArchiveHost.ts";
@@ -69,8 +69,11 @@ export type PlanResult = E.Either<
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] };
 
-/** An entry being planned: a file's digest is filled in when its hash comes. */
-type Pending = Mutable<PlannedEntry>;
+/**
+ * An entry being planned: a file's digest is filled in when its hash comes, into a field
+ * the entry was made with (one added later would take an object of its own).
+ */
+type Pending = Mutable<Omit<PlannedEntry, "digest">> & { digest?: Digest | undefined };
 
 const HASH_CONCURRENCY = 16;
 
@@ -137,23 +140,27 @@ const expandHostCopy = async (
     return;
   }
   const excluded = e.exclude.length === 0 ? () => false : picomatch([...e.exclude], { dot: true });
-  const owner = { uid: e.uid, gid: e.gid };
+  const { uid, gid } = e;
+  // As written when absolute (a system file), else relative to the spec: never a path
+  // that depends on where the checkout lives. Worked out once for the root; a file below
+  // it adds its own relative path.
+  const rootSource = path.isAbsolute(e.source) ? toPosix(root) : toPosix(path.relative(opts.specDir, root));
+  const sourceOf = (rel: string): string => (rel === "" ? rootSource || "." : rootSource === "" ? rel : rootSource === "/" ? `/${rel}` : `${rootSource}/${rel}`);
   const visit = async (abs: string, st: HostStat, dest: ImagePath, rel: string): Promise<void> => {
-    // As written when absolute (a system file), else relative to the spec: never a path
-    // that depends on where the checkout lives.
-    const source = path.isAbsolute(e.source) ? toPosix(abs) : toPosix(path.relative(opts.specDir, abs)) || ".";
     switch (st.kind) {
       case "file": {
-        const entry: Pending = { path: dest, type: "file", mode: e.mode ?? (st.executable ? 0o755 : 0o644), ...owner, size: st.size, source };
+        // Every field from the start, the digest too, and flat strings: an entry is kept
+        // for the whole command, 200,000 of them for as many files.
+        const entry: Pending = { path: flatString(dest) as ImagePath, type: "file", mode: e.mode ?? (st.executable ? 0o755 : 0o644), uid, gid, size: st.size, source: flatString(sourceOf(rel)), digest: undefined };
         pending.push(entry);
         await hashing.add(entry, abs, st);
         return;
       }
       case "symlink":
-        pending.push({ path: dest, type: "symlink", mode: 0o777, ...owner, target: await host.readlink(abs) });
+        pending.push({ path: flatString(dest) as ImagePath, type: "symlink", mode: 0o777, uid, gid, target: await host.readlink(abs) });
         return;
       case "dir": {
-        pending.push({ path: dest, type: "dir", mode: e.dirMode, ...owner });
+        pending.push({ path: flatString(dest) as ImagePath, type: "dir", mode: e.dirMode, uid, gid });
         const listed = await host.readdir(abs);
         for (const raw of listed) {
           if (typeof raw === "string") continue;
@@ -177,7 +184,7 @@ const expandHostCopy = async (
         return;
       }
       case "other":
-        out.push(error({ ...place, path: dest }, `host path ${source} is not a file, directory or symlink`));
+        out.push(error({ ...place, path: dest }, `host path ${sourceOf(rel)} is not a file, directory or symlink`));
         return;
     }
   };
@@ -213,7 +220,11 @@ const finishLayer = (
     }
     byPath.set(e.path, e);
   }
-  for (const e of [...byPath.values()]) {
+  // The entries themselves, not the parents added on the way (the first `given` in
+  // insertion order), and no copy of them.
+  let given = byPath.size;
+  for (const e of byPath.values()) {
+    if (given-- === 0) break;
     // Inside out, stopping at the first parent already known: its own ancestors were
     // added with it, or are checked when its own entry comes round.
     for (let parent = parentOf(e.path); parent !== undefined; parent = parentOf(parent)) {
@@ -423,7 +434,8 @@ const planLayer = async (
   }
   await hashing.done();
   const entries = finishLayer(
-    pending,
+    // Every hash has come: a file's digest field is filled in.
+    pending as ReadonlyArray<PlannedEntry>,
     below,
     opts.base !== undefined,
     at,
@@ -616,7 +628,7 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
     if (layer._tag === "Run") {
       const planned = await planRun(host, layer, image, opts, [...keysBelow], place, out);
       keysBelow.push(planned.cacheKey);
-      below.push({ layer: layer.name, byPath: new Map(), step: true });
+      below.push({ layer: layer.name, byPath: sortedByPath([]), step: true });
       layers.push(planned);
       continue;
     }
@@ -629,7 +641,7 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
       planned = await planLayer(host, forced.layer, opts, place, inline, below, out, dpkg, forced.reads);
     }
     keysBelow.push(planned.cacheKey);
-    below.push({ layer: layer.name, byPath: new Map(planned.entries.map((e) => [e.path, e])) });
+    below.push({ layer: layer.name, byPath: sortedByPath(planned.entries) });
     layers.push(planned);
   }
   // A run step's files are known only once it has run: what it may have made (a user, a

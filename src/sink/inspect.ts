@@ -142,13 +142,14 @@ export const inspectLayers = async (source: string, opened: ReadonlyArray<Opened
 };
 
 /**
- * The file tree a container sees: layers applied in order, with OCI whiteouts.
+ * The file tree a container sees: layers applied in order, with OCI whiteouts. The map
+ * is a new one, the caller's to change.
  *
  * @category destructors
  */
 export const flattenLayers = <F extends { readonly path: string; readonly type: string }>(
   layers: ReadonlyArray<{ readonly files: ReadonlyArray<F> }>,
-): ReadonlyMap<string, F> => {
+): Map<string, F> => {
   const tree = new Map<string, F>();
   const under = (segments: ReadonlyArray<string>): string => (segments.length === 0 ? "/" : `/${segments.join("/")}/`);
   const removeBelow = (prefix: string): void => {
@@ -156,11 +157,9 @@ export const flattenLayers = <F extends { readonly path: string; readonly type: 
   };
   for (const l of layers) {
     // A layer's whiteouts take away only what lower layers hold, whatever the order of
-    // its entries (`.wh..wh..opq` sorts after `.bashrc`).
-    const mine = new Set<string>();
-    const removeLower = (gone: (k: string) => boolean): void => {
-      for (const k of [...tree.keys()]) if (gone(k) && !mine.has(k)) tree.delete(k);
-    };
+    // its entries (`.wh..wh..opq` sorts after `.bashrc`): they are applied first, before
+    // any of its own entries is in the tree.
+    const own: F[] = [];
     for (const f of l.files) {
       // The rules every sink applies; a name they refuse was reported by inspect.
       const name = classifyLayerEntry(f.path);
@@ -168,26 +167,27 @@ export const flattenLayers = <F extends { readonly path: string; readonly type: 
       switch (name.right._tag) {
         case "Root":
           continue;
-        case "Opaque": {
-          const prefix = under(name.right.dir);
-          removeLower((k) => k.startsWith(prefix));
+        case "Opaque":
+          removeBelow(under(name.right.dir));
           continue;
-        }
         case "Whiteout": {
           const gone = `${under(name.right.dir)}${name.right.name}`;
-          removeLower((k) => k === gone || k.startsWith(`${gone}/`));
+          tree.delete(gone);
+          removeBelow(`${gone}/`);
           continue;
         }
         case "Path":
-          break;
+          own.push(f);
+          continue;
         default: {
           const never: never = name.right;
           throw new Error(`unknown layer entry ${JSON.stringify(never)}`);
         }
       }
+    }
+    for (const f of own) {
       if (f.type !== "dir" && tree.get(f.path)?.type === "dir") removeBelow(`${f.path}/`);
       tree.set(f.path, f);
-      mine.add(f.path);
     }
   }
   return tree;

@@ -221,26 +221,59 @@ const fileIdentity = (st: { readonly size: number; readonly ino: number; readonl
 /** Hashes a file: its sha256 digest and size, or undefined when it cannot be read. */
 const hashFile = (file: string): Promise<{ readonly digest: Digest; readonly size: number } | undefined> => digestOfFile(file).catch(() => undefined);
 
-/** A key of the file digest cache: 16 bytes of a hash, as a one-byte string. */
-const shortKey = (text: string): string => hash("sha256", text, "base64").slice(0, 22);
+/** A key of the file digest cache: the first 16 bytes of the sha256 of `text`. */
+const KEY = 16;
+const keyOf = (text: string): Buffer => hash("sha256", text, "buffer").subarray(0, KEY);
+
+/** A record: the path's key, the fingerprint's key, the digest's 32 bytes. */
+const RECORD = KEY + KEY + 32;
 
 /**
  * The host file digest cache: one line a file, `<path key> <fingerprint key><sha256>`,
  * each key 16 bytes of the hash of the path or fingerprint (base64), read and written as
- * streams. Kept by hashes rather than the paths and fingerprints themselves, it takes
- * about 100 bytes a file in memory instead of several hundred: a tree of 200,000 files
- * is 20 MB, not 80.
+ * streams. In memory the records are 64 bytes each in one buffer, found through a table
+ * of their positions: no string or object a file, so a tree of 200,000 files takes
+ * 14 MB outside the collected heap instead of 35 MB in it.
  */
 const openFileDigests = async (root: string): Promise<StoredHashCache> => {
   const file = path.join(root, "file-digests");
-  // Path key -> fingerprint key (22 characters) then the digest's 64 hex characters.
-  const entries = new Map<string, string>();
+  let records = Buffer.alloc(RECORD * 1024);
+  let count = 0;
+  // Open addressing: record number + 1 at a slot, 0 for none; at most half full.
+  let slots = new Int32Array(2048);
+  const slotOf = (key: Buffer, table: Int32Array): number => {
+    const mask = table.length - 1;
+    for (let i = key.readUInt32LE(0) & mask; ; i = (i + 1) & mask) {
+      const n = table[i]!;
+      if (n === 0 || records.compare(key, 0, KEY, (n - 1) * RECORD, (n - 1) * RECORD + KEY) === 0) return i;
+    }
+  };
+  const put = (key: Buffer, fingerprint: Buffer, digest: Buffer): void => {
+    const slot = slotOf(key, slots);
+    let n = slots[slot]!;
+    if (n === 0) {
+      if ((count + 1) * RECORD > records.byteLength) {
+        const grown = Buffer.alloc(records.byteLength * 2);
+        records.copy(grown);
+        records = grown;
+      }
+      n = ++count;
+      key.copy(records, (n - 1) * RECORD);
+      slots[slot] = n;
+      if (count * 2 > slots.length) {
+        const old = slots;
+        slots = new Int32Array(old.length * 2);
+        for (const m of old) if (m !== 0) slots[slotOf(records.subarray((m - 1) * RECORD, (m - 1) * RECORD + KEY), slots)] = m;
+      }
+    }
+    fingerprint.copy(records, (n - 1) * RECORD + KEY, 0, KEY);
+    digest.copy(records, (n - 1) * RECORD + 2 * KEY);
+  };
   try {
     const lines = createInterface({ input: createReadStream(file, { encoding: "latin1" }), crlfDelay: Number.POSITIVE_INFINITY });
     for await (const line of lines) {
       if (line.length !== 22 + 1 + 22 + 64 || line[22] !== " " || !HEX64.test(line.slice(45))) continue;
-      // Copied out of the line, so the line itself is not kept.
-      entries.set(flat(line.slice(0, 22)), flat(line.slice(23)));
+      put(Buffer.from(line.slice(0, 22), "base64"), Buffer.from(line.slice(23, 45), "base64"), Buffer.from(line.slice(45), "hex"));
     }
   } catch {
     // No cache yet, or an unreadable one: every file is hashed.
@@ -248,11 +281,13 @@ const openFileDigests = async (root: string): Promise<StoredHashCache> => {
   let dirty = false;
   return {
     get: (p, fingerprint) => {
-      const hit = entries.get(shortKey(p));
-      return hit !== undefined && hit.startsWith(shortKey(fingerprint)) ? digestFromHex(hit.slice(22)) : undefined;
+      const n = slots[slotOf(keyOf(p), slots)]!;
+      if (n === 0) return undefined;
+      const at = (n - 1) * RECORD;
+      return records.compare(keyOf(fingerprint), 0, KEY, at + KEY, at + 2 * KEY) === 0 ? digestFromHex(records.toString("hex", at + 2 * KEY, at + RECORD)) : undefined;
     },
     set: (p, fingerprint, digest) => {
-      entries.set(shortKey(p), `${shortKey(fingerprint)}${digestHex(digest)}`);
+      put(keyOf(p), keyOf(fingerprint), Buffer.from(digestHex(digest), "hex"));
       dirty = true;
     },
     save: async () => {
@@ -265,8 +300,9 @@ const openFileDigests = async (root: string): Promise<StoredHashCache> => {
           out.on("error", reject);
         });
         let chunk: string[] = [];
-        for (const [k, v] of entries) {
-          chunk.push(`${k} ${v}\n`);
+        const base64Key = (at: number): string => records.toString("base64", at, at + KEY).slice(0, 22);
+        for (let at = 0; at < count * RECORD; at += RECORD) {
+          chunk.push(`${base64Key(at)} ${base64Key(at + KEY)}${records.toString("hex", at + 2 * KEY, at + RECORD)}\n`);
           if (chunk.length < 4096) continue;
           if (!out.write(chunk.join(""))) await new Promise<void>((r) => out.once("drain", () => r()));
           chunk = [];
@@ -284,9 +320,6 @@ const openFileDigests = async (root: string): Promise<StoredHashCache> => {
     },
   };
 };
-
-/** A string that holds its own characters, not a slice that keeps a longer one alive. */
-const flat = (s: string): string => Buffer.from(s, "latin1").toString("latin1");
 
 /**
  * Opens (creating if needed) the store at `root`.

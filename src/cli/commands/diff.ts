@@ -18,6 +18,7 @@ import { planTarget } from "../planTarget.ts";
 import type { Side } from "../sides.ts";
 import { checkoutAtRevision, parseSide } from "../sides.ts";
 import { storeOf } from "../store.ts";
+import type { Store } from "../../store/index.ts";
 import { EXIT, UsageError } from "../usage.ts";
 
 /** The command's help text. */
@@ -69,37 +70,8 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
   });
   const store = await storeOf(values.store, io.env);
   const cleanups: Array<() => Promise<void>> = [];
-  // Both sides share one host: a tree both copy is stat'ed and hashed once.
-  const cache = await store.openHashCache();
-  const host = memoizedHost(nodeHost(cache, baseLayerFetcher(store, { env: io.env })));
   try {
-    // A base image's files come from its layers: fetched into the store for the diff.
-    const specView = async (source: string, plan: BuildPlan): Promise<ImageView> => {
-      if (plan.base === undefined) return fromPlan(source, plan);
-      const inspection = await inspectBase(store, plan.base, io.env);
-      if (inspection.problems.length > 0) throw new DiagnosticError(inspection.problems);
-      return fromPlan(source, plan, inspection.layers);
-    };
-    const view = async (side: Side): Promise<ImageView> => {
-      switch (side._tag) {
-        case "Spec":
-          return specView(side.arg, (await planTarget(side.arg, { noCheck: values["no-check"] === true, store, env: io.env, host })).plan);
-        case "GitSpec": {
-          const { target, dir } = await checkoutAtRevision(side.rev, side.arg);
-          cleanups.push(() => fs.promises.rm(dir, { recursive: true, force: true }));
-          return specView(`git:${side.rev}:${side.arg}`, (await planTarget(target, { noCheck: values["no-check"] === true, store, env: io.env, host })).plan);
-        }
-        case "Image": {
-          const image = await openImage(side.transport, io.env);
-          cleanups.push(() => image.close());
-          const inspection = await inspectImage(image);
-          if (inspection.problems.length > 0) throw new DiagnosticError(inspection.problems);
-          return fromImage(image, inspection.layers);
-        }
-      }
-    };
-    const before = await view(sides[0]!);
-    const after = await view(sides[1]!);
+    const [before, after] = await viewSides(sides as [Side, Side], store, io, values["no-check"] === true, cleanups);
     const d = diffImages(before, after, { ignore: values.ignore ?? [] });
     if (values.quiet !== true) {
       if (format === "json") io.out(renderJson(d));
@@ -108,7 +80,47 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
     }
     return d.identical ? EXIT.ok : EXIT.errors;
   } finally {
-    await cache.save();
     for (const c of cleanups) await c();
+  }
+};
+
+/**
+ * The views of both sides. Both share one host: a tree both copy is stat'ed and hashed
+ * once. The host and its digests are dropped before the sides are compared.
+ */
+const viewSides = async (sides: readonly [Side, Side], store: Store, io: Io, noCheck: boolean, cleanups: Array<() => Promise<void>>): Promise<readonly [ImageView, ImageView]> => {
+  const cache = await store.openHashCache();
+  const host = memoizedHost(nodeHost(cache, baseLayerFetcher(store, { env: io.env })));
+  // A base image's files come from its layers: fetched into the store for the diff.
+  const specView = async (source: string, plan: BuildPlan): Promise<ImageView> => {
+    if (plan.base === undefined) return fromPlan(source, plan);
+    const inspection = await inspectBase(store, plan.base, io.env);
+    if (inspection.problems.length > 0) throw new DiagnosticError(inspection.problems);
+    return fromPlan(source, plan, inspection.layers);
+  };
+  const view = async (side: Side): Promise<ImageView> => {
+    switch (side._tag) {
+      case "Spec":
+        return specView(side.arg, (await planTarget(side.arg, { noCheck, store, env: io.env, host })).plan);
+      case "GitSpec": {
+        const { target, dir } = await checkoutAtRevision(side.rev, side.arg);
+        cleanups.push(() => fs.promises.rm(dir, { recursive: true, force: true }));
+        return specView(`git:${side.rev}:${side.arg}`, (await planTarget(target, { noCheck, store, env: io.env, host })).plan);
+      }
+      case "Image": {
+        const image = await openImage(side.transport, io.env);
+        cleanups.push(() => image.close());
+        const inspection = await inspectImage(image);
+        if (inspection.problems.length > 0) throw new DiagnosticError(inspection.problems);
+        return fromImage(image, inspection.layers);
+      }
+    }
+  };
+  try {
+    const before = await view(sides[0]);
+    const after = await view(sides[1]);
+    return [before, after];
+  } finally {
+    await cache.save();
   }
 };
