@@ -46,7 +46,7 @@ describe("Debian versions", () => {
     // Each pair runs dpkg twice: a few dozen pairs keep the suite fast.
     fc.assert(
       fc.property(version, version, (a, b) => Math.sign(compareVersions(a, b)) === dpkgOrder(a, b)),
-      { numRuns: 40 },
+      { numRuns: 40, seed: 20261202 },
     );
   });
 
@@ -54,10 +54,11 @@ describe("Debian versions", () => {
     const version = fc.stringMatching(/^([0-9]:)?[0-9][0-9a-z.+~]{0,4}(-[0-9a-z.+~]{1,3})?$/);
     fc.assert(
       fc.property(version, version, version, (a, b, c) => {
-        expect(Math.sign(compareVersions(a, b))).toBe(-Math.sign(compareVersions(b, a)));
+        // Opposite signs, or both 0 (summed, so that 0 and -0 are one).
+        expect(Math.sign(compareVersions(a, b)) + Math.sign(compareVersions(b, a))).toBe(0);
         if (compareVersions(a, b) <= 0 && compareVersions(b, c) <= 0) expect(compareVersions(a, c)).toBeLessThanOrEqual(0);
       }),
-      { numRuns: 300 },
+      { numRuns: 300, seed: 20261202 },
     );
   });
 });
