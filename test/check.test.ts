@@ -1,7 +1,9 @@
 /**
- * The check cache: keyed by every local source a spec reaches, so an edit anywhere in
- * that graph is checked again, and an unchanged spec is checked once; what the check
- * found, errors and warnings, is recorded and reported again from the record.
+ * The check cache: keyed by every local source a spec reaches, and holding only while
+ * every file the compiler read for it is unchanged, so an edit anywhere in that graph
+ * (declarations and dependencies' types included) is checked again, and an unchanged
+ * spec is checked once; what the check found, errors and warnings, is recorded and
+ * reported again from the record.
  */
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
