@@ -1,13 +1,16 @@
 /**
- * The check cache: keyed by every local source a spec reaches, so an edit anywhere in
- * that graph is checked again, and an unchanged spec is checked once; what the check
- * found, errors and warnings, is recorded and reported again from the record.
+ * The check cache: keyed by every local source a spec reaches, and holding only while
+ * every file the compiler read for it is unchanged, so an edit anywhere in that graph
+ * (declarations and dependencies' types included) is checked again, and an unchanged
+ * spec is checked once; what the check found, errors and warnings, is recorded and
+ * reported again from the record.
  */
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { collectLocalSources } from "../src/check/index.ts";
+import { digestOf } from "../src/core/index.ts";
 import { REPO, runLading } from "./support/cli.ts";
 
 let work: string;
@@ -80,9 +83,13 @@ describe("check results in the store", () => {
     expect(first.code).toBe(0);
     expect(first.stdout).toBe("ok: 1 spec file checked\n");
     expect(first.stderr).toContain('lading.ts:2:67: warning: a run step uses the host\'s network (network: "host")');
-    // The record holds the warning, its file relative to the spec.
+    // The record holds the warning, its file relative to the spec, and the files checked with their digests.
     const { file, text } = await record(store);
-    expect(JSON.parse(text)).toEqual({
+    const parsed = JSON.parse(text) as { readonly files: ReadonlyArray<readonly [string, string]> };
+    expect(parsed.files).toContainEqual(["lading.ts", digestOf(source("/bin/true"))]);
+    expect(parsed.files.map(([f]) => f)).not.toContain(path.join("..", "node_modules", "lading", "src", "index.ts"));
+    expect(parsed).toEqual({
+      files: parsed.files,
       diagnostics: [
         {
           severity: "warning",
@@ -123,5 +130,62 @@ describe("check results in the store", () => {
     expect(second.code).toBe(1);
     expect(second.stdout).toBe("");
     expect(second.stderr).toContain("lading.ts:3:14: RECORDED: Type 'string' is not assignable to type 'number'.");
+  });
+
+  /** A project of `files` (paths relative to it) in a directory of its own. */
+  const project = async (name: string, files: Readonly<Record<string, string>>): Promise<string> => {
+    const dir = path.join(work, name);
+    for (const [rel, text] of Object.entries(files)) {
+      await fs.mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
+      await fs.writeFile(path.join(dir, rel), text);
+    }
+    return dir;
+  };
+
+  /** Checks `spec` in `dir` with the store there, then with a store of its own: the two must agree. */
+  const checkTwice = async (dir: string, spec: string, fresh: string): Promise<{ readonly recorded: number; readonly fresh: number }> => {
+    const recorded = await runLading(["check", spec, "--store", path.join(dir, "store")], { cwd: dir });
+    const anew = await runLading(["check", spec, "--store", path.join(dir, fresh)], { cwd: dir });
+    return { recorded: recorded.code, fresh: anew.code };
+  };
+
+  it("checks again when the declarations behind a .js import change", async () => {
+    const dir = await project("declared", {
+      "types.d.ts": "export declare const n: string;\n",
+      "lading.ts": 'import { n } from "./types.js";\nexport const x: string = n;\n',
+    });
+    expect(await checkTwice(dir, "lading.ts", "fresh-1")).toEqual({ recorded: 0, fresh: 0 });
+    await fs.writeFile(path.join(dir, "types.d.ts"), "export declare const n: number;\n");
+    expect(await checkTwice(dir, "lading.ts", "fresh-2")).toEqual({ recorded: 1, fresh: 1 });
+  });
+
+  it("checks again when a dependency's types in node_modules change", async () => {
+    const dir = await project("depends", {
+      "package.json": '{ "name": "depends", "type": "module", "dependencies": { "dep": "1.0.0" } }\n',
+      "node_modules/dep/package.json": '{ "name": "dep", "version": "1.0.0", "types": "index.d.ts" }\n',
+      "node_modules/dep/index.d.ts": "export declare const n: string;\n",
+      "lading.ts": 'import { n } from "dep";\nexport const x: string = n;\n',
+    });
+    expect(await checkTwice(dir, "lading.ts", "fresh-1")).toEqual({ recorded: 0, fresh: 0 });
+    await fs.writeFile(path.join(dir, "node_modules", "dep", "index.d.ts"), "export declare const n: number;\n");
+    expect(await checkTwice(dir, "lading.ts", "fresh-2")).toEqual({ recorded: 1, fresh: 1 });
+  });
+
+  it("never reports an erroneous spec ok from a record, whichever way its files are reached", async () => {
+    const dir = await project("reached", {
+      "package.json": '{ "name": "reached", "type": "module", "imports": { "#conf": "./conf.ts" } }\n',
+      // The compiler checks foo.ts; foo.js beside it is what the spec names.
+      "foo.js": "export const foo = 1;\n",
+      "foo.ts": "export const foo: string = \"1\";\n",
+      "conf.ts": "export const conf: string = \"c\";\n",
+      "lading.ts": 'import { foo } from "./foo.js";\nimport { conf } from "#conf";\nexport const x: string = foo;\nexport const y: string = conf;\n',
+    });
+    expect(await checkTwice(dir, "lading.ts", "fresh-1")).toEqual({ recorded: 0, fresh: 0 });
+    await fs.writeFile(path.join(dir, "foo.ts"), "export const foo: number = 1;\n");
+    expect(await checkTwice(dir, "lading.ts", "fresh-2")).toEqual({ recorded: 1, fresh: 1 });
+    await fs.writeFile(path.join(dir, "foo.ts"), "export const foo: string = \"1\";\n");
+    expect(await checkTwice(dir, "lading.ts", "fresh-3")).toEqual({ recorded: 0, fresh: 0 });
+    await fs.writeFile(path.join(dir, "conf.ts"), "export const conf: number = 1;\n");
+    expect(await checkTwice(dir, "lading.ts", "fresh-4")).toEqual({ recorded: 1, fresh: 1 });
   });
 });

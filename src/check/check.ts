@@ -6,7 +6,6 @@ import * as path from "node:path";
 import { Project, ts } from "ts-morph";
 import type { Diagnostic } from "../core/index.ts";
 import { OWN_ENTRIES } from "./entries.ts";
-import { collectLocalSources } from "./sources.ts";
 import { findImpurities } from "./impurity.ts";
 
 /**
@@ -36,8 +35,21 @@ export const specCompilerOptions: ts.CompilerOptions = {
 const flatten = (m: string | ts.DiagnosticMessageChain): string => ts.flattenDiagnosticMessageText(m, "\n  ");
 
 /**
+ * What a check found, and every file the compiler read for it but lading's own sources
+ * and the compiler's bundled libraries (the checker's identity covers those), each with
+ * the text it was read as: the user's modules and declarations, and their dependencies'.
+ *
+ * @category model
+ */
+export interface CheckResult {
+  readonly diagnostics: ReadonlyArray<Diagnostic>;
+  readonly read: ReadonlyArray<{ readonly file: string; readonly text: string }>;
+}
+
+/**
  * Checks spec files; `ladingRoot` is lading's package directory, whose own sources are
  * not reported on. `display` turns an absolute path into the name shown to the user.
+ * Only the specs are given to the compiler: it reaches the rest as a user's editor would.
  *
  * @category destructors
  */
@@ -45,33 +57,38 @@ export const checkSpecs = async (
   files: ReadonlyArray<string>,
   ladingRoot: string,
   display: (abs: string) => string,
-): Promise<ReadonlyArray<Diagnostic>> => {
+): Promise<CheckResult> => {
   // "lading" and "lading/stdlib" resolve as the spec's project has them; where it has no
   // lading (a spec anywhere), to this lading's own sources, as the CLI loads them.
-  const own = new Map(Object.entries(OWN_ENTRIES).map(([k, v]) => [k, path.join(ladingRoot, v)]));
+  const ownEntries = new Map(Object.entries(OWN_ENTRIES).map(([k, v]) => [k, path.join(ladingRoot, v)]));
   const project = new Project({
     compilerOptions: specCompilerOptions,
     skipAddingFilesFromTsConfig: true,
     resolutionHost: (host, options) => ({
-      resolveModuleNames: (names, containingFile) =>
-        names.map((name) => {
-          const found = ts.resolveModuleName(name, containingFile, options(), host).resolvedModule;
-          const fallback = own.get(name);
+      resolveModuleNames: (names, containingFile, _reused, redirected, _options, containingSourceFile) =>
+        names.map((name, i) => {
+          // An import and a require of one name resolve differently under NodeNext: each as it is written.
+          const mode = containingSourceFile === undefined ? undefined : ts.getModeForResolutionAtIndex(containingSourceFile, i, options());
+          const found = ts.resolveModuleName(name, containingFile, options(), host, undefined, redirected, mode).resolvedModule;
+          const fallback = ownEntries.get(name);
           return found ?? (fallback === undefined ? undefined : { resolvedFileName: fallback, extension: ts.Extension.Ts, isExternalLibraryImport: false });
         }),
     }),
   });
-  const locals = new Set<string>();
-  for (const f of files) for (const s of await collectLocalSources(f)) locals.add(s.file);
-  for (const f of locals) project.addSourceFileAtPath(f);
+  for (const f of files) project.addSourceFileAtPath(path.resolve(f));
   project.resolveSourceFileDependencies();
-  const ownSources = [path.join(ladingRoot, "src") + path.sep, path.join(ladingRoot, "stdlib") + path.sep];
+  const program = project.getProgram().compilerObject;
+  const own = [path.join(ladingRoot, "src") + path.sep, path.join(ladingRoot, "stdlib") + path.sep];
+  const isOwn = (file: string): boolean => own.some((o) => file.startsWith(o));
+  const isPackaged = (file: string): boolean => file.includes(`${path.sep}node_modules${path.sep}`);
+  // The program's files, not the project's: ts-morph leaves those under node_modules out of the latter.
+  const read = program.getSourceFiles().filter((sf) => !program.isSourceFileDefaultLibrary(sf) && !isOwn(path.normalize(sf.fileName)));
   const out: Diagnostic[] = [];
   for (const d of project.getPreEmitDiagnostics()) {
     if (d.getCategory() !== ts.DiagnosticCategory.Error) continue;
     const sf = d.getSourceFile();
     const file = sf?.getFilePath();
-    if (file !== undefined && (ownSources.some((d) => file.startsWith(d)) || file.includes(`${path.sep}node_modules${path.sep}`))) continue;
+    if (file !== undefined && (isOwn(path.normalize(file)) || isPackaged(file))) continue;
     const start = d.getStart();
     const pos = sf !== undefined && start !== undefined ? sf.getLineAndColumnAtPos(start) : undefined;
     out.push({
@@ -81,9 +98,9 @@ export const checkSpecs = async (
       ...(pos === undefined ? {} : { line: pos.line, column: pos.column }),
     });
   }
-  for (const f of locals) {
-    const sf = project.getSourceFile(f);
-    if (sf !== undefined) out.push(...findImpurities(sf, display(f)));
+  for (const sf of project.getSourceFiles()) {
+    const file = path.normalize(sf.getFilePath());
+    if (!isOwn(file) && !isPackaged(file) && !sf.isDeclarationFile()) out.push(...findImpurities(sf, display(file)));
   }
-  return out;
+  return { diagnostics: out, read: read.map((sf) => ({ file: path.normalize(sf.fileName), text: sf.text })) };
 };

@@ -1,6 +1,7 @@
-import type { Diagnostic } from "../core/index.ts";
+import type { CheckResult } from "./check.ts";
 
-export { collectLocalSources, collectPackageFiles, computeCheckKey } from "./sources.ts";
+export type { CheckResult } from "./check.ts";
+export { collectLocalSources, collectManifests, collectPackageFiles, computeCheckKey, sourceDigest } from "./sources.ts";
 
 /**
  * Type checks spec files and flags impure calls (see `check.ts`). The compiler is
@@ -12,4 +13,4 @@ export const checkSpecs = async (
   files: ReadonlyArray<string>,
   ladingRoot: string,
   display: (abs: string) => string,
-): Promise<ReadonlyArray<Diagnostic>> => (await import("./check.ts")).checkSpecs(files, ladingRoot, display);
+): Promise<CheckResult> => (await import("./check.ts")).checkSpecs(files, ladingRoot, display);

@@ -51,6 +51,16 @@ export const collectLocalSources = async (entry: string): Promise<ReadonlyArray<
   return [...seen.entries()].map(([file, text]) => ({ file, text }));
 };
 
+/** The nearest package.json at or above `dir`, with its text; undefined when there is none. */
+const manifestAbove = async (dir: string): Promise<{ readonly file: string; readonly text: string } | undefined> => {
+  for (let d = dir; ; d = path.dirname(d)) {
+    const file = path.join(d, "package.json");
+    const text = await fs.readFile(file, "utf8").catch(() => undefined);
+    if (text !== undefined) return { file, text };
+    if (path.dirname(d) === d) return undefined;
+  }
+};
+
 /**
  * The files of the package a spec belongs to that change how its imports are checked:
  * the nearest package.json (its "type" decides between ES modules and CommonJS), the
@@ -60,19 +70,39 @@ export const collectLocalSources = async (entry: string): Promise<ReadonlyArray<
  * @category constructors
  */
 export const collectPackageFiles = async (entry: string): Promise<ReadonlyArray<{ readonly file: string; readonly text: string }>> => {
-  for (let dir = path.dirname(path.resolve(entry)); ; dir = path.dirname(dir)) {
-    const manifest = await fs.readFile(path.join(dir, "package.json"), "utf8").catch(() => undefined);
-    if (manifest !== undefined) {
-      const found = [{ file: path.join(dir, "package.json"), text: manifest }];
-      for (const f of [path.join(dir, "package-lock.json"), path.join(dir, "node_modules", ".package-lock.json")]) {
-        const text = await fs.readFile(f, "utf8").catch(() => undefined);
-        if (text !== undefined) found.push({ file: f, text });
-      }
-      return found;
-    }
-    if (path.dirname(dir) === dir) return [];
+  const manifest = await manifestAbove(path.dirname(path.resolve(entry)));
+  if (manifest === undefined) return [];
+  const dir = path.dirname(manifest.file);
+  const found = [manifest];
+  for (const f of [path.join(dir, "package-lock.json"), path.join(dir, "node_modules", ".package-lock.json")]) {
+    const text = await fs.readFile(f, "utf8").catch(() => undefined);
+    if (text !== undefined) found.push({ file: f, text });
   }
+  return found;
 };
+
+/**
+ * The package.json nearest each of `files`: what decides how the compiler read them
+ * (a module's "type", a package's "types", "exports" and "imports").
+ *
+ * @category constructors
+ */
+export const collectManifests = async (files: ReadonlyArray<string>): Promise<ReadonlyArray<{ readonly file: string; readonly text: string }>> => {
+  const found = new Map<string, string>();
+  for (const dir of new Set(files.map((f) => path.dirname(f)))) {
+    const m = await manifestAbove(dir);
+    if (m !== undefined) found.set(m.file, m.text);
+  }
+  return [...found.entries()].map(([file, text]) => ({ file, text }));
+};
+
+/**
+ * The digest of a source's text as the compiler reads it: a leading byte order mark is
+ * not part of it.
+ *
+ * @category destructors
+ */
+export const sourceDigest = (text: string): Digest => digestOf(text.replace(/^\uFEFF/, ""));
 
 /**
  * The check cache key: `toolVersion` (what identifies the checker, compiler options

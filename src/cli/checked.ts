@@ -1,16 +1,17 @@
 /**
  * The type check of spec files, its result recorded in the store by what decides it:
- * the sources checked, the package files around them and the checker. An unchanged
- * spec is answered from the record, errors and warnings alike, without loading the
- * compiler.
+ * the sources checked, the package files around them and the checker, with every file
+ * the compiler read (declarations and dependencies' types included) and its digest. An
+ * unchanged spec is answered from the record, errors and warnings alike, without
+ * loading the compiler, once each of those files is found unchanged.
  */
 import * as fs from "node:fs";
 import { createRequire } from "node:module";
 import * as path from "node:path";
 import type { Diagnostic, Digest } from "../core/index.ts";
-import { digestOf } from "../core/index.ts";
-import { checkSpecs, collectLocalSources, collectPackageFiles, computeCheckKey } from "../check/index.ts";
-import type { Store } from "../store/index.ts";
+import { digestOf, forEachLimit } from "../core/index.ts";
+import { checkSpecs, collectLocalSources, collectManifests, collectPackageFiles, computeCheckKey, sourceDigest } from "../check/index.ts";
+import type { CheckRecord, Store } from "../store/index.ts";
 import { display } from "./io.ts";
 import { LADING_ROOT, packageAbove, VERSION } from "./root.ts";
 
@@ -54,14 +55,17 @@ const checkerIdentity = (() => {
  */
 export const isError = (d: Diagnostic): boolean => d.severity === "error";
 
+type Source = { readonly file: string; readonly text: string };
+
 /**
  * The record key of checking `specs` together: every local source they reach and the
  * package files around them, by path relative to the first spec's directory (so a
- * project checked in another place keeps its records), and the checker.
+ * project checked in another place keeps its records), and the checker. It finds the
+ * record; the files the record names decide whether it still holds.
  */
-const checkKeyOf = async (specs: ReadonlyArray<string>, root: string): Promise<Digest> => {
+const checkKeyOf = async (specs: ReadonlyArray<string>, root: string): Promise<{ readonly key: Digest; readonly sources: ReadonlyArray<Source> }> => {
   const seen = new Set<string>();
-  const sources: { readonly file: string; readonly text: string }[] = [];
+  const sources: Source[] = [];
   for (const spec of specs) {
     for (const s of [...(await collectLocalSources(spec)), ...(await collectPackageFiles(spec))]) {
       if (seen.has(s.file)) continue;
@@ -69,7 +73,33 @@ const checkKeyOf = async (specs: ReadonlyArray<string>, root: string): Promise<D
       sources.push(s);
     }
   }
-  return computeCheckKey(sources, root, checkerIdentity());
+  return { key: computeCheckKey(sources, root, checkerIdentity()), sources };
+};
+
+/**
+ * Whether every file a record names is still there with the digest it was checked at:
+ * a few read at once, and none after the first that differs.
+ */
+const stillHolds = (record: CheckRecord, root: string): Promise<boolean> =>
+  forEachLimit(record.files, 16, async ([rel, digest]) => {
+    if (sourceDigest(await fs.promises.readFile(path.resolve(root, rel), "utf8")) !== digest) throw new Error(`${rel} changed`);
+  }).then(
+    () => true,
+    () => false,
+  );
+
+/**
+ * The files a check read, with their digests, unless one of them is not what the key
+ * was computed from: a file edited while it was checked leaves the result unrecorded.
+ */
+const readFilesOf = async (keyed: ReadonlyArray<Source>, read: ReadonlyArray<Source>, root: string): Promise<CheckRecord["files"] | undefined> => {
+  const files = new Map<string, Digest>(read.map((s) => [s.file, sourceDigest(s.text)]));
+  for (const m of await collectManifests(read.map((s) => s.file))) if (!files.has(m.file)) files.set(m.file, sourceDigest(m.text));
+  for (const k of keyed) {
+    const digest = files.get(k.file);
+    if (digest !== undefined && digest !== sourceDigest(k.text)) return undefined;
+  }
+  return [...files.entries()].map(([file, digest]) => [path.relative(root, file), digest] as const);
 };
 
 /** A diagnostic with its file, if it names one, mapped by `f`. */
@@ -77,22 +107,29 @@ const withFile = (d: Diagnostic, f: (file: string) => string): Diagnostic => (d.
 
 /**
  * Checks spec files. With a store, the result is recorded there, and a check of
- * sources it has a record of is answered from it.
+ * sources it has a record of is answered from it while every file the record names is
+ * unchanged.
  *
  * @category destructors
  */
 export const runCheck = async (files: ReadonlyArray<string>, store: Store | undefined): Promise<ReadonlyArray<Diagnostic>> => {
   const root = path.dirname(path.resolve(files[0] ?? "."));
   // A source that cannot be read is the checker's to report: the result is not recorded.
-  const key = store === undefined ? undefined : await checkKeyOf(files.map((f) => path.resolve(f)), root).catch(() => undefined);
-  if (store !== undefined && key !== undefined) {
-    const recorded = await store.getCheck(key);
-    if (recorded !== undefined) return recorded.map((d) => withFile(d, (rel) => display(path.resolve(root, rel))));
+  const keyed = store === undefined ? undefined : await checkKeyOf(files.map((f) => path.resolve(f)), root).catch(() => undefined);
+  if (store !== undefined && keyed !== undefined) {
+    const recorded = await store.getCheck(keyed.key);
+    if (recorded !== undefined && (await stillHolds(recorded, root))) {
+      return recorded.diagnostics.map((d) => withFile(d, (rel) => display(path.resolve(root, rel))));
+    }
   }
   // Checked with absolute paths: the record holds them relative to the specs, the user
   // is shown them relative to the working directory.
   const found = await checkSpecs(files, LADING_ROOT, (abs) => abs);
+  const read = keyed === undefined ? undefined : await readFilesOf(keyed.sources, found.read, root);
   // A record that cannot be written (a full or read-only disk) only means checking again.
-  if (store !== undefined && key !== undefined) await store.putCheck(key, found.map((d) => withFile(d, (abs) => path.relative(root, abs)))).catch(() => undefined);
-  return found.map((d) => withFile(d, display));
+  if (store !== undefined && keyed !== undefined && read !== undefined) {
+    const diagnostics = found.diagnostics.map((d) => withFile(d, (abs) => path.relative(root, abs)));
+    await store.putCheck(keyed.key, { diagnostics, files: read }).catch(() => undefined);
+  }
+  return found.diagnostics.map((d) => withFile(d, display));
 };

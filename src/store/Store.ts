@@ -31,8 +31,23 @@ const DiagnosticRecord: t.Type<Diagnostic, unknown> = t.intersection([
   t.partial({ file: t.string, line: t.number, column: t.number, exportName: t.string, layer: t.string, path: t.string, hint: t.string }),
 ]);
 
-/** What a type check found: errors and warnings alike, none when the sources passed. */
-const CheckRecord = t.type({ diagnostics: t.readonlyArray(DiagnosticRecord) });
+/**
+ * What a type check found, errors and warnings alike (none when the sources passed), and
+ * every file the checker read with the digest of what it read: the record holds only
+ * while each is still there with that digest. A record without them is never answered from.
+ */
+const CheckRecord = t.type({
+  diagnostics: t.readonlyArray(DiagnosticRecord),
+  files: t.readonlyArray(t.tuple([t.string, DigestC])),
+});
+
+/**
+ * A recorded type check: what it found, and the files it read by path (relative to the
+ * first spec's directory) and digest.
+ *
+ * @category model
+ */
+export type CheckRecord = t.TypeOf<typeof CheckRecord>;
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -85,11 +100,11 @@ export interface Store {
   getLayer(cacheKey: Digest): Promise<LayerBlob | undefined>;
   putLayer(cacheKey: Digest, layer: LayerBlob): Promise<void>;
   /**
-   * What the type check of the sources `key` names found, when it was recorded: the
-   * diagnostics as the checker gave them, warnings included; undefined otherwise.
+   * The type check of the sources `key` names, when it was recorded: the diagnostics as
+   * the checker gave them, warnings included, and the files it read; undefined otherwise.
    */
-  getCheck(key: Digest): Promise<ReadonlyArray<Diagnostic> | undefined>;
-  putCheck(key: Digest, diagnostics: ReadonlyArray<Diagnostic>): Promise<void>;
+  getCheck(key: Digest): Promise<CheckRecord | undefined>;
+  putCheck(key: Digest, record: CheckRecord): Promise<void>;
   openHashCache(): Promise<StoredHashCache>;
 }
 
@@ -453,8 +468,8 @@ export const openStore = async (root: string): Promise<Store> => {
     },
     getLayer: (key) => readJson(path.join(root, "layers", `${digestHex(key)}.json`), LayerRecord),
     putLayer: (key, layer) => writeFileAtomic(path.join(root, "layers", `${digestHex(key)}.json`), JSON.stringify(layer)),
-    getCheck: async (key) => (await readJson(path.join(root, "checks", `${digestHex(key)}.json`), CheckRecord))?.diagnostics,
-    putCheck: (key, diagnostics) => writeFileAtomic(path.join(root, "checks", `${digestHex(key)}.json`), JSON.stringify({ diagnostics })),
+    getCheck: (key) => readJson(path.join(root, "checks", `${digestHex(key)}.json`), CheckRecord),
+    putCheck: (key, record) => writeFileAtomic(path.join(root, "checks", `${digestHex(key)}.json`), JSON.stringify(CheckRecord.encode(record))),
     openHashCache: () => openFileDigests(root),
   };
   return store;

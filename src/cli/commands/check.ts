@@ -19,7 +19,8 @@ network). Prints file:line:col: message for each problem; exits 1 if there is an
 
   --json        print the diagnostics as JSON (file, line, column, message, hint)
   --store DIR   the content store, where results are recorded: specs whose sources,
-                package files and checker are unchanged are answered from there`;
+                package files, checker and every file the compiler read for them
+                are unchanged are answered from there`;
 
 /** Runs the command with its arguments; returns the exit code. */
 export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> => {
