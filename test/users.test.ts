@@ -53,7 +53,7 @@ type Planned = Awaited<ReturnType<typeof mustPlan>>;
 /** The text of the file `p` of layer `name`, from the plan's inline content. */
 const fileText = (planned: Planned, name: string, p: string): string | undefined => {
   const e = planned.plan.layers.find((l) => l.name === name)?.entries.find((x) => x.path === p);
-  const bytes = e?.digest === undefined ? undefined : planned.inputs.inline.get(e.digest);
+  const bytes = e?.type === "file" ? planned.inputs.inline.get(e.digest) : undefined;
   return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
 };
 

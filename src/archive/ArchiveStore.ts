@@ -118,7 +118,7 @@ export const storeArchiveHost = (store: Store, options: ArchiveStoreOptions = {}
         const r = decodeJson(ListingC, text, listing);
         // A listing whose files are gone or cut short (a store cleaned by hand, a crash)
         // is read again, which writes them anew.
-        const whole = async (e: TarEntry): Promise<boolean> => e.type !== "file" || (await fs.stat(contentPath(e.digest!)).then((st) => st.size === e.size, () => false));
+        const whole = async (e: TarEntry): Promise<boolean> => e.type !== "file" || (await fs.stat(contentPath(e.digest)).then((st) => st.size === e.size, () => false));
         if (E.isRight(r) && (await Promise.all((r.right as ReadonlyArray<TarEntry>).map(whole))).every(Boolean)) {
           return r.right as ReadonlyArray<TarEntry>;
         }

@@ -14,7 +14,7 @@ import xzDecompress from "xz-decompress";
 import type { Digest, ImagePath } from "../core/index.ts";
 import { digestOf } from "../core/index.ts";
 import { DigestC, whiteoutComponent } from "../oci/index.ts";
-import type { PlannedEntry } from "../plan/index.ts";
+import type { EntryWithout } from "../plan/index.ts";
 
 const { XzReadableStream } = xzDecompress as unknown as { XzReadableStream: new (s: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array> };
 
@@ -24,7 +24,7 @@ const { XzReadableStream } = xzDecompress as unknown as { XzReadableStream: new 
  *
  * @category model
  */
-export type TarEntry = Omit<PlannedEntry, "source">;
+export type TarEntry = EntryWithout<"source">;
 
 /**
  * The codec of a {@link TarEntry}, for listings kept in the store.

@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { Readable } from "node:stream";
 import type * as tar from "tar-stream";
 import { DiagnosticError, digestFromHex, digestOf, error } from "../core/index.ts";
-import type { PlanInputs, PlannedEntry, PlannedLayer } from "../plan/index.ts";
+import type { PlanInputs, PlannedEntry, PlannedFile, PlannedLayer } from "../plan/index.ts";
 
 /**
  * Version of lading's tar layout; part of every layer cache key.
@@ -197,7 +197,7 @@ const paxExtendedHeader = (e: PlannedEntry, records: Buffer, created: number): B
   return Buffer.concat([block, records, Buffer.alloc(padding)]);
 };
 
-const changed = (layer: string, e: PlannedEntry, why: string): DiagnosticError =>
+const changed = (layer: string, e: PlannedFile, why: string): DiagnosticError =>
   new DiagnosticError([error({ layer, path: e.path }, `host file ${e.source} ${why} since it was planned`, "run the build again")]);
 
 
@@ -241,16 +241,16 @@ export const writeLayerTar = async (out: TarStream, layer: PlannedLayer, inputs:
     if (e.type !== "file") {
       await put(encodeHeader(header));
     } else if (e.source === "inline") {
-      const bytes = inputs.inline.get(e.digest!);
+      const bytes = inputs.inline.get(e.digest);
       if (bytes === undefined) throw new Error(`inline content ${e.digest} missing from plan inputs`);
       await put([...encodeHeader({ ...header, size: bytes.byteLength }), bytes, ...padding(bytes.byteLength)]);
     } else {
       // A package file's content was unpacked into the store, verified, when planned; so
       // was an archive's, and a download.
       const abs = e.source!.startsWith("deb:") && inputs.packageContent !== undefined
-        ? inputs.packageContent(e.digest!)
+        ? inputs.packageContent(e.digest)
         : (e.source!.startsWith("tar:") || e.source!.startsWith("url:")) && inputs.archiveContent !== undefined
-          ? inputs.archiveContent(e.digest!)
+          ? inputs.archiveContent(e.digest)
           : hostPath(e.source!);
       if ((e.size ?? 0) < SMALL_FILE) {
         let bytes: Buffer;
@@ -273,7 +273,7 @@ export const writeLayerTar = async (out: TarStream, layer: PlannedLayer, inputs:
 };
 
 /** Streams a large host file into the tar, re-hashing it against the plan. */
-const addLargeFile = async (out: TarStream, abs: string, layer: string, e: PlannedEntry): Promise<void> => {
+const addLargeFile = async (out: TarStream, abs: string, layer: string, e: PlannedFile): Promise<void> => {
   let fd: number;
   try {
     fd = fs.openSync(abs, "r");
@@ -288,7 +288,7 @@ const addLargeFile = async (out: TarStream, abs: string, layer: string, e: Plann
       const n = fs.readSync(fd, buf);
       if (n === 0) break;
       written += n;
-      if (written > (e.size ?? 0)) throw changed(layer, e, "grew");
+      if (written > e.size) throw changed(layer, e, "grew");
       hash.update(buf.subarray(0, n));
       await out.write(buf.subarray(0, n));
     }

@@ -10,7 +10,7 @@
 import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 import xzDecompress from "xz-decompress";
-import type { PlannedEntry } from "../plan/index.ts";
+import type { EntryWithout } from "../plan/index.ts";
 import type { Digest, ImagePath } from "../core/index.ts";
 import { digestOf } from "../core/index.ts";
 import { imagePathOf, readTar } from "../archive/index.ts";
@@ -20,7 +20,7 @@ import { imagePathOf, readTar } from "../archive/index.ts";
  *
  * @category model
  */
-export type DebEntry = Omit<PlannedEntry, "source">;
+export type DebEntry = EntryWithout<"source">;
 
 /**
  * What a `.deb` holds: its control file, its md5sums and conffiles (for the dpkg

@@ -137,7 +137,7 @@ export const fromPlan = (source: string, plan: BuildPlan, base: ReadonlyArray<In
 const packageViews = (l: BuildPlan["layers"][number]): ReadonlyArray<PackageView> => {
   const owned = new Map<string, string[]>();
   for (const e of l.entries) {
-    if (e.source?.startsWith("deb:") !== true) continue;
+    if (e.type !== "file" || e.source?.startsWith("deb:") !== true) continue;
     const name = e.source.slice(4);
     owned.set(name, [...(owned.get(name) ?? []), e.path]);
   }

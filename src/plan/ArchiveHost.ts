@@ -5,7 +5,7 @@
  * of it by digest for the build.
  */
 import type { Digest } from "../core/index.ts";
-import type { PlannedEntry } from "./BuildPlan.ts";
+import type { EntryWithout } from "./BuildPlan.ts";
 
 /**
  * The archive host. Failures are thrown as `DiagnosticError`s naming the archive or the
@@ -20,7 +20,7 @@ export interface ArchiveHost {
    * The entries of the tar archive `file` (whose digest is `digest`, shown as `shown`),
    * their paths relative to where it is extracted; the listing is kept by `digest`.
    */
-  list(file: string, digest: Digest, shown: string): Promise<ReadonlyArray<Omit<PlannedEntry, "source">>>;
+  list(file: string, digest: Digest, shown: string): Promise<ReadonlyArray<EntryWithout<"source">>>;
   /** Where the build reads a fetched file or an archive's file, by its digest. */
   contentPath(digest: Digest): string;
 }

@@ -7,31 +7,54 @@ import type { Digest, ImagePath } from "../core/index.ts";
 import type { ConfigIR, LimitsIR, PlatformIR } from "../eval/index.ts";
 import type { FileStat } from "../spec/Layer.ts";
 
-/**
- * One tar entry of a layer, all attributes resolved.
- *
- * @category model
- */
-export interface PlannedEntry {
+/** What every tar entry of a layer has. */
+interface EntryAttributes {
   readonly path: ImagePath;
-  readonly type: "file" | "dir" | "symlink" | "hardlink";
   readonly mode: number;
   readonly uid: number;
   readonly gid: number;
-  /** Files: content size and digest. */
-  readonly size?: number;
-  readonly digest?: Digest;
-  /** Symlinks and hardlinks. */
-  readonly target?: string;
-  /**
-   * Files: `inline`, `deb:NAME` (a Debian package), `tar:ARCHIVE` (a file of a host archive,
-   * as the spec names it), `url:URL` (a fetched file, or a file of a fetched archive), or
-   * the host path relative to the spec's directory.
-   */
-  readonly source?: string;
   /** Extended attributes that matter (`security.capability`), by name, base64; run step layers only. */
   readonly xattrs?: Readonly<Record<string, string>>;
 }
+
+/**
+ * A regular file: its content's size and digest, and where the content is.
+ *
+ * @category model
+ */
+export interface PlannedFile extends EntryAttributes {
+  readonly type: "file";
+  readonly size: number;
+  readonly digest: Digest;
+  /** `inline`, `deb:NAME` (a Debian package), `tar:`/`url:` (an archive or a download), or the host path relative to the spec's directory. */
+  readonly source?: string;
+}
+
+/**
+ * A directory.
+ *
+ * @category model
+ */
+export interface PlannedDirectory extends EntryAttributes {
+  readonly type: "dir";
+}
+
+/**
+ * A symbolic link (its target as written) or a hard link (the path of the entry it names).
+ *
+ * @category model
+ */
+export interface PlannedLink extends EntryAttributes {
+  readonly type: "symlink" | "hardlink";
+  readonly target: string;
+}
+
+/**
+ * One tar entry of a layer, all attributes resolved: a union told apart by `type`.
+ *
+ * @category model
+ */
+export type PlannedEntry = PlannedFile | PlannedDirectory | PlannedLink;
 
 /**
  * A run step's mount as planned: a bind's content digest (the hash of its files' paths,
@@ -233,3 +256,31 @@ export interface PlanInputs {
   /** Where the content of a fetched file or an archive's file (source `url:` or `tar:`) is, by digest. */
   readonly archiveContent?: (digest: Digest) => string;
 }
+
+/**
+ * A file entry's content size; undefined for other entries.
+ *
+ * @category destructors
+ */
+export const entrySize = (e: PlannedEntry): number | undefined => (e.type === "file" ? e.size : undefined);
+
+/**
+ * A file entry's content digest; undefined for other entries.
+ *
+ * @category destructors
+ */
+export const entryDigest = (e: PlannedEntry): Digest | undefined => (e.type === "file" ? e.digest : undefined);
+
+/**
+ * A link's target; undefined for other entries.
+ *
+ * @category destructors
+ */
+export const entryTarget = (e: PlannedEntry): string | undefined => (e.type === "symlink" || e.type === "hardlink" ? e.target : undefined);
+
+/**
+ * A planned entry without the fields `K`, kind by kind (as `Omit` of the union is not).
+ *
+ * @category model
+ */
+export type EntryWithout<K extends PropertyKey> = PlannedEntry extends infer E ? (E extends PlannedEntry ? Omit<E, K> : never) : never;

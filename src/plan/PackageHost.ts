@@ -6,7 +6,7 @@
  */
 import type { Digest } from "../core/index.ts";
 import type { ArchiveIR, PackageNameIR, PackageSetIR } from "../eval/index.ts";
-import type { PlannedEntry, PlannedPackage } from "./BuildPlan.ts";
+import type { EntryWithout, PlannedPackage } from "./BuildPlan.ts";
 
 /**
  * What a `.deb` holds, for plan: its control data and its entries (files with size and
@@ -17,7 +17,7 @@ import type { PlannedEntry, PlannedPackage } from "./BuildPlan.ts";
 export interface PackageContents {
   readonly control: string;
   readonly md5sums: string;
-  readonly entries: ReadonlyArray<Omit<PlannedEntry, "source">>;
+  readonly entries: ReadonlyArray<EntryWithout<"source">>;
 }
 
 /**

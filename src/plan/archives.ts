@@ -9,7 +9,7 @@ import type { ImagePath } from "../core/index.ts";
 import { DiagnosticError, error } from "../core/index.ts";
 import type { EntryIR } from "../eval/index.ts";
 import type { ArchiveHost } from "./ArchiveHost.ts";
-import type { PlannedArchive, PlannedEntry, PlannedFetch } from "./BuildPlan.ts";
+import type { EntryWithout, PlannedArchive, PlannedEntry, PlannedFetch } from "./BuildPlan.ts";
 import type { Host } from "./Host.ts";
 
 const fail = (message: string, hint?: string): never => {
@@ -29,7 +29,7 @@ export const planArchive = async (
   e: Extract<EntryIR, { _tag: "Archive" }>,
   specDir: string,
 ): Promise<{ readonly entries: ReadonlyArray<PlannedEntry>; readonly archive: PlannedArchive; readonly fetched?: PlannedFetch }> => {
-  let listed: ReadonlyArray<Omit<PlannedEntry, "source">>;
+  let listed: ReadonlyArray<EntryWithout<"source">>;
   let source: string;
   let archive: PlannedArchive;
   if (e.from._tag === "Host") {
@@ -53,7 +53,7 @@ export const planArchive = async (
     mode: m.type === "file" && e.mode !== undefined ? e.mode : m.mode,
     uid: e.uid ?? m.uid,
     gid: e.gid ?? m.gid,
-    ...(m.type === "hardlink" ? { target: into(m.target!) } : {}),
+    ...(m.type === "hardlink" ? { target: into(m.target) } : {}),
     ...(m.type === "file" ? { source } : {}),
   }));
   // The directory it is extracted to, as Docker's ADD makes it; an archive's own `./`

@@ -151,10 +151,10 @@ export const imageBelow = (host: Host, base: PlannedBase | undefined, specLayers
   };
   const specBytes = async (byPath: ByPath, e: PlannedEntry): Promise<Uint8Array> => {
     if (e.type === "hardlink") {
-      const t = byPath.get(e.target ?? "");
+      const t = byPath.get(e.target);
       return t === undefined ? new Uint8Array(0) : specBytes(byPath, t);
     }
-    if (e.digest === undefined) return new Uint8Array(0);
+    if (e.type !== "file") return new Uint8Array(0);
     if (e.source === "inline") return content.inline.get(e.digest) ?? new Uint8Array(0);
     if (e.source?.startsWith("deb:") === true && content.packageContent !== undefined) return host.readFile(content.packageContent(e.digest));
     if (/^(tar|url):/.test(e.source ?? "") && content.archiveContent !== undefined) return host.readFile(content.archiveContent(e.digest));

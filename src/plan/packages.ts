@@ -9,7 +9,7 @@
 import type { Digest, ImagePath } from "../core/index.ts";
 import { digestOf, sortBytewise } from "../core/index.ts";
 import type { ArchiveIR, ImageIR, PackageNameIR, PackageSetIR } from "../eval/index.ts";
-import type { PlannedEntry, PlannedPackage } from "./BuildPlan.ts";
+import type { EntryWithout, PlannedEntry, PlannedPackage } from "./BuildPlan.ts";
 import type { PackageHost } from "./PackageHost.ts";
 
 /**
@@ -105,7 +105,7 @@ export const planPackageFile = async (
   archive: ArchiveIR,
   name: PackageNameIR,
   from: ImagePath,
-): Promise<{ readonly entry: Omit<PlannedEntry, "path"> | undefined; readonly pkg: PlannedPackage }> => {
+): Promise<{ readonly entry: EntryWithout<"path"> | undefined; readonly pkg: PlannedPackage }> => {
   const found = await host.find(archive, name);
   const pkg = { ...found, installed: false };
   const contents = await host.contents(archive, pkg);

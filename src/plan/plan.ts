@@ -12,7 +12,8 @@ import type { EntryIR, ImageIR, LayerIR, RunIR } from "../eval/index.ts";
 import { debianArchitecture } from "../eval/index.ts";
 import { isWhiteoutName, OPAQUE_WHITEOUT } from "../oci/index.ts";
 import type { ConfigIR } from "../eval/index.ts";
-import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedArchive, PlannedEntry, PlannedLayer, PlannedMount, PlannedFetch, PlannedPackage, PlannedRead, PlannedRun } from "./BuildPlan.ts";
+import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedArchive, PlannedDirectory, PlannedEntry, PlannedFile, PlannedLayer, PlannedLink, PlannedMount, PlannedFetch, PlannedPackage, PlannedRead, PlannedRun } from "./BuildPlan.ts";
+import { entryDigest, entrySize, entryTarget } from "./BuildPlan.ts";
 import type { BaseListings, SpecLayers } from "./below.ts";
 import { forceDerived, imageBelow, lookBelow, sortedByPath } from "./below.ts";
 import type { Host, HostStat } from "./Host.ts";
@@ -73,7 +74,10 @@ type Mutable<A> = { -readonly [K in keyof A]: A[K] };
  * An entry being planned: a file's digest is filled in when its hash comes, into a field
  * the entry was made with (one added later would take an object of its own).
  */
-type Pending = Mutable<Omit<PlannedEntry, "digest">> & { digest?: Digest | undefined };
+type Pending = PendingFile | Mutable<PlannedDirectory> | Mutable<PlannedLink>;
+
+/** A file being planned: its digest comes with its hash. */
+type PendingFile = Mutable<Omit<PlannedFile, "digest">> & { digest: Digest | undefined };
 
 const HASH_CONCURRENCY = 16;
 
@@ -82,7 +86,7 @@ const HASH_CONCURRENCY = 16;
  * stat are held only while it is hashed, not for every file of a tree until the walk ends.
  */
 interface Hashing {
-  add(entry: Pending, abs: string, stat: HostStat): Promise<void>;
+  add(entry: PendingFile, abs: string, stat: HostStat): Promise<void>;
   /** Waits for the hashes still running; the first failure, if any, is thrown. */
   done(): Promise<void>;
 }
@@ -250,7 +254,7 @@ const finishLayer = (
       break;
     }
     if (e.type === "hardlink") {
-      const t = byPath.get(e.target!);
+      const t = byPath.get(e.target);
       if (t === undefined || t.type !== "file") {
         out.push(error({ ...place, path: e.path }, `hardlink target ${e.target} is not a regular file of this layer`));
       }
@@ -314,7 +318,7 @@ export const computeLayerCacheKey = (entries: ReadonlyArray<PlannedEntry>, creat
       if (reads.length > 0) yield canonicalJson({ reads });
       // One fixed-order array a line: unambiguous, and far cheaper than canonical JSON
       // of twenty thousand objects.
-      for (const e of entries) yield JSON.stringify([e.path, e.type, e.mode, e.uid, e.gid, e.size ?? null, e.digest ?? null, e.target ?? null]);
+      for (const e of entries) yield JSON.stringify([e.path, e.type, e.mode, e.uid, e.gid, entrySize(e) ?? null, entryDigest(e) ?? null, entryTarget(e) ?? null]);
     })(),
   );
 
@@ -441,7 +445,7 @@ const planLayer = async (
     at,
     out,
   );
-  const contentSize = entries.reduce((n, e) => n + (e.size ?? 0), 0);
+  const contentSize = entries.reduce((n, e) => n + (entrySize(e) ?? 0), 0);
   return {
     name: layer.name,
     ...(layer.comment === undefined ? {} : { comment: layer.comment }),
@@ -480,7 +484,7 @@ const bindDigest = async (host: Host, m: Extract<RunIR["mounts"][number], { _tag
   const hashing = startHashing(host);
   await expandHostCopy(host, { _tag: "HostCopy", path: m.target, source: m.source, exclude: [], mode: undefined, dirMode: 0o755, uid: 0, gid: 0 }, opts, { ...place, path: m.target }, out, pending, hashing);
   await hashing.done();
-  return digestOfLines(sortBytewise(pending, (e) => e.path).map((e) => JSON.stringify([e.path, e.type, e.mode, e.size ?? null, e.digest ?? null, e.target ?? null])));
+  return digestOfLines(sortBytewise(pending as ReadonlyArray<PlannedEntry>, (e) => e.path).map((e) => JSON.stringify([e.path, e.type, e.mode, entrySize(e) ?? null, entryDigest(e) ?? null, entryTarget(e) ?? null])));
 };
 
 const planRun = async (

@@ -102,8 +102,8 @@ export const spdxDocument = (plan: BuildPlan, copyright: CopyrightReader, tool =
     for (const p of layer.packages ?? []) {
       const id = spdxId("Package", `${p.name}-${p.architecture}${p.installed ? "" : "-files"}`);
       if (packages.some((x) => x["SPDXID"] === id)) continue;
-      const doc = layer.entries.find((e) => e.path === `/usr/share/doc/${p.name}/copyright` && e.type === "file" && e.digest !== undefined);
-      const text = doc === undefined ? undefined : copyright(p, doc.digest!);
+      const doc = layer.entries.find((e) => e.path === `/usr/share/doc/${p.name}/copyright`);
+      const text = doc?.type === "file" ? copyright(p, doc.digest) : undefined;
       packages.push({
         SPDXID: id,
         name: p.name,
@@ -123,7 +123,7 @@ export const spdxDocument = (plan: BuildPlan, copyright: CopyrightReader, tool =
     for (const e of layer.entries) {
       if (e.type !== "file" || e.source === undefined || e.source === "inline" || e.source.startsWith("deb:")) continue;
       const id = spdxId("File", `${layer.name}${e.path}`);
-      files.push({ SPDXID: id, fileName: e.path, checksums: [{ algorithm: "SHA256", checksumValue: digestHex(e.digest!) }], licenseConcluded: "NOASSERTION", copyrightText: "NOASSERTION", comment: `layer ${layer.name}, from ${/^(tar|url):/.test(e.source) ? `the archive or download ${e.source.slice(4)}` : `the host file ${e.source}`}` });
+      files.push({ SPDXID: id, fileName: e.path, checksums: [{ algorithm: "SHA256", checksumValue: digestHex(e.digest) }], licenseConcluded: "NOASSERTION", copyrightText: "NOASSERTION", comment: `layer ${layer.name}, from ${/^(tar|url):/.test(e.source) ? `the archive or download ${e.source.slice(4)}` : `the host file ${e.source}`}` });
       relationships.push({ spdxElementId: image, relationshipType: "CONTAINS", relatedSpdxElement: id });
     }
   }
