@@ -91,18 +91,20 @@ describe("Layer.derived", () => {
   });
 });
 
+/** A base whose layers the plain host cannot read: it has no way to fetch them. */
+const unreadableBase: PlannedBase = {
+  reference: "registry.example.com/base:1",
+  pinned: digestOf("index"),
+  digest: digestOf("manifest"),
+  config: {},
+  history: [],
+  layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: digestOf("layer"), size: 5, diffId: digestOf("tar") }],
+};
+
 describe("Layer.derived on a base plan cannot read", () => {
   it("is an error naming the layer and the base", async () => {
-    const base: PlannedBase = {
-      reference: "registry.example.com/base:1",
-      pinned: digestOf("index"),
-      digest: digestOf("manifest"),
-      config: {},
-      history: [],
-      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: digestOf("layer"), size: 5, diffId: digestOf("tar") }],
-    };
     const copy = Layer.derived("copy", (below) => [Entry.file("/etc/issue.copy", below.readFile("/etc/issue") ?? new Uint8Array())]);
-    expect(await planOf(pipe(Image.pull("registry.example.com/base:1"), Image.withLayer(copy)), { base })).toEqual(
+    expect(await planOf(pipe(Image.pull("registry.example.com/base:1"), Image.withLayer(copy)), { base: unreadableBase })).toEqual(
       E.left(["spec.ts: export \"app\", layer \"copy\": reading the image below (docker://registry.example.com/base:1): this plan cannot read the base image's layers"]),
     );
   });
@@ -110,15 +112,7 @@ describe("Layer.derived on a base plan cannot read", () => {
 
 describe("checks that read a base this plan cannot read", () => {
   it("leave a named USER unchecked and make the WORKDIR, each with a warning, and fail nothing", async () => {
-    const base: PlannedBase = {
-      reference: "registry.example.com/base:1",
-      pinned: digestOf("index"),
-      digest: digestOf("manifest"),
-      config: {},
-      history: [],
-      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: digestOf("layer"), size: 5, diffId: digestOf("tar") }],
-    };
-    const planned = await mustPlan(pipe(Image.pull("registry.example.com/base:1"), Image.withUser("www"), Image.withWorkingDir("/app")), { base });
+    const planned = await mustPlan(pipe(Image.pull("registry.example.com/base:1"), Image.withUser("www"), Image.withWorkingDir("/app")), { base: unreadableBase });
     expect(planned.plan.layers.map((l) => l.name)).toEqual(["workdir"]);
     const warnings = (planned.warnings ?? []).map(formatDiagnostic);
     expect(warnings.some((w) => w.includes("user www is not checked"))).toBe(true);
