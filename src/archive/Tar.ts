@@ -67,6 +67,41 @@ export const imagePathOf = (raw: string): ImagePath | string | undefined => {
 };
 
 /**
+ * The first directory above `path` that is one of the archive's own `symlinks`: a
+ * member written through it would land wherever the link points.
+ *
+ * @category destructors
+ */
+export const symlinkAbove = (symlinks: ReadonlySet<string>, path: ImagePath): string | undefined => {
+  for (let i = path.indexOf("/", 1); i > 0; i = path.indexOf("/", i + 1)) if (symlinks.has(path.slice(0, i))) return path.slice(0, i);
+  return undefined;
+};
+
+/**
+ * What every entry of a member has: its path, permission bits and owner.
+ *
+ * @category constructors
+ */
+export const memberAttributes = (h: tar.Header, path: ImagePath): { readonly path: ImagePath; readonly mode: number; readonly uid: number; readonly gid: number } => ({
+  path,
+  mode: (h.mode ?? 0o644) & 0o7777,
+  uid: h.uid ?? 0,
+  gid: h.gid ?? 0,
+});
+
+/**
+ * A regular file member as an entry; its bytes go to `onFile` by their digest.
+ *
+ * @category constructors
+ */
+export const fileMember = (h: tar.Header, path: ImagePath, body: Buffer | undefined, onFile: ((digest: Digest, bytes: Buffer) => void) | undefined): TarEntry => {
+  const bytes = body ?? Buffer.alloc(0);
+  const digest = digestOf(bytes);
+  onFile?.(digest, bytes);
+  return { ...memberAttributes(h, path), type: "file", size: bytes.byteLength, digest };
+};
+
+/**
  * Reads every entry of a tar stream; `onEntry` gets each one, with a regular file's
  * bytes when `withBodies` asks for them. What `onEntry` throws ends the read.
  *
@@ -160,19 +195,14 @@ export const listTarArchive = async (stream: Readable, onFile: (digest: Digest, 
       const path = p as ImagePath;
       const whiteout = whiteoutComponent(path);
       if (whiteout !== undefined) refuse(`has the name ${whiteout}, an OCI whiteout that would delete files of lower layers`);
-      for (let i = path.indexOf("/", 1); i > 0; i = path.indexOf("/", i + 1)) {
-        if (symlinks.has(path.slice(0, i))) refuse(`is written through the archive's own symlink ${path.slice(0, i)}`);
-      }
-      const common = { path, mode: (h.mode ?? 0o644) & 0o7777, uid: h.uid ?? 0, gid: h.gid ?? 0 };
+      const through = symlinkAbove(symlinks, path);
+      if (through !== undefined) refuse(`is written through the archive's own symlink ${through}`);
+      const common = memberAttributes(h, path);
       switch (h.type) {
         case "file":
-        case "contiguous-file": {
-          const bytes = body ?? Buffer.alloc(0);
-          const digest = digestOf(bytes);
-          onFile(digest, bytes);
-          entries.set(path, { ...common, type: "file", size: bytes.byteLength, digest });
+        case "contiguous-file":
+          entries.set(path, fileMember(h, path, body, onFile));
           break;
-        }
         case "directory":
           entries.set(path, { ...common, type: "dir" });
           break;

@@ -12,8 +12,7 @@ import * as zlib from "node:zlib";
 import xzDecompress from "xz-decompress";
 import type { EntryWithout } from "../plan/index.ts";
 import type { Digest, ImagePath } from "../core/index.ts";
-import { digestOf } from "../core/index.ts";
-import { imagePathOf, readTar } from "../archive/index.ts";
+import { fileMember, imagePathOf, memberAttributes, readTar, symlinkAbove } from "../archive/index.ts";
 
 /**
  * One entry of a package's data archive, as it goes into a layer.
@@ -116,19 +115,14 @@ export const readDeb = async (deb: Uint8Array, files?: (digest: Digest, bytes: B
       if (p === undefined) return;
       if (!p.startsWith("/")) throw new DebError(`its data holds ${p}`);
       const path = p as ImagePath;
-      for (let i = path.indexOf("/", 1); i > 0; i = path.indexOf("/", i + 1)) {
-        if (symlinks.has(path.slice(0, i))) throw new DebError(`its data writes ${path} through its own symlink ${path.slice(0, i)}`);
-      }
-      const common = { path, mode: (h.mode ?? 0o644) & 0o7777, uid: h.uid ?? 0, gid: h.gid ?? 0 };
+      const through = symlinkAbove(symlinks, path);
+      if (through !== undefined) throw new DebError(`its data writes ${path} through its own symlink ${through}`);
+      const common = memberAttributes(h, path);
       switch (h.type) {
         case "file":
-        case "contiguous-file": {
-          const bytes = body ?? Buffer.alloc(0);
-          const digest = digestOf(bytes);
-          files?.(digest, bytes);
-          entries.push({ ...common, type: "file", size: bytes.byteLength, digest });
+        case "contiguous-file":
+          entries.push(fileMember(h, path, body, files));
           break;
-        }
         case "directory":
           entries.push({ ...common, type: "dir" });
           break;
