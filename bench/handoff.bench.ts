@@ -48,14 +48,21 @@ const makeTree = async (dir: string): Promise<void> => {
 const main = async (): Promise<void> => {
   await requireTools(["podman", "skopeo", "docker-registry"]);
   const rounds = benchRuns(3);
-  await fs.rm(BASE, { recursive: true, force: true });
+  // The generated tree, the registry's data and the stores are kept for the next run
+  // (rm -rf bench/.work/handoff to start over); the outputs are not.
+  for (const p of ["app.tar", "layout", "store"]) await fs.rm(path.join(BASE, p), { recursive: true, force: true });
   await fs.mkdir(path.join(BASE, "app"), { recursive: true });
   const registry = await startRegistry(path.join(BASE, "registry"));
   try {
     const store = path.join(BASE, "store");
     const baseRef = `${registry.host}/handoff/base:1`;
     console.log(`base: generating ${(LAYERS * FILES_PER_LAYER * FILE_BYTES) / MiB} MiB and pushing it to ${registry.host}...`);
-    await makeTree(path.join(BASE, "tree"));
+    const marker = path.join(BASE, "tree.done");
+    if (!(await fs.access(marker).then(() => true, () => false))) {
+      await fs.rm(path.join(BASE, "tree"), { recursive: true, force: true });
+      await makeTree(path.join(BASE, "tree"));
+      await fs.writeFile(marker, "");
+    }
     const layers = Array.from({ length: LAYERS }, (_, l) => `Layer.make("part${l}", [Entry.copy("tree/part${l}", "/opt/base/part${l}")])`).join(", ");
     await fs.writeFile(path.join(BASE, "base.ts"), `import { Entry, Image, Layer, pipe } from "lading";\nexport default pipe(Image.scratch, Image.withLayers(${layers}));\n`);
     await exec("node", [LADING, "build", path.join(BASE, "base.ts"), "--no-check", "--store", path.join(BASE, "base-store"), "--out", `docker://${baseRef}`]);

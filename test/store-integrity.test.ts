@@ -140,17 +140,3 @@ describe("what a base layer unpacks to", () => {
     await expect(fs.access(path.join(work, "j.tar"))).rejects.toThrow();
   });
 });
-
-describe("a docker archive", () => {
-  it("holds the store's compressed layers as they are: copied back to a layout, it is the same image, digest for digest", async () => {
-    const store = path.join(work, "s5");
-    const built = await build(store, `oci:${path.join(work, "k")}`, `docker-archive:${path.join(work, "k.tar")}`);
-    expect(built.code).toBe(0);
-    const back = await runLading(["copy", "--store", path.join(work, "s5-copy"), `docker-archive:${path.join(work, "k.tar")}`, `oci:${path.join(work, "l")}`]);
-    expect(back.stderr).toBe("");
-    expect(back.code).toBe(0);
-    expect(await layerOf(path.join(work, "l"))).toBe(await layerOf(path.join(work, "k")));
-    expect(back.stdout.trim()).toBe(built.stdout.trim());
-    await validateImage(`docker-archive:${path.join(work, "k.tar")}`);
-  });
-});

@@ -2,17 +2,22 @@
  * `docker-archive:FILE[:NAME:TAG]`, what `podman load` and `docker load` read: a
  * manifest.json naming the config and each layer's file. Read by unpacking it and hashing
  * each layer file (the archive names layers by file, not digest); written with every
- * layer as the store holds it (gzip-compressed, named by its digest).
+ * layer as an uncompressed tar named by its diff_id. Uncompressed, because that is what
+ * podman load takes fastest: it stores such a layer as it is, where a gzip layer is
+ * decompressed and hashed again (for a 1 GiB image, 1.3 s against 6.5 s). A base layer's
+ * size comes from the store's record of what it unpacks to, so it is decompressed once
+ * per write, not twice.
  */
 import { createReadStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import * as zlib from "node:zlib";
 import { canonicalJson, digestHex, digestOf, digestOfFile, failAt } from "../core/index.ts";
 import { DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DockerArchiveManifest, ImageConfig as ImageConfigC } from "../oci/index.ts";
 import { sweepBeside } from "../store/index.ts";
 import type { ArchiveMember } from "./archive.ts";
 import { openUnpacked, writeArchive } from "./archive.ts";
-import { checkedBlob, ensureAll, layerCompression, verifyDiffIds } from "./blobs.ts";
+import { checkedBlob, ensureAll, layerCompression, verifyDiffId } from "./blobs.ts";
 import type { Endpoint, WriteContext } from "./Endpoint.ts";
 import type { OpenedImage, OpenedLayer } from "./opened.ts";
 import { decodeOrFail, isGzip, tarStreamOf } from "./opened.ts";
@@ -51,16 +56,16 @@ const members = async ({ store, blobs, image }: WriteContext, ref: string): Prom
   const configName = `${digestHex(image.config.digest)}.json`;
   for (const l of image.layers) layerCompression(l.mediaType, `layer ${l.digest}`);
   await ensureAll(blobs, image.layers.map((l) => l.digest));
-  await verifyDiffIds(store, blobs, image);
-  // Layers go as the store holds them, compressed: podman load, docker load and skopeo
-  // read gzip layers in a docker archive, and the archive is then written with no
-  // decompressing, at the speed of a copy.
-  const layers: ArchiveMember[] = image.layers.map((l) => ({
-    name: `${digestHex(l.digest)}${layerCompression(l.mediaType, `layer ${l.digest}`) === "gzip" ? ".tar.gz" : ".tar"}`,
-    file: store.blobPath(l.digest),
-    size: l.size,
-    transforms: () => [checkedBlob(store, l.digest)],
-  }));
+  const layers: ArchiveMember[] = [];
+  for (const l of image.layers) {
+    const compression = layerCompression(l.mediaType, `layer ${l.digest}`);
+    layers.push({
+      name: `${digestHex(l.diffId)}.tar`,
+      file: store.blobPath(l.digest),
+      size: l.uncompressedSize ?? (await verifyDiffId(store, l, compression)),
+      transforms: () => (compression === "gzip" ? [checkedBlob(store, l.digest), zlib.createGunzip({ chunkSize: 1 << 20 })] : [checkedBlob(store, l.digest)]),
+    });
+  }
   const unique = [...new Map(layers.map((l) => [l.name, l])).values()];
   const manifest = [{ Config: configName, RepoTags: [ref], Layers: layers.map((l) => l.name) }];
   return [
