@@ -118,7 +118,8 @@ export const planTarget = async (
   const packages = debianPackageHost(opts.store, { specDir: path.dirname(abs), pins: (await readPackagePins(lockFile, display(lockFile))) ?? new Map(), frozen: opts.frozen === true, lockShown: display(lockFile) });
   const archives = storeArchiveHost(opts.store, { pins: (await readFetchPins(lockFile, display(lockFile))) ?? new Map(), frozen: opts.frozen === true, lockShown: display(lockFile) });
   const cache = opts.host === undefined ? await opts.store.openHashCache() : undefined;
-  const host = opts.host ?? nodeHost(cache, baseLayerFetcher(opts.store, { env: opts.env, ...(opts.onTransfer === undefined ? {} : { onTransfer: opts.onTransfer }) }));
+  const registry: RegistryOptions = { env: opts.env, ...(opts.onTransfer === undefined ? {} : { onTransfer: opts.onTransfer }) };
+  const host = opts.host ?? nodeHost(cache, baseLayerFetcher(opts.store, registry));
   const planOf = async (image: ImageIR, top: boolean): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs; readonly warnings?: ReadonlyArray<Diagnostic> }> => {
     const base = await resolveImageBase(image, abs, { frozen: opts.frozen === true, store: opts.store, env: opts.env });
     const planned = await planImage(host, image, {
@@ -135,8 +136,8 @@ export const planTarget = async (
       // A stage is built, as lazily as any image, before the files it gives are planned.
       takeFromImage: async (stage, source, place) => {
         const { plan, inputs } = await planOf(stage, false);
-        const built = await buildImage(opts.store, plan, inputs, opts.onBuildEvent, opts.runStep === undefined ? {} : { runStep: opts.runStep });
-        return takeFromImage(opts.store, built, source, place, opts.env);
+        const { image } = await buildImage(opts.store, plan, inputs, opts.onBuildEvent, { ...(opts.runStep === undefined ? {} : { runStep: opts.runStep }), registry });
+        return takeFromImage(opts.store, image, source, place);
       },
     });
     if (E.isLeft(planned)) throw new DiagnosticError(planned.left);

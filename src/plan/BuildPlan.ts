@@ -178,7 +178,9 @@ export interface LayerFormat {
 }
 
 /**
- * A layer of a base image, as its manifest and config describe it.
+ * A layer of a base image, as its manifest and config describe it: plain data, for the
+ * plan's JSON and `lading diff`. The build and the host read it through an
+ * {@link import("../oci/index.ts").Layer}, which opens the bytes.
  *
  * @category model
  */
