@@ -8,14 +8,13 @@ import { createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import * as E from "fp-ts/lib/Either.js";
 import type { Digest } from "../core/index.ts";
-import { createDigestingStream, DiagnosticError, parseReference } from "../core/index.ts";
+import { createDigestingStream, DiagnosticError } from "../core/index.ts";
 import type { Blob, Image, ImageConfig, Layer, LayerBlob } from "../oci/index.ts";
 import { canonicalBlob, makeManifest, OCI_LAYER_GZIP } from "../oci/index.ts";
 import type { BuildPlan, LayerFormat, PlanInputs, PlannedLayer, PlannedRun } from "../plan/index.ts";
 import type { RegistryOptions } from "../registry/index.ts";
-import { remoteLayers } from "../registry/index.ts";
+import { baseLayers } from "../registry/index.ts";
 import type { Store } from "../store/index.ts";
 import { storedLayer } from "../store/index.ts";
 import { compressionId, createDeterministicGzip } from "./gzip.ts";
@@ -201,7 +200,7 @@ export const buildImage = async (
   onEvent: (e: BuildEvent) => void = () => {},
   options: BuildOptions = {},
 ): Promise<Built> => {
-  const layers: Layer[] = [...baseLayersOf(store, plan, options.registry ?? { env: {} })];
+  const layers: Layer[] = plan.base === undefined ? [] : [...baseLayers(store, plan.base, plan.base.layers, options.registry ?? { env: {} })];
   const built = (blob: LayerBlob): Layer => storedLayer(store, { mediaType: OCI_LAYER_GZIP, ...blob }, blob.diffId, blob.uncompressedSize);
   const cached: string[] = [];
   for (const layer of plan.layers) {
@@ -239,12 +238,4 @@ export const buildImage = async (
   const manifest = makeManifest(config, layers, plan.annotations);
   await store.putBlob(manifest.bytes);
   return { image: { source: plan.exportName, manifest, config, layers }, cached };
-};
-
-/** A plan's base layers, fetched from its registry when something opens them. */
-const baseLayersOf = (store: Store, plan: BuildPlan, options: RegistryOptions): ReadonlyArray<Layer> => {
-  if (plan.base === undefined) return [];
-  const remote = parseReference(plan.base.reference);
-  if (E.isLeft(remote)) throw new Error(`a planned base has an invalid reference: ${remote.left}`);
-  return remoteLayers(store, remote.right, plan.base.layers, options);
 };

@@ -90,6 +90,19 @@ export const remoteLayers = (store: Store, ref: Reference, layers: ReadonlyArray
 };
 
 /**
+ * The layers of a planned base, fetched from its registry when opened. The plan holds
+ * the reference as text (it is data, printed as JSON and keyed in lading.lock): this is
+ * the one place it is read back, where the plan's base becomes layers.
+ *
+ * @category constructors
+ */
+export const baseLayers = (store: Store, base: PlannedBase, layers: ReadonlyArray<BaseLayer>, options: RegistryOptions): ReadonlyArray<Layer> => {
+  const ref = parseReference(base.reference);
+  if (E.isLeft(ref)) throw new Error(`a planned base has an invalid reference: ${ref.left}`);
+  return remoteLayers(store, ref.right, layers, options);
+};
+
+/**
  * How plan's host reads a base layer: fetched into the store (verified) when opened,
  * unless it is there already.
  *
@@ -97,11 +110,8 @@ export const remoteLayers = (store: Store, ref: Reference, layers: ReadonlyArray
  */
 export const baseLayerFetcher =
   (store: Store, options: RegistryOptions): FetchBaseLayer =>
-  (base, layer) => {
-    const ref = parseReference(base.reference);
-    if (E.isLeft(ref)) throw new Error(`a planned base has an invalid reference: ${ref.left}`);
-    return remoteLayers(store, ref.right, [layer], options)[0]!;
-  };
+  (base, layer) =>
+    baseLayers(store, base, [layer], options)[0]!;
 
 /** The platform chosen from an index when none is asked for. */
 const DEFAULT_PLATFORM: PlatformIR = { os: "linux", architecture: "amd64" };

@@ -6,14 +6,13 @@
  * From a layout or an archive, every blob is checked against its digest on its way into
  * the store.
  */
-import * as E from "fp-ts/lib/Either.js";
-import { forEachLimit, parseReference } from "../core/index.ts";
+import { forEachLimit } from "../core/index.ts";
 import type { PlatformIR } from "../eval/index.ts";
 import type { Image } from "../oci/index.ts";
 import { manifestOf } from "../oci/index.ts";
 import type { PlannedBase } from "../plan/index.ts";
 import type { RegistryOptions } from "../registry/index.ts";
-import { remoteLayers, TRANSFERS } from "../registry/index.ts";
+import { baseLayers, TRANSFERS } from "../registry/index.ts";
 import type { Store } from "../store/index.ts";
 import { storedLayer, storeLayer } from "../store/index.ts";
 import type { Inspection } from "./inspect.ts";
@@ -37,9 +36,7 @@ const intoStore = async (store: Store, image: Image): Promise<Image> => {
  * @category destructors
  */
 export const inspectBase = async (store: Store, base: PlannedBase, env: Readonly<Record<string, string | undefined>>): Promise<Inspection> => {
-  const ref = parseReference(base.reference);
-  if (E.isLeft(ref)) throw new Error(`a planned base has an invalid reference: ${ref.left}`);
-  const layers = remoteLayers(store, ref.right, base.layers, { env });
+  const layers = baseLayers(store, base, base.layers, { env });
   // Fetched a few at once, then read one by one.
   await forEachLimit(layers, TRANSFERS, async (l) => void (await l.file()));
   return inspectLayers(`docker://${base.reference}`, layers);
