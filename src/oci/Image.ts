@@ -15,7 +15,9 @@ import type { ImageConfig, Manifest } from "./codecs.ts";
 
 /**
  * A layer: its descriptor's media type, digest and size, its diff_id (the digest of the
- * uncompressed tar), and its bytes on demand.
+ * uncompressed tar), and its bytes on demand. What is read is checked against the
+ * descriptor: a registry's and the store's blobs on their way into the store, any other
+ * by whoever reads it (`storeLayer` as it copies it in, inspect as it lists it).
  *
  * @category model
  */

@@ -30,7 +30,7 @@ export interface WriteOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
-/** Makes sure a blob is in the store, fetching a base's layer if it must. */
+/** Makes sure a blob of the image is in the store, opening its layer if it must. */
 export interface Blobs {
   ensure(digest: Digest): Promise<void>;
 }
