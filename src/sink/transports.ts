@@ -1,6 +1,6 @@
 /**
  * The one place that picks a transport's module for a location: reading an image from
- * it, bringing it into the store, and writing a built image to it.
+ * it, bringing it into the store, and writing an image to it.
  */
 import * as os from "node:os";
 import { DiagnosticError, error } from "../core/index.ts";
