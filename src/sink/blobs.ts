@@ -88,22 +88,31 @@ export const layerCompression = (mediaType: string, what: string): "gzip" | "non
 };
 
 /**
- * Reads a layer's tar through once to learn its size, checking it against the layer's
- * diff_id: a base layer whose content is not what its config says is refused.
+ * A layer's uncompressed size, checking the layer against its diff_id: a base layer whose
+ * content is not what its config says is refused. The blob is read through once, its own
+ * digest checked as well, and what it unpacks to recorded in the store by its digest: a
+ * later build on the same base reads the record instead of the layer.
  */
 export const verifyDiffId = async (store: Store, layer: Layer, compression: "gzip" | "none"): Promise<number> => {
+  const refuse = (diffId: Digest): never => {
+    throw new DiagnosticError([error({}, `layer ${layer.digest} does not unpack to its diff_id ${layer.diffId} (it unpacks to ${diffId}): refused`)]);
+  };
+  const known = await store.getUnpacked(layer.digest);
+  if (known !== undefined) return known.diffId === layer.diffId ? known.uncompressedSize : refuse(known.diffId);
+  const blob = createDigestingStream(1 << 20);
   const tarred = createDigestingStream(1 << 20);
   await pipeline([
     createReadStream(store.blobPath(layer.digest), { highWaterMark: 1 << 20 }),
+    blob.stream,
     ...(compression === "gzip" ? [zlib.createGunzip()] : []),
     tarred.stream,
     new Writable({ write: (_chunk, _enc, cb) => cb() }),
   ]).catch((e: unknown) => {
     throw new DiagnosticError([error({}, `layer ${layer.digest} cannot be unpacked: ${(e as Error).message}`)]);
   });
-  if (tarred.digest() !== layer.diffId) {
-    throw new DiagnosticError([error({}, `layer ${layer.digest} does not unpack to its diff_id ${layer.diffId}: refused`)]);
-  }
+  if (blob.digest() !== layer.digest) throw await store.discardCorrupt(layer.digest);
+  if (tarred.digest() !== layer.diffId) refuse(tarred.digest());
+  await store.putUnpacked(layer.digest, { diffId: tarred.digest(), uncompressedSize: tarred.size() });
   return tarred.size();
 };
 
