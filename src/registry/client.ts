@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Digest } from "../core/index.ts";
@@ -98,9 +98,11 @@ export interface RegistryClient {
   getManifest(tagOrDigest: string): Promise<{ readonly bytes: Buffer; readonly mediaType: string; readonly digest: Digest }>;
   /**
    * Downloads a blob to `file`, verifying its digest (and size, when given) while it
-   * streams. Retries a cut-off transfer; nothing is left at `file` when it fails.
+   * streams. Retries a cut-off transfer; nothing is left at `file` when it fails. Each
+   * attempt's bytes also go to a fresh `tap()`, as fast as it takes them, ended when the
+   * attempt's body ends; a tap that fails is let go and the download goes on.
    */
-  getBlob(digest: Digest, file: string, size?: number): Promise<void>;
+  getBlob(digest: Digest, file: string, size?: number, tap?: () => Writable): Promise<void>;
   hasBlob(digest: Digest): Promise<boolean>;
   /**
    * Sends a blob: mounted from `mountFrom` (a repository of the same registry) when it
@@ -257,13 +259,17 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
         if (claimed !== undefined && claimed !== digest) return fail(ref, `the manifest at ${tagOrDigest} does not match the digest the registry claims (${claimed}): refused`);
         return { bytes, mediaType: (res.header("content-type") ?? "").split(";")[0]!.trim(), digest };
       }),
-    getBlob: async (digest, file, size) => {
+    getBlob: async (digest, file, size, tap) => {
       const mismatch = (): never => fail(ref, `blob ${digest} does not match its digest: refused`);
       try {
         await withBodyRetry(`GET blob ${digest}`, async () => {
           const res = await request("GET", `${v2}/blobs/${digest}`, { ok: [200] });
           const hash = createHash("sha256");
           let got = 0;
+          const tapped = tap?.();
+          const tapping = (): boolean => tapped !== undefined && !tapped.destroyed && !tapped.writableEnded;
+          // A failing tap is let go: its error is the tap owner's to read.
+          tapped?.on("error", () => undefined);
           await pipeline(
             res.body,
             new Transform({
@@ -276,11 +282,27 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
                 }
                 hash.update(chunk);
                 options.onTransfer?.({ digest, received: got, size, done: false });
-                cb(null, chunk);
+                if (!tapping() || tapped!.write(chunk)) {
+                  cb(null, chunk);
+                  return;
+                }
+                // The tap's pace is the download's: no more than its buffer is held.
+                const go = (): void => {
+                  tapped!.off("drain", go).off("close", go);
+                  cb(null, chunk);
+                };
+                tapped!.on("drain", go).on("close", go);
+              },
+              flush(cb) {
+                if (tapping()) tapped!.end();
+                cb();
               },
             }),
             createWriteStream(file, { highWaterMark: 1 << 20 }),
-          );
+          ).catch((e: unknown) => {
+            tapped?.destroy();
+            throw e;
+          });
           const length = res.header("content-length");
           if (length !== undefined && Number(length) !== got) throw new Error(`the blob was cut off at ${got} of ${length} bytes`);
           if (size !== undefined && got !== size) throw new Error(`the blob was cut off at ${got} of ${size} bytes`);

@@ -14,7 +14,8 @@ import type { PlatformIR } from "../eval/index.ts";
 import type { Blob, Descriptor, ImageConfig, Image, Layer, Manifest } from "../oci/index.ts";
 import { decodeJson, fileLayer, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, ImageConfig as ImageConfigC, Index, Manifest as ManifestC, OCI_INDEX, OCI_LAYER_GZIP, OCI_LAYER_TAR } from "../oci/index.ts";
 import type { BaseLayer, FetchBaseLayer, PlannedBase } from "../plan/index.ts";
-import type { Store } from "../store/index.ts";
+import type { Store, Unpacking } from "../store/index.ts";
+import { unpacking } from "../store/index.ts";
 import type { RegistryClient, RegistryOptions } from "./client.ts";
 import { registryClient } from "./client.ts";
 
@@ -57,11 +58,17 @@ const manifestByDigest = async (store: Store, client: RegistryClient, digest: Di
  *
  * @category destructors
  */
-export const fetchBlob = async (store: Store, client: RegistryClient, digest: Digest, size: number | undefined): Promise<void> => {
+export const fetchBlob = async (store: Store, client: RegistryClient, digest: Digest, size: number | undefined, compression?: "gzip" | "none"): Promise<void> => {
   if (await store.hasBlob(digest, size)) return;
   const temp = store.tempPath();
-  await client.getBlob(digest, temp, size);
+  // A layer is unpacked as it arrives, on the thread pool while the next bytes come: what
+  // it unpacks to is recorded with it, and checking its diff_id needs no second pass.
+  let unpacked: Unpacking | undefined;
+  await client.getBlob(digest, temp, size, compression === undefined ? undefined : () => (unpacked = unpacking(compression)).stream);
   await store.commitBlob(temp, digest);
+  // A layer that does not unpack gets no record: the reader that needs it says why.
+  const found = await unpacked?.result().catch(() => undefined);
+  if (found !== undefined) await store.putUnpacked(digest, found);
 };
 
 /**
@@ -77,7 +84,8 @@ export const remoteLayers = (store: Store, ref: Reference, layers: ReadonlyArray
   const fetchOnce = (l: BaseLayer): Promise<void> => {
     const known = fetching.get(l.digest);
     if (known !== undefined) return known;
-    const started = fetchBlob(store, (client ??= registryClient(ref, options)), l.digest, l.size).finally(() => fetching.delete(l.digest));
+    const compression = l.mediaType.endsWith("gzip") ? "gzip" : l.mediaType.endsWith("tar") ? "none" : undefined;
+    const started = fetchBlob(store, (client ??= registryClient(ref, options)), l.digest, l.size, compression).finally(() => fetching.delete(l.digest));
     fetching.set(l.digest, started);
     return started;
   };

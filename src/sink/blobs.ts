@@ -6,16 +6,15 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { Transform, Writable } from "node:stream";
+import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import * as zlib from "node:zlib";
 import type { Digest } from "../core/index.ts";
 import { createDigestingStream, DiagnosticError, digestFromHex, error, forEachLimit } from "../core/index.ts";
 import type { Descriptor, Image, Layer } from "../oci/index.ts";
 import { manifestOf } from "../oci/index.ts";
 import { TRANSFERS } from "../registry/index.ts";
 import type { Store } from "../store/index.ts";
-import { storeLayer } from "../store/index.ts";
+import { storeLayer, unpacking } from "../store/index.ts";
 
 /**
  * What a sink needs besides the image: the name to use when the transport gives none,
@@ -100,20 +99,15 @@ export const verifyDiffId = async (store: Store, layer: Layer, compression: "gzi
   const known = await store.getUnpacked(layer.digest);
   if (known !== undefined) return known.diffId === layer.diffId ? known.uncompressedSize : refuse(known.diffId);
   const blob = createDigestingStream(1 << 20);
-  const tarred = createDigestingStream(1 << 20);
-  await pipeline([
-    createReadStream(store.blobPath(layer.digest), { highWaterMark: 1 << 20 }),
-    blob.stream,
-    ...(compression === "gzip" ? [zlib.createGunzip()] : []),
-    tarred.stream,
-    new Writable({ write: (_chunk, _enc, cb) => cb() }),
-  ]).catch((e: unknown) => {
-    throw new DiagnosticError([error({}, `layer ${layer.digest} cannot be unpacked: ${(e as Error).message}`)]);
-  });
+  const unpacked = unpacking(compression);
+  const found = await pipeline([createReadStream(store.blobPath(layer.digest), { highWaterMark: 1 << 20 }), blob.stream, unpacked.stream])
+    .then(() => unpacked.result())
+    .catch((e: unknown) => {
+      throw new DiagnosticError([error({}, `layer ${layer.digest} cannot be unpacked: ${(e as Error).message}`)]);
+    });
   if (blob.digest() !== layer.digest) throw await store.discardCorrupt(layer.digest);
-  if (tarred.digest() !== layer.diffId) refuse(tarred.digest());
-  await store.putUnpacked(layer.digest, { diffId: tarred.digest(), uncompressedSize: tarred.size() });
-  return tarred.size();
+  await store.putUnpacked(layer.digest, found);
+  return found.diffId === layer.diffId ? found.uncompressedSize : refuse(found.diffId);
 };
 
 /**
