@@ -102,7 +102,7 @@ export const spdxDocument = (plan: BuildPlan, copyright: CopyrightReader, tool =
     for (const p of layer.packages ?? []) {
       const id = spdxId("Package", `${p.name}-${p.architecture}${p.installed ? "" : "-files"}`);
       if (packages.some((x) => x["SPDXID"] === id)) continue;
-      const doc = layer.entries.find((e) => e.path === `/usr/share/doc/${p.name}/copyright`);
+      const doc = [...layer.entries].find((e) => e.path === `/usr/share/doc/${p.name}/copyright`);
       const text = doc?.type === "file" ? copyright(p, doc.digest) : undefined;
       packages.push({
         SPDXID: id,
