@@ -37,6 +37,7 @@ const PATH_LEN = 32;
 const SOURCE_LEN = 36;
 const TARGET_LEN = 40;
 const DIGEST = 44;
+const SOURCE_HEAD = 76;
 
 const HAS_SOURCE = 1;
 const HAS_TARGET = 2;
@@ -44,6 +45,25 @@ const HAS_DIGEST = 4;
 const HAS_SIZE = 8;
 /** Kept as the object it came as (xattrs, a string UTF-8 cannot carry, a field out of range). */
 const AS_OBJECT = 16;
+/** The source is a head kept once for the layer and the end of the path (SOURCE_LEN code units of it). */
+const SOURCE_SPLIT = 32;
+
+/** At most this many source heads a layer; a source past them is kept whole. */
+const MAX_HEADS = 1 << 16;
+
+/**
+ * How much of its end `source` shares with `path`, in code units, not starting inside a
+ * surrogate pair: a host file's source is its copy's root and then the path below it.
+ */
+const sharedEnd = (source: string, path: string): number => {
+  let n = 0;
+  while (n < source.length && n < path.length && source.charCodeAt(source.length - 1 - n) === path.charCodeAt(path.length - 1 - n)) n++;
+  if (n > 0 && n < source.length) {
+    const first = source.charCodeAt(source.length - n);
+    if (first >= 0xdc00 && first <= 0xdfff) n--;
+  }
+  return n;
+};
 
 const TYPES: ReadonlyArray<PlannedEntry["type"]> = ["file", "dir", "symlink", "hardlink"];
 const TYPE_CODE: Readonly<Record<string, number>> = { file: 0, dir: 1, symlink: 2, hardlink: 3 };
@@ -86,6 +106,9 @@ export class PackedEntries implements EntryList<PlannedEntry> {
   private readonly keyOrders: string[][] = [];
   private readonly keyCodes = new Map<string, number>();
   private readonly objects = new Map<number, PlannedEntry>();
+  /** The heads of split sources, by the number records keep (plus one). */
+  private readonly heads: string[] = [];
+  private readonly headCodes = new Map<string, number>();
   /** The records' indices in reading order; undefined for the order they were packed in. */
   private order: Uint32Array | undefined = undefined;
 
@@ -132,7 +155,21 @@ export class PackedEntries implements EntryList<PlannedEntry> {
     const size = r["size"] as number | undefined;
     const digest = r["digest"] as string | undefined;
     const pathLen = Buffer.byteLength(e.path);
-    const sourceLen = source === undefined ? 0 : Buffer.byteLength(source);
+    // Thousands of host files share their copy's root: a source is kept as that head, once,
+    // and the end of its path.
+    let head = 0;
+    let tail = 0;
+    if (source !== undefined) {
+      tail = sharedEnd(source, e.path);
+      const h = source.slice(0, source.length - tail);
+      head = this.headCodes.get(h) ?? 0;
+      if (head === 0 && this.heads.length < MAX_HEADS) {
+        this.heads.push(h);
+        head = this.heads.length;
+        this.headCodes.set(h, head);
+      }
+    }
+    const sourceLen = source === undefined || head !== 0 ? 0 : Buffer.byteLength(source);
     const targetLen = target === undefined ? 0 : Buffer.byteLength(target);
     const total = pathLen + sourceLen + targetLen;
     if (this.stringUsed + total > STRING_CHUNK || this.strings.length === 0) {
@@ -143,11 +180,11 @@ export class PackedEntries implements EntryList<PlannedEntry> {
     const s = this.strings[chunk]!;
     const start = this.stringUsed;
     s.write(e.path, start, "utf8");
-    if (source !== undefined) s.write(source, start + pathLen, "utf8");
+    if (sourceLen > 0) s.write(source!, start + pathLen, "utf8");
     if (target !== undefined) s.write(target, start + pathLen + sourceLen, "utf8");
     this.stringUsed += total;
     rec[at + TYPE] = TYPE_CODE[e.type]!;
-    rec[at + FLAGS] = (source === undefined ? 0 : HAS_SOURCE) | (target === undefined ? 0 : HAS_TARGET) | (size === undefined ? 0 : HAS_SIZE);
+    rec[at + FLAGS] = (source === undefined ? 0 : HAS_SOURCE) | (head === 0 ? 0 : SOURCE_SPLIT) | (target === undefined ? 0 : HAS_TARGET) | (size === undefined ? 0 : HAS_SIZE);
     rec.writeUInt16LE(code, at + KEYS);
     rec.writeUInt32LE(e.mode, at + MODE);
     rec.writeUInt32LE(e.uid, at + UID);
@@ -156,7 +193,8 @@ export class PackedEntries implements EntryList<PlannedEntry> {
     rec.writeUInt32LE(chunk, at + STR_CHUNK);
     rec.writeUInt32LE(start, at + STR_OFFSET);
     rec.writeUInt32LE(pathLen, at + PATH_LEN);
-    rec.writeUInt32LE(sourceLen, at + SOURCE_LEN);
+    rec.writeUInt32LE(head === 0 ? sourceLen : tail, at + SOURCE_LEN);
+    rec.writeUInt32LE(head, at + SOURCE_HEAD);
     rec.writeUInt32LE(targetLen, at + TARGET_LEN);
     if (digest !== undefined) this.setDigest(i, digest as Digest);
     return i;
@@ -183,12 +221,14 @@ export class PackedEntries implements EntryList<PlannedEntry> {
     const s = this.strings[rec.readUInt32LE(at + STR_CHUNK)]!;
     const start = rec.readUInt32LE(at + STR_OFFSET);
     const pathLen = rec.readUInt32LE(at + PATH_LEN);
-    const sourceLen = rec.readUInt32LE(at + SOURCE_LEN);
+    const split = (flags & SOURCE_SPLIT) !== 0;
+    const sourceLen = split ? 0 : rec.readUInt32LE(at + SOURCE_LEN);
+    const path = s.toString("utf8", start, start + pathLen);
     const out: Record<string, unknown> = {};
     for (const k of this.keyOrders[rec.readUInt16LE(at + KEYS)]!) {
       switch (k) {
         case "path":
-          out[k] = s.toString("utf8", start, start + pathLen);
+          out[k] = path;
           break;
         case "type":
           out[k] = TYPES[rec[at + TYPE]!];
@@ -206,7 +246,7 @@ export class PackedEntries implements EntryList<PlannedEntry> {
           out[k] = rec.readDoubleLE(at + SIZE);
           break;
         case "source":
-          out[k] = s.toString("utf8", start + pathLen, start + pathLen + sourceLen);
+          out[k] = split ? this.heads[rec.readUInt32LE(at + SOURCE_HEAD) - 1]! + path.slice(path.length - rec.readUInt32LE(at + SOURCE_LEN)) : s.toString("utf8", start + pathLen, start + pathLen + sourceLen);
           break;
         case "target":
           out[k] = s.toString("utf8", start + pathLen + sourceLen, start + pathLen + sourceLen + rec.readUInt32LE(at + TARGET_LEN));
