@@ -37,6 +37,7 @@ const PATH_LEN = 32;
 const SOURCE_LEN = 36;
 const TARGET_LEN = 40;
 const DIGEST = 44;
+const NUMBER_AT = { mode: MODE, uid: UID, gid: GID } as const;
 const SOURCE_HEAD = 76;
 
 const HAS_SOURCE = 1;
@@ -234,13 +235,9 @@ export class PackedEntries implements EntryList<PlannedEntry> {
           out[k] = TYPES[rec[at + TYPE]!];
           break;
         case "mode":
-          out[k] = rec.readUInt32LE(at + MODE);
-          break;
         case "uid":
-          out[k] = rec.readUInt32LE(at + UID);
-          break;
         case "gid":
-          out[k] = rec.readUInt32LE(at + GID);
+          out[k] = rec.readUInt32LE(at + NUMBER_AT[k]);
           break;
         case "size":
           out[k] = rec.readDoubleLE(at + SIZE);
