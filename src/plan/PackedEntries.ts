@@ -322,7 +322,8 @@ export class PackedEntries implements EntryList<PlannedEntry> {
 
   /**
    * A view of these records in the order `records` gives (indices of records, some left
-   * out): the storage is shared, not copied. Nothing more may be packed into either.
+   * out): the storage is shared, not copied. Nothing may be packed into the view; records
+   * packed into this list after it was made are not in it.
    */
   ordered(records: ArrayLike<number>): PackedEntries {
     const view = Object.create(PackedEntries.prototype) as PackedEntries;
