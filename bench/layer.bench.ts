@@ -258,13 +258,14 @@ const buildah = (root: string, args: ReadonlyArray<string>): Promise<Measured> =
 // The contenders
 // ---------------------------------------------------------------------------------------
 
-type Contender = "ladingCold" | "ladingWarm" | "ladingDiff" | "gnuPipeline" | "buildah";
+type Contender = "ladingCold" | "ladingWarm" | "ladingDiff" | "gnuPipeline" | "pigzPipeline" | "buildah";
 
 const LABELS: Record<Contender, string> = {
   ladingCold: "lading cold",
   ladingWarm: "lading warm",
   ladingDiff: "lading diff (cold store)",
   gnuPipeline: "tar | gzip -6 | sha256sum",
+  pigzPipeline: "tar | pigz -6 | sha256sum",
   buildah: "buildah bud + push",
 };
 
@@ -273,7 +274,10 @@ interface Round {
   readonly digests: { readonly cold: string; readonly warm: string; readonly gnuSha256: string };
 }
 
-const GNU_PIPELINE = "set -euo pipefail; tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - -C bench/.work tree | gzip -n -6 | sha256sum";
+const TAR = "set -euo pipefail; tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - -C bench/.work tree";
+const GNU_PIPELINE = `${TAR} | gzip -n -6 | sha256sum`;
+/** The same on every core: pigz compresses blocks in parallel, as lading does. */
+const PIGZ_PIPELINE = `${TAR} | pigz -n -6 | sha256sum`;
 
 const runRound = async (i: number, verify: boolean): Promise<Round> => {
   const dir = path.join(RUNS_DIR, String(i));
@@ -303,6 +307,8 @@ const runRound = async (i: number, verify: boolean): Promise<Round> => {
   const gnu = await measure("bash", ["-c", GNU_PIPELINE]);
   const gnuSha256 = gnu.stdout.trim().split(/\s+/)[0] ?? "";
   printRun("GNU pipeline", gnu, `sha256:${gnuSha256}`);
+  const pigz = await measure("bash", ["-c", PIGZ_PIPELINE]);
+  printRun("pigz pipeline", pigz, `sha256:${pigz.stdout.trim().split(/\s+/)[0] ?? ""}`);
 
   const buildahDir = path.join(dir, "buildah");
   let bud: Measured;
@@ -332,6 +338,7 @@ const runRound = async (i: number, verify: boolean): Promise<Round> => {
       ladingWarm: runOf(warm),
       ladingDiff: runOf(diff),
       gnuPipeline: runOf(gnu),
+      pigzPipeline: runOf(pigz),
       buildah: buildahRun,
     },
     digests: { cold: coldDigest, warm: warmDigest, gnuSha256 },
@@ -366,7 +373,7 @@ interface LayerTarget extends Target {
 
 const main = async (): Promise<void> => {
   const rounds = benchRuns(2);
-  await requireTools(["buildah", "skopeo", "tar", "gzip", "sha256sum", "bash", "cp", "sync", "getconf", "git"]);
+  await requireTools(["pigz", "buildah", "skopeo", "tar", "gzip", "sha256sum", "bash", "cp", "sync", "getconf", "git"]);
   await readClockTicks();
   const load = os.loadavg()[0] ?? 0;
   const tree = await ensureTree();
@@ -394,12 +401,12 @@ const main = async (): Promise<void> => {
   const ladingPeakRssMiB = Math.max(peakRss("ladingCold"), peakRss("ladingWarm"));
 
   const targets: LayerTarget[] = [
-    { name: "lading cold / GNU pipeline", value: med.ladingCold / med.gnuPipeline, unit: "x", target: "<= 1.0", pass: med.ladingCold / med.gnuPipeline <= 1.0 },
-    { name: "buildah / lading cold", value: med.buildah / med.ladingCold, unit: "x", target: ">= 1.5", pass: med.buildah / med.ladingCold >= 1.5 },
-    { name: "lading warm / lading cold", value: med.ladingWarm / med.ladingCold, unit: "x", target: "< 0.10", pass: med.ladingWarm / med.ladingCold < 0.1 },
-    { name: "lading peak RSS", value: ladingPeakRssMiB, unit: "MiB", target: "< 300", pass: ladingPeakRssMiB < 300 },
-    { name: "lading diff of two specs", value: med.ladingDiff, unit: "s", target: "< 2", pass: med.ladingDiff < 2 },
-    { name: "lading diff / lading cold", value: med.ladingDiff / med.ladingCold, unit: "x", target: "< 0.25", pass: med.ladingDiff / med.ladingCold < 0.25 },
+    { name: "lading cold / gzip pipeline (one core)", value: med.ladingCold / med.gnuPipeline, unit: "x", target: "<= 0.63 (keep)", pass: med.ladingCold / med.gnuPipeline <= 0.63 },
+    { name: "lading cold / pigz pipeline (every core)", value: med.ladingCold / med.pigzPipeline, unit: "x", target: "<= 1.0", pass: med.ladingCold / med.pigzPipeline <= 1.0 },
+    { name: "buildah bud + push / lading cold", value: med.buildah / med.ladingCold, unit: "x", target: ">= 3", pass: med.buildah / med.ladingCold >= 3 },
+    { name: "lading warm / lading cold", value: med.ladingWarm / med.ladingCold, unit: "x", target: "< 0.05", pass: med.ladingWarm / med.ladingCold < 0.05 },
+    { name: "lading peak RSS", value: ladingPeakRssMiB, unit: "MiB", target: "< 200", pass: ladingPeakRssMiB < 200 },
+    { name: "lading diff of two specs, cold store", value: med.ladingDiff, unit: "s", target: "< 1", pass: med.ladingDiff < 1 },
   ];
 
   console.log(`\n${tree.files} files, ${(tree.bytes / MiB).toFixed(0)} MiB, one layer; ${rounds} run${rounds === 1 ? "" : "s"} each, median\n`);

@@ -28,15 +28,14 @@
  * bench/.work/registry/ and are reused while tree.json there shows the same parameters;
  * delete that directory to start over. Linux only: GNU time, /proc.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { createCipheriv, createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import { KiB, LADING, MiB, ROOT, Rng, WORK, benchRuns, commit, digestOf, exec, failed, finishTree, firstLine, machine, measure as measureIn, median, printRunLine, processCpuSeconds, readClockTicks, requireTools, reusableTree, runColumns, secondsSince, showWritten, skopeoInspect, skopeoManifest, table, textOf, vocabulary, warmPageCache, warnDisturbed, writeIfChanged, writeResults, workPaths, writeTreeFile } from "./support.ts";
 import type { Measured, Run, Target } from "./support.ts";
+import { startRegistry as startTestRegistry, stopAllRegistries } from "../test/support/registry.ts";
 
 const BASE = path.join(WORK, "registry");
 const { tree: TREE, treeMarker: TREE_MARKER, spec: SPEC, runs: RUNS_DIR } = workPaths(BASE);
@@ -234,66 +233,10 @@ interface Registry {
   stop(): Promise<void>;
 }
 
-/** Registries still running, stopped however the benchmark ends. */
-const running = new Set<ChildProcess>();
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no free port"))));
-    });
-  });
-
-const stopChild = async (child: ChildProcess): Promise<void> => {
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise<void>((r) => child.once("exit", () => r()));
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
-  running.delete(child);
-};
-
-/**
- * Starts a registry whose storage and config live in `dir`, a directory of its own: a
- * fresh `dir` is an empty registry.
- */
+/** A registry as the tests start it, whose CPU seconds are counted apart from the client's. */
 const startRegistry = async (dir: string): Promise<Registry> => {
-  await fs.mkdir(path.join(dir, "data"), { recursive: true });
-  const port = await freePort();
-  const config = path.join(dir, "config.yml");
-  await fs.writeFile(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, "data")}\nhttp:\n  addr: 127.0.0.1:${port}\n`);
-  const child = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "ignore", "pipe"] });
-  running.add(child);
-  let stderr = "";
-  child.stderr.on("data", (d: Buffer) => {
-    if (stderr.length < 64 * KiB) stderr += d.toString();
-  });
-  const spawned = new Promise<Error | undefined>((r) => {
-    child.once("spawn", () => r(undefined));
-    child.once("error", (e) => r(e));
-  });
-  const failed = await spawned;
-  if (failed !== undefined) {
-    running.delete(child);
-    throw new Error(`cannot start docker-registry: ${failed.message}`);
-  }
-  const host = `127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    const up = await fetch(`http://${host}/v2/`).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (up) return { host, cpuSeconds: () => processCpuSeconds(child.pid!), stop: () => stopChild(child) };
-    if (child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  await stopChild(child);
-  throw new Error(`docker-registry did not start on ${host}:\n${stderr}`);
+  const r = await startTestRegistry(dir);
+  return { host: r.host, cpuSeconds: () => processCpuSeconds(r.pid), stop: r.stop };
 };
 
 // ---------------------------------------------------------------------------------------
@@ -540,7 +483,7 @@ const main = async (): Promise<void> => {
   await writeResults(RESULTS, report);
 };
 
-const stopAll = (): Promise<void> => Promise.all([...running].map(stopChild)).then(() => undefined);
+const stopAll = stopAllRegistries;
 
 for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
   process.once(signal, () => {

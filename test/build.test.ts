@@ -89,7 +89,7 @@ describe("hard links", () => {
     );
     const { plan: p, inputs } = await planOrThrow(image);
     const store = await openStore(path.join(work, "hl-store"));
-    const built = await buildImage(store, p, inputs);
+    const { image: built } = await buildImage(store, p, inputs);
     const out = path.join(work, "hl-oci");
     await writeImage(store, built, { _tag: "Oci", dir: out, tag: "x" }, { defaultName: "x" });
     await validateImage(`oci:${out}:x`);
@@ -166,7 +166,7 @@ describe("one OCI layout, many writers", () => {
     const image = pipe(Image.scratch, Image.withLayer(Layer.make("l", [Entry.file("/f", "f\n")])), Image.withCmd(["/f"]));
     const { plan: p, inputs } = await planOrThrow(image);
     const store = await openStore(path.join(work, "many-store"));
-    const built = await buildImage(store, p, inputs);
+    const { image: built } = await buildImage(store, p, inputs);
     const out = path.join(work, "many-oci");
     const tags = Array.from({ length: 8 }, (_, i) => `t${i}`);
     // Some find no layout yet and race to create it; the others add to it.

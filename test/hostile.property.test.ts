@@ -159,7 +159,7 @@ describe("hostile layers through every reader and sink", () => {
             { _tag: "Bundle", dir: path.join(dir, "bundle") },
           ];
           const imported = await attempt("copy", async () => {
-            const built = await importImage(store, source, undefined, {});
+            const built = await importImage(store, source, undefined, { env: {} });
             for (const to of targets) await attempt(`write ${to._tag}`, () => writeImage(store, built, to, { defaultName: "property" }));
           });
           if (imported === "ok") {

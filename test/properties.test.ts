@@ -101,13 +101,13 @@ describe("lazy", () => {
     const warm = await once();
     expect(counts).toEqual({ hits: 50, misses: 50 });
     expect(warm.cached).toEqual(["tree"]);
-    expect(warm.manifest.digest).toBe(cold.manifest.digest);
+    expect(warm.image.manifest?.digest).toBe(cold.image.manifest?.digest);
     // An edit is seen: a changed file is re-hashed and its layer rebuilt.
     await fs.writeFile(path.join(specDir, "tree", "f0"), "changed\n");
     const edited = await once();
     expect(counts.misses).toBe(51);
     expect(edited.cached).toEqual([]);
-    expect(edited.manifest.digest).not.toBe(cold.manifest.digest);
+    expect(edited.image.manifest?.digest).not.toBe(cold.image.manifest?.digest);
   });
 });
 

@@ -81,7 +81,7 @@ describe("docker:// without auth", () => {
     const ref = `${open.host}/other/site:v2s2`;
     await mustRun("skopeo", ["copy", "--dest-tls-verify=false", "--format", "v2s2", `oci:${layout}:site`, `docker://${ref}`]);
     const { image } = await validateImage(`docker://${ref}`);
-    expect(image.config.config?.User).toBe("www");
+    expect(image.config.value.config?.User).toBe("www");
     const diff = await runLading(["diff", `oci:${layout}:site`, `docker://${ref}`, "--store", store]);
     expect(diff.stdout).toContain("no differences");
     expect(diff.code).toBe(0);

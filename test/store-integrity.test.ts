@@ -116,3 +116,27 @@ describe("a damaged store blob", () => {
     await validateImage(`oci:${path.join(work, "f")}:latest`);
   });
 });
+
+describe("what a base layer unpacks to", () => {
+  it("is found once and recorded by the blob's digest; a record naming another diff_id refuses the layer", async () => {
+    const built = await build(path.join(work, "s4-build"), `oci:${path.join(work, "h")}`);
+    expect(built.code).toBe(0);
+    const store = path.join(work, "s4");
+    // Copied from a layout, the layer is one lading did not build: its diff_id is checked.
+    expect((await runLading(["copy", "--store", store, `oci:${path.join(work, "h")}`, `oci:${path.join(work, "i")}`])).code).toBe(0);
+    const layer = (await layerOf(path.join(work, "h"))) as `sha256:${string}`;
+    const recordFile = path.join(store, "unpacked", `${digestHex(layer)}.json`);
+    const record = JSON.parse(await fs.readFile(recordFile, "utf8")) as { diffId: string; uncompressedSize: number };
+    const inspected = await runLading(["inspect", `oci:${path.join(work, "h")}:latest`, "--json"]);
+    expect(inspected.code).toBe(0);
+    expect(inspected.stdout).toContain(record.diffId);
+    expect(record.uncompressedSize % 512).toBe(0);
+    // The next write reads the record, not the layer: a record that says otherwise is believed, and refuses.
+    const other = `sha256:${"0".repeat(64)}`;
+    await fs.writeFile(recordFile, JSON.stringify({ ...record, diffId: other }));
+    const refused = await runLading(["copy", "--store", store, `oci:${path.join(work, "h")}`, `docker-archive:${path.join(work, "j.tar")}`]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`does not unpack to its diff_id ${record.diffId} (it unpacks to ${other})`);
+    await expect(fs.access(path.join(work, "j.tar"))).rejects.toThrow();
+  });
+});

@@ -8,13 +8,15 @@ import { createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import * as E from "fp-ts/lib/Either.js";
-import type { Digest, Reference } from "../core/index.ts";
-import { createDigestingStream, DiagnosticError, parseReference } from "../core/index.ts";
-import type { Blob, ImageConfig, ImageLayer, LayerBlob, Manifest } from "../oci/index.ts";
+import type { Digest } from "../core/index.ts";
+import { createDigestingStream, DiagnosticError } from "../core/index.ts";
+import type { Blob, Image, ImageConfig, Layer, LayerBlob } from "../oci/index.ts";
 import { canonicalBlob, makeManifest, OCI_LAYER_GZIP } from "../oci/index.ts";
 import type { BuildPlan, LayerFormat, PlanInputs, PlannedLayer, PlannedRun } from "../plan/index.ts";
+import type { RegistryOptions } from "../registry/index.ts";
+import { baseLayers } from "../registry/index.ts";
 import type { Store } from "../store/index.ts";
+import { storedLayer } from "../store/index.ts";
 import { compressionId, createDeterministicGzip } from "./gzip.ts";
 import { TAR_FORMAT, tarStream, writeLayerTar } from "./tar.ts";
 
@@ -47,7 +49,7 @@ export type BuildEvent =
 export interface StepRequest {
   readonly plan: BuildPlan;
   readonly layer: PlannedLayer & { readonly run: PlannedRun };
-  readonly below: ReadonlyArray<ImageLayer>;
+  readonly below: ReadonlyArray<Layer>;
   readonly inputs: PlanInputs;
 }
 
@@ -60,28 +62,26 @@ export interface StepRequest {
 export type StepRunner = (request: StepRequest) => Promise<LayerBlob>;
 
 /**
- * How a build runs steps: without a runner, a step that is not cached is an error.
+ * How a build runs steps (without a runner, a step that is not cached is an error) and
+ * how a base's layers are fetched, when something opens them.
  *
  * @category model
  */
 export interface BuildOptions {
   readonly runStep?: StepRunner;
+  readonly registry?: RegistryOptions;
 }
 
 /**
- * A built image: its manifest and config are in the store, and so are its layers,
- * except a base image's layers not fetched yet, which `remote` says where to get.
+ * What a build gives: the image (its documents and built layers in the store, a base's
+ * layers fetched from its registry when opened), and which layers came from the cache.
  *
  * @category model
  */
-export interface BuiltImage {
-  readonly manifest: Blob<Manifest>;
-  readonly config: Blob<ImageConfig>;
-  readonly layers: ReadonlyArray<ImageLayer>;
+export interface Built {
+  readonly image: Image;
   /** Layers taken from the cache, by name. */
   readonly cached: ReadonlyArray<string>;
-  /** The repository holding the blobs that are not in the store, `HOST/REPO[:TAG]`. */
-  readonly remote?: Reference;
 }
 
 /**
@@ -199,15 +199,16 @@ export const buildImage = async (
   inputs: PlanInputs,
   onEvent: (e: BuildEvent) => void = () => {},
   options: BuildOptions = {},
-): Promise<BuiltImage> => {
-  const layers: ImageLayer[] = [...(plan.base?.layers ?? [])];
+): Promise<Built> => {
+  const layers: Layer[] = plan.base === undefined ? [] : [...baseLayers(store, plan.base, plan.base.layers, options.registry ?? { env: {} })];
+  const built = (blob: LayerBlob): Layer => storedLayer(store, { mediaType: OCI_LAYER_GZIP, ...blob }, blob.diffId, blob.uncompressedSize);
   const cached: string[] = [];
   for (const layer of plan.layers) {
     const hit = await store.getLayer(layer.cacheKey);
     // A record counts only with its blob, whole and right: a blob cut short by a crash,
     // or damaged on disk since, is rebuilt.
     if (hit !== undefined && (await store.hasBlob(hit.digest, hit.size))) {
-      layers.push({ mediaType: OCI_LAYER_GZIP, ...hit });
+      layers.push(built(hit));
       cached.push(layer.name);
       onEvent({ _tag: "LayerCached", layer: layer.name });
       continue;
@@ -218,7 +219,7 @@ export const buildImage = async (
       onEvent({ _tag: "StepStarted", layer: layer.name, run });
       const blob = await options.runStep({ plan, layer: { ...layer, run }, below: [...layers], inputs });
       await store.putLayer(layer.cacheKey, blob);
-      layers.push({ mediaType: OCI_LAYER_GZIP, ...blob });
+      layers.push(built(blob));
       onEvent({ _tag: "LayerBuilt", layer: layer.name, blob });
       continue;
     }
@@ -229,15 +230,12 @@ export const buildImage = async (
       throw e;
     });
     await store.putLayer(layer.cacheKey, blob);
-    layers.push({ mediaType: OCI_LAYER_GZIP, ...blob });
+    layers.push(built(blob));
     onEvent({ _tag: "LayerBuilt", layer: layer.name, blob });
   }
   const config = makeImageConfig(plan, layers);
   await store.putBlob(config.bytes);
   const manifest = makeManifest(config, layers, plan.annotations);
   await store.putBlob(manifest.bytes);
-  if (plan.base === undefined) return { manifest, config, layers, cached };
-  const remote = parseReference(plan.base.reference);
-  if (E.isLeft(remote)) throw new Error(`a planned base has an invalid reference: ${remote.left}`);
-  return { manifest, config, layers, cached, remote: remote.right };
+  return { image: { source: plan.exportName, manifest, config, layers }, cached };
 };

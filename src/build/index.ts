@@ -1,4 +1,4 @@
 export { buildImage, buildLayer, makeImageConfig, layerFormat } from "./build.ts";
-export type { BuildEvent, BuildOptions, BuiltImage, StepRequest, StepRunner } from "./build.ts";
+export type { BuildEvent, BuildOptions, Built, StepRequest, StepRunner } from "./build.ts";
 export { TAR_FORMAT } from "./tar.ts";
 export { compressionId } from "./gzip.ts";

@@ -83,19 +83,26 @@ export const checkSpecs = async (
   const isPackaged = (file: string): boolean => file.includes(`${path.sep}node_modules${path.sep}`);
   // The program's files, not the project's: ts-morph leaves those under node_modules out of the latter.
   const read = program.getSourceFiles().filter((sf) => !program.isSourceFileDefaultLibrary(sf) && !isOwn(path.normalize(sf.fileName)));
+  // Only the user's files are checked: lading's own sources and packaged declarations are
+  // read for their types, never checked (their bodies are most of the work, and no
+  // diagnostic of theirs is shown).
+  const users = program.getSourceFiles().filter((sf) => !isOwn(path.normalize(sf.fileName)) && !isPackaged(sf.fileName) && !program.isSourceFileDefaultLibrary(sf));
+  // In the order, and without the repeats, that the compiler's own report has.
+  const found = ts.sortAndDeduplicateDiagnostics([
+    ...program.getOptionsDiagnostics(),
+    ...program.getGlobalDiagnostics(),
+    ...users.flatMap((sf) => [...program.getSyntacticDiagnostics(sf), ...program.getSemanticDiagnostics(sf)]),
+  ]);
   const out: Diagnostic[] = [];
-  for (const d of project.getPreEmitDiagnostics()) {
-    if (d.getCategory() !== ts.DiagnosticCategory.Error) continue;
-    const sf = d.getSourceFile();
-    const file = sf?.getFilePath();
-    if (file !== undefined && (isOwn(path.normalize(file)) || isPackaged(file))) continue;
-    const start = d.getStart();
-    const pos = sf !== undefined && start !== undefined ? sf.getLineAndColumnAtPos(start) : undefined;
+  for (const d of found) {
+    if (d.category !== ts.DiagnosticCategory.Error) continue;
+    const sf = d.file;
+    const pos = sf !== undefined && d.start !== undefined ? sf.getLineAndCharacterOfPosition(d.start) : undefined;
     out.push({
       severity: "error",
-      message: flatten(d.compilerObject.messageText),
-      ...(file === undefined ? {} : { file: display(path.normalize(file)) }),
-      ...(pos === undefined ? {} : { line: pos.line, column: pos.column }),
+      message: flatten(d.messageText),
+      ...(sf === undefined ? {} : { file: display(path.normalize(sf.fileName)) }),
+      ...(pos === undefined ? {} : { line: pos.line + 1, column: pos.character + 1 }),
     });
   }
   for (const sf of project.getSourceFiles()) {

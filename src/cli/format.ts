@@ -3,7 +3,8 @@
  */
 import { formatMode, formatPlatform, formatSize } from "../core/index.ts";
 import type { BuildPlan } from "../plan/index.ts";
-import type { Inspection, OpenedImage } from "../sink/index.ts";
+import type { Image } from "../oci/index.ts";
+import type { Inspection } from "../sink/index.ts";
 
 interface EntryView {
   readonly type: string;
@@ -90,11 +91,11 @@ export const formatPlan = (plan: BuildPlan, withFiles = true, cachedSteps: Reado
  *
  * @category destructors
  */
-export const formatInspection = (image: OpenedImage, inspection: Inspection, withFiles: boolean): string => {
-  const c = image.config;
+export const formatInspection = (image: Image, inspection: Inspection, withFiles: boolean): string => {
+  const c = image.config.value;
   const lines = [
     `image ${image.source}`,
-    ...(image.digest === undefined ? [] : [`digest ${image.digest}`]),
+    ...(image.manifest === undefined ? [] : [`digest ${image.manifest.digest}`]),
     `platform ${formatPlatform(c)}  created ${c.created ?? "-"}`,
     "config:",
     ...configLines(c.config ?? {}),

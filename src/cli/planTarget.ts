@@ -5,18 +5,18 @@
 import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import type { Diagnostic } from "../core/index.ts";
-import { DiagnosticError, error, formatReference } from "../core/index.ts";
+import { DiagnosticError, error } from "../core/index.ts";
 import type { ImageIR } from "../eval/index.ts";
 import { evaluate } from "../eval/index.ts";
 import { Param } from "../spec/index.ts";
-import type { BuildPlan, Host, PlanInputs, PlannedBase } from "../plan/index.ts";
+import type { BuildPlan, Host, PlanInputs } from "../plan/index.ts";
 import { nodeHost, planImage } from "../plan/index.ts";
 import { debianPackageHost } from "../deb/index.ts";
 import type { BuildEvent, StepRunner } from "../build/index.ts";
 import { buildImage, layerFormat } from "../build/index.ts";
 import type { Store } from "../store/index.ts";
 import type { RegistryOptions } from "../registry/index.ts";
-import { baseLayerFetcher, lockPathFor, readFetchPins, readLock, readPackagePins, resolveBase } from "../registry/index.ts";
+import { baseLayerFetcher, lockPathFor, readFetchPins, readPackagePins, resolveLockedBase } from "../registry/index.ts";
 import { storeArchiveHost } from "../archive/index.ts";
 import { SANDBOX_VERSION, takeFromImage } from "../run/index.ts";
 import { isError, runCheck } from "./checked.ts";
@@ -43,37 +43,6 @@ export const inExport = <A>(exportName: string, f: () => Promise<A>): Promise<A>
     if (e instanceof DiagnosticError) throw new DiagnosticError(e.diagnostics.map((d) => ({ exportName, ...d })));
     throw e;
   });
-
-/**
- * The base image an evaluated export pulls, resolved: through lading.lock when it pins
- * the reference; with `frozen`, only through it.
- */
-const resolveImageBase = async (
-  ir: ImageIR,
-  specAbs: string,
-  opts: { readonly frozen: boolean; readonly store: Store; readonly env: Io["env"] },
-): Promise<PlannedBase | undefined> => {
-  const ref = ir.base;
-  if (ref === undefined) return undefined;
-  const key = formatReference(ref);
-  const lockFile = lockPathFor(specAbs);
-  const pins = await readLock(lockFile, display(lockFile));
-  const pin = pins?.get(key);
-  if (opts.frozen && ref.digest === undefined && pin === undefined) {
-    throw new DiagnosticError([
-      pins === undefined
-        ? error({ file: display(lockFile) }, "--frozen needs lading.lock, and there is none", `run 'lading lock ${display(specAbs)}' and commit the lock file`)
-        : error({ file: display(lockFile), exportName: ir.exportName }, `${key} is not pinned: the lock file is stale`, `run 'lading lock ${display(specAbs)}' and commit the lock file`),
-    ]);
-  }
-  // A registry's answer is about the spec's export: the diagnostic names both.
-  return resolveBase(opts.store, ref, ir.platform, pin, { env: opts.env }).catch((e: unknown) => {
-    if (!(e instanceof DiagnosticError)) throw e;
-    throw new DiagnosticError(
-      e.diagnostics.map((d) => ({ ...d, file: display(specAbs), exportName: ir.exportName, message: d.file?.startsWith("docker://") === true ? `${d.file}: ${d.message}` : d.message })),
-    );
-  });
-};
 
 /** check → load → eval → resolve the base → plan: the shared front of `plan` and `build`. */
 export const planTarget = async (
@@ -118,9 +87,10 @@ export const planTarget = async (
   const packages = debianPackageHost(opts.store, { specDir: path.dirname(abs), pins: (await readPackagePins(lockFile, display(lockFile))) ?? new Map(), frozen: opts.frozen === true, lockShown: display(lockFile) });
   const archives = storeArchiveHost(opts.store, { pins: (await readFetchPins(lockFile, display(lockFile))) ?? new Map(), frozen: opts.frozen === true, lockShown: display(lockFile) });
   const cache = opts.host === undefined ? await opts.store.openHashCache() : undefined;
-  const host = opts.host ?? nodeHost(cache, baseLayerFetcher(opts.store, { env: opts.env, ...(opts.onTransfer === undefined ? {} : { onTransfer: opts.onTransfer }) }));
+  const registry: RegistryOptions = { env: opts.env, ...(opts.onTransfer === undefined ? {} : { onTransfer: opts.onTransfer }) };
+  const host = opts.host ?? nodeHost(cache, baseLayerFetcher(opts.store, registry));
   const planOf = async (image: ImageIR, top: boolean): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs; readonly warnings?: ReadonlyArray<Diagnostic> }> => {
-    const base = await resolveImageBase(image, abs, { frozen: opts.frozen === true, store: opts.store, env: opts.env });
+    const base = await resolveLockedBase(image, { lockFile, lockShown: display(lockFile), specShown: shown, frozen: opts.frozen === true, store: opts.store, registry: { env: opts.env } });
     const planned = await planImage(host, image, {
       file: shown,
       specDir: path.dirname(abs),
@@ -135,8 +105,8 @@ export const planTarget = async (
       // A stage is built, as lazily as any image, before the files it gives are planned.
       takeFromImage: async (stage, source, place) => {
         const { plan, inputs } = await planOf(stage, false);
-        const built = await buildImage(opts.store, plan, inputs, opts.onBuildEvent, opts.runStep === undefined ? {} : { runStep: opts.runStep });
-        return takeFromImage(opts.store, built, source, place, opts.env);
+        const { image } = await buildImage(opts.store, plan, inputs, opts.onBuildEvent, { ...(opts.runStep === undefined ? {} : { runStep: opts.runStep }), registry });
+        return takeFromImage(opts.store, image, source, place);
       },
     });
     if (E.isLeft(planned)) throw new DiagnosticError(planned.left);

@@ -4,12 +4,13 @@
  * the files that differ, rendered as `lading diff` renders them. Whether a command is
  * reproducible is its own business; this makes it visible, as Nix's `--check` does.
  */
-import type { BuiltImage, StepRunner } from "../build/index.ts";
+import type { StepRunner } from "../build/index.ts";
 import type { PlanInputs, BuildPlan } from "../plan/index.ts";
 import type { ImageView } from "../diff/index.ts";
 import { diffImages, renderText } from "../diff/index.ts";
-import type { ImageLayer, LayerBlob } from "../oci/index.ts";
-import { inspectLayers, layerAt } from "../sink/index.ts";
+import type { Image, Layer } from "../oci/index.ts";
+import { inspectLayers } from "../sink/index.ts";
+import { storedLayer } from "../store/index.ts";
 import type { Store } from "../store/index.ts";
 import { DiagnosticError } from "../core/index.ts";
 
@@ -25,8 +26,8 @@ export interface StepCheck {
   readonly report?: string;
 }
 
-const viewOf = async (store: Store, step: string, source: string, layer: ImageLayer | LayerBlob & { readonly mediaType: string }): Promise<ImageView> => {
-  const inspection = await inspectLayers(source, [layerAt({ mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, layer.diffId, store.blobPath(layer.digest))]);
+const viewOf = async (step: string, source: string, layer: Layer): Promise<ImageView> => {
+  const inspection = await inspectLayers(source, [layer]);
   if (inspection.problems.length > 0) throw new DiagnosticError(inspection.problems);
   const l = inspection.layers[0]!;
   return { source, kind: "image", platform: "", config: {}, annotations: {}, layers: [{ name: step, key: l.diffId, size: l.files.reduce((n, f) => n + (f.type === "file" ? f.size : 0), 0), files: l.files }] };
@@ -37,7 +38,7 @@ const viewOf = async (store: Store, step: string, source: string, layer: ImageLa
  *
  * @category destructors
  */
-export const recheckSteps = async (store: Store, plan: BuildPlan, inputs: PlanInputs, image: BuiltImage, runStep: StepRunner): Promise<ReadonlyArray<StepCheck>> => {
+export const recheckSteps = async (store: Store, plan: BuildPlan, inputs: PlanInputs, image: Image, runStep: StepRunner): Promise<ReadonlyArray<StepCheck>> => {
   const offset = image.layers.length - plan.layers.length;
   const checks: StepCheck[] = [];
   for (const [i, layer] of plan.layers.entries()) {
@@ -49,8 +50,8 @@ export const recheckSteps = async (store: Store, plan: BuildPlan, inputs: PlanIn
       checks.push({ step: layer.name, same: true });
       continue;
     }
-    const before = await viewOf(store, layer.name, `step ${layer.name}, as built`, built);
-    const after = await viewOf(store, layer.name, `step ${layer.name}, run again`, { ...again, mediaType: built.mediaType });
+    const before = await viewOf(layer.name, `step ${layer.name}, as built`, built);
+    const after = await viewOf(layer.name, `step ${layer.name}, run again`, storedLayer(store, { ...again, mediaType: built.mediaType }, again.diffId));
     checks.push({ step: layer.name, same: false, report: renderText(diffImages(before, after), { stat: false, color: false }) });
   }
   return checks;

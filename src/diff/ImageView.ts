@@ -7,7 +7,8 @@
 import type { Digest } from "../core/index.ts";
 import { formatPlatform } from "../core/index.ts";
 import type { BuildPlan, EntryList } from "../plan/index.ts";
-import type { InspectedLayer, OpenedImage } from "../sink/index.ts";
+import type { Image } from "../oci/index.ts";
+import type { InspectedLayer } from "../sink/index.ts";
 
 /**
  * One entry of a layer.
@@ -154,14 +155,15 @@ const LADING_HISTORY = /^lading: (?:layer (.+)|run ([^:]+): )/;
  *
  * @category constructors
  */
-export const fromImage = (image: OpenedImage, layers: ReadonlyArray<InspectedLayer>): ImageView => {
-  const history = (image.config.history ?? []).filter((h) => h.empty_layer !== true);
+export const fromImage = (image: Image, layers: ReadonlyArray<InspectedLayer>): ImageView => {
+  const config = image.config.value;
+  const history = (config.history ?? []).filter((h) => h.empty_layer !== true);
   return {
     source: image.source,
     kind: "image",
-    platform: formatPlatform(image.config),
-    config: image.config.config ?? {},
-    annotations: image.manifest?.annotations ?? {},
+    platform: formatPlatform(config),
+    config: config.config ?? {},
+    annotations: image.manifest?.value.annotations ?? {},
     layers: layers.map((l, i) => ({
       name: ((m) => m?.[1] ?? m?.[2])(LADING_HISTORY.exec(history[i]?.created_by ?? "")),
       key: l.diffId,

@@ -5,6 +5,7 @@
 import type { Digest } from "../core/index.ts";
 import { canonicalJson, digestOf } from "../core/index.ts";
 import type { Descriptor, ImageConfig, Index, Manifest } from "./codecs.ts";
+import type { Layer } from "./Image.ts";
 import { DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_MANIFEST, REF_NAME } from "./MediaType.ts";
 
 /**
@@ -42,7 +43,9 @@ export const descriptorOf = (mediaType: string, blob: { readonly bytes: Uint8Arr
 });
 
 /**
- * A built layer: its compressed blob and the digest of its uncompressed tar.
+ * A built layer: its compressed blob and the digest of its uncompressed tar. Plain data,
+ * beside {@link Layer}: what the store records under a layer's cache key and a step
+ * runner returns, read back as a {@link Layer} by `storedLayer`.
  *
  * @category model
  */
@@ -52,20 +55,6 @@ export interface LayerBlob {
   readonly diffId: Digest;
   /** Size of the uncompressed tar. */
   readonly uncompressedSize: number;
-}
-
-/**
- * A layer of an image: a blob with its media type and diff_id. Its uncompressed size is
- * known for the layers lading builds; for others it is found when a sink needs it.
- *
- * @category model
- */
-export interface ImageLayer {
-  readonly mediaType: string;
-  readonly digest: Digest;
-  readonly size: number;
-  readonly diffId: Digest;
-  readonly uncompressedSize?: number;
 }
 
 /**

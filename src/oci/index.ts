@@ -3,3 +3,4 @@ export * from "./codecs.ts";
 export * from "./documents.ts";
 export * from "./Whiteout.ts";
 export * from "./TarMembers.ts";
+export * from "./Image.ts";

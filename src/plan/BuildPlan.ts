@@ -179,7 +179,9 @@ export interface LayerFormat {
 }
 
 /**
- * A layer of a base image, as its manifest and config describe it.
+ * A layer of a base image, as its manifest and config describe it: plain data, for the
+ * plan's JSON and `lading diff`. The build and the host read it through an
+ * {@link import("../oci/index.ts").Layer}, which opens the bytes.
  *
  * @category model
  */
@@ -210,7 +212,10 @@ export interface HistoryEntry {
  * @category model
  */
 export interface PlannedBase {
-  /** The reference as resolved, `HOST/REPO:TAG` or `HOST/REPO@DIGEST`: the key in lading.lock. */
+  /**
+   * The reference as resolved, `HOST/REPO:TAG` or `HOST/REPO@DIGEST`: the key in
+   * lading.lock. Text, as the plan's JSON has it; registry's `baseLayers` reads it back.
+   */
   readonly reference: string;
   /** What the reference named when it was resolved (an index or a manifest): the pin. */
   readonly pinned: Digest;

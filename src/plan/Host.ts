@@ -2,13 +2,13 @@
  * The host: plan's only window on the machine. Everything plan reads from the file
  * system passes through here, so a test can hand it a real temp directory.
  */
-import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { hash } from "node:crypto";
 import { pipeline } from "node:stream/promises";
-import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
 import type { Digest } from "../core/index.ts";
 import { DiagnosticError, digestOf, digestOfFile, error, flatString } from "../core/index.ts";
+import type { Layer } from "../oci/index.ts";
 import { layerEntryPath } from "../oci/index.ts";
 import type { BaseLayer, PlannedBase } from "./BuildPlan.ts";
 
@@ -65,12 +65,13 @@ export interface BaseLayerRead {
 }
 
 /**
- * Where a base layer's blob is once fetched (verified against its digest): for
- * {@link nodeHost}, which the composition root gives its registry and store this way.
+ * A base layer as a {@link Layer} whose bytes are fetched (verified against its digest)
+ * when read: for {@link nodeHost}, which the composition root gives its registry and
+ * store this way.
  *
  * @category model
  */
-export type FetchBaseLayer = (base: PlannedBase, layer: BaseLayer) => Promise<string>;
+export type FetchBaseLayer = (base: PlannedBase, layer: BaseLayer) => Layer;
 
 /**
  * The file system as plan sees it. `stat` does not follow symlinks and gives undefined
@@ -111,8 +112,8 @@ export const digestCacheKeeps = (stat: HostStat): boolean => Date.now() - stat.m
 const baseEntryType = (t: tar.Header["type"]): BaseLayerEntry["type"] =>
   t === "file" || t === "contiguous-file" ? "file" : t === "directory" ? "dir" : t === "symlink" ? "symlink" : t === "link" ? "hardlink" : "other";
 
-/** Reads the layer blob at `file` (gzip or plain tar) once, keeping the `wanted` files' bytes. */
-const readLayerBlob = async (file: string, layer: BaseLayer, wanted: ReadonlySet<string>, where: string): Promise<BaseLayerRead> => {
+/** Reads the layer's tar once, keeping the `wanted` files' bytes. */
+const readLayerTar = async (layer: Layer, wanted: ReadonlySet<string>, where: string): Promise<BaseLayerRead> => {
   if (layer.mediaType.endsWith("zstd")) throw new DiagnosticError([error({ file: where }, `layer ${layer.digest} is zstd-compressed: its files cannot be read here`)]);
   const entries = new Map<string, BaseLayerEntry>();
   const contents = new Map<string, Uint8Array>();
@@ -136,9 +137,10 @@ const readLayerBlob = async (file: string, layer: BaseLayer, wanted: ReadonlySet
     });
     stream.resume();
   });
-  const gzipped = layer.mediaType.endsWith("gzip");
+  // Opened first: a registry's failure to give the blob is its own diagnostic.
+  const stream = await layer.openTar();
   try {
-    await pipeline([createReadStream(file), ...(gzipped ? [zlib.createGunzip()] : []), ex as unknown as NodeJS.WritableStream]);
+    await pipeline([stream, ex as unknown as NodeJS.WritableStream]);
   } catch (e) {
     throw new DiagnosticError([error({ file: where }, `cannot read layer ${layer.digest}: ${(e as Error).message}`)]);
   }
@@ -191,7 +193,7 @@ export const nodeHost = (cache?: HashCache, fetchBaseLayer?: FetchBaseLayer): Ho
     readBaseLayer: async (base, layer, wanted) => {
       const where = `docker://${base.reference}`;
       if (fetchBaseLayer === undefined) throw new DiagnosticError([error({ file: where }, "this plan cannot read the base image's layers")]);
-      return readLayerBlob(await fetchBaseLayer(base, layer), layer, wanted, where);
+      return readLayerTar(fetchBaseLayer(base, layer), wanted, where);
     },
   };
 };

@@ -11,9 +11,9 @@ import type { Digest, Reference } from "../core/index.ts";
 import { DiagnosticError, digestOf, formatPlatform, formatReference, parseReference } from "../core/index.ts";
 import { failFor as fail } from "./retry.ts";
 import type { PlatformIR } from "../eval/index.ts";
-import type { Descriptor, ImageConfig, Manifest } from "../oci/index.ts";
-import { decodeJson, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, ImageConfig as ImageConfigC, Index, Manifest as ManifestC, OCI_INDEX, OCI_LAYER_GZIP, OCI_LAYER_TAR } from "../oci/index.ts";
-import type { FetchBaseLayer, PlannedBase } from "../plan/index.ts";
+import type { Blob, Descriptor, ImageConfig, Image, Layer, Manifest } from "../oci/index.ts";
+import { decodeJson, fileLayer, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, ImageConfig as ImageConfigC, Index, Manifest as ManifestC, OCI_INDEX, OCI_LAYER_GZIP, OCI_LAYER_TAR } from "../oci/index.ts";
+import type { BaseLayer, FetchBaseLayer, PlannedBase } from "../plan/index.ts";
 import type { Store } from "../store/index.ts";
 import type { RegistryClient, RegistryOptions } from "./client.ts";
 import { registryClient } from "./client.ts";
@@ -65,19 +65,53 @@ export const fetchBlob = async (store: Store, client: RegistryClient, digest: Di
 };
 
 /**
- * Where plan's host finds a base layer it must read: fetched into the store (verified)
+ * The layers of `ref`'s repository: each is fetched into the store (verified) when
+ * something opens it, and never before; a layer the store has is not fetched at all.
+ *
+ * @category constructors
+ */
+export const remoteLayers = (store: Store, ref: Reference, layers: ReadonlyArray<BaseLayer>, options: RegistryOptions): ReadonlyArray<Layer> => {
+  let client: RegistryClient | undefined;
+  // A layer listed twice, or opened by two readers at once, is fetched once.
+  const fetching = new Map<Digest, Promise<void>>();
+  const fetchOnce = (l: BaseLayer): Promise<void> => {
+    const known = fetching.get(l.digest);
+    if (known !== undefined) return known;
+    const started = fetchBlob(store, (client ??= registryClient(ref, options)), l.digest, l.size).finally(() => fetching.delete(l.digest));
+    fetching.set(l.digest, started);
+    return started;
+  };
+  return layers.map((l) =>
+    fileLayer(l, l.diffId, async () => {
+      await fetchOnce(l);
+      return store.blobPath(l.digest);
+    }, { remote: ref }),
+  );
+};
+
+/**
+ * The layers of a planned base, fetched from its registry when opened. The plan holds
+ * the reference as text (it is data, printed as JSON and keyed in lading.lock): this is
+ * the one place it is read back, where the plan's base becomes layers.
+ *
+ * @category constructors
+ */
+export const baseLayers = (store: Store, base: PlannedBase, layers: ReadonlyArray<BaseLayer>, options: RegistryOptions): ReadonlyArray<Layer> => {
+  const ref = parseReference(base.reference);
+  if (E.isLeft(ref)) throw new Error(`a planned base has an invalid reference: ${ref.left}`);
+  return remoteLayers(store, ref.right, layers, options);
+};
+
+/**
+ * How plan's host reads a base layer: fetched into the store (verified) when opened,
  * unless it is there already.
  *
  * @category constructors
  */
 export const baseLayerFetcher =
   (store: Store, options: RegistryOptions): FetchBaseLayer =>
-  async (base, layer) => {
-    const ref = parseReference(base.reference);
-    if (E.isLeft(ref)) throw new Error(`a planned base has an invalid reference: ${ref.left}`);
-    await fetchBlob(store, registryClient(ref.right, options), layer.digest, layer.size);
-    return store.blobPath(layer.digest);
-  };
+  (base, layer) =>
+    baseLayers(store, base, [layer], options)[0]!;
 
 /** The platform chosen from an index when none is asked for. */
 const DEFAULT_PLATFORM: PlatformIR = { os: "linux", architecture: "amd64" };
@@ -141,7 +175,13 @@ export const resolveBase = async (
 ): Promise<PlannedBase> => (await resolve(store, ref, platform, pin, options)).base;
 
 /** Resolves as {@link resolveBase} does, keeping the manifest and config it read. */
-const resolve = async (store: Store, ref: Reference, platform: PlatformIR | undefined, pin: Digest | undefined, options: RegistryOptions): Promise<PulledImage> => {
+const resolve = async (
+  store: Store,
+  ref: Reference,
+  platform: PlatformIR | undefined,
+  pin: Digest | undefined,
+  options: RegistryOptions,
+): Promise<{ readonly base: PlannedBase; readonly manifest: Blob<Manifest>; readonly config: Blob<ImageConfig> }> => {
   const client = registryClient(ref, options);
   const where = `docker://${formatReference(ref)}`;
   // A tag is asked about only when nothing pins it; its answer is used as it came.
@@ -196,21 +236,12 @@ const resolve = async (store: Store, ref: Reference, platform: PlatformIR | unde
 export const TRANSFERS = 3;
 
 /**
- * An image as a registry serves it, for copying or reading it whole: the resolved base
- * with the manifest's and config's bytes, verified on their way into the store.
- *
- * @category model
- */
-export interface PulledImage {
-  readonly base: PlannedBase;
-  readonly manifest: { readonly value: Manifest; readonly bytes: Buffer; readonly digest: Digest };
-  readonly config: { readonly value: ImageConfig; readonly bytes: Buffer; readonly digest: Digest };
-}
-
-/**
- * Resolves `ref` as {@link resolveBase} does, with the manifest's and config's bytes.
+ * The image `ref` names, resolved as {@link resolveBase} does: its manifest and config
+ * in the store, verified, and its layers fetched into the store when opened.
  *
  * @category constructors
  */
-export const pullImage = (store: Store, ref: Reference, platform: PlatformIR | undefined, options: RegistryOptions): Promise<PulledImage> =>
-  resolve(store, ref, platform, undefined, options);
+export const pullImage = async (store: Store, ref: Reference, platform: PlatformIR | undefined, options: RegistryOptions): Promise<Image> => {
+  const { base, manifest, config } = await resolve(store, ref, platform, undefined, options);
+  return { source: `docker://${formatReference(ref)}`, manifest, config, layers: remoteLayers(store, ref, base.layers, options) };
+};

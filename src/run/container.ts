@@ -8,9 +8,9 @@
 import { canonicalJson, DiagnosticError, error } from "../core/index.ts";
 import { runtimeSettingsOf } from "../sink/index.ts";
 import { RUNTIME_LABEL } from "../spec/Runtime.ts";
-import type { BuiltImage } from "../build/index.ts";
 import type { LimitsIR } from "../eval/index.ts";
 import type { PlannedRun } from "../plan/index.ts";
+import type { Image } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
 import type { SandboxMount } from "./sandbox.ts";
 import { withSandbox } from "./sandbox.ts";
@@ -43,7 +43,7 @@ export interface ContainerRequest {
  *
  * @category destructors
  */
-export const runContainerOf = async (store: Store, image: BuiltImage, request: ContainerRequest, env: Readonly<Record<string, string | undefined>>): Promise<number> => {
+export const runContainerOf = async (store: Store, image: Image, request: ContainerRequest): Promise<number> => {
   const c = image.config.value.config ?? {};
   const argv = [...(c.Entrypoint ?? []), ...(request.args.length > 0 ? request.args : (c.Cmd ?? []))];
   if (argv.length === 0) throw new DiagnosticError([error({}, "the image has no entrypoint or cmd", "give the command to run after --")]);
@@ -65,7 +65,7 @@ export const runContainerOf = async (store: Store, image: BuiltImage, request: C
     network: request.network ?? network ?? "none",
     limits: { ...(memory === undefined ? {} : { memory }), ...(cpus === undefined ? {} : { cpus }), ...(pids === undefined ? {} : { pids }), ...request.limits },
   };
-  const lowers = await lowersOf(store, image.layers, image.remote, env);
+  const lowers = await lowersOf(store, image.layers);
   const mounts: SandboxMount[] = request.volumes.map((v) => ({ kind: v.readOnly ? "bind" : "volume", target: v.target, source: v.source }));
   return withSandbox(store, run, lowers, mounts, { _tag: "Inherit", stdin: request.stdin, terminal: request.terminal }, async (exit) => exit.code, {
     [RUNTIME_LABEL]: canonicalJson(rest),

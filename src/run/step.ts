@@ -8,8 +8,7 @@ import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import * as E from "fp-ts/lib/Either.js";
-import { DiagnosticError, digestHex, digestOf, error, parseReference } from "../core/index.ts";
+import { DiagnosticError, digestHex, digestOf, error } from "../core/index.ts";
 import type { StepRequest, StepRunner } from "../build/index.ts";
 import { buildLayer } from "../build/index.ts";
 import type { LayerBlob } from "../oci/index.ts";
@@ -56,9 +55,7 @@ export const createStepRunner =
     const { store } = options;
     const { plan, layer, below, inputs } = request;
     const place = { exportName: plan.exportName, layer: layer.name };
-    const remote = plan.base === undefined ? undefined : parseReference(plan.base.reference);
-    if (remote !== undefined && E.isLeft(remote)) throw new Error(`a planned base has an invalid reference: ${remote.left}`);
-    const lowers = await lowersOf(store, below, remote?.right, options.env);
+    const lowers = await lowersOf(store, below);
     // Secrets a killed build left in memory-backed files go first; the name says whose.
     const root = await secretsRoot();
     await sweepStaleTemps(root, (name) => name.startsWith("lading-secrets-"));

@@ -10,8 +10,9 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import type { ImagePath, Place } from "../core/index.ts";
+import type { Image } from "../oci/index.ts";
+import { manifestOf } from "../oci/index.ts";
 import { DiagnosticError, digestHex, digestOf, error } from "../core/index.ts";
-import type { BuiltImage } from "../build/index.ts";
 import type { Store } from "../store/index.ts";
 import { pathExists } from "../store/index.ts";
 import { lowerRoot, lowersOf } from "./unpack.ts";
@@ -27,15 +28,14 @@ const exec = promisify(execFile);
  */
 export const takeFromImage = async (
   store: Store,
-  image: BuiltImage,
+  image: Image,
   source: ImagePath,
   place: Place,
-  env: Readonly<Record<string, string | undefined>>,
 ): Promise<string> => {
-  const dest = path.join(store.root, "run", "from", digestHex(digestOf(`${image.manifest.digest}\0${source}`)));
+  const dest = path.join(store.root, "run", "from", digestHex(digestOf(`${manifestOf(image).digest}\0${source}`)));
   const content = path.join(dest, "content");
   if (await pathExists(content)) return content;
-  const lowers = await lowersOf(store, image.layers, image.remote, env);
+  const lowers = await lowersOf(store, image.layers);
   const dir = path.join(store.root, "run", "s", `${process.pid}-${randomBytes(6).toString("hex")}`);
   const [empty, merged, tmp] = [path.join(dir, "e"), path.join(dir, "r"), path.join(dir, "t")] as const;
   let mounted = false;

@@ -15,14 +15,12 @@ import { promisify } from "node:util";
 import * as zlib from "node:zlib";
 import * as E from "fp-ts/lib/Either.js";
 import * as tar from "tar-stream";
-import type { Digest, Reference } from "../core/index.ts";
+import type { Digest } from "../core/index.ts";
 import { DiagnosticError, digestHex, error } from "../core/index.ts";
-import type { RegistryClient } from "../registry/index.ts";
-import { fetchBlob, registryClient } from "../registry/index.ts";
-import type { ImageLayer } from "../oci/index.ts";
+import type { Layer } from "../oci/index.ts";
 import { classifyLayerEntry, eachMember, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
-import { pathExists } from "../store/index.ts";
+import { pathExists, storeLayer } from "../store/index.ts";
 
 const exec = promisify(execFile);
 
@@ -68,25 +66,15 @@ export const lowerName = (diffId: Digest): string => digestHex(diffId);
 
 /**
  * The lower directories of `layers` (bottom first), each unpacked once: a layer whose
- * blob is not in the store yet (a pulled base's) is fetched from `remote` first.
+ * blob is not in the store yet (a pulled base's) is brought in first.
  *
  * @category destructors
  */
-export const lowersOf = async (
-  store: Store,
-  layers: ReadonlyArray<ImageLayer>,
-  remote: Reference | undefined,
-  env: Readonly<Record<string, string | undefined>>,
-): Promise<ReadonlyArray<string>> => {
+export const lowersOf = async (store: Store, layers: ReadonlyArray<Layer>): Promise<ReadonlyArray<string>> => {
   await ensurePrivateRunRoot(store);
-  let client: RegistryClient | undefined;
   const lowers: string[] = [];
   for (const l of layers) {
-    if (!(await store.hasBlob(l.digest, l.size))) {
-      if (remote === undefined) throw new Error(`layer ${l.digest} is not in the store`);
-      client ??= registryClient(remote, { env });
-      await fetchBlob(store, client, l.digest, l.size);
-    }
+    await storeLayer(store, l, `layer ${l.digest}`);
     lowers.push(await unpackLower(store, l));
   }
   await fs.mkdir(lowerRoot(store), { recursive: true });
@@ -103,7 +91,7 @@ const fail = (layer: string, message: string): never => {
  *
  * @category destructors
  */
-export const unpackLower = async (store: Store, layer: ImageLayer): Promise<string> => {
+export const unpackLower = async (store: Store, layer: Layer): Promise<string> => {
   const root = lowerRoot(store);
   const dest = path.join(root, lowerName(layer.diffId));
   if (await pathExists(dest)) return dest;

@@ -4,16 +4,16 @@
  * Endpoint from its parsed location; transports.ts is the one place that picks the
  * module for a location.
  */
-import type { BuiltImage } from "../build/index.ts";
 import type { PlatformIR } from "../eval/index.ts";
+import type { Image, OpenedImage } from "../oci/index.ts";
+import type { RegistryOptions } from "../registry/index.ts";
 import type { Store } from "../store/index.ts";
 import type { Blobs, WriteOptions } from "./blobs.ts";
-import type { OpenedImage } from "./opened.ts";
 
-/** What a transport writes: the built image, its blobs in the store, and the options. */
+/** What a transport writes: the image, its blobs brought into the store, and the options. */
 export interface WriteContext {
   readonly store: Store;
-  readonly image: BuiltImage;
+  readonly image: Image;
   readonly blobs: Blobs;
   readonly opts: WriteOptions;
 }
@@ -29,11 +29,11 @@ export interface Endpoint {
   /** Reads the image, every document decoded and checked; `close()` removes what it unpacked. */
   open(env: Readonly<Record<string, string | undefined>>): Promise<OpenedImage>;
   /**
-   * Brings the image into the store as a built image, for `lading copy`. A transport
-   * without one is opened and its blobs copied in; a registry reads only the manifest
-   * and config, and its layers move when a destination needs them.
+   * The image with its documents in the store, for `lading copy` and `lading run`. A
+   * transport without one is opened and its blobs copied in; a registry reads only the
+   * manifest and config, and its layers are fetched when something opens them.
    */
-  readonly import?: (store: Store, platform: PlatformIR | undefined, env: Readonly<Record<string, string | undefined>>) => Promise<BuiltImage>;
-  /** Writes a built image whole or not at all. */
+  readonly import?: (store: Store, platform: PlatformIR | undefined, options: RegistryOptions) => Promise<Image>;
+  /** Writes an image whole or not at all. */
   write(w: WriteContext): Promise<void>;
 }

@@ -44,7 +44,7 @@ const writeMembers = async (pack: tar.Pack, members: ReadonlyArray<ArchiveMember
       continue;
     }
     const sink = pack.entry({ name: m.name, type: "file", mode: 0o100644, mtime: EPOCH, size: m.size });
-    const source = createReadStream(m.file);
+    const source = createReadStream(m.file, { highWaterMark: 1 << 20 });
     await pipeline([source, ...(m.transforms?.() ?? []), sink as unknown as NodeJS.WritableStream]);
   }
   pack.finalize();

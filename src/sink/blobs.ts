@@ -1,7 +1,8 @@
 /**
- * What every writing transport shares: getting an image's blobs into the store (a base's
- * layers fetched from its registry only when a sink needs their bytes), checking a blob
- * as it streams out, and checking layers lading did not build against their diff_ids.
+ * What every writing transport shares: getting an image's blobs into the store (each
+ * layer from wherever it is: a registry's is fetched only when a sink needs its bytes),
+ * checking a blob as it streams out, and checking layers lading did not build against
+ * their diff_ids.
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
@@ -10,11 +11,11 @@ import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
 import type { Digest } from "../core/index.ts";
 import { createDigestingStream, DiagnosticError, digestFromHex, error, forEachLimit } from "../core/index.ts";
-import type { BuiltImage } from "../build/index.ts";
-import type { Descriptor, ImageLayer } from "../oci/index.ts";
-import type { RegistryClient, RegistryOptions } from "../registry/index.ts";
-import { fetchBlob, registryClient, TRANSFERS } from "../registry/index.ts";
+import type { Descriptor, Image, Layer } from "../oci/index.ts";
+import { manifestOf } from "../oci/index.ts";
+import { TRANSFERS } from "../registry/index.ts";
 import type { Store } from "../store/index.ts";
+import { storeLayer } from "../store/index.ts";
 
 /**
  * What a sink needs besides the image: the name to use when the transport gives none,
@@ -27,32 +28,32 @@ export interface WriteOptions {
   readonly platform?: Descriptor["platform"];
   /** Where registry credentials are looked up (DOCKER_CONFIG). */
   readonly env?: Readonly<Record<string, string | undefined>>;
-  /** Told how the download of a base's layer goes, when a sink needs its bytes. */
-  readonly onTransfer?: RegistryOptions["onTransfer"];
 }
 
-/** Makes sure a blob is in the store, fetching a base's layer if it must. */
+/** Makes sure a blob of the image is in the store, opening its layer if it must. */
 export interface Blobs {
   ensure(digest: Digest): Promise<void>;
 }
 
 /** Every blob of an image: layers, config, manifest, each once. */
-export const blobDigests = (image: BuiltImage): ReadonlyArray<Digest> => [
-  ...new Set([...image.layers.map((l) => l.digest), image.config.digest, image.manifest.digest]),
+export const blobDigests = (image: Image): ReadonlyArray<Digest> => [
+  ...new Set([...image.layers.map((l) => l.digest), image.config.digest, manifestOf(image).digest]),
 ];
 
-/** The image's blobs: a base image's layers are fetched from its registry (verified) on demand. */
-export const blobsOf = (store: Store, image: BuiltImage, options: RegistryOptions): Blobs => {
-  let client: RegistryClient | undefined;
-  const sizes = new Map<Digest, number>(image.layers.map((l) => [l.digest, l.size]));
+/**
+ * The image's blobs, brought into the store when a sink needs them: a layer as
+ * {@link storeLayer} brings it, a document from its bytes.
+ */
+export const blobsOf = (store: Store, image: Image): Blobs => {
+  const layers = new Map(image.layers.map((l) => [l.digest, l]));
+  const documents = new Map([image.config, manifestOf(image)].map((b) => [b.digest, b.bytes]));
   return {
     ensure: async (digest) => {
-      if (await store.hasBlob(digest, sizes.get(digest))) return;
-      // Gone, or damaged and removed just now: a base's layer is fetched again; one
-      // built here needs the build again.
-      if (image.remote === undefined) throw await store.discardCorrupt(digest);
-      client ??= registryClient(image.remote, options);
-      await fetchBlob(store, client, digest, sizes.get(digest));
+      const layer = layers.get(digest);
+      if (layer !== undefined) return void (await storeLayer(store, layer, image.source));
+      const bytes = documents.get(digest);
+      if (bytes === undefined) throw new Error(`${digest} is not a blob of the image`);
+      await store.putBlob(bytes);
     },
   };
 };
@@ -87,22 +88,31 @@ export const layerCompression = (mediaType: string, what: string): "gzip" | "non
 };
 
 /**
- * Reads a layer's tar through once to learn its size, checking it against the layer's
- * diff_id: a base layer whose content is not what its config says is refused.
+ * A layer's uncompressed size, checking the layer against its diff_id: a base layer whose
+ * content is not what its config says is refused. The blob is read through once, its own
+ * digest checked as well, and what it unpacks to recorded in the store by its digest: a
+ * later build on the same base reads the record instead of the layer.
  */
-export const verifyDiffId = async (store: Store, layer: ImageLayer, compression: "gzip" | "none"): Promise<number> => {
+export const verifyDiffId = async (store: Store, layer: Layer, compression: "gzip" | "none"): Promise<number> => {
+  const refuse = (diffId: Digest): never => {
+    throw new DiagnosticError([error({}, `layer ${layer.digest} does not unpack to its diff_id ${layer.diffId} (it unpacks to ${diffId}): refused`)]);
+  };
+  const known = await store.getUnpacked(layer.digest);
+  if (known !== undefined) return known.diffId === layer.diffId ? known.uncompressedSize : refuse(known.diffId);
+  const blob = createDigestingStream(1 << 20);
   const tarred = createDigestingStream(1 << 20);
   await pipeline([
     createReadStream(store.blobPath(layer.digest), { highWaterMark: 1 << 20 }),
+    blob.stream,
     ...(compression === "gzip" ? [zlib.createGunzip()] : []),
     tarred.stream,
     new Writable({ write: (_chunk, _enc, cb) => cb() }),
   ]).catch((e: unknown) => {
     throw new DiagnosticError([error({}, `layer ${layer.digest} cannot be unpacked: ${(e as Error).message}`)]);
   });
-  if (tarred.digest() !== layer.diffId) {
-    throw new DiagnosticError([error({}, `layer ${layer.digest} does not unpack to its diff_id ${layer.diffId}: refused`)]);
-  }
+  if (blob.digest() !== layer.digest) throw await store.discardCorrupt(layer.digest);
+  if (tarred.digest() !== layer.diffId) refuse(tarred.digest());
+  await store.putUnpacked(layer.digest, { diffId: tarred.digest(), uncompressedSize: tarred.size() });
   return tarred.size();
 };
 
@@ -112,7 +122,7 @@ export const verifyDiffId = async (store: Store, layer: ImageLayer, compression:
  * by every reader. Layers lading built carry their uncompressed size: they were hashed
  * as they were made.
  */
-export const verifyDiffIds = async (store: Store, blobs: Blobs, image: BuiltImage): Promise<void> => {
+export const verifyDiffIds = async (store: Store, blobs: Blobs, image: Image): Promise<void> => {
   const foreign = [...new Map(image.layers.filter((l) => l.uncompressedSize === undefined).map((l) => [`${l.digest} ${l.diffId}`, l])).values()];
   await forEachLimit(foreign, TRANSFERS, async (l) => {
     // A layer lading cannot unpack (zstd) goes as it is, to sinks that keep it so.

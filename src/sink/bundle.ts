@@ -14,8 +14,7 @@ import * as tar from "tar-stream";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import { canonicalJson, createDigestingStream, DiagnosticError, failAt as fail, forEachLimit } from "../core/index.ts";
-import type { BuiltImage } from "../build/index.ts";
-import type { ImageConfig, ImageLayer } from "../oci/index.ts";
+import type { Image, ImageConfig, Layer } from "../oci/index.ts";
 import { classifyLayerEntry, decodeJson, eachMember } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
 import { readFileInRoot, resolveInRoot } from "./InRootPath.ts";
@@ -74,7 +73,7 @@ const replacing = (make: () => void, target: string, keep: (st: fsSync.Stats) =>
  * links of this layer and those below, the root stays a directory, and nothing deferred
  * (a directory's mtime) follows a link made after it.
  */
-const applyLayer = async (root: string, layer: ImageLayer, blob: string, where: string): Promise<void> => {
+const applyLayer = async (root: string, layer: Layer, blob: string, where: string): Promise<void> => {
   const dirTimes: Array<[string, Date]> = [];
   // Directories resolved so far; any removal or replacement may change them.
   const cache = new Map<string, string>();
@@ -316,7 +315,7 @@ const ensureReplaceable = async (dest: string, where: string): Promise<void> => 
  *
  * @category destructors
  */
-export const writeBundle = async (store: Store, image: BuiltImage, dir: string, hostname: string): Promise<void> => {
+export const writeBundle = async (store: Store, image: Image, dir: string, hostname: string): Promise<void> => {
   const where = `bundle:${dir}`;
   const config = image.config.value;
   const args = [...(config.config?.Entrypoint ?? []), ...(config.config?.Cmd ?? [])];

@@ -2,8 +2,6 @@ export * from "./Transport.ts";
 export { endpointOf, openImage, writeImage } from "./transports.ts";
 export type { Endpoint } from "./Endpoint.ts";
 export type { WriteOptions } from "./blobs.ts";
-export { layerAt } from "./opened.ts";
-export type { OpenedImage, OpenedLayer } from "./opened.ts";
 export { inspectImage, inspectLayers, flattenLayers } from "./inspect.ts";
 export type { Inspection, InspectedLayer, LayerFile } from "./inspect.ts";
 export { parseReference, formatReference } from "../core/index.ts";

@@ -10,8 +10,8 @@ import * as tar from "tar-stream";
 import type { Diagnostic, Digest } from "../core/index.ts";
 import * as E from "fp-ts/lib/Either.js";
 import { createDigestingStream, digestFromHex, error, showPath } from "../core/index.ts";
-import { classifyLayerEntry, layerEntryPath } from "../oci/index.ts";
-import type { OpenedImage, OpenedLayer } from "./opened.ts";
+import type { Image, Layer } from "../oci/index.ts";
+import { classifyLayerEntry, isGzipLayer, layerEntryPath } from "../oci/index.ts";
 
 /**
  * A file as found in a layer's tar.
@@ -59,11 +59,11 @@ export interface Inspection {
 const typeOf = (t: tar.Header["type"]): LayerFile["type"] =>
   t === "file" || t === "contiguous-file" ? "file" : t === "directory" ? "dir" : t === "symlink" ? "symlink" : t === "link" ? "hardlink" : "other";
 
-const inspectLayer = async (source: string, layer: OpenedLayer, index: number, problems: Diagnostic[]): Promise<InspectedLayer> => {
+const inspectLayer = async (source: string, layer: Layer, index: number, problems: Diagnostic[]): Promise<InspectedLayer> => {
   const blob = createDigestingStream();
   const tarred = createDigestingStream();
   const files: LayerFile[] = [];
-  const where = { file: source, layer: `#${index + 1} ${layer.descriptor.digest.slice(0, 19)}` };
+  const where = { file: source, layer: `#${index + 1} ${layer.digest.slice(0, 19)}` };
   const ex = tar.extract();
   ex.on("entry", (header, stream, next) => {
     // A failure mid-entry (a corrupt gzip) destroys this stream too: the pipeline below
@@ -97,10 +97,10 @@ const inspectLayer = async (source: string, layer: OpenedLayer, index: number, p
     });
     stream.resume();
   });
-  const gz = layer.descriptor.mediaType.endsWith("gzip");
+  const gz = isGzipLayer(layer.mediaType);
   try {
     await pipeline([
-      layer.openBlob(),
+      await layer.openBlob(),
       blob.stream,
       ...(gz ? [zlib.createGunzip()] : []),
       tarred.stream,
@@ -111,15 +111,15 @@ const inspectLayer = async (source: string, layer: OpenedLayer, index: number, p
   }
   const digest = blob.digest();
   const diffId = tarred.digest();
-  if (digest !== layer.descriptor.digest) problems.push(error(where, `blob digest ${digest} does not match descriptor ${layer.descriptor.digest}`));
-  if (blob.size() !== layer.descriptor.size) problems.push(error(where, `blob has ${blob.size()} bytes, descriptor says ${layer.descriptor.size}`));
+  if (digest !== layer.digest) problems.push(error(where, `blob digest ${digest} does not match descriptor ${layer.digest}`));
+  if (blob.size() !== layer.size) problems.push(error(where, `blob has ${blob.size()} bytes, descriptor says ${layer.size}`));
   if (diffId !== layer.diffId) problems.push(error(where, `uncompressed digest ${diffId} does not match diff_id ${layer.diffId}`));
   const seen = new Set<string>();
   for (const f of files) {
     if (seen.has(f.path)) problems.push(error({ ...where, path: f.path }, "path appears twice in the layer"));
     seen.add(f.path);
   }
-  return { digest: layer.descriptor.digest, mediaType: layer.descriptor.mediaType, size: layer.descriptor.size, diffId: layer.diffId, files };
+  return { digest: layer.digest, mediaType: layer.mediaType, size: layer.size, diffId: layer.diffId, files };
 };
 
 /**
@@ -127,14 +127,14 @@ const inspectLayer = async (source: string, layer: OpenedLayer, index: number, p
  *
  * @category destructors
  */
-export const inspectImage = (image: OpenedImage): Promise<Inspection> => inspectLayers(image.source, image.layers);
+export const inspectImage = (image: Image): Promise<Inspection> => inspectLayers(image.source, image.layers);
 
 /**
  * Reads layers once each, verifying and listing them; `source` names them in problems.
  *
  * @category destructors
  */
-export const inspectLayers = async (source: string, opened: ReadonlyArray<OpenedLayer>): Promise<Inspection> => {
+export const inspectLayers = async (source: string, opened: ReadonlyArray<Layer>): Promise<Inspection> => {
   const problems: Diagnostic[] = [];
   const layers: InspectedLayer[] = [];
   for (const [i, l] of opened.entries()) layers.push(await inspectLayer(source, l, i, problems));

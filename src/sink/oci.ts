@@ -10,15 +10,14 @@ import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import type { Digest } from "../core/index.ts";
 import { canonicalJson, DiagnosticError, digestHex, error, failAt, forEachLimit } from "../core/index.ts";
-import type { Descriptor, Index } from "../oci/index.ts";
-import { decodeJson, ImageConfig as ImageConfigC, Index as IndexC, makeIndex, Manifest as ManifestC, OCI_INDEX, OciLayout, REF_NAME, taggedDescriptor } from "../oci/index.ts";
+import type { Descriptor, Index, OpenedImage } from "../oci/index.ts";
+import { decodeJson, ImageConfig as ImageConfigC, manifestOf, Index as IndexC, makeIndex, Manifest as ManifestC, OCI_INDEX, OciLayout, REF_NAME, taggedDescriptor } from "../oci/index.ts";
 import { TRANSFERS } from "../registry/index.ts";
 import type { Store } from "../store/index.ts";
 import { pathExists, sweepBeside, sweepStaleTemps, tempNameFor, withFileLock, writeFileAtomic } from "../store/index.ts";
 import type { Blobs } from "./blobs.ts";
 import { blobDigests, verifyDiffIds } from "./blobs.ts";
 import type { Endpoint, WriteContext } from "./Endpoint.ts";
-import type { OpenedImage } from "./opened.ts";
 import { decodeOrFail, layersOf, readVerified } from "./opened.ts";
 
 /** The `oci-layout` file's bytes. */
@@ -46,7 +45,13 @@ export const openOciDir = async (dir: string, tag: string | undefined, source: s
   const manifest = decodeOrFail(ManifestC, manifestBytes.toString("utf8"), `${source}: manifest`);
   const configBytes = await readVerified(blob(manifest.config.digest), manifest.config.digest, manifest.config.size, source);
   const config = decodeOrFail(ImageConfigC, configBytes.toString("utf8"), `${source}: config`);
-  return { source, digest: desc.digest, manifest, manifestBytes, config, configBytes, configDigest: manifest.config.digest, layers: layersOf(manifest, config, blob, source), close };
+  return {
+    source,
+    manifest: { value: manifest, bytes: manifestBytes, digest: desc.digest },
+    config: { value: config, bytes: configBytes, digest: manifest.config.digest },
+    layers: layersOf(manifest, config, blob, source),
+    close,
+  };
 };
 
 /**
@@ -83,7 +88,7 @@ const addToOciDir = async (w: WriteContext, dir: string, tag: string, descriptor
 };
 
 const writeOciDir = async (w: WriteContext, dir: string, tag: string): Promise<void> => {
-  const descriptor = taggedDescriptor(w.image.manifest, tag, w.opts.platform);
+  const descriptor = taggedDescriptor(manifestOf(w.image), tag, w.opts.platform);
   // What a killed write left: the layout it was assembling, and blobs half-copied into this one.
   await sweepBeside(dir);
   await sweepStaleTemps(path.join(dir, "blobs", "sha256"));

@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs/promises";
 import { canonicalJson, digestHex } from "../core/index.ts";
-import { taggedDescriptor } from "../oci/index.ts";
+import { manifestOf, taggedDescriptor } from "../oci/index.ts";
 import { sweepBeside } from "../store/index.ts";
 import type { ArchiveMember } from "./archive.ts";
 import { openUnpacked, writeArchive } from "./archive.ts";
@@ -15,7 +15,7 @@ import { OCI_LAYOUT, openOciDir, withTag } from "./oci.ts";
 
 const members = async ({ store, blobs, image, opts }: WriteContext, tag: string): Promise<ArchiveMember[]> => {
   await ensureAll(blobs, blobDigests(image));
-  const index = withTag(undefined, taggedDescriptor(image.manifest, tag, opts.platform), tag);
+  const index = withTag(undefined, taggedDescriptor(manifestOf(image), tag, opts.platform), tag);
   const files = await Promise.all(
     [...new Set(blobDigests(image))].sort().map(async (d) => ({
       name: `blobs/sha256/${digestHex(d)}`,

@@ -9,13 +9,12 @@ import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import type { Reference } from "../core/index.ts";
 import { DiagnosticError, error, forEachLimit, formatReference } from "../core/index.ts";
-import { OCI_MANIFEST } from "../oci/index.ts";
-import { fetchBlob, pullImage, registryClient, TRANSFERS } from "../registry/index.ts";
+import { manifestOf, OCI_MANIFEST } from "../oci/index.ts";
+import { pullImage, registryClient, TRANSFERS } from "../registry/index.ts";
 import { openStore, tempDirPrefix } from "../store/index.ts";
 import { verifyDiffIds } from "./blobs.ts";
 import type { Endpoint, WriteContext } from "./Endpoint.ts";
-import type { OpenedImage } from "./opened.ts";
-import { layersOf } from "./opened.ts";
+import type { OpenedImage } from "../oci/index.ts";
 
 /**
  * Pulls an image's manifest, config and layers into a temp directory, every one checked
@@ -27,20 +26,8 @@ const openRegistryImage = async (reference: Reference, env: Readonly<Record<stri
   try {
     const store = await openStore(tmp);
     const pulled = await pullImage(store, reference, undefined, { env });
-    const client = registryClient(reference, { env });
-    await forEachLimit([...new Map(pulled.base.layers.map((l) => [l.digest, l])).values()], TRANSFERS, (l) => fetchBlob(store, client, l.digest, l.size));
-    const { manifest, config } = pulled;
-    return {
-      source,
-      digest: manifest.digest,
-      manifest: manifest.value,
-      manifestBytes: manifest.bytes,
-      config: config.value,
-      configBytes: config.bytes,
-      configDigest: config.digest,
-      layers: layersOf(manifest.value, config.value, (d) => store.blobPath(d), source),
-      close,
-    };
+    await forEachLimit(pulled.layers, TRANSFERS, async (l) => void (await l.file()));
+    return { ...pulled, source, close };
   } catch (e) {
     await close();
     throw e;
@@ -48,23 +35,25 @@ const openRegistryImage = async (reference: Reference, env: Readonly<Record<stri
 };
 
 const pushImage = async ({ store, blobs, image, opts }: WriteContext, reference: Reference): Promise<void> => {
-  if (reference.digest !== undefined && reference.digest !== image.manifest.digest) {
-    throw new DiagnosticError([error({ file: `docker://${formatReference(reference)}` }, `the image's digest is ${image.manifest.digest}, not the one the reference names`)]);
+  const manifest = manifestOf(image);
+  if (reference.digest !== undefined && reference.digest !== manifest.digest) {
+    throw new DiagnosticError([error({ file: `docker://${formatReference(reference)}` }, `the image's digest is ${manifest.digest}, not the one the reference names`)]);
   }
   const client = registryClient(reference, { env: opts.env ?? {} });
-  const remote = image.remote;
-  // A base layer already on the same registry is mounted, not sent: it is never
-  // downloaded for this push.
-  const mountFrom = remote !== undefined && remote.host === reference.host && remote.repository !== reference.repository ? remote.repository : undefined;
-  const remoteLayers = new Set(image.remote === undefined ? [] : image.layers.map((l) => l.digest));
+  // A layer of a repository on the same registry is mounted from there, not sent: it is
+  // never downloaded for this push.
+  const mountFrom = new Map(
+    image.layers.flatMap((l) => (l.remote !== undefined && l.remote.host === reference.host && l.remote.repository !== reference.repository ? [[l.digest, l.remote.repository] as const] : [])),
+  );
   await forEachLimit([...new Set([...image.layers.map((l) => l.digest), image.config.digest])], TRANSFERS, async (d) => {
     if (await client.hasBlob(d)) return;
-    if (mountFrom !== undefined && remoteLayers.has(d) && (await client.mountBlob(d, mountFrom))) return;
+    const from = mountFrom.get(d);
+    if (from !== undefined && (await client.mountBlob(d, from))) return;
     await blobs.ensure(d);
     const file = store.blobPath(d);
     await client.pushBlob(d, { file, size: (await fs.stat(file)).size });
   });
-  await client.putManifest(reference.tag ?? image.manifest.digest, image.manifest.value.mediaType ?? OCI_MANIFEST, image.manifest.bytes);
+  await client.putManifest(reference.tag ?? manifest.digest, manifest.value.mediaType ?? OCI_MANIFEST, manifest.bytes);
 };
 
 /**
@@ -75,14 +64,11 @@ const pushImage = async ({ store, blobs, image, opts }: WriteContext, reference:
 export const registryImage = (reference: Reference, source: string): Endpoint => ({
   source,
   open: (env) => openRegistryImage(reference, env, source),
-  import: async (store, platform, env) => {
-    const pulled = await pullImage(store, reference, platform, { env });
-    return { manifest: pulled.manifest, config: pulled.config, layers: pulled.base.layers, cached: [], remote: reference };
-  },
+  import: async (store, platform, options) => ({ ...(await pullImage(store, reference, platform, options)), source }),
   write: async (w) => {
     // Between registries the layers are never downloaded, so never unpacked: only
-    // layers already here are checked.
-    if (w.image.remote === undefined) await verifyDiffIds(w.store, w.blobs, w.image);
+    // layers not from a registry are checked.
+    await verifyDiffIds(w.store, w.blobs, { ...w.image, layers: w.image.layers.filter((l) => l.remote === undefined) });
     await pushImage(w, reference);
   },
 });

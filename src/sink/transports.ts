@@ -1,9 +1,8 @@
 /**
  * The one place that picks a transport's module for a location: reading an image from
- * it, bringing it into the store, and writing a built image to it.
+ * it, bringing it into the store, and writing an image to it.
  */
 import * as os from "node:os";
-import type { BuiltImage } from "../build/index.ts";
 import { DiagnosticError, error } from "../core/index.ts";
 import type { Store } from "../store/index.ts";
 import { sweepStaleTemps } from "../store/index.ts";
@@ -14,7 +13,7 @@ import { dockerArchive } from "./dockerArchive.ts";
 import type { Endpoint } from "./Endpoint.ts";
 import { ociLayout } from "./oci.ts";
 import { ociArchive } from "./ociArchive.ts";
-import type { OpenedImage } from "./opened.ts";
+import type { Image, OpenedImage } from "../oci/index.ts";
 import { registryImage } from "./registry.ts";
 import type { Transport } from "./Transport.ts";
 import { formatTransport } from "./Transport.ts";
@@ -53,15 +52,15 @@ export const openImage = async (from: Transport, env: Readonly<Record<string, st
 };
 
 /**
- * Writes a built image from the store to a transport, whole or not at all: a failure
+ * Writes an image to a transport, whole or not at all: a failure
  * leaves the previous output intact. A problem found deep in a sink names the location.
  *
  * @category destructors
  */
-export const writeImage = async (store: Store, image: BuiltImage, to: Transport, opts: WriteOptions): Promise<void> => {
+export const writeImage = async (store: Store, image: Image, to: Transport, opts: WriteOptions): Promise<void> => {
   const endpoint = endpointOf(to);
   try {
-    await endpoint.write({ store, image, blobs: blobsOf(store, image, { env: opts.env ?? {}, ...(opts.onTransfer === undefined ? {} : { onTransfer: opts.onTransfer }) }), opts });
+    await endpoint.write({ store, image, blobs: blobsOf(store, image), opts });
   } catch (e) {
     if (e instanceof DiagnosticError) throw new DiagnosticError(e.diagnostics.map((d) => (d.file === undefined ? { ...d, file: endpoint.source } : d)));
     const code = (e as NodeJS.ErrnoException).code;

@@ -25,6 +25,21 @@ import { ownerIsGone, PROCESS_OWNER, sweepStaleTemps, tempNameFor } from "./Temp
 
 const LayerRecord = t.type({ digest: DigestC, size: t.number, diffId: DigestC, uncompressedSize: t.number });
 
+/**
+ * What a layer blob unpacks to: its tar's digest (the diff_id) and size, found once by
+ * reading the blob through. It is a fact about the blob's content, which its digest
+ * names: it cannot go stale, and a blob whose bytes changed on disk is caught by its
+ * digest wherever it is read.
+ */
+const UnpackedRecord = t.type({ diffId: DigestC, uncompressedSize: t.number });
+
+/**
+ * A layer blob's diff_id and uncompressed size, as recorded.
+ *
+ * @category model
+ */
+export type UnpackedRecord = t.TypeOf<typeof UnpackedRecord>;
+
 /** A diagnostic as a check record holds it: every field of {@link Diagnostic}. */
 const DiagnosticRecord: t.Type<Diagnostic, unknown> = t.intersection([
   t.type({ severity: t.keyof({ error: null, warning: null }), message: t.string }),
@@ -99,6 +114,10 @@ export interface Store {
   discardCorrupt(digest: Digest): Promise<DiagnosticError>;
   getLayer(cacheKey: Digest): Promise<LayerBlob | undefined>;
   putLayer(cacheKey: Digest, layer: LayerBlob): Promise<void>;
+  /** What the blob `digest` unpacks to, when it was read through and its digest checked. */
+  getUnpacked(digest: Digest): Promise<UnpackedRecord | undefined>;
+  /** Records what the blob `digest` unpacks to: only after reading it and checking both digests. */
+  putUnpacked(digest: Digest, record: UnpackedRecord): Promise<void>;
   /**
    * The type check of the sources `key` names, when it was recorded: the diagnostics as
    * the checker gave them, warnings included, and the files it read; undefined otherwise.
@@ -343,7 +362,7 @@ const openFileDigests = async (root: string): Promise<StoredHashCache> => {
  * @category constructors
  */
 export const openStore = async (root: string): Promise<Store> => {
-  const dirs = ["blobs/sha256", "layers", "checks", "tmp", "verified"].map((d) => path.join(root, d));
+  const dirs = ["blobs/sha256", "layers", "checks", "unpacked", "tmp", "verified"].map((d) => path.join(root, d));
   for (const d of dirs) await fs.mkdir(d, { recursive: true });
   // What killed processes left: blobs half-written in tmp, records' temp files.
   for (const d of [root, ...dirs]) await sweepStaleTemps(d);
@@ -469,6 +488,8 @@ export const openStore = async (root: string): Promise<Store> => {
     },
     getLayer: (key) => readJson(path.join(root, "layers", `${digestHex(key)}.json`), LayerRecord),
     putLayer: (key, layer) => writeFileAtomic(path.join(root, "layers", `${digestHex(key)}.json`), JSON.stringify(layer)),
+    getUnpacked: (digest) => readJson(path.join(root, "unpacked", `${digestHex(digest)}.json`), UnpackedRecord),
+    putUnpacked: (digest, record) => writeFileAtomic(path.join(root, "unpacked", `${digestHex(digest)}.json`), JSON.stringify(record)),
     getCheck: (key) => readJson(path.join(root, "checks", `${digestHex(key)}.json`), CheckRecord),
     putCheck: (key, record) => writeFileAtomic(path.join(root, "checks", `${digestHex(key)}.json`), JSON.stringify(CheckRecord.encode(record))),
     openHashCache: () => openFileDigests(root),

@@ -1,2 +1,3 @@
 export * from "./Store.ts";
 export * from "./Temp.ts";
+export * from "./Layer.ts";

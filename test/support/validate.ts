@@ -5,7 +5,8 @@
 import * as E from "fp-ts/lib/Either.js";
 import { expect } from "vitest";
 import { formatDiagnostic } from "../../src/core/index.ts";
-import type { Inspection, OpenedImage } from "../../src/sink/index.ts";
+import type { OpenedImage } from "../../src/oci/index.ts";
+import type { Inspection } from "../../src/sink/index.ts";
 import { inspectImage, openImage, parseTransport } from "../../src/sink/index.ts";
 import { mustRun } from "./cli.ts";
 import { requireTool } from "./tools.ts";

@@ -8,6 +8,7 @@ import * as t from "io-ts";
 import { formatDiagnostic, formatSize } from "../../core/index.ts";
 import type { BuildEvent } from "../../build/index.ts";
 import { buildImage } from "../../build/index.ts";
+import { manifestOf } from "../../oci/index.ts";
 import type { Transport } from "../../sink/index.ts";
 import { parseTransport, writeImage } from "../../sink/index.ts";
 import { transferReporter } from "../transfers.ts";
@@ -115,16 +116,18 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
   const onTransfer = transferReporter(io);
   const { plan, inputs, warnings = [] } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true, args: specArgs, runStep, onBuildEvent: progress, ...(onTransfer === undefined ? {} : { onTransfer }) });
   for (const w of warnings) io.err(formatDiagnostic(w));
-  const image = await inExport(plan.exportName, () => buildImage(store, plan, inputs, progress, { runStep }));
+  const registry = { env: io.env, ...(onTransfer === undefined ? {} : { onTransfer }) };
+  const { image, cached } = await inExport(plan.exportName, () => buildImage(store, plan, inputs, progress, { runStep, registry }));
   if (values.check === true) {
     const checks = await inExport(plan.exportName, () => recheckSteps(store, plan, inputs, image, runStep));
     for (const c of checks) io.out(c.same ? `step ${c.step}: same layer` : `step ${c.step}: a different layer when run again\n${c.report ?? ""}`);
     if (checks.some((c) => !c.same)) return EXIT.errors;
   }
   const name = plan.exportName === "default" ? projectName(specFileOf(parseTarget(positionals[0]!).file)) : plan.exportName;
-  for (const out of outs) await writeImage(store, image, out, { defaultName: name, platform: plan.platform, env: io.env, ...(onTransfer === undefined ? {} : { onTransfer }) });
+  const manifest = manifestOf(image);
+  for (const out of outs) await writeImage(store, image, out, { defaultName: name, platform: plan.platform, env: io.env });
   if (values.json === true) {
-    io.out(JSON.stringify({ digest: image.manifest.digest, manifest: image.manifest.value, config: image.config.value, cached: image.cached }, null, 2));
-  } else io.out(image.manifest.digest);
+    io.out(JSON.stringify({ digest: manifest.digest, manifest: manifest.value, config: image.config.value, cached }, null, 2));
+  } else io.out(manifest.digest);
   return EXIT.ok;
 };

@@ -4,6 +4,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import type { PlatformIR } from "../../eval/index.ts";
+import { manifestOf } from "../../oci/index.ts";
 import type { Transport } from "../../sink/index.ts";
 import { importImage, parseTransport, READABLE_TRANSPORTS, writeImage } from "../../sink/index.ts";
 import { transferReporter } from "../transfers.ts";
@@ -47,16 +48,15 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
     platform = m[3] === undefined ? { os: m[1]!, architecture: m[2]! } : { os: m[1]!, architecture: m[2]!, variant: m[3] };
   }
   const store = await storeOf(values.store, io.env);
-  const image = await importImage(store, from, platform, io.env);
   const onTransfer = transferReporter(io);
+  const image = await importImage(store, from, platform, { env: io.env, ...(onTransfer === undefined ? {} : { onTransfer }) });
   const c = image.config.value;
   const name = from._tag === "Registry" ? from.reference.repository.slice(from.reference.repository.lastIndexOf("/") + 1) : "image";
   await writeImage(store, image, to, {
     defaultName: name,
     platform: { os: c.os, architecture: c.architecture, ...(c.variant === undefined ? {} : { variant: c.variant }) },
     env: io.env,
-    ...(onTransfer === undefined ? {} : { onTransfer }),
   });
-  io.out(image.manifest.digest);
+  io.out(manifestOf(image).digest);
   return EXIT.ok;
 };

@@ -32,7 +32,7 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
     if (values.json === true) {
       io.out(
         JSON.stringify(
-          { source: image.source, digest: image.digest, manifest: image.manifest, config: image.config, layers: inspection.layers, problems: inspection.problems },
+          { source: image.source, digest: image.manifest?.digest, manifest: image.manifest?.value, config: image.config.value, layers: inspection.layers, problems: inspection.problems },
           null,
           2,
         ),

@@ -5,10 +5,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
-import type { BuiltImage } from "../../build/index.ts";
 import { buildImage } from "../../build/index.ts";
 import { parseMemory } from "../../eval/index.ts";
 import { runContainerOf } from "../../run/index.ts";
+import type { Image } from "../../oci/index.ts";
 import { importImage, parseTransport, READABLE_TRANSPORTS } from "../../sink/index.ts";
 import { parseFlags } from "../flags.ts";
 import type { Io } from "../io.ts";
@@ -91,19 +91,18 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
   const limits = { ...(memory === undefined ? {} : { memory }), ...(cpus === undefined ? {} : { cpus }), ...(pids === undefined ? {} : { pids }) };
   const store = await storeOf(values.store, io.env);
   const location = parseTransport(target);
-  let image: BuiltImage;
+  let image: Image;
   if (E.isRight(location) && /^[a-z-]+:/.test(target) && !fs.existsSync(parseTarget(target).file)) {
     if (location.right._tag === "Bundle") throw new UsageError("a runtime bundle runs with 'runc run --bundle DIR ID' itself");
-    image = await importImage(store, location.right, undefined, io.env);
+    image = await importImage(store, location.right, undefined, { env: io.env });
   } else {
     const runStep = stepRunnerFor(store, io);
     const { plan, inputs } = await planTarget(target, { noCheck: values["no-check"] === true, store, env: io.env, runStep });
-    image = await inExport(plan.exportName, () => buildImage(store, plan, inputs, undefined, { runStep }));
+    image = (await inExport(plan.exportName, () => buildImage(store, plan, inputs, undefined, { runStep, registry: { env: io.env } }))).image;
   }
   return runContainerOf(
     store,
     image,
     { args: rest, env, volumes, ...(network === undefined ? {} : { network }), limits, ...(values.user === undefined ? {} : { user: values.user }), stdin: values.interactive === true || values.tty === true, terminal: values.tty === true },
-    io.env,
   );
 };
