@@ -25,6 +25,13 @@ export type FlagCodec = t.BooleanC | t.StringC | t.ArrayC<t.StringC>;
 export type Flags = Readonly<Record<string, FlagCodec>>;
 
 /**
+ * The flags of every command that takes a spec: skip its type check, and choose the store.
+ *
+ * @category constants
+ */
+export const SPEC_FLAGS = { "no-check": t.boolean, store: t.string } as const;
+
+/**
  * A command line, decoded: the positional arguments and each flag given.
  *
  * @category model

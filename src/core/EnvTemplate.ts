@@ -73,23 +73,15 @@ const parse = (s: string, i: number, inBraces: boolean): { readonly parts: Part[
   return { parts, end: i };
 };
 
+type Ref = Extract<Part, { readonly _tag: "Ref" }>;
+
+/** A template's parts as text: literal text as it is, `\$` as `dollar`, each reference by `ref`. */
+const textOf = (parts: ReadonlyArray<Part>, dollar: string, ref: (p: Ref) => string): string =>
+  parts.map((p) => (p._tag === "Text" ? p.text : p._tag === "Dollar" ? dollar : ref(p))).join("");
+
+/** The parts written back as template text. */
 const render = (parts: ReadonlyArray<Part>): string =>
-  parts
-    .map((p) => {
-      switch (p._tag) {
-        case "Text":
-          return p.text;
-        case "Dollar":
-          return "\\$";
-        case "Ref":
-          return p.op === undefined ? `\${${p.name}}` : `\${${p.name}${p.op}${render(p.word)}}`;
-        default: {
-          const never: never = p;
-          return never;
-        }
-      }
-    })
-    .join("");
+  textOf(parts, "\\$", (p) => (p.op === undefined ? `\${${p.name}}` : `\${${p.name}${p.op}${render(p.word)}}`));
 
 /**
  * Resolves the references to names in `known` (whose values are templates themselves,
@@ -100,16 +92,13 @@ const render = (parts: ReadonlyArray<Part>): string =>
 export const substituteKnown = (template: string, known: Readonly<Record<string, string>>): string => {
   const has = (n: string): boolean => Object.prototype.hasOwnProperty.call(known, n);
   const go = (parts: ReadonlyArray<Part>): string =>
-    parts
-      .map((p) => {
-        if (p._tag !== "Ref") return render([p]);
-        if (!has(p.name)) return p.op === undefined ? render([p]) : `\${${p.name}${p.op}${go(p.word)}}`;
-        const value = known[p.name]!;
-        if (p.op === ":-") return value === "" ? go(p.word) : value;
-        if (p.op === ":+") return value === "" ? "" : go(p.word);
-        return value;
-      })
-      .join("");
+    textOf(parts, "\\$", (p) => {
+      if (!has(p.name)) return p.op === undefined ? render([p]) : `\${${p.name}${p.op}${go(p.word)}}`;
+      const value = known[p.name]!;
+      if (p.op === ":-") return value === "" ? go(p.word) : value;
+      if (p.op === ":+") return value === "" ? "" : go(p.word);
+      return value;
+    });
   return go(parse(template, 0, false).parts);
 };
 
@@ -122,26 +111,12 @@ export const substituteKnown = (template: string, known: Readonly<Record<string,
 export const expandTemplate = (template: string, env: ReadonlyMap<string, string>): { readonly value: string; readonly unset: ReadonlyArray<string> } => {
   const unset = new Set<string>();
   const go = (parts: ReadonlyArray<Part>): string =>
-    parts
-      .map((p) => {
-        switch (p._tag) {
-          case "Text":
-            return p.text;
-          case "Dollar":
-            return "$";
-          case "Ref": {
-            const value = env.get(p.name);
-            if (p.op === ":-") return value === undefined || value === "" ? go(p.word) : value;
-            if (p.op === ":+") return value === undefined || value === "" ? "" : go(p.word);
-            if (value === undefined) unset.add(p.name);
-            return value ?? "";
-          }
-          default: {
-            const never: never = p;
-            return never;
-          }
-        }
-      })
-      .join("");
+    textOf(parts, "$", (p) => {
+      const value = env.get(p.name);
+      if (p.op === ":-") return value === undefined || value === "" ? go(p.word) : value;
+      if (p.op === ":+") return value === undefined || value === "" ? "" : go(p.word);
+      if (value === undefined) unset.add(p.name);
+      return value ?? "";
+    });
   return { value: go(parse(template, 0, false).parts), unset: [...unset] };
 };

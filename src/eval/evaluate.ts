@@ -274,6 +274,36 @@ const throwSite = (e: unknown, file: string | undefined): { readonly line?: numb
   return {};
 };
 
+/**
+ * Calls a spec's function for entries (a generator, a derived layer's) and adds what it
+ * gives, evaluated, to `entries`: a throw, named where the spec threw it, or a result
+ * that is not an array is a diagnostic instead.
+ */
+const addEntriesOf = (
+  call: () => ReadonlyArray<Entry>,
+  says: { readonly failed: string; readonly notArray: string },
+  at: Place,
+  out: Problems,
+  arch: string | undefined,
+  entries: EntryIR[],
+): void => {
+  let got: ReadonlyArray<Entry>;
+  try {
+    got = call();
+  } catch (e) {
+    out.push({ ...error(at, `${says.failed}: ${e instanceof Error ? e.message : String(e)}`), ...throwSite(e, at.file) });
+    return;
+  }
+  if (!Array.isArray(got)) {
+    out.push(error(at, says.notArray));
+    return;
+  }
+  for (const g of got) {
+    const ir = evalEntry(g, at, out, arch);
+    if (ir !== undefined) entries.push(ir);
+  }
+};
+
 const evalLayer = (layer: Layer, place: Place, out: Problems, arch?: string): LayerIR | undefined => {
   const at: Place = { ...place, layer: layer.name };
   const entries: EntryIR[] = [];
@@ -287,21 +317,7 @@ const evalLayer = (layer: Layer, place: Place, out: Problems, arch?: string): La
       const set = evalPackageSet(source, arch, at, out);
       if (set !== undefined) packages.push(set);
     } else if (source._tag === "Generated") {
-      let generated: ReadonlyArray<Entry>;
-      try {
-        generated = source.generate();
-      } catch (e) {
-        out.push({ ...error(at, `generating entries failed: ${e instanceof Error ? e.message : String(e)}`), ...throwSite(e, place.file) });
-        continue;
-      }
-      if (!Array.isArray(generated)) {
-        out.push(error(at, "a generator must return an array of entries"));
-        continue;
-      }
-      for (const g of generated) {
-        const ir = evalEntry(g, at, out, arch);
-        if (ir !== undefined) entries.push(ir);
-      }
+      addEntriesOf(() => source.generate(), { failed: "generating entries failed", notArray: "a generator must return an array of entries" }, at, out, arch, entries);
     } else {
       const ir = evalEntry(source, at, out, arch);
       if (ir !== undefined) entries.push(ir);
@@ -323,21 +339,7 @@ export const deriveEntries = (file: string, exportName: string, layer: LayerIR, 
   const out: Problems = [];
   const entries: EntryIR[] = [...layer.entries];
   for (const derive of layer.derive ?? []) {
-    let derived: ReadonlyArray<Entry>;
-    try {
-      derived = derive(below);
-    } catch (e) {
-      out.push({ ...error(at, `deriving entries failed: ${e instanceof Error ? e.message : String(e)}`), ...throwSite(e, file) });
-      continue;
-    }
-    if (!Array.isArray(derived)) {
-      out.push(error(at, "a derived layer's function must return an array of entries"));
-      continue;
-    }
-    for (const d of derived) {
-      const ir = evalEntry(d, at, out, arch);
-      if (ir !== undefined) entries.push(ir);
-    }
+    addEntriesOf(() => derive(below), { failed: "deriving entries failed", notArray: "a derived layer's function must return an array of entries" }, at, out, arch, entries);
   }
   checkLayerPaths(entries, at, out);
   if (out.length > 0) return E.left(out);

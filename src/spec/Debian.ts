@@ -8,6 +8,7 @@
 import type { ImagePath } from "../core/ImagePath.ts";
 import type { Attributes } from "./Entry.ts";
 import type { Layer } from "./Layer.ts";
+import { hasTag } from "./Tagged.ts";
 
 /**
  * A Debian archive. `location` is the archive's root URI; left out, it comes from the
@@ -117,5 +118,4 @@ export const file = (path: ImagePath, archive: Archive, pkg: string | PackageNam
  *
  * @category refinements
  */
-export const isPackageSet = (u: unknown): u is PackageSet =>
-  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "DebianPackages";
+export const isPackageSet = (u: unknown): u is PackageSet => hasTag(u, "DebianPackages");

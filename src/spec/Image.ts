@@ -17,6 +17,7 @@ import type { Run, RunOptions } from "./Run.ts";
 import type { Runtime } from "./Runtime.ts";
 import type { Platform } from "./Platform.ts";
 import { linuxAmd64 } from "./Platform.ts";
+import { hasTag } from "./Tagged.ts";
 
 /**
  * A registry reference with its host: `HOST/REPOSITORY[:TAG][@DIGEST]`, e.g.
@@ -323,8 +324,7 @@ export const withPlatform =
  *
  * @category refinements
  */
-export const isImage = (u: unknown): u is Image =>
-  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "Image";
+export const isImage = (u: unknown): u is Image => hasTag(u, "Image");
 
 /**
  * An image made from typed parameters, given as `--arg NAME=VALUE` on the command line;

@@ -5,6 +5,7 @@
 import type { ImagePath } from "../core/index.ts";
 import type { PackageSet } from "./Debian.ts";
 import type { Entry } from "./Entry.ts";
+import { hasTag } from "./Tagged.ts";
 
 /**
  * Entries computed on demand, for generated content.
@@ -148,5 +149,4 @@ export const withComment =
  *
  * @category refinements
  */
-export const isLayer = (u: unknown): u is Layer =>
-  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "Layer";
+export const isLayer = (u: unknown): u is Layer => hasTag(u, "Layer");

@@ -9,6 +9,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import type { Image } from "./Image.ts";
+import { hasTag } from "./Tagged.ts";
 
 /**
  * The arguments as given on the command line: `NAME=VALUE` pairs.
@@ -128,8 +129,7 @@ export const parameterized = <P>(params: t.Decoder<unknown, P>, make: (params: P
  *
  * @category refinements
  */
-export const isParameterized = (u: unknown): u is Parameterized<unknown> =>
-  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "Parameterized";
+export const isParameterized = (u: unknown): u is Parameterized<unknown> => hasTag(u, "Parameterized");
 
 /**
  * Applies arguments: the image, or one message per argument that does not decode, each

@@ -6,6 +6,7 @@
 import type { ImagePath } from "../core/ImagePath.ts";
 import type { Config } from "./Config.ts";
 import type { Mount } from "./Mount.ts";
+import { hasTag } from "./Tagged.ts";
 
 /**
  * Resource limits of a step: memory in bytes or with a unit (`"512m"`, `"2g"`), CPUs
@@ -56,4 +57,4 @@ export interface Run {
  *
  * @category refinements
  */
-export const isRun = (u: unknown): u is Run => typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "Run";
+export const isRun = (u: unknown): u is Run => hasTag(u, "Run");

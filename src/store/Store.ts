@@ -106,7 +106,8 @@ export interface Store {
    * Copies a blob to `dest` (which must not exist), whole or not at all, as a file of
    * its own: a reflink where the file system has them, else a copy, never a hard link,
    * so damage to the store cannot reach an output written before. The copy is hashed
-   * before it gets its name; when it does not match, the store's blob is removed and a
+   * before it gets its name, unless this process hashed the blob itself and its file is
+   * unchanged since; when it does not match, the store's blob is removed and a
    * diagnostic says so.
    */
   exportBlob(digest: Digest, dest: string): Promise<void>;
@@ -382,8 +383,10 @@ export const openStore = async (root: string): Promise<Store> => {
       return undefined;
     }
   };
-  /** Blobs hashed by this process, with the identity of the file that was hashed. */
+  /** Blobs hashed by this process (as written, or read through), with the identity of the file hashed. */
   const hashedHere = new Map<Digest, string>();
+  /** Blobs found unchanged since an earlier process hashed them, by their verified record. */
+  const recorded = new Map<Digest, string>();
   const statOf = (d: Digest) => fs.stat(blobPath(d), { bigint: true }).then(
     (st) => ({ size: Number(st.size), ino: Number(st.ino), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs }),
     () => undefined,
@@ -396,6 +399,7 @@ export const openStore = async (root: string): Promise<Store> => {
   };
   const discard = async (d: Digest): Promise<void> => {
     hashedHere.delete(d);
+    recorded.delete(d);
     // Moved aside first: a reader that has the blob open keeps its bytes, and the name
     // is free at once for a good copy.
     const aside = path.join(root, "tmp", tempNameFor("corrupt"));
@@ -422,10 +426,10 @@ export const openStore = async (root: string): Promise<Store> => {
       return false;
     }
     const identity = fileIdentity(st);
-    if (hashedHere.get(d) === identity) return true;
+    if (hashedHere.get(d) === identity || recorded.get(d) === identity) return true;
     const record = await fs.readFile(verifiedPath(d), "utf8").catch(() => undefined);
     if (record === identity) {
-      hashedHere.set(d, identity);
+      recorded.set(d, identity);
       return true;
     }
     return hashNow(d);
@@ -470,9 +474,14 @@ export const openStore = async (root: string): Promise<Store> => {
       try {
         // A reflink shares blocks copy-on-write: a later write to either file does not
         // reach the other. Where there are none, the kernel copies.
+        const before = await statOf(digest);
         await fs.copyFile(blobPath(digest), tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
-        const hashed = await hashFile(tmp);
-        if (hashed?.digest !== digest) {
+        // A blob this process hashed (built or fetched just now), its file unchanged
+        // since, is copied without hashing it again; any other copy is hashed, as a
+        // verified record cannot see damage below the file system.
+        const fresh = before !== undefined && hashedHere.get(digest) === fileIdentity(before);
+        const hashed = fresh ? undefined : await hashFile(tmp);
+        if (!fresh && hashed?.digest !== digest) {
           await discard(digest);
           throw corruptDiagnostic(digest);
         }

@@ -12,7 +12,7 @@ import { manifestOf } from "../../oci/index.ts";
 import type { Transport } from "../../sink/index.ts";
 import { parseTransport, writeImage } from "../../sink/index.ts";
 import { transferReporter } from "../transfers.ts";
-import { parseFlags } from "../flags.ts";
+import { parseFlags, SPEC_FLAGS } from "../flags.ts";
 import type { Io } from "../io.ts";
 import { parseTarget } from "../load.ts";
 import { argumentsOf, inExport, planTarget } from "../planTarget.ts";
@@ -88,9 +88,8 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
       arg: t.array(t.string),
       json: t.boolean,
       frozen: t.boolean,
-      "no-check": t.boolean,
       check: t.boolean,
-      store: t.string,
+      ...SPEC_FLAGS,
     },
     { out: "o" },
   );

@@ -12,7 +12,7 @@ import type { BuildPlan } from "../../plan/index.ts";
 import { digestCacheKeeps, memoizedHost, nodeHost } from "../../plan/index.ts";
 import { inspectBase, inspectImage, openImage, READABLE_TRANSPORTS } from "../../sink/index.ts";
 import { baseLayerFetcher } from "../../registry/index.ts";
-import { parseFlags } from "../flags.ts";
+import { parseFlags, SPEC_FLAGS } from "../flags.ts";
 import type { Io } from "../io.ts";
 import { planTarget } from "../planTarget.ts";
 import type { Side } from "../sides.ts";
@@ -52,8 +52,7 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
     quiet: t.boolean,
     ignore: t.array(t.string),
     color: t.string,
-    "no-check": t.boolean,
-    store: t.string,
+    ...SPEC_FLAGS,
   });
   const base = values.base;
   const sideArgs = base === undefined ? positionals : [`git:${base}:${positionals[0] ?? ""}`, ...positionals];

@@ -4,7 +4,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
-import * as t from "io-ts";
 import type { Digest } from "../../core/index.ts";
 import { DiagnosticError, formatReference } from "../../core/index.ts";
 import { debianPackageHost } from "../../deb/index.ts";
@@ -15,7 +14,7 @@ import type { PackagePins } from "../../registry/index.ts";
 import { addFetchedUrls, formatLock, lockPathFor, readLock, readPackagePins, resolveBase, resolveTag } from "../../registry/index.ts";
 import { writeFileAtomic } from "../../store/index.ts";
 import { isError, runCheck } from "../checked.ts";
-import { parseFlags } from "../flags.ts";
+import { parseFlags, SPEC_FLAGS } from "../flags.ts";
 import type { Io } from "../io.ts";
 import { display } from "../io.ts";
 import { loadImages } from "../load.ts";
@@ -50,7 +49,7 @@ const withStages = (ir: ImageIR): ReadonlyArray<ImageIR> => {
 
 /** Runs the command with its arguments; returns the exit code. */
 export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> => {
-  const { positionals, values } = parseFlags(help, args, { "no-check": t.boolean, store: t.string });
+  const { positionals, values } = parseFlags(help, args, SPEC_FLAGS);
   const files = (positionals.length === 0 ? ["lading.ts"] : positionals).map(specFileOf);
   const store = await storeOf(values.store, io.env);
   if (values["no-check"] !== true) {

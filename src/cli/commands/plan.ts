@@ -4,7 +4,7 @@
 import * as t from "io-ts";
 import { formatDiagnostic } from "../../core/index.ts";
 import { planJsonChunks } from "../../plan/index.ts";
-import { parseFlags } from "../flags.ts";
+import { parseFlags, SPEC_FLAGS } from "../flags.ts";
 import { formatPlan } from "../format.ts";
 import type { Io } from "../io.ts";
 import { argumentsOf, planTarget } from "../planTarget.ts";
@@ -36,8 +36,7 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
     files: t.boolean,
     arg: t.array(t.string),
     frozen: t.boolean,
-    "no-check": t.boolean,
-    store: t.string,
+    ...SPEC_FLAGS,
   });
   if (positionals.length !== 1) throw new UsageError(`expected one FILE[#EXPORT]\n\n${help}`);
   const specArgs = argumentsOf(values.arg);

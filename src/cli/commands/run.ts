@@ -10,7 +10,7 @@ import { parseMemory } from "../../eval/index.ts";
 import { runContainerOf } from "../../run/index.ts";
 import type { Image } from "../../oci/index.ts";
 import { importImage, parseTransport, READABLE_TRANSPORTS } from "../../sink/index.ts";
-import { parseFlags } from "../flags.ts";
+import { parseFlags, SPEC_FLAGS } from "../flags.ts";
 import type { Io } from "../io.ts";
 import { parseTarget } from "../load.ts";
 import { inExport, planTarget } from "../planTarget.ts";
@@ -55,8 +55,7 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
       user: t.string,
       interactive: t.boolean,
       tty: t.boolean,
-      "no-check": t.boolean,
-      store: t.string,
+      ...SPEC_FLAGS,
     },
     { env: "e", volume: "v", user: "u", interactive: "i", tty: "t" },
   );

@@ -7,7 +7,7 @@ import * as t from "io-ts";
 import type { Digest } from "../../core/index.ts";
 import { spdxDocument } from "../../sbom/index.ts";
 import { writeFileAtomic } from "../../store/index.ts";
-import { parseFlags } from "../flags.ts";
+import { parseFlags, SPEC_FLAGS } from "../flags.ts";
 import type { Io } from "../io.ts";
 import { planTarget } from "../planTarget.ts";
 import { VERSION } from "../root.ts";
@@ -30,7 +30,7 @@ its sha256. The same plan gives the same document.
 
 /** Runs the command with its arguments; returns the exit code. */
 export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> => {
-  const { positionals, values } = parseFlags(help, args, { out: t.string, frozen: t.boolean, "no-check": t.boolean, store: t.string });
+  const { positionals, values } = parseFlags(help, args, { out: t.string, frozen: t.boolean, ...SPEC_FLAGS });
   if (positionals.length !== 1) throw new UsageError(`expected one FILE[#EXPORT]\n\n${help}`);
   const store = await storeOf(values.store, io.env);
   const { plan, inputs } = await planTarget(positionals[0]!, { noCheck: values["no-check"] === true, store, env: io.env, frozen: values.frozen === true });
