@@ -298,7 +298,7 @@ export default pipe(
       { url: `${base}/data.tar`, sha256: `sha256:${hex(tarball)}` },
     ]);
     expect(layers[0]!.archives).toEqual([{ source: `${base}/data.tar`, digest: `sha256:${hex(tarball)}`, path: "/opt" }]);
-    expect(layers[0]!.entries.find((e) => e.path === "/opt/data/table.csv")).toMatchObject({ type: "file", source: `url:${base}/data.tar` });
+    expect([...layers[0]!.entries].find((e) => e.path === "/opt/data/table.csv")).toMatchObject({ type: "file", source: `url:${base}/data.tar` });
     first = await build(path.join(dir, "lading.ts"));
     await validateOciLayout(first.layout, "latest");
     const { files } = await unpack(first.layout);

@@ -102,11 +102,11 @@ describe("a layer on a base", () => {
     if (E.isLeft(planned)) throw new Error(planned.left.map(formatDiagnostic).join("\n"));
     const [dirs, files] = planned.right.plan.layers;
     // /opt is the base's business; /opt/app is the spec's own.
-    expect(dirs!.entries.map((e) => e.path)).toEqual(["/opt/app"]);
+    expect([...dirs!.entries].map((e) => e.path)).toEqual(["/opt/app"]);
     // /opt/app, made by a lower layer, is written again with what that layer made of it;
     // /opt/app/bin, which no layer of the spec makes, may be in the base (directories
     // merge), so it is left to the base, like /usr/local/share and above.
-    expect(files!.entries.map((e) => `${e.type} ${e.path} ${e.mode.toString(8)} ${e.uid}`)).toEqual([
+    expect([...files!.entries].map((e) => `${e.type} ${e.path} ${e.mode.toString(8)} ${e.uid}`)).toEqual([
       "dir /opt/app 750 10",
       "file /opt/app/bin/run 644 0",
       "file /usr/local/share/note 644 0",
@@ -129,8 +129,8 @@ describe("a layer on a base", () => {
     };
     const onScratch = await plan(pipe(Image.scratch, Image.withLayer(layer)));
     const onBase = await plan(pipe(Image.pull("registry.example.com/base:1"), Image.withLayer(layer)), fakeBase);
-    expect(onScratch.entries.map((e) => e.path)).toEqual(["/usr", "/usr/local", "/usr/local/share", "/usr/local/share/note"]);
-    expect(onBase.entries.map((e) => e.path)).toEqual(["/usr/local/share/note"]);
+    expect([...onScratch.entries].map((e) => e.path)).toEqual(["/usr", "/usr/local", "/usr/local/share", "/usr/local/share/note"]);
+    expect([...onBase.entries].map((e) => e.path)).toEqual(["/usr/local/share/note"]);
     expect(onBase.cacheKey).not.toBe(onScratch.cacheKey);
   });
 });

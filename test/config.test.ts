@@ -90,7 +90,7 @@ describe("env templates", () => {
 describe("the working directory", () => {
   it("is made by a layer of its own when no layer of the spec makes it, as WORKDIR does", async () => {
     const plan = await mustPlan(pipe(Image.scratch, Image.withLayer(Layer.make("workdir", [Entry.file("/a", "a")])), Image.withWorkingDir("/srv/app")));
-    expect(plan.plan.layers.map((l) => `${l.name}: ${l.entries.map((e) => `${e.type} ${e.path} ${e.mode.toString(8)}`).join(", ")}`)).toEqual([
+    expect(plan.plan.layers.map((l) => `${l.name}: ${[...l.entries].map((e) => `${e.type} ${e.path} ${e.mode.toString(8)}`).join(", ")}`)).toEqual([
       "workdir: file /a 644",
       "workdir-2: dir /srv 755, dir /srv/app 755",
     ]);
@@ -178,7 +178,7 @@ describe("removing what lower layers hold", () => {
     const plan = await runLading(["plan", `${SPEC}#after`, "--json", "--store", store]);
     expect(plan.code).toBe(0);
     const layers = decodedPlan(plan.stdout).layers;
-    expect(layers[1]!.entries.map((e) => `${e.type} ${e.path} ${e.mode.toString(8)}`)).toEqual([
+    expect([...layers[1]!.entries].map((e) => `${e.type} ${e.path} ${e.mode.toString(8)}`)).toEqual([
       "dir /etc 755",
       "file /etc/.wh.a 644",
       "dir /srv 755",

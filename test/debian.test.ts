@@ -157,7 +157,7 @@ describe("reading a .deb", () => {
     const c = await readDeb(deb);
     expect(c.control).toMatch(/^Package: t\nVersion: 1\n/);
     // Archive order, as the .deb holds them.
-    expect(c.entries.map((e) => [e.path, e.type, e.mode.toString(8), e.type === "file" ? e.digest : e.type === "dir" ? "" : e.target])).toEqual([
+    expect([...c.entries].map((e) => [e.path, e.type, e.mode.toString(8), e.type === "file" ? e.digest : e.type === "dir" ? "" : e.target])).toEqual([
       ["/usr", "dir", "755", ""],
       ["/usr/bin", "dir", "755", ""],
       ["/usr/bin/t", "file", "755", `sha256:${sha256sum("#!/bin/sh\n")}`],

@@ -37,7 +37,7 @@ describe("layer format", () => {
     const { inspection, skopeo } = await validateOciLayout(out, "golden");
     expect(skopeo["Architecture"]).toBe("arm64");
     // A path longer than 100 bytes needs a PAX header; the reader must see it whole.
-    const long = plan.layers[2]?.entries.find((e) => e.path.length > 150);
+    const long = [...(plan.layers[2]?.entries ?? [])].find((e) => e.path.length > 150);
     expect(long).toBeDefined();
     expect(inspection.layers[2]?.files.map((f) => f.path)).toContain(long?.path);
     requireTool("umoci");

@@ -27,7 +27,7 @@ describe("a parameterized export", () => {
     expect(plan.arguments).toEqual({ mode: "prod", replicas: "3", version: "1.2.3" });
     expect(plan.config.Env).toEqual(["APP_MODE=prod", "APP_VERSION=1.2.3"]);
     // "1.2.3 x3\n"
-    expect(plan.layers[0]!.entries.find((e) => e.path === "/etc/release")).toMatchObject({ type: "file", size: 9 });
+    expect([...plan.layers[0]!.entries].find((e) => e.path === "/etc/release")).toMatchObject({ type: "file", size: 9 });
   });
 
   it("refuses missing, malformed and unknown arguments, each named, and builds nothing", async () => {

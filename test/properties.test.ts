@@ -119,7 +119,7 @@ describe("declarative", () => {
     const plan = decodedPlan(r.stdout);
     expect(plan.layers.map((l) => l.name)).toEqual(["busybox", "users", "site"]);
     expect(plan.config.User).toBe("www");
-    expect(plan.layers[2]?.entries.map((e) => e.path)).toContain("/srv/www/index.html");
+    expect([...(plan.layers[2]?.entries ?? [])].map((e) => e.path)).toContain("/srv/www/index.html");
     // Nothing built: no layer, and no blob but the verified .deb that busybox's file
     // comes from, the one examples/site/lading.lock pins.
     expect(await fs.readdir(path.join(store, "layers"))).toEqual([]);

@@ -94,7 +94,7 @@ describe("Image.pull", () => {
     expect(plan.annotations["org.opencontainers.image.base.name"]).toBe(base);
     // /app is not in the base: no entry for it, so the base keeps what it has and a
     // runtime makes what it lacks.
-    expect(plan.layers[0]!.entries.map((e) => e.path)).toEqual(["/app/note.txt"]);
+    expect([...plan.layers[0]!.entries].map((e) => e.path)).toEqual(["/app/note.txt"]);
 
     // A push to the same registry mounts the base layers: still none downloaded.
     const target = `${registry.host}/team/app:1`;

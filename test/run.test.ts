@@ -384,7 +384,7 @@ describe("an upper directory as a layer", () => {
     await mustRun("setfattr", ["-n", "security.capability", "-v", caps, path.join(upper, "bin", "ping")]);
     const store = await openStore(path.join(work, "upper-caps-store"));
     const { layer, inputs } = await layerFromUpper(upper, "caps", "sha256:0000000000000000000000000000000000000000000000000000000000000000");
-    expect(layer.entries.find((e) => e.path === "/bin/ping")?.xattrs).toEqual({ "security.capability": Buffer.from(caps.slice(2), "hex").toString("base64") });
+    expect([...layer.entries].find((e) => e.path === "/bin/ping")?.xattrs).toEqual({ "security.capability": Buffer.from(caps.slice(2), "hex").toString("base64") });
     const blob = await buildLayer(store, layer, inputs, 0);
     const out = path.join(work, "upper-caps-out");
     await fs.mkdir(out);

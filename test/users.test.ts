@@ -52,7 +52,7 @@ type Planned = Awaited<ReturnType<typeof mustPlan>>;
 
 /** The text of the file `p` of layer `name`, from the plan's inline content. */
 const fileText = (planned: Planned, name: string, p: string): string | undefined => {
-  const e = planned.plan.layers.find((l) => l.name === name)?.entries.find((x) => x.path === p);
+  const e = [...(planned.plan.layers.find((l) => l.name === name)?.entries ?? [])].find((x) => x.path === p);
   const bytes = e?.type === "file" ? planned.inputs.inline.get(e.digest) : undefined;
   return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
 };
@@ -150,7 +150,7 @@ describe("users() on the spec's own layers", () => {
     const planned = await mustPlan(pipe(Image.scratch, Image.withLayer(users([{ name: "www", uid: 1000 }])), Image.withUser("www")));
     expect(fileText(planned, "users", "/etc/passwd")).toBe("root:x:0:0::/root:/bin/sh\nwww:x:1000:1000::/:/bin/sh\n");
     expect(fileText(planned, "users", "/etc/group")).toBe("root:x:0:\nwww:x:1000:\n");
-    expect(planned.plan.layers[0]!.entries.map((e) => e.path)).toEqual(["/etc", "/etc/group", "/etc/passwd"]);
+    expect([...planned.plan.layers[0]!.entries].map((e) => e.path)).toEqual(["/etc", "/etc/group", "/etc/passwd"]);
   });
 
   const accounts = Layer.make("accounts", [
@@ -165,7 +165,7 @@ describe("users() on the spec's own layers", () => {
     // gid 50 given: app joins staff, and gets no group of its own.
     expect(fileText(planned, "users", "/etc/group")).toBe("root:x:0:\nshadow:x:42:\nwww:x:1000:\nstaff:x:50:\n");
     expect(fileText(planned, "users", "/etc/shadow")).toBe("root:*:19000:0:99999:7:::\napp:!::0:99999:7:::\n");
-    const shadow = planned.plan.layers[1]!.entries.find((e) => e.path === "/etc/shadow")!;
+    const shadow = [...planned.plan.layers[1]!.entries].find((e) => e.path === "/etc/shadow")!;
     expect([shadow.mode, shadow.uid, shadow.gid]).toEqual([0o640, 0, 42]);
     expect(planned.plan.layers[1]!.reads?.map((r) => `${r.path} ${r.digest ?? r.stat?.type ?? "absent"}`)).toEqual([
       "/etc/group " + digestOf("root:x:0:\nshadow:x:42:\nwww:x:1000:\nstaff:x:50:\n"),

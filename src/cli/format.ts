@@ -29,7 +29,7 @@ const configLines = (config: object): string[] =>
     .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`);
 
 /** How many entries of each type a layer has: `3 files, 2 dirs, 1 symlink`. */
-const countTypes = (entries: ReadonlyArray<{ readonly type: string }>): string => {
+const countTypes = (entries: Iterable<{ readonly type: string }>): string => {
   const counts = new Map<string, number>();
   for (const e of entries) counts.set(e.type, (counts.get(e.type) ?? 0) + 1);
   return [...counts]

@@ -6,7 +6,7 @@
  */
 import type { Digest } from "../core/index.ts";
 import { formatPlatform } from "../core/index.ts";
-import type { BuildPlan } from "../plan/index.ts";
+import type { BuildPlan, EntryList } from "../plan/index.ts";
 import type { Image } from "../oci/index.ts";
 import type { InspectedLayer } from "../sink/index.ts";
 
@@ -59,7 +59,8 @@ export interface LayerView {
    */
   readonly key: Digest;
   readonly size: number;
-  readonly files: ReadonlyArray<LayerEntry>;
+  /** In tar order: a plan's packed entries, read one at a time, or a read-back layer's array. */
+  readonly files: EntryList<LayerEntry>;
   /** The Debian packages the layer installs (spec sides), and the files each owns. */
   readonly packages?: ReadonlyArray<PackageView>;
 }

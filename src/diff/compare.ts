@@ -8,6 +8,8 @@ import picomatch from "picomatch";
 import type { Digest } from "../core/index.ts";
 import { canonicalJson, compareBytewiseQuick, sortBytewise } from "../core/index.ts";
 import { classifyLayerEntry } from "../oci/index.ts";
+import type { EntryList } from "../plan/index.ts";
+import { PackedEntries } from "../plan/index.ts";
 import { flattenLayers } from "../sink/index.ts";
 import type { FileView, ImageView, LayerEntry, PackageView, LayerView } from "./ImageView.ts";
 import { toFileView } from "./ImageView.ts";
@@ -195,59 +197,86 @@ const describeCounts = (c: FileCounts): string =>
     .filter((s) => s !== "")
     .join(", ");
 
-const byPath = (files: ReadonlyArray<LayerEntry>): Map<string, LayerEntry> => {
+const byPath = (files: Iterable<LayerEntry>): Map<string, LayerEntry> => {
   const m = new Map<string, LayerEntry>();
   for (const f of files) m.set(f.path, f);
   return m;
 };
 
-/** Whether each path comes after the one before it, bytewise: no path twice. */
-const strictlySorted = (files: ReadonlyArray<LayerEntry>): boolean => {
-  for (let i = 1; i < files.length; i++) if (compareBytewiseQuick(files[i - 1]!.path, files[i]!.path) >= 0) return false;
+/** Whether each path comes after the one before it, bytewise: no path twice. A plan's packed layer always does. */
+const strictlySorted = (files: EntryList<LayerEntry>): boolean => {
+  if (files instanceof PackedEntries) return true;
+  let prev: string | undefined;
+  for (const f of files) {
+    if (prev !== undefined && compareBytewiseQuick(prev, f.path) >= 0) return false;
+    prev = f.path;
+  }
   return true;
 };
 
+/** A tree's entries, and whether they are in bytewise order with no path twice. */
+interface Tree {
+  readonly files: Iterable<LayerEntry>;
+  readonly sorted: boolean;
+}
+
+const treeOfList = (files: EntryList<LayerEntry>): Tree => ({ files, sorted: strictlySorted(files) });
+
 /**
- * The changes between two lists of entries: walked side by side when both are in
- * bytewise order with no path twice (every plan's layers, every layer lading built),
- * else through maps of their paths.
+ * The changes between two lists of entries: walked side by side, one entry of each at a
+ * time, when both are in bytewise order with no path twice (every plan's layers, every
+ * layer lading built), else through maps of their paths.
  */
-const compareEntries = (before: ReadonlyArray<LayerEntry>, after: ReadonlyArray<LayerEntry>, ignored: (p: string) => boolean): FileChange[] => {
-  if (!strictlySorted(before) || !strictlySorted(after)) return compareTrees(byPath(before), byPath(after), ignored);
+const compareEntries = (before: Tree, after: Tree, ignored: (p: string) => boolean): FileChange[] => {
+  if (!before.sorted || !after.sorted) return compareTrees(byPath(before.files), byPath(after.files), ignored);
   const out: FileChange[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < before.length || j < after.length) {
-    const b = before[i];
-    const a = after[j];
+  const bs = before.files[Symbol.iterator]();
+  const as = after.files[Symbol.iterator]();
+  const next = (it: Iterator<LayerEntry>): LayerEntry | undefined => {
+    const r = it.next();
+    return r.done === true ? undefined : r.value;
+  };
+  let b = next(bs);
+  let a = next(as);
+  while (b !== undefined || a !== undefined) {
     const c = b === undefined ? 1 : a === undefined ? -1 : compareBytewiseQuick(b.path, a.path);
     if (c < 0) {
-      i++;
       if (!ignored(b!.path)) out.push({ path: b!.path, change: "removed", aspects: [], before: toFileView(b!) });
+      b = next(bs);
     } else if (c > 0) {
-      j++;
       if (!ignored(a!.path)) out.push({ path: a!.path, change: "added", aspects: [], after: toFileView(a!) });
+      a = next(as);
     } else {
-      i++;
-      j++;
-      if (ignored(a!.path)) continue;
-      const aspects = aspectsOf(b!, a!);
-      if (aspects.length > 0) out.push({ path: a!.path, change: "changed", aspects, before: toFileView(b!), after: toFileView(a!) });
+      if (!ignored(a!.path)) {
+        const aspects = aspectsOf(b!, a!);
+        if (aspects.length > 0) out.push({ path: a!.path, change: "changed", aspects, before: toFileView(b!), after: toFileView(a!) });
+      }
+      b = next(bs);
+      a = next(as);
     }
   }
   return out;
 };
 
+/** A layer's own entries but the whiteouts and the root, in their order, read as they are walked. */
+function* ownPaths(files: Iterable<LayerEntry>): Generator<LayerEntry> {
+  for (const f of files) {
+    const name = classifyLayerEntry(f.path);
+    if (E.isRight(name) && name.right._tag === "Path") yield f;
+  }
+}
+
 /**
  * The tree a container sees, as entries: a view of one layer is its own entries but
  * the whiteouts and the root (it has nothing below to take away), kept in their order.
  */
-const treeOf = (view: ImageView): ReadonlyArray<LayerEntry> => {
-  if (view.layers.length !== 1) return [...flattenLayers(view.layers).values()];
-  return view.layers[0]!.files.filter((f) => {
-    const name = classifyLayerEntry(f.path);
-    return E.isRight(name) && name.right._tag === "Path";
-  });
+const treeOf = (view: ImageView): Tree => {
+  if (view.layers.length !== 1) {
+    const flat = [...flattenLayers(view.layers.map((l) => ({ files: [...l.files] }))).values()];
+    return treeOfList(flat);
+  }
+  const files = view.layers[0]!.files;
+  return { files: { [Symbol.iterator]: () => ownPaths(files) }, sorted: strictlySorted(files) };
 };
 
 /** Pairs layers by name when every layer on both sides has a unique name, else by position. */
@@ -288,7 +317,7 @@ export const diffImages = (before: ImageView, after: ImageView, options: DiffOpt
     const b = i === undefined ? undefined : before.layers[i];
     const a = j === undefined ? undefined : after.layers[j];
     const name = a?.name ?? b?.name ?? `#${(j ?? i ?? 0) + 1}`;
-    const counts = countOf(compareEntries(b?.files ?? [], a?.files ?? [], ignored));
+    const counts = countOf(compareEntries(treeOfList(b?.files ?? []), treeOfList(a?.files ?? []), ignored));
     const filesDiffer = counts.added + counts.removed + counts.changed > 0;
     const keyDiffers = sameKind && b !== undefined && a !== undefined && b.key !== a.key;
     const change: LayerChange["change"] = b === undefined ? "added" : a === undefined ? "removed" : filesDiffer || keyDiffers ? "changed" : "unchanged";
@@ -305,9 +334,9 @@ export const diffImages = (before: ImageView, after: ImageView, options: DiffOpt
     };
   });
   // Ignored paths count nowhere: not in the changes, not in the sizes.
-  const sizeOfTree = (t: ReadonlyArray<LayerEntry>): number => {
+  const sizeOfTree = (t: Tree): number => {
     let n = 0;
-    for (const f of t) if (!ignored(f.path)) n += sizeOf(f);
+    for (const f of t.files) if (!ignored(f.path)) n += sizeOf(f);
     return n;
   };
   const treeBefore = treeOf(before);

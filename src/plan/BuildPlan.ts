@@ -6,6 +6,7 @@
 import type { Digest, ImagePath } from "../core/index.ts";
 import type { ConfigIR, LimitsIR, PlatformIR } from "../eval/index.ts";
 import type { FileStat } from "../spec/Layer.ts";
+import type { EntryList } from "./PackedEntries.ts";
 
 /** What every tar entry of a layer has. */
 interface EntryAttributes {
@@ -127,8 +128,8 @@ export interface PlannedRead {
 export interface PlannedLayer {
   readonly name: string;
   readonly comment?: string;
-  /** Sorted bytewise by path; parents before children. */
-  readonly entries: ReadonlyArray<PlannedEntry>;
+  /** Sorted bytewise by path; parents before children. Packed when planned; an array when decoded or made by hand. */
+  readonly entries: EntryList<PlannedEntry>;
   /** Sum of file sizes. */
   readonly contentSize: number;
   /** Hash of everything that goes into the layer's bytes, including format and compressor. */

@@ -101,6 +101,14 @@ const kindOf = (s: import("node:fs").Stats): HostStat["kind"] =>
 /** Files changed this recently are not cached: their mtime may not show a next change. */
 const RACY_WINDOW_MS = 2_000;
 
+/**
+ * Whether a digest cache given to {@link nodeHost} keeps the digest of a file with this
+ * stat: not when it changed too recently for its mtime to show a next change.
+ *
+ * @category destructors
+ */
+export const digestCacheKeeps = (stat: HostStat): boolean => Date.now() - stat.mtimeMs > RACY_WINDOW_MS;
+
 const baseEntryType = (t: tar.Header["type"]): BaseLayerEntry["type"] =>
   t === "file" || t === "contiguous-file" ? "file" : t === "directory" ? "dir" : t === "symlink" ? "symlink" : t === "link" ? "hardlink" : "other";
 
@@ -178,7 +186,7 @@ export const nodeHost = (cache?: HashCache, fetchBaseLayer?: FetchBaseLayer): Ho
       // Small files synchronously: thousands of tiny async reads cost more in round trips
       // through the thread pool than the reads themselves.
       const digest = stat.size < 1 << 20 ? digestOf(readFileSync(path)) : (await digestOfFile(path)).digest;
-      if (cache !== undefined && Date.now() - stat.mtimeMs > RACY_WINDOW_MS) cache.set(path, stat.fingerprint, digest);
+      if (cache !== undefined && digestCacheKeeps(stat)) cache.set(path, stat.fingerprint, digest);
       return digest;
     },
     readFile: async (path) => readFileSync(path),
@@ -195,11 +203,14 @@ export const nodeHost = (cache?: HashCache, fetchBaseLayer?: FetchBaseLayer): Ho
  * a diff) over the same files. A file's digest is kept under a 16-byte key of its path
  * and fingerprint, and the digest string is the one the first plan holds: about 70 bytes
  * a file, where keeping every path, stat and promise took several hundred. Stats are
- * not kept: a second lstat of a file is cheaper than holding 200,000 of them.
+ * not kept: a second lstat of a file is cheaper than holding 200,000 of them. Only the
+ * digests `remember` takes are kept: over a host whose digest cache answers the second
+ * plan, those of the files it does not keep ({@link digestCacheKeeps}), a few where
+ * there were 400,000.
  *
  * @category combinators
  */
-export const memoizedHost = (host: Host): Host => {
+export const memoizedHost = (host: Host, remember: (stat: HostStat) => boolean = () => true): Host => {
   const digests = new Map<string, Digest>();
   return {
     stat: (path) => host.stat(path),
@@ -212,7 +223,7 @@ export const memoizedHost = (host: Host): Host => {
       const known = digests.get(key);
       if (known !== undefined) return known;
       const d = await host.hashFile(path, stat);
-      digests.set(key, d);
+      if (remember(stat)) digests.set(key, d);
       return d;
     },
   };

@@ -4,6 +4,7 @@
  * the copies its making needs) at once.
  */
 import type { BuildPlan } from "./BuildPlan.ts";
+import { PackedEntries } from "./PackedEntries.ts";
 
 /** Arrays at least this long are written element by element; smaller values whole. */
 const STREAMED = 256;
@@ -14,9 +15,13 @@ const CHUNK = 1 << 16;
 const isPlain = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v) && typeof (v as { toJSON?: unknown }).toJSON !== "function" && Object.getPrototypeOf(v) === Object.prototype;
 
+/** An array, or a layer's packed entries (written as the array they stand for, an entry at a time). */
+const isList = (v: unknown): v is ReadonlyArray<unknown> | PackedEntries => Array.isArray(v) || v instanceof PackedEntries;
+
 /** Whether `v` holds a long array somewhere (the only values worth streaming). */
 const holdsLongArray = (v: unknown, depth = 0): boolean => {
   if (depth > 3) return false;
+  if (v instanceof PackedEntries) return v.length >= STREAMED;
   if (Array.isArray(v)) return v.length >= STREAMED || v.some((x) => holdsLongArray(x, depth + 1));
   return isPlain(v) && Object.values(v).some((x) => holdsLongArray(x, depth + 1));
 };
@@ -32,15 +37,15 @@ function* pieces(value: unknown, indent: string): Generator<string> {
     return;
   }
   const inner = `${indent}  `;
-  if (Array.isArray(value)) {
+  if (isList(value)) {
     if (value.length === 0) return yield "[]";
     yield "[\n";
-    for (let i = 0; i < value.length; i++) {
+    let i = 0;
+    for (const v of value as Iterable<unknown>) {
       yield inner;
-      const v: unknown = value[i];
       if (isOmitted(v)) yield "null";
       else yield* pieces(v, inner);
-      yield i < value.length - 1 ? ",\n" : "\n";
+      yield ++i < value.length ? ",\n" : "\n";
     }
     return yield `${indent}]`;
   }

@@ -13,6 +13,8 @@ import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "../oci/index.ts";
 import type { Below, FileStat } from "../spec/Layer.ts";
 import type { PlannedBase, PlannedEntry, PlannedRead } from "./BuildPlan.ts";
 import type { BaseLayerRead, Host } from "./Host.ts";
+import type { EntryList } from "./PackedEntries.ts";
+import { PackedEntries } from "./PackedEntries.ts";
 
 /**
  * What the layers planned so far make of each path, the bottom one first: each layer's
@@ -36,10 +38,16 @@ export interface ByPath {
  *
  * @category constructors
  */
-export const sortedByPath = (entries: ReadonlyArray<PlannedEntry>): ByPath => ({
-  get: (p) => findBytewise(entries, (e) => e.path, p),
-  has: (p) => findBytewise(entries, (e) => e.path, p) !== undefined,
-});
+export const sortedByPath = (entries: EntryList<PlannedEntry>): ByPath => {
+  const get = (p: string): PlannedEntry | undefined => {
+    if (entries instanceof PackedEntries) {
+      const i = entries.findSorted(p);
+      return i < 0 ? undefined : entries.at(i);
+    }
+    return findBytewise(entries as ReadonlyArray<PlannedEntry>, (e) => e.path, p);
+  };
+  return { get, has: (p) => get(p) !== undefined };
+};
 
 /**
  * Whether a layer's whiteouts hide what lower layers hold at `p`: a whiteout of `p` or of

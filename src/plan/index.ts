@@ -8,3 +8,5 @@ export * from "./ArchiveHost.ts";
 export { resolveImagePackages } from "./packages.ts";
 export { planJsonChunks } from "./PlanJson.ts";
 export { BuildPlanC, decodePlan, PinnedPackageC, PlannedEntryC } from "./PlanCodec.ts";
+export type { EntryList } from "./PackedEntries.ts";
+export { PackedEntries } from "./PackedEntries.ts";

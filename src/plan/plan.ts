@@ -7,13 +7,15 @@ import * as path from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import picomatch from "picomatch";
 import type { Diagnostic, Digest, ImagePath, Place } from "../core/index.ts";
-import { canonicalJson, DiagnosticError, digestOf, digestOfLines, error, expandTemplate, flatString, sortBytewise, warning } from "../core/index.ts";
+import { canonicalJson, DiagnosticError, digestOf, digestOfLines, error, expandTemplate, sortBytewise, warning } from "../core/index.ts";
 import type { EntryIR, ImageIR, LayerIR, RunIR } from "../eval/index.ts";
 import { debianArchitecture } from "../eval/index.ts";
 import { isWhiteoutName, OPAQUE_WHITEOUT } from "../oci/index.ts";
 import type { ConfigIR } from "../eval/index.ts";
-import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedArchive, PlannedDirectory, PlannedEntry, PlannedFile, PlannedLayer, PlannedLink, PlannedMount, PlannedFetch, PlannedPackage, PlannedRead, PlannedRun } from "./BuildPlan.ts";
+import type { BuildPlan, LayerFormat, PlanInputs, PlannedBase, PlannedArchive, PlannedDirectory, PlannedEntry, PlannedLayer, PlannedMount, PlannedFetch, PlannedPackage, PlannedRead, PlannedRun } from "./BuildPlan.ts";
 import { entryDigest, entrySize, entryTarget } from "./BuildPlan.ts";
+import type { EntryList } from "./PackedEntries.ts";
+import { PackedEntries } from "./PackedEntries.ts";
 import type { BaseListings, SpecLayers } from "./below.ts";
 import { forceDerived, imageBelow, lookBelow, sortedByPath } from "./below.ts";
 import type { Host, HostStat } from "./Host.ts";
@@ -70,15 +72,6 @@ export type PlanResult = E.Either<
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] };
 
-/**
- * An entry being planned: a file's digest is filled in when its hash comes, into a field
- * the entry was made with (one added later would take an object of its own).
- */
-type Pending = PendingFile | Mutable<PlannedDirectory> | Mutable<PlannedLink>;
-
-/** A file being planned: its digest comes with its hash. */
-type PendingFile = Mutable<Omit<PlannedFile, "digest">> & { digest: Digest | undefined };
-
 const HASH_CONCURRENCY = 16;
 
 /**
@@ -86,7 +79,8 @@ const HASH_CONCURRENCY = 16;
  * stat are held only while it is hashed, not for every file of a tree until the walk ends.
  */
 interface Hashing {
-  add(entry: PendingFile, abs: string, stat: HostStat): Promise<void>;
+  /** Hashes `abs`, and hands its digest to `got` (a file's packed entry). */
+  add(got: (digest: Digest) => void, abs: string, stat: HostStat): Promise<void>;
   /** Waits for the hashes still running; the first failure, if any, is thrown. */
   done(): Promise<void>;
 }
@@ -94,11 +88,11 @@ interface Hashing {
 const startHashing = (host: Host): Hashing => {
   const running = new Set<Promise<void>>();
   return {
-    add: async (entry, abs, stat) => {
+    add: async (got, abs, stat) => {
       while (running.size >= HASH_CONCURRENCY) await Promise.race(running);
       const p: Promise<void> = host.hashFile(abs, stat).then(
         (digest) => {
-          entry.digest = digest;
+          got(digest);
           running.delete(p);
         },
         (e: unknown) => {
@@ -130,7 +124,7 @@ const expandHostCopy = async (
   opts: PlanOptions,
   place: Place,
   out: Diagnostic[],
-  pending: Pending[],
+  pending: PackedEntries,
   hashing: Hashing,
 ): Promise<void> => {
   const root = path.resolve(opts.specDir, e.source);
@@ -153,18 +147,17 @@ const expandHostCopy = async (
   const visit = async (abs: string, st: HostStat, dest: ImagePath, rel: string): Promise<void> => {
     switch (st.kind) {
       case "file": {
-        // Every field from the start, the digest too, and flat strings: an entry is kept
-        // for the whole command, 200,000 of them for as many files.
-        const entry: Pending = { path: flatString(dest) as ImagePath, type: "file", mode: e.mode ?? (st.executable ? 0o755 : 0o644), uid, gid, size: st.size, source: flatString(sourceOf(rel)), digest: undefined };
-        pending.push(entry);
-        await hashing.add(entry, abs, st);
+        // Packed at once, its digest in its place until the hash comes: no object is kept
+        // for the whole command, 400,000 of them for as many files.
+        const i = pending.push({ path: dest, type: "file", mode: e.mode ?? (st.executable ? 0o755 : 0o644), uid, gid, size: st.size, source: sourceOf(rel), digest: undefined });
+        await hashing.add((digest) => pending.setDigest(i, digest), abs, st);
         return;
       }
       case "symlink":
-        pending.push({ path: flatString(dest) as ImagePath, type: "symlink", mode: 0o777, uid, gid, target: await host.readlink(abs) });
+        pending.push({ path: dest, type: "symlink", mode: 0o777, uid, gid, target: await host.readlink(abs) });
         return;
       case "dir": {
-        pending.push({ path: flatString(dest) as ImagePath, type: "dir", mode: e.dirMode, uid, gid });
+        pending.push({ path: dest, type: "dir", mode: e.dirMode, uid, gid });
         const listed = await host.readdir(abs);
         for (const raw of listed) {
           if (typeof raw === "string") continue;
@@ -203,36 +196,52 @@ const parentOf = (p: ImagePath): ImagePath | undefined => {
 
 const entryKind: Record<PlannedEntry["type"], string> = { file: "file", dir: "directory", symlink: "symlink", hardlink: "hardlink" };
 
-/** Orders entries, rejects collisions, adds implied parent directories. */
+/**
+ * Orders entries, rejects collisions, adds implied parent directories. The packed
+ * entries are sorted as record indices and searched by halving: no map of every path,
+ * no object an entry; the implied parents, a few, are packed after them.
+ */
 const finishLayer = (
-  entries: ReadonlyArray<PlannedEntry>,
+  entries: PackedEntries,
   below: SpecLayers,
   onBase: boolean,
   place: Place,
   out: Diagnostic[],
-): PlannedEntry[] => {
-  const byPath = new Map<string, PlannedEntry>();
-  for (const e of entries) {
-    const prev = byPath.get(e.path);
-    if (prev !== undefined) {
+): EntryList<PlannedEntry> => {
+  const sorted = entries.sortedRecords();
+  // One record a path: of two directories the later wins; anything else is a collision.
+  // Each is then visited where the first entry at its path was made, as a map would.
+  const kept: number[] = [];
+  const visitAt = new Int32Array(entries.length).fill(-1);
+  let first = -1;
+  for (const i of sorted) {
+    const last = kept.length - 1;
+    if (last >= 0 && entries.comparePaths(kept[last]!, i) === 0) {
+      const prev = entries.record(kept[last]!);
+      const e = entries.record(i);
       if (prev.type === "dir" && e.type === "dir") {
-        byPath.set(e.path, e);
-        continue;
-      }
-      out.push(error({ ...place, path: e.path }, `two entries at one path (${entryKind[prev.type]} and ${entryKind[e.type]})`));
+        kept[last] = i;
+        visitAt[first] = i;
+      } else out.push(error({ ...place, path: e.path }, `two entries at one path (${entryKind[prev.type]} and ${entryKind[e.type]})`));
       continue;
     }
-    byPath.set(e.path, e);
+    kept.push(i);
+    first = i;
+    visitAt[i] = i;
   }
-  // The entries themselves, not the parents added on the way (the first `given` in
-  // insertion order), and no copy of them.
-  let given = byPath.size;
-  for (const e of byPath.values()) {
-    if (given-- === 0) break;
+  const keptView = entries.ordered(kept);
+  const added = new Map<string, PlannedDirectory>();
+  const at = (p: string): PlannedEntry | undefined => {
+    const i = keptView.findSorted(p);
+    return i >= 0 ? keptView.at(i) : added.get(p);
+  };
+  for (const i of visitAt) {
+    if (i < 0) continue;
+    const e = entries.record(i);
     // Inside out, stopping at the first parent already known: its own ancestors were
     // added with it, or are checked when its own entry comes round.
     for (let parent = parentOf(e.path); parent !== undefined; parent = parentOf(parent)) {
-      const p = byPath.get(parent);
+      const p = at(parent);
       if (p === undefined) {
         // An implied parent keeps what a lower layer made of it: its owner and mode, or,
         // if it is a symlink there, an error (the layer would replace the link).
@@ -247,21 +256,33 @@ const finishLayer = (
           );
           break;
         }
-        byPath.set(parent, lower === undefined ? { path: parent, type: "dir", mode: 0o755, uid: 0, gid: 0 } : { path: parent, type: "dir", mode: lower.mode, uid: lower.uid, gid: lower.gid });
+        added.set(parent, lower === undefined ? { path: parent, type: "dir", mode: 0o755, uid: 0, gid: 0 } : { path: parent, type: "dir", mode: lower.mode, uid: lower.uid, gid: lower.gid });
         continue;
       }
       if (p.type !== "dir") out.push(error({ ...place, path: e.path }, `parent ${parent} is a ${entryKind[p.type]}, not a directory`));
       break;
     }
     if (e.type === "hardlink") {
-      const t = byPath.get(e.target);
+      const t = at(e.target);
       if (t === undefined || t.type !== "file") {
         out.push(error({ ...place, path: e.path }, `hardlink target ${e.target} is not a regular file of this layer`));
       }
     }
   }
-  byPath.delete("/");
-  return linkToFirstName(sortBytewise([...byPath.values()], (e) => e.path));
+  // The implied parents packed after the entries, and the two sorted lists merged.
+  const parents = sortBytewise([...added.values()], (d) => d.path).map((d) => entries.push(d));
+  const merged: number[] = [];
+  let hardlinks = false;
+  for (let i = 0, j = 0; i < kept.length || j < parents.length; ) {
+    const r = j >= parents.length || (i < kept.length && entries.comparePaths(kept[i]!, parents[j]!) < 0) ? kept[i++]! : parents[j++]!;
+    // "/" sorts before any other path: it can only come first.
+    if (merged.length === 0 && entries.pathOf(r) === "/") continue;
+    merged.push(r);
+  }
+  for (const r of merged) if (entries.typeOf(r) === "hardlink") hardlinks = true;
+  const result = entries.ordered(merged);
+  // Rare, and small where it happens: done on objects.
+  return hardlinks ? PackedEntries.of(linkToFirstName([...result])) : result;
 };
 
 /**
@@ -311,7 +332,7 @@ const whiteoutEntry = (path: ImagePath, name: string, inline: Map<Digest, Uint8A
  *
  * @category destructors
  */
-export const computeLayerCacheKey = (entries: ReadonlyArray<PlannedEntry>, created: number, format: LayerFormat, reads: ReadonlyArray<PlannedRead> = []): Digest =>
+export const computeLayerCacheKey = (entries: Iterable<PlannedEntry>, created: number, format: LayerFormat, reads: ReadonlyArray<PlannedRead> = []): Digest =>
   digestOfLines(
     (function* () {
       yield canonicalJson({ created, format });
@@ -334,7 +355,7 @@ const planLayer = async (
   reads: ReadonlyArray<PlannedRead> = [],
 ): Promise<PlannedLayer> => {
   const at: Place = { ...place, layer: layer.name };
-  const pending: Pending[] = [];
+  const pending = PackedEntries.empty();
   const packages: PlannedPackage[] = [];
   const fetched: PlannedFetch[] = [];
   const archives: PlannedArchive[] = [];
@@ -438,14 +459,15 @@ const planLayer = async (
   }
   await hashing.done();
   const entries = finishLayer(
-    // Every hash has come: a file's digest field is filled in.
-    pending as ReadonlyArray<PlannedEntry>,
+    // Every hash has come: a file's digest is filled in.
+    pending,
     below,
     opts.base !== undefined,
     at,
     out,
   );
-  const contentSize = entries.reduce((n, e) => n + (entrySize(e) ?? 0), 0);
+  let contentSize = 0;
+  for (const e of entries) contentSize += entrySize(e) ?? 0;
   return {
     name: layer.name,
     ...(layer.comment === undefined ? {} : { comment: layer.comment }),
@@ -479,12 +501,19 @@ export const computeRunCacheKey = (below: ReadonlyArray<Digest>, run: PlannedRun
   );
 
 const bindDigest = async (host: Host, m: Extract<RunIR["mounts"][number], { _tag: "Bind" }>, opts: PlanOptions, place: Place, out: Diagnostic[]): Promise<Digest> => {
-  const pending: Pending[] = [];
+  const pending = PackedEntries.empty();
   // A bind's files, as a host copy at its target would list them: one way to read a tree.
   const hashing = startHashing(host);
   await expandHostCopy(host, { _tag: "HostCopy", path: m.target, source: m.source, exclude: [], mode: undefined, dirMode: 0o755, uid: 0, gid: 0 }, opts, { ...place, path: m.target }, out, pending, hashing);
   await hashing.done();
-  return digestOfLines(sortBytewise(pending as ReadonlyArray<PlannedEntry>, (e) => e.path).map((e) => JSON.stringify([e.path, e.type, e.mode, entrySize(e) ?? null, entryDigest(e) ?? null, entryTarget(e) ?? null])));
+  return digestOfLines(
+    (function* () {
+      for (const i of pending.sortedRecords()) {
+        const e = pending.record(i);
+        yield JSON.stringify([e.path, e.type, e.mode, entrySize(e) ?? null, entryDigest(e) ?? null, entryTarget(e) ?? null]);
+      }
+    })(),
+  );
 };
 
 const planRun = async (

@@ -7,7 +7,7 @@
  */
 import type { Digest } from "../core/index.ts";
 import { canonicalJson, digestHex, digestOf } from "../core/index.ts";
-import type { BuildPlan, PlannedPackage } from "../plan/index.ts";
+import type { BuildPlan, PlannedEntry, PlannedPackage } from "../plan/index.ts";
 
 /**
  * What an SBOM reads besides the plan: the text of a package's copyright file, when
@@ -99,10 +99,13 @@ export const spdxDocument = (plan: BuildPlan, copyright: CopyrightReader, tool =
   }
   const files: Record<string, unknown>[] = [];
   for (const layer of plan.layers) {
+    // The packages' copyright files, found in one pass over the layer's entries.
+    const docs = new Map<string, PlannedEntry>();
+    if ((layer.packages ?? []).length > 0) for (const e of layer.entries) if (e.path.startsWith("/usr/share/doc/") && e.path.endsWith("/copyright")) docs.set(e.path, e);
     for (const p of layer.packages ?? []) {
       const id = spdxId("Package", `${p.name}-${p.architecture}${p.installed ? "" : "-files"}`);
       if (packages.some((x) => x["SPDXID"] === id)) continue;
-      const doc = layer.entries.find((e) => e.path === `/usr/share/doc/${p.name}/copyright`);
+      const doc = docs.get(`/usr/share/doc/${p.name}/copyright`);
       const text = doc?.type === "file" ? copyright(p, doc.digest) : undefined;
       packages.push({
         SPDXID: id,

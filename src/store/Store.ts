@@ -288,7 +288,8 @@ const openFileDigests = async (root: string): Promise<StoredHashCache> => {
     let n = slots[slot]!;
     if (n === 0) {
       if ((count + 1) * RECORD > records.byteLength) {
-        const grown = Buffer.alloc(records.byteLength * 2);
+        // Not zeroed: only the records written are read, and the pages never written take no memory.
+        const grown = Buffer.allocUnsafeSlow(records.byteLength * 2);
         records.copy(grown);
         records = grown;
       }

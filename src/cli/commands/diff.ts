@@ -9,7 +9,7 @@ import { DiagnosticError } from "../../core/index.ts";
 import type { ImageView } from "../../diff/index.ts";
 import { diffImages, fromImage, fromPlan, renderJson, renderMarkdown, renderText } from "../../diff/index.ts";
 import type { BuildPlan } from "../../plan/index.ts";
-import { memoizedHost, nodeHost } from "../../plan/index.ts";
+import { digestCacheKeeps, memoizedHost, nodeHost } from "../../plan/index.ts";
 import { inspectBase, inspectImage, openImage, READABLE_TRANSPORTS } from "../../sink/index.ts";
 import { baseLayerFetcher } from "../../registry/index.ts";
 import { parseFlags, SPEC_FLAGS } from "../flags.ts";
@@ -89,7 +89,8 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
  */
 const viewSides = async (sides: readonly [Side, Side], store: Store, io: Io, noCheck: boolean, cleanups: Array<() => Promise<void>>): Promise<readonly [ImageView, ImageView]> => {
   const cache = await store.openHashCache();
-  const host = memoizedHost(nodeHost(cache, baseLayerFetcher(store, { env: io.env })));
+  // The store's digest cache answers the second side for most files: only the others are memoized.
+  const host = memoizedHost(nodeHost(cache, baseLayerFetcher(store, { env: io.env })), (stat) => !digestCacheKeeps(stat));
   // A base image's files come from its layers: fetched into the store for the diff.
   const specView = async (source: string, plan: BuildPlan): Promise<ImageView> => {
     if (plan.base === undefined) return fromPlan(source, plan);
