@@ -125,7 +125,7 @@ describe("what a base layer unpacks to", () => {
     // Copied from a layout, the layer is one lading did not build: its diff_id is checked.
     expect((await runLading(["copy", "--store", store, `oci:${path.join(work, "h")}`, `oci:${path.join(work, "i")}`])).code).toBe(0);
     const layer = (await layerOf(path.join(work, "h"))) as `sha256:${string}`;
-    const recordFile = path.join(store, "unpacked", `${digestHex(layer)}.json`);
+    const recordFile = path.join(store, "unpacked", `${digestHex(layer)}.gzip.json`);
     const record = JSON.parse(await fs.readFile(recordFile, "utf8")) as { diffId: string; uncompressedSize: number };
     const inspected = await runLading(["inspect", `oci:${path.join(work, "h")}:latest`, "--json"]);
     expect(inspected.code).toBe(0);
@@ -138,5 +138,25 @@ describe("what a base layer unpacks to", () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain(`does not unpack to its diff_id ${record.diffId} (it unpacks to ${other})`);
     await expect(fs.access(path.join(work, "j.tar"))).rejects.toThrow();
+  });
+});
+
+describe("what a layer blob unpacks to, read one way", () => {
+  it("says nothing of the same blob read the other way: a gzip blob given as a plain tar and then as gzip is checked as each", async () => {
+    const { openStore } = await import("../src/store/index.ts");
+    const { verifyDiffId } = await import("../src/sink/blobs.ts");
+    const { fileLayer, OCI_LAYER_GZIP, OCI_LAYER_TAR } = await import("../src/oci/index.ts");
+    const { digestOf } = await import("../src/core/index.ts");
+    const zlib = await import("node:zlib");
+    const store = await openStore(path.join(work, "s6"));
+    const tarBytes = Buffer.alloc(1024);
+    const blob = zlib.gzipSync(tarBytes);
+    const digest = await store.putBlob(blob);
+    const as = (mediaType: string, diffId: `sha256:${string}`) => fileLayer({ mediaType, digest, size: blob.byteLength }, diffId, async () => store.blobPath(digest));
+    // Read as a plain tar, the blob is its own tar: its diff_id is its digest.
+    expect(await verifyDiffId(store, as(OCI_LAYER_TAR, digest), "none")).toBe(blob.byteLength);
+    // Read as gzip, the same blob unpacks to another tar: a config claiming the blob's digest lies.
+    await expect(verifyDiffId(store, as(OCI_LAYER_GZIP, digest), "gzip")).rejects.toThrow(`does not unpack to its diff_id ${digest} (it unpacks to ${digestOf(tarBytes)})`);
+    expect(await verifyDiffId(store, as(OCI_LAYER_GZIP, digestOf(tarBytes)), "gzip")).toBe(1024);
   });
 });

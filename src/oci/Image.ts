@@ -7,11 +7,13 @@
  */
 import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
+import { pipeline } from "node:stream";
 import * as zlib from "node:zlib";
 import type { Digest, Reference } from "../core/index.ts";
 import type { Blob } from "./documents.ts";
 import { makeManifest } from "./documents.ts";
 import type { ImageConfig, Manifest } from "./codecs.ts";
+import { compressionOf } from "./MediaType.ts";
 
 /**
  * A layer: its descriptor's media type, digest and size, its diff_id (the digest of the
@@ -66,15 +68,20 @@ export interface OpenedImage extends Image {
 }
 
 /** Whether a layer media type says its blob is gzipped. */
-export const isGzipLayer = (mediaType: string): boolean => mediaType.endsWith("gzip");
+export const isGzipLayer = (mediaType: string): boolean => compressionOf(mediaType) === "gzip";
 
 /**
  * The tar stream of a layer file, gunzipped when it is compressed.
  *
  * @category destructors
  */
-export const tarStreamOf = (file: string, gzipped: boolean): Readable =>
-  gzipped ? createReadStream(file).pipe(zlib.createGunzip()) : createReadStream(file);
+export const tarStreamOf = (file: string, gzipped: boolean): Readable => {
+  if (!gzipped) return createReadStream(file);
+  // Joined by pipeline, not pipe: a read error (the file gone, EIO) reaches the reader.
+  const gunzip = zlib.createGunzip();
+  pipeline(createReadStream(file), gunzip, () => undefined);
+  return gunzip;
+};
 
 /**
  * A layer whose blob is the file `file()` gives (a layout's blob, an archive's member,

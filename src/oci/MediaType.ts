@@ -62,3 +62,13 @@ export const DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar";
  * @category model
  */
 export const REF_NAME = "org.opencontainers.image.ref.name";
+
+/**
+ * How a layer's blob is compressed, as its media type says: gzip, none (a plain tar), or
+ * undefined for what lading does not unpack (zstd, or a type it does not know). The one
+ * reading of a layer media type every reader, sink and the store's records share.
+ *
+ * @category destructors
+ */
+export const compressionOf = (mediaType: string): "gzip" | "none" | undefined =>
+  mediaType.endsWith("+gzip") || mediaType.endsWith(".tar.gzip") ? "gzip" : mediaType.endsWith(".tar") ? "none" : undefined;

@@ -9,7 +9,7 @@ import * as tar from "tar-stream";
 import type { Digest } from "../core/index.ts";
 import { DiagnosticError, digestOf, digestOfFile, error, flatString } from "../core/index.ts";
 import type { Layer } from "../oci/index.ts";
-import { layerEntryPath } from "../oci/index.ts";
+import { compressionOf, layerEntryPath } from "../oci/index.ts";
 import type { BaseLayer, PlannedBase } from "./BuildPlan.ts";
 
 /**
@@ -114,7 +114,9 @@ const baseEntryType = (t: tar.Header["type"]): BaseLayerEntry["type"] =>
 
 /** Reads the layer's tar once, keeping the `wanted` files' bytes. */
 const readLayerTar = async (layer: Layer, wanted: ReadonlySet<string>, where: string): Promise<BaseLayerRead> => {
-  if (layer.mediaType.endsWith("zstd")) throw new DiagnosticError([error({ file: where }, `layer ${layer.digest} is zstd-compressed: its files cannot be read here`)]);
+  if (compressionOf(layer.mediaType) === undefined) {
+    throw new DiagnosticError([error({ file: where }, `layer ${layer.digest} is ${layer.mediaType}${layer.mediaType.endsWith("zstd") ? " (zstd-compressed)" : ""}: its files cannot be read here`)]);
+  }
   const entries = new Map<string, BaseLayerEntry>();
   const contents = new Map<string, Uint8Array>();
   const ex = tar.extract();

@@ -12,7 +12,7 @@ import { DiagnosticError, digestOf, formatPlatform, formatReference, parseRefere
 import { failFor as fail } from "./retry.ts";
 import type { PlatformIR } from "../eval/index.ts";
 import type { Blob, Descriptor, ImageConfig, Image, Layer, Manifest } from "../oci/index.ts";
-import { decodeJson, fileLayer, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, ImageConfig as ImageConfigC, Index, Manifest as ManifestC, OCI_INDEX, OCI_LAYER_GZIP, OCI_LAYER_TAR } from "../oci/index.ts";
+import { compressionOf, decodeJson, fileLayer, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, ImageConfig as ImageConfigC, Index, Manifest as ManifestC, OCI_INDEX, OCI_LAYER_GZIP, OCI_LAYER_TAR } from "../oci/index.ts";
 import type { BaseLayer, FetchBaseLayer, PlannedBase } from "../plan/index.ts";
 import type { Store, Unpacking } from "../store/index.ts";
 import { unpacking } from "../store/index.ts";
@@ -68,7 +68,7 @@ export const fetchBlob = async (store: Store, client: RegistryClient, digest: Di
   await store.commitBlob(temp, digest);
   // A layer that does not unpack gets no record: the reader that needs it says why.
   const found = await unpacked?.result().catch(() => undefined);
-  if (found !== undefined) await store.putUnpacked(digest, found);
+  if (found !== undefined && compression !== undefined) await store.putUnpacked(digest, compression, found);
 };
 
 /**
@@ -84,8 +84,7 @@ export const remoteLayers = (store: Store, ref: Reference, layers: ReadonlyArray
   const fetchOnce = (l: BaseLayer): Promise<void> => {
     const known = fetching.get(l.digest);
     if (known !== undefined) return known;
-    const compression = l.mediaType.endsWith("gzip") ? "gzip" : l.mediaType.endsWith("tar") ? "none" : undefined;
-    const started = fetchBlob(store, (client ??= registryClient(ref, options)), l.digest, l.size, compression).finally(() => fetching.delete(l.digest));
+    const started = fetchBlob(store, (client ??= registryClient(ref, options)), l.digest, l.size, compressionOf(l.mediaType)).finally(() => fetching.delete(l.digest));
     fetching.set(l.digest, started);
     return started;
   };

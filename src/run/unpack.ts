@@ -18,7 +18,7 @@ import * as tar from "tar-stream";
 import type { Digest } from "../core/index.ts";
 import { DiagnosticError, digestHex, error } from "../core/index.ts";
 import type { Layer } from "../oci/index.ts";
-import { classifyLayerEntry, eachMember, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "../oci/index.ts";
+import { classifyLayerEntry, compressionOf, eachMember, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
 import { pathExists, storeLayer } from "../store/index.ts";
 
@@ -74,7 +74,7 @@ export const lowersOf = async (store: Store, layers: ReadonlyArray<Layer>): Prom
   await ensurePrivateRunRoot(store);
   const lowers: string[] = [];
   for (const l of layers) {
-    await storeLayer(store, l, `layer ${l.digest}`);
+    await storeLayer(store, l, "the image's layers");
     lowers.push(await unpackLower(store, l));
   }
   await fs.mkdir(lowerRoot(store), { recursive: true });
@@ -181,8 +181,9 @@ const extractForOverlay = async (blob: string, mediaType: string, root: string, 
     await fs.lutimes(target, header.mtime, header.mtime);
   });
   const source = createReadStream(blob);
-  if (mediaType.endsWith("gzip")) await pipeline(source, zlib.createGunzip(), ex as unknown as NodeJS.WritableStream);
-  else if (mediaType.endsWith("tar")) await pipeline(source, ex as unknown as NodeJS.WritableStream);
+  const compression = compressionOf(mediaType);
+  if (compression === "gzip") await pipeline(source, zlib.createGunzip(), ex as unknown as NodeJS.WritableStream);
+  else if (compression === "none") await pipeline(source, ex as unknown as NodeJS.WritableStream);
   else fail(where, `layers of type ${mediaType} cannot be run on yet`);
   for (const [target, h] of devices) {
     // No device can be made outside the initial user namespace: rootless, a step sees none.

@@ -11,7 +11,7 @@ import { pipeline } from "node:stream/promises";
 import type { Digest } from "../core/index.ts";
 import { createDigestingStream, DiagnosticError, digestFromHex, error, forEachLimit } from "../core/index.ts";
 import type { Descriptor, Image, Layer } from "../oci/index.ts";
-import { manifestOf } from "../oci/index.ts";
+import { compressionOf, manifestOf } from "../oci/index.ts";
 import { TRANSFERS } from "../registry/index.ts";
 import type { Store } from "../store/index.ts";
 import { storeLayer, unpacking } from "../store/index.ts";
@@ -81,8 +81,8 @@ export const checkedBlob = (store: Store, digest: Digest): Transform => {
 
 /** How a layer is compressed, by its media type: gzip or none; others are refused here. */
 export const layerCompression = (mediaType: string, what: string): "gzip" | "none" => {
-  if (mediaType.endsWith("gzip")) return "gzip";
-  if (mediaType.endsWith(".tar") || mediaType.endsWith("rootfs.diff.tar")) return "none";
+  const compression = compressionOf(mediaType);
+  if (compression !== undefined) return compression;
   throw new DiagnosticError([error({}, `${what} is ${mediaType}${mediaType.endsWith("zstd") ? " (zstd)" : ""}: only gzip and uncompressed layers can be unpacked here`, "write to oci: or docker://, which keep the layer as it is")]);
 };
 
@@ -96,7 +96,7 @@ export const verifyDiffId = async (store: Store, layer: Layer, compression: "gzi
   const refuse = (diffId: Digest): never => {
     throw new DiagnosticError([error({}, `layer ${layer.digest} does not unpack to its diff_id ${layer.diffId} (it unpacks to ${diffId}): refused`)]);
   };
-  const known = await store.getUnpacked(layer.digest);
+  const known = await store.getUnpacked(layer.digest, compression);
   if (known !== undefined) return known.diffId === layer.diffId ? known.uncompressedSize : refuse(known.diffId);
   const blob = createDigestingStream(1 << 20);
   const unpacked = unpacking(compression);
@@ -106,7 +106,7 @@ export const verifyDiffId = async (store: Store, layer: Layer, compression: "gzi
       throw new DiagnosticError([error({}, `layer ${layer.digest} cannot be unpacked: ${(e as Error).message}`)]);
     });
   if (blob.digest() !== layer.digest) throw await store.discardCorrupt(layer.digest);
-  await store.putUnpacked(layer.digest, found);
+  await store.putUnpacked(layer.digest, compression, found);
   return found.diffId === layer.diffId ? found.uncompressedSize : refuse(found.diffId);
 };
 
@@ -117,11 +117,12 @@ export const verifyDiffId = async (store: Store, layer: Layer, compression: "gzi
  * as they were made.
  */
 export const verifyDiffIds = async (store: Store, blobs: Blobs, image: Image): Promise<void> => {
-  const foreign = [...new Map(image.layers.filter((l) => l.uncompressedSize === undefined).map((l) => [`${l.digest} ${l.diffId}`, l])).values()];
+  // One check for each way a blob is given: the same blob as gzip and as a plain tar is two.
+  const foreign = [...new Map(image.layers.filter((l) => l.uncompressedSize === undefined).map((l) => [`${l.digest} ${compressionOf(l.mediaType) ?? l.mediaType} ${l.diffId}`, l])).values()];
   await forEachLimit(foreign, TRANSFERS, async (l) => {
     // A layer lading cannot unpack (zstd) goes as it is, to sinks that keep it so.
-    if (!l.mediaType.endsWith("gzip") && !l.mediaType.endsWith("tar")) return;
-    const compression = layerCompression(l.mediaType, `layer ${l.digest}`);
+    const compression = compressionOf(l.mediaType);
+    if (compression === undefined) return;
     await blobs.ensure(l.digest);
     await verifyDiffId(store, l, compression);
   });

@@ -15,7 +15,7 @@ import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import { canonicalJson, createDigestingStream, DiagnosticError, failAt as fail, forEachLimit } from "../core/index.ts";
 import type { Image, ImageConfig, Layer } from "../oci/index.ts";
-import { classifyLayerEntry, decodeJson, eachMember } from "../oci/index.ts";
+import { classifyLayerEntry, compressionOf, decodeJson, eachMember } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
 import { readFileInRoot, resolveInRoot } from "./InRootPath.ts";
 import { sweepBeside, tempNameFor } from "../store/index.ts";
@@ -178,7 +178,7 @@ const applyLayer = async (root: string, layer: Layer, blob: string, where: strin
     createReadStream(blob, { highWaterMark: 1 << 20 }),
     // Large chunks: each one is a trip through the thread pool, and the tar parser
     // waits for it.
-    ...(layer.mediaType.endsWith("gzip") ? [zlib.createGunzip({ chunkSize: 1 << 18 })] : []),
+    ...(compressionOf(layer.mediaType) === "gzip" ? [zlib.createGunzip({ chunkSize: 1 << 18 })] : []),
     tarred.stream,
     ex as unknown as NodeJS.WritableStream,
   ]).catch((e: unknown) => {

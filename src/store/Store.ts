@@ -26,10 +26,12 @@ import { ownerIsGone, PROCESS_OWNER, sweepStaleTemps, tempNameFor } from "./Temp
 const LayerRecord = t.type({ digest: DigestC, size: t.number, diffId: DigestC, uncompressedSize: t.number });
 
 /**
- * What a layer blob unpacks to: its tar's digest (the diff_id) and size, found once by
- * reading the blob through. It is a fact about the blob's content, which its digest
- * names: it cannot go stale, and a blob whose bytes changed on disk is caught by its
- * digest wherever it is read.
+ * What a layer blob unpacks to, read as gzip or as a plain tar: its tar's digest (the
+ * diff_id) and size, found once by reading the blob through. It is a fact about the
+ * blob's content, which its digest names, and about the reading, which its compression
+ * names: kept under both, it cannot go stale (one blob given as gzip by one manifest and
+ * as a plain tar by another is two records), and a blob whose bytes changed on disk is
+ * caught by its digest wherever it is read.
  */
 const UnpackedRecord = t.type({ diffId: DigestC, uncompressedSize: t.number });
 
@@ -115,10 +117,10 @@ export interface Store {
   discardCorrupt(digest: Digest): Promise<DiagnosticError>;
   getLayer(cacheKey: Digest): Promise<LayerBlob | undefined>;
   putLayer(cacheKey: Digest, layer: LayerBlob): Promise<void>;
-  /** What the blob `digest` unpacks to, when it was read through and its digest checked. */
-  getUnpacked(digest: Digest): Promise<UnpackedRecord | undefined>;
-  /** Records what the blob `digest` unpacks to: only after reading it and checking both digests. */
-  putUnpacked(digest: Digest, record: UnpackedRecord): Promise<void>;
+  /** What the blob `digest` unpacks to, read as `compression`, when it was read through and its digest checked. */
+  getUnpacked(digest: Digest, compression: "gzip" | "none"): Promise<UnpackedRecord | undefined>;
+  /** Records what the blob `digest` unpacks to, read as `compression`: only once the blob's bytes were checked against its digest. */
+  putUnpacked(digest: Digest, compression: "gzip" | "none", record: UnpackedRecord): Promise<void>;
   /**
    * The type check of the sources `key` names, when it was recorded: the diagnostics as
    * the checker gave them, warnings included, and the files it read; undefined otherwise.
@@ -479,7 +481,8 @@ export const openStore = async (root: string): Promise<Store> => {
         // A blob this process hashed (built or fetched just now), its file unchanged
         // since, is copied without hashing it again; any other copy is hashed, as a
         // verified record cannot see damage below the file system.
-        const fresh = before !== undefined && hashedHere.get(digest) === fileIdentity(before);
+        const after = await statOf(digest);
+        const fresh = before !== undefined && after !== undefined && hashedHere.get(digest) === fileIdentity(before) && fileIdentity(after) === fileIdentity(before);
         const hashed = fresh ? undefined : await hashFile(tmp);
         if (!fresh && hashed?.digest !== digest) {
           await discard(digest);
@@ -497,8 +500,8 @@ export const openStore = async (root: string): Promise<Store> => {
     },
     getLayer: (key) => readJson(path.join(root, "layers", `${digestHex(key)}.json`), LayerRecord),
     putLayer: (key, layer) => writeFileAtomic(path.join(root, "layers", `${digestHex(key)}.json`), JSON.stringify(layer)),
-    getUnpacked: (digest) => readJson(path.join(root, "unpacked", `${digestHex(digest)}.json`), UnpackedRecord),
-    putUnpacked: (digest, record) => writeFileAtomic(path.join(root, "unpacked", `${digestHex(digest)}.json`), JSON.stringify(record)),
+    getUnpacked: (digest, compression) => readJson(path.join(root, "unpacked", `${digestHex(digest)}.${compression}.json`), UnpackedRecord),
+    putUnpacked: (digest, compression, record) => writeFileAtomic(path.join(root, "unpacked", `${digestHex(digest)}.${compression}.json`), JSON.stringify(record)),
     getCheck: (key) => readJson(path.join(root, "checks", `${digestHex(key)}.json`), CheckRecord),
     putCheck: (key, record) => writeFileAtomic(path.join(root, "checks", `${digestHex(key)}.json`), JSON.stringify(CheckRecord.encode(record))),
     openHashCache: () => openFileDigests(root),
