@@ -270,6 +270,28 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
           const tapping = (): boolean => tapped !== undefined && !tapped.destroyed && !tapped.writableEnded;
           // A failing tap is let go: its error is the tap owner's to read.
           tapped?.on("error", () => undefined);
+          // The body's small chunks are gathered into 1 MiB ones: a few writes to the file
+          // and the tap instead of one per packet.
+          let parts: Buffer[] = [];
+          let held = 0;
+          const pass = (out: Buffer, cb: (e?: Error | null, data?: Buffer) => void): void => {
+            if (!tapping() || tapped!.write(out)) {
+              cb(null, out);
+              return;
+            }
+            // The tap's pace is the download's: no more than its buffer is held.
+            const go = (): void => {
+              tapped!.off("drain", go).off("close", go);
+              cb(null, out);
+            };
+            tapped!.on("drain", go).on("close", go);
+          };
+          const take = (): Buffer => {
+            const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts, held);
+            parts = [];
+            held = 0;
+            return out;
+          };
           await pipeline(
             res.body,
             new Transform({
@@ -282,20 +304,19 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
                 }
                 hash.update(chunk);
                 options.onTransfer?.({ digest, received: got, size, done: false });
-                if (!tapping() || tapped!.write(chunk)) {
-                  cb(null, chunk);
-                  return;
-                }
-                // The tap's pace is the download's: no more than its buffer is held.
-                const go = (): void => {
-                  tapped!.off("drain", go).off("close", go);
-                  cb(null, chunk);
-                };
-                tapped!.on("drain", go).on("close", go);
+                parts.push(chunk);
+                held += chunk.byteLength;
+                if (held < 1 << 20) cb();
+                else pass(take(), cb);
               },
               flush(cb) {
-                if (tapping()) tapped!.end();
-                cb();
+                const end = (e?: Error | null, last?: Buffer): void => {
+                  if (last !== undefined) this.push(last);
+                  if (tapping()) tapped!.end();
+                  cb(e);
+                };
+                if (held > 0) pass(take(), end);
+                else end();
               },
             }),
             createWriteStream(file, { highWaterMark: 1 << 20 }),
