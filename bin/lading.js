@@ -4,7 +4,6 @@
 // changes, which halves the start-up of every command. Where that cannot be written, the
 // sources run through the TypeScript loader instead. Specs are always loaded by the
 // loader (see src/cli/load.ts). LADING_NO_COMPILE=1 always takes the loader's way.
-import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -18,7 +17,9 @@ const cacheDir = path.join(root, "node_modules", ".cache", "lading-cli");
  * every source file, of this file (which says how to build), and of the files that pin
  * the bundled dependencies and the compiler options.
  */
-const sourceKey = () => {
+const sourceKey = async () => {
+  // Loaded here, not at the top: `--version` does without it.
+  const { createHash } = await import("node:crypto");
   const hash = createHash("sha256");
   const add = (p) => {
     const st = fs.statSync(p);
@@ -49,7 +50,7 @@ const sourceKey = () => {
 const compiled = async () => {
   if (process.env["LADING_NO_COMPILE"] === "1") return undefined;
   try {
-    const key = sourceKey();
+    const key = await sourceKey();
     const dir = path.join(cacheDir, key);
     const out = path.join(dir, "main.js");
     if (fs.existsSync(out)) return out;
