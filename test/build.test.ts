@@ -41,6 +41,21 @@ const planOrThrow = async (image: Image.Image, specDir = work): Promise<{ plan: 
   return r.right;
 };
 
+describe("collisions a copy makes", () => {
+  it("are told in the order the spec wrote them, whatever their paths", async () => {
+    const dir = path.join(work, "collide");
+    await fs.mkdir(dir, { recursive: true });
+    await fs.writeFile(path.join(dir, "a"), "a");
+    await fs.writeFile(path.join(dir, "b"), "b");
+    // The copy gives /x/a and /x/b; the spec then writes /x/b first, /x/a second.
+    const r = await plan(pipe(Image.scratch, Image.withLayer(Layer.make("l", [Entry.copy("collide", "/x"), Entry.file("/x/b", "2"), Entry.file("/x/a", "1")]))));
+    expect(E.isLeft(r) ? r.left : []).toEqual([
+      'spec.ts: export "image", layer "l", path "/x/b": two entries at one path (file and file)',
+      'spec.ts: export "image", layer "l", path "/x/a": two entries at one path (file and file)',
+    ]);
+  });
+});
+
 describe("layers over layers", () => {
   it("an implied parent above a run step is left to what the step made, not rebuilt from below it", async () => {
     const image = pipe(

@@ -214,6 +214,8 @@ const finishLayer = (
   const kept: number[] = [];
   const visitAt = new Int32Array(entries.length).fill(-1);
   let first = -1;
+  // Collisions are found in path order and told in the spec's order, as written.
+  const collisions: Array<readonly [number, Diagnostic]> = [];
   for (const i of sorted) {
     const last = kept.length - 1;
     if (last >= 0 && entries.comparePaths(kept[last]!, i) === 0) {
@@ -222,13 +224,14 @@ const finishLayer = (
       if (prev.type === "dir" && e.type === "dir") {
         kept[last] = i;
         visitAt[first] = i;
-      } else out.push(error({ ...place, path: e.path }, `two entries at one path (${entryKind[prev.type]} and ${entryKind[e.type]})`));
+      } else collisions.push([i, error({ ...place, path: e.path }, `two entries at one path (${entryKind[prev.type]} and ${entryKind[e.type]})`)]);
       continue;
     }
     kept.push(i);
     first = i;
     visitAt[i] = i;
   }
+  out.push(...collisions.sort((a, b) => a[0] - b[0]).map(([, d]) => d));
   const keptView = entries.ordered(kept);
   const added = new Map<string, PlannedDirectory>();
   const at = (p: string): PlannedEntry | undefined => {
