@@ -112,6 +112,12 @@ describe("Image.pull", () => {
     const archive = path.join(work, "lazy.tar");
     expect(await mustLading(["build", spec, "--store", store, "--out", `oci:${layout}:app`, "--out", `docker-archive:${archive}:localhost/pulled-app:1`])).toBe(digest);
     expect((await storeBlobs(store)).filter((d) => baseLayers.includes(d)).sort()).toEqual([...baseLayers].sort());
+    // What each base layer unpacks to is recorded with it, found as it downloaded: the
+    // diff_id its config gives, so no later write reads the layer again to check it.
+    for (const l of plan.base.layers) {
+      const record = JSON.parse(await fs.readFile(path.join(store, "unpacked", `${l.digest.slice(7)}.gzip.json`), "utf8")) as { diffId: string };
+      expect(record.diffId).toBe(l.diffId);
+    }
     const { inspection } = await validateOciLayout(layout, "app");
     expect(inspection.layers).toHaveLength(3);
     const manifest = JSON.parse(await fs.readFile(path.join(layout, "blobs", "sha256", digest.slice(7)), "utf8")) as { layers: Array<{ mediaType: string }>; annotations: Record<string, string> };
