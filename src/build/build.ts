@@ -6,10 +6,9 @@
  */
 import { createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
-import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Digest } from "../core/index.ts";
-import { createDigestingStream, DiagnosticError } from "../core/index.ts";
+import { createDigestingStream, DiagnosticError, gathering } from "../core/index.ts";
 import type { Blob, Image, ImageConfig, Layer, LayerBlob } from "../oci/index.ts";
 import { canonicalBlob, makeManifest, OCI_LAYER_GZIP } from "../oci/index.ts";
 import type { BuildPlan, LayerFormat, PlanInputs, PlannedLayer, PlannedRun } from "../plan/index.ts";
@@ -93,28 +92,6 @@ const BUFFER = 4 << 20;
 /** Chunks handed to the hashes and the compressor: one per MiB instead of three per file. */
 const CHUNK = 1 << 20;
 
-const coalescing = (): Transform => {
-  let parts: Buffer[] = [];
-  let size = 0;
-  const take = (): Buffer => {
-    const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
-    parts = [];
-    size = 0;
-    return out;
-  };
-  return new Transform({
-    highWaterMark: BUFFER,
-    transform(chunk: Buffer, _enc, cb) {
-      parts.push(chunk);
-      size += chunk.byteLength;
-      cb(null, size >= CHUNK ? take() : undefined);
-    },
-    flush(cb) {
-      cb(null, size > 0 ? take() : undefined);
-    },
-  });
-};
-
 /** How often a layer being built reports how far it has come. */
 const PROGRESS_MS = 250;
 
@@ -140,7 +117,7 @@ export const buildLayer = async (store: Store, layer: PlannedLayer, inputs: Plan
     producing,
     pipeline(
       out.stream,
-      coalescing(),
+      gathering(CHUNK, BUFFER),
       tarDigest.stream,
       createDeterministicGzip(),
       blobDigest.stream,

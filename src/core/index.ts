@@ -8,3 +8,4 @@ export * from "./Concurrency.ts";
 export * from "./EnvTemplate.ts";
 export * from "./PlatformName.ts";
 export * from "./FlatString.ts";
+export * from "./Gathering.ts";

@@ -12,7 +12,7 @@ import type { Readable, Writable } from "node:stream";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Digest } from "../core/index.ts";
-import { DiagnosticError, digestFromHex, digestOf, error } from "../core/index.ts";
+import { DiagnosticError, digestFromHex, digestOf, error, gathering } from "../core/index.ts";
 import { DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST } from "../oci/index.ts";
 import type { Reference } from "../core/index.ts";
 import { formatReference } from "../core/index.ts";
@@ -135,6 +135,38 @@ const bodyOf = (body: Body, headers: Record<string, string>): Uint8Array | Reada
   if (body.size === 0) return new Uint8Array(0);
   const start = body.start ?? 0;
   return createReadStream(body.file, { start, end: start + body.size - 1, highWaterMark: 1 << 20 });
+};
+
+/**
+ * A pass-through that also writes each chunk to `tap`, at the tap's pace, and ends it
+ * with the stream; a tap that fails is let go (its error is its owner's to read) and the
+ * stream goes on. A stream that fails destroys the tap.
+ */
+const teeTo = (tap: Writable): Transform => {
+  tap.on("error", () => undefined);
+  const open = (): boolean => !tap.destroyed && !tap.writableEnded;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (!open() || tap.write(chunk)) {
+        cb(null, chunk);
+        return;
+      }
+      const go = (): void => {
+        tap.off("drain", go).off("close", go);
+        cb(null, chunk);
+      };
+      tap.on("drain", go).on("close", go);
+    },
+    flush(cb) {
+      if (open()) tap.end();
+      cb();
+    },
+    destroy(e, cb) {
+      // Ended, the tap finishes what it was given; failed, it is let go.
+      if (e !== null) tap.destroy();
+      cb(e);
+    },
+  });
 };
 
 /**
@@ -267,32 +299,7 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
           const hash = createHash("sha256");
           let got = 0;
           const tapped = tap?.();
-          const tapping = (): boolean => tapped !== undefined && !tapped.destroyed && !tapped.writableEnded;
-          // A failing tap is let go: its error is the tap owner's to read.
-          tapped?.on("error", () => undefined);
-          // The body's small chunks are gathered into 1 MiB ones: a few writes to the file
-          // and the tap instead of one per packet.
-          let parts: Buffer[] = [];
-          let held = 0;
-          const pass = (out: Buffer, cb: (e?: Error | null, data?: Buffer) => void): void => {
-            if (!tapping() || tapped!.write(out)) {
-              cb(null, out);
-              return;
-            }
-            // The tap's pace is the download's: no more than its buffer is held.
-            const go = (): void => {
-              tapped!.off("drain", go).off("close", go);
-              cb(null, out);
-            };
-            tapped!.on("drain", go).on("close", go);
-          };
-          const take = (): Buffer => {
-            const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts, held);
-            parts = [];
-            held = 0;
-            return out;
-          };
-          await pipeline(
+          await pipeline([
             res.body,
             new Transform({
               transform(chunk: Buffer, _enc, cb) {
@@ -304,26 +311,14 @@ export const registryClient = (ref: Reference, options: ClientOptions): Registry
                 }
                 hash.update(chunk);
                 options.onTransfer?.({ digest, received: got, size, done: false });
-                parts.push(chunk);
-                held += chunk.byteLength;
-                if (held < 1 << 20) cb();
-                else pass(take(), cb);
-              },
-              flush(cb) {
-                const end = (e?: Error | null, last?: Buffer): void => {
-                  if (last !== undefined) this.push(last);
-                  if (tapping()) tapped!.end();
-                  cb(e);
-                };
-                if (held > 0) pass(take(), end);
-                else end();
+                cb(null, chunk);
               },
             }),
+            // A few writes to the file and the tap instead of one a packet.
+            gathering(1 << 20),
+            ...(tapped === undefined ? [] : [teeTo(tapped)]),
             createWriteStream(file, { highWaterMark: 1 << 20 }),
-          ).catch((e: unknown) => {
-            tapped?.destroy();
-            throw e;
-          });
+          ]);
           const length = res.header("content-length");
           if (length !== undefined && Number(length) !== got) throw new Error(`the blob was cut off at ${got} of ${length} bytes`);
           if (size !== undefined && got !== size) throw new Error(`the blob was cut off at ${got} of ${size} bytes`);
