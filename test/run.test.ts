@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatDiagnostic } from "../src/core/index.ts";
 import { evaluate } from "../src/eval/index.ts";
 import { Image, Mount, pipe } from "../src/index.ts";
-import { buildLayer } from "../src/build/index.ts";
+import { buildLayer, layerFormat } from "../src/build/index.ts";
 import { cacheDir, layerFromUpper } from "../src/run/index.ts";
 import { openStore } from "../src/store/index.ts";
 import { mustRun, REPO, run, runLading } from "./support/cli.ts";
@@ -385,7 +385,7 @@ describe("an upper directory as a layer", () => {
     const store = await openStore(path.join(work, "upper-caps-store"));
     const { layer, inputs } = await layerFromUpper(upper, "caps", "sha256:0000000000000000000000000000000000000000000000000000000000000000");
     expect([...layer.entries].find((e) => e.path === "/bin/ping")?.xattrs).toEqual({ "security.capability": Buffer.from(caps.slice(2), "hex").toString("base64") });
-    const blob = await buildLayer(store, layer, inputs, 0);
+    const blob = await buildLayer(store, layer, inputs, { created: 0, format: layerFormat });
     const out = path.join(work, "upper-caps-out");
     await fs.mkdir(out);
     requireTool("tar");

@@ -12,7 +12,7 @@ import * as t from "io-ts";
 import * as tar from "tar-stream";
 import xzDecompress from "xz-decompress";
 import type { Digest, ImagePath } from "../core/index.ts";
-import { digestOf } from "../core/index.ts";
+import { createZstdDecoder, digestOf, ZSTD_MAGIC } from "../core/index.ts";
 import { DigestC, whiteoutComponent } from "../oci/index.ts";
 import type { EntryWithout } from "../plan/index.ts";
 
@@ -141,24 +141,22 @@ export const readTar = async (
 /** The first bytes of each compression lading reads, or refuses by name. */
 const GZIP = [0x1f, 0x8b];
 const XZ = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
-const REFUSED: ReadonlyArray<readonly [string, ReadonlyArray<number>]> = [
-  ["bzip2", [0x42, 0x5a, 0x68]],
-  ["zstd", [0x28, 0xb5, 0x2f, 0xfd]],
-];
+const REFUSED: ReadonlyArray<readonly [string, ReadonlyArray<number>]> = [["bzip2", [0x42, 0x5a, 0x68]]];
 
 const startsWith = (head: Uint8Array, magic: ReadonlyArray<number>): boolean => magic.every((b, i) => head[i] === b);
 
 /**
- * The tar stream inside `source`, whose first bytes are `head`: gzip and xz are
+ * The tar stream inside `source`, whose first bytes are `head`: gzip, xz and zstd are
  * decompressed, anything else is read as a plain tar.
  *
  * @category destructors
  */
 export const decompressedTar = (source: Readable, head: Uint8Array): Readable => {
   if (startsWith(head, GZIP)) return source.pipe(zlib.createGunzip());
+  if (startsWith(head, [...ZSTD_MAGIC])) return source.pipe(createZstdDecoder());
   if (startsWith(head, XZ)) return Readable.fromWeb(new XzReadableStream(Readable.toWeb(source) as ReadableStream<Uint8Array>) as import("node:stream/web").ReadableStream);
   const refused = REFUSED.find(([, magic]) => startsWith(head, magic));
-  if (refused !== undefined) throw new TarError(`is compressed with ${refused[0]}: lading reads plain, gzip and xz tar archives`);
+  if (refused !== undefined) throw new TarError(`is compressed with ${refused[0]}: lading reads plain, gzip, xz and zstd tar archives`);
   return source;
 };
 

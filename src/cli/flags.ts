@@ -32,6 +32,24 @@ export type Flags = Readonly<Record<string, FlagCodec>>;
 export const SPEC_FLAGS = { "no-check": t.boolean, store: t.string } as const;
 
 /**
+ * The flag of the commands that plan layers: how built layers are compressed.
+ *
+ * @category constants
+ */
+export const COMPRESSION_FLAG = { compression: t.string } as const;
+
+/**
+ * The `--compression` flag's value: gzip when not given; anything but gzip or zstd is a
+ * usage error followed by `help`.
+ *
+ * @category destructors
+ */
+export const layerCompressionFlag = (value: string | undefined, help: string): "gzip" | "zstd" => {
+  if (value === undefined || value === "gzip" || value === "zstd") return value ?? "gzip";
+  throw new UsageError(`--compression ${value}: expected gzip or zstd\n\n${help}`);
+};
+
+/**
  * A command line, decoded: the positional arguments and each flag given.
  *
  * @category model

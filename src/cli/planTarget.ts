@@ -12,8 +12,8 @@ import { Param } from "../spec/index.ts";
 import type { BuildPlan, Host, PlanInputs } from "../plan/index.ts";
 import { nodeHost, planImage } from "../plan/index.ts";
 import { debianPackageHost } from "../deb/index.ts";
-import type { BuildEvent, StepRunner } from "../build/index.ts";
-import { buildImage, layerFormat } from "../build/index.ts";
+import type { BuildEvent, LayerCompression, StepRunner } from "../build/index.ts";
+import { buildImage, layerFormatFor } from "../build/index.ts";
 import type { Store } from "../store/index.ts";
 import type { RegistryOptions } from "../registry/index.ts";
 import { baseLayerFetcher, lockPathFor, readFetchPins, readPackagePins, resolveLockedBase } from "../registry/index.ts";
@@ -54,6 +54,8 @@ export const planTarget = async (
     readonly host?: Host;
     readonly frozen?: boolean;
     readonly args?: Param.Arguments;
+    /** How built layers are compressed (gzip by default); part of every layer's cache key. */
+    readonly compression?: LayerCompression;
     /** Runs the steps of the images an export takes files from. */
     readonly runStep?: StepRunner;
     readonly onBuildEvent?: (e: BuildEvent) => void;
@@ -95,7 +97,7 @@ export const planTarget = async (
       file: shown,
       specDir: path.dirname(abs),
       created,
-      format: layerFormat,
+      format: layerFormatFor(opts.compression ?? "gzip"),
       sandbox: SANDBOX_VERSION,
       env: opts.env,
       packages,

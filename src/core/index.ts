@@ -9,3 +9,4 @@ export * from "./EnvTemplate.ts";
 export * from "./PlatformName.ts";
 export * from "./FlatString.ts";
 export * from "./Gathering.ts";
+export * from "./Zstd.ts";

@@ -1,7 +1,7 @@
 /**
  * Reading a `.deb` (deb(5)): an `ar` archive of `debian-binary`, `control.tar.*` and
- * `data.tar.*`. The data archive (xz, gzip or plain; zstd is refused, Debian does not
- * use it) is streamed through its decompressor and read as entries for a layer. A
+ * `data.tar.*`. The data archive (xz, zstd, gzip or plain: Debian's use xz, Ubuntu's
+ * zstd) is streamed through its decompressor and read as entries for a layer. A
  * package's data is refused when it holds a name with `..`, an absolute name, a hard
  * link to a path outside it, or an entry below one of its own symlinks (which would
  * write wherever the link points); absolute symlinks are kept, they are normal inside
@@ -12,6 +12,7 @@ import * as zlib from "node:zlib";
 import xzDecompress from "xz-decompress";
 import type { EntryWithout } from "../plan/index.ts";
 import type { Digest, ImagePath } from "../core/index.ts";
+import { createZstdDecoder } from "../core/index.ts";
 import { fileMember, imagePathOf, memberAttributes, readTar, symlinkAbove } from "../archive/index.ts";
 
 /**
@@ -66,7 +67,7 @@ const arMembers = (deb: Uint8Array): Map<string, Uint8Array> => {
   return out;
 };
 
-/** The member `prefix.tar[.xz|.gz]`, decompressed as a stream. */
+/** The member `prefix.tar[.xz|.zst|.gz]`, decompressed as a stream. */
 const tarMember = (members: Map<string, Uint8Array>, prefix: string): Readable => {
   for (const [name, bytes] of members) {
     if (!name.startsWith(`${prefix}.tar`)) continue;
@@ -78,8 +79,10 @@ const tarMember = (members: Map<string, Uint8Array>, prefix: string): Readable =
         return source.pipe(zlib.createGunzip());
       case ".xz":
         return Readable.fromWeb(new XzReadableStream(Readable.toWeb(source) as ReadableStream<Uint8Array>) as import("node:stream/web").ReadableStream);
+      case ".zst":
+        return source.pipe(createZstdDecoder());
       default:
-        throw new DebError(`${name}: compression not supported (xz, gzip or none)`);
+        throw new DebError(`${name}: compression not supported (xz, zstd, gzip or none)`);
     }
   }
   throw new DebError(`not a .deb: no ${prefix}.tar member`);

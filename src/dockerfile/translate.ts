@@ -290,10 +290,10 @@ export const translateDockerfile = (text: string, context: ContextReader): Trans
         for (const m of matches) {
           const kind = context.kind(m);
           if (kind === undefined) return untranslated(i, `${m} is not in the build context`);
-          if (keyword === "ADD" && kind === "file" && /\.(tar\.bz2|tbz2|tar\.zst)$/.test(m)) {
-            return untranslated(i, "of a bzip2 or zstd archive (which Docker extracts) has no lading form: recompress it with gzip or xz");
+          if (keyword === "ADD" && kind === "file" && /\.(tar\.bz2|tbz2)$/.test(m)) {
+            return untranslated(i, "of a bzip2 archive (which Docker extracts) has no lading form: recompress it with gzip, xz or zstd");
           }
-          if (keyword === "ADD" && kind === "file" && /\.(tar|tar\.gz|tgz|tar\.xz|txz)$/.test(m)) {
+          if (keyword === "ADD" && kind === "file" && /\.(tar|tar\.gz|tgz|tar\.xz|txz|tar\.zst|tzst)$/.test(m)) {
             // Docker extracts a local archive into the destination, a directory.
             entries.push(`Entry.archive(${literal(m, argNames)}, ${literal(dest, argNames)}${attrText})`);
             targets.push(dest);

@@ -8,11 +8,12 @@
 import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream";
-import * as zlib from "node:zlib";
 import type { Digest, Reference } from "../core/index.ts";
 import type { Blob } from "./documents.ts";
 import { makeManifest } from "./documents.ts";
 import type { ImageConfig, Manifest } from "./codecs.ts";
+import { decompression } from "./Compression.ts";
+import type { Compression } from "./MediaType.ts";
 import { compressionOf } from "./MediaType.ts";
 
 /**
@@ -67,20 +68,17 @@ export interface OpenedImage extends Image {
   close(): Promise<void>;
 }
 
-/** Whether a layer media type says its blob is gzipped. */
-export const isGzipLayer = (mediaType: string): boolean => compressionOf(mediaType) === "gzip";
-
 /**
- * The tar stream of a layer file, gunzipped when it is compressed.
+ * The tar stream of a layer file, decompressed as its compression says.
  *
  * @category destructors
  */
-export const tarStreamOf = (file: string, gzipped: boolean): Readable => {
-  if (!gzipped) return createReadStream(file);
+export const tarStreamOf = (file: string, compression: Compression): Readable => {
+  const [decompress] = decompression(compression);
+  if (decompress === undefined) return createReadStream(file);
   // Joined by pipeline, not pipe: a read error (the file gone, EIO) reaches the reader.
-  const gunzip = zlib.createGunzip();
-  pipeline(createReadStream(file), gunzip, () => undefined);
-  return gunzip;
+  pipeline(createReadStream(file), decompress, () => undefined);
+  return decompress;
 };
 
 /**
@@ -103,7 +101,7 @@ export const fileLayer = (
   ...(extra.remote === undefined ? {} : { remote: extra.remote }),
   file,
   openBlob: async () => createReadStream(await file()),
-  openTar: async () => tarStreamOf(await file(), isGzipLayer(descriptor.mediaType)),
+  openTar: async () => tarStreamOf(await file(), compressionOf(descriptor.mediaType) ?? "none"),
 });
 
 /**

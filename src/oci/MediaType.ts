@@ -23,11 +23,18 @@ export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
  */
 export const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
 /**
- * A gzipped tar layer, the only layer type lading builds.
+ * A gzipped tar layer, the layer type lading builds unless told otherwise.
  *
  * @category model
  */
 export const OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/**
+ * A zstd-compressed tar layer, built with `--compression zstd`.
+ *
+ * @category model
+ */
+export const OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 /**
  * An uncompressed tar layer, as base images and docker archives may hold.
@@ -64,11 +71,24 @@ export const DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar";
 export const REF_NAME = "org.opencontainers.image.ref.name";
 
 /**
- * How a layer's blob is compressed, as its media type says: gzip, none (a plain tar), or
- * undefined for what lading does not unpack (zstd, or a type it does not know). The one
- * reading of a layer media type every reader, sink and the store's records share.
+ * How a layer's blob is compressed: gzip, zstd, or none (a plain tar).
+ *
+ * @category model
+ */
+export type Compression = "gzip" | "zstd" | "none";
+
+/**
+ * How a layer's blob is compressed, as its media type says, or undefined for a type lading
+ * does not know (and so does not unpack). The one reading of a layer media type every
+ * reader, sink and the store's records share.
  *
  * @category destructors
  */
-export const compressionOf = (mediaType: string): "gzip" | "none" | undefined =>
-  mediaType.endsWith("+gzip") || mediaType.endsWith(".tar.gzip") ? "gzip" : mediaType.endsWith(".tar") ? "none" : undefined;
+export const compressionOf = (mediaType: string): Compression | undefined =>
+  mediaType.endsWith("+gzip") || mediaType.endsWith(".tar.gzip")
+    ? "gzip"
+    : mediaType.endsWith("+zstd") || mediaType.endsWith(".tar.zstd")
+      ? "zstd"
+      : mediaType.endsWith(".tar")
+        ? "none"
+        : undefined;

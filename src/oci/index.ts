@@ -4,3 +4,4 @@ export * from "./documents.ts";
 export * from "./Whiteout.ts";
 export * from "./TarMembers.ts";
 export * from "./Image.ts";
+export * from "./Compression.ts";

@@ -115,7 +115,7 @@ const baseEntryType = (t: tar.Header["type"]): BaseLayerEntry["type"] =>
 /** Reads the layer's tar once, keeping the `wanted` files' bytes. */
 const readLayerTar = async (layer: Layer, wanted: ReadonlySet<string>, where: string): Promise<BaseLayerRead> => {
   if (compressionOf(layer.mediaType) === undefined) {
-    throw new DiagnosticError([error({ file: where }, `layer ${layer.digest} is ${layer.mediaType}${layer.mediaType.endsWith("zstd") ? " (zstd-compressed)" : ""}: its files cannot be read here`)]);
+    throw new DiagnosticError([error({ file: where }, `layer ${layer.digest} is ${layer.mediaType}, a layer type lading does not know: its files cannot be read here`)]);
   }
   const entries = new Map<string, BaseLayerEntry>();
   const contents = new Map<string, Uint8Array>();

@@ -684,7 +684,7 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   // directory) is not held against the image here.
   const hasSteps = image.layers.some((l) => l._tag === "Run");
   const workingDir = image.config.WorkingDir as ImagePath | undefined;
-  // What the base could not tell (its layers unreachable offline, or zstd): the checks
+  // What the base could not tell (its layers unreachable offline, or of an unknown type): the checks
   // below it fall back to what a spec alone says, and say so.
   const unread: Diagnostic[] = [];
   /** Whether the base has a directory at `p` (a link to one too), read as a derived layer reads it. */

@@ -11,8 +11,8 @@ import type { Digest, Reference } from "../core/index.ts";
 import { DiagnosticError, digestOf, formatPlatform, formatReference, parseReference } from "../core/index.ts";
 import { failFor as fail } from "./retry.ts";
 import type { PlatformIR } from "../eval/index.ts";
-import type { Blob, Descriptor, ImageConfig, Image, Layer, Manifest } from "../oci/index.ts";
-import { compressionOf, decodeJson, fileLayer, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, ImageConfig as ImageConfigC, Index, Manifest as ManifestC, OCI_INDEX, OCI_LAYER_GZIP, OCI_LAYER_TAR } from "../oci/index.ts";
+import type { Blob, Compression, Descriptor, ImageConfig, Image, Layer, Manifest } from "../oci/index.ts";
+import { compressionOf, decodeJson, fileLayer, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, ImageConfig as ImageConfigC, Index, Manifest as ManifestC, OCI_INDEX, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD } from "../oci/index.ts";
 import type { BaseLayer, FetchBaseLayer, PlannedBase } from "../plan/index.ts";
 import type { Store, Unpacking } from "../store/index.ts";
 import { unpacking } from "../store/index.ts";
@@ -22,14 +22,13 @@ import { registryClient } from "./client.ts";
 /** Image configs larger than this are refused: they are read whole. */
 const MAX_CONFIG = 8 << 20;
 
-const ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 /**
  * The layer media types an image lading builds on may have.
  *
  * @category model
  */
-export const LAYER_TYPES: ReadonlySet<string> = new Set([OCI_LAYER_GZIP, OCI_LAYER_TAR, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, ZSTD]);
+export const LAYER_TYPES: ReadonlySet<string> = new Set([OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR]);
 
 const decodeOrFail = <A>(codec: t.Decoder<unknown, A>, bytes: Uint8Array, where: string): A => {
   const r = decodeJson(codec, Buffer.from(bytes).toString("utf8"), where);
@@ -58,7 +57,7 @@ const manifestByDigest = async (store: Store, client: RegistryClient, digest: Di
  *
  * @category destructors
  */
-export const fetchBlob = async (store: Store, client: RegistryClient, digest: Digest, size: number | undefined, compression?: "gzip" | "none"): Promise<void> => {
+export const fetchBlob = async (store: Store, client: RegistryClient, digest: Digest, size: number | undefined, compression?: Compression): Promise<void> => {
   if (await store.hasBlob(digest, size)) return;
   const temp = store.tempPath();
   // A layer is unpacked as it arrives, on the thread pool while the next bytes come: what

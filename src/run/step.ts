@@ -76,7 +76,7 @@ export const createStepRunner =
         }
         const normalised = await layerFromUpper(upper, layer.name, layer.cacheKey);
         if (normalised.dropped.length > 0) options.onDropped?.(layer.name, normalised.dropped);
-        return buildLayer(store, normalised.layer, normalised.inputs, plan.created);
+        return buildLayer(store, normalised.layer, normalised.inputs, plan);
       });
     } catch (e) {
       // The sandbox's own refusals (a rootless limit, an unknown user) name the step here.

@@ -12,13 +12,12 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
-import * as zlib from "node:zlib";
 import * as E from "fp-ts/lib/Either.js";
 import * as tar from "tar-stream";
 import type { Digest } from "../core/index.ts";
 import { DiagnosticError, digestHex, error } from "../core/index.ts";
 import type { Layer } from "../oci/index.ts";
-import { classifyLayerEntry, compressionOf, eachMember, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "../oci/index.ts";
+import { classifyLayerEntry, compressionOf, decompression, eachMember, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
 import { pathExists, storeLayer } from "../store/index.ts";
 
@@ -182,9 +181,8 @@ const extractForOverlay = async (blob: string, mediaType: string, root: string, 
   });
   const source = createReadStream(blob);
   const compression = compressionOf(mediaType);
-  if (compression === "gzip") await pipeline(source, zlib.createGunzip(), ex as unknown as NodeJS.WritableStream);
-  else if (compression === "none") await pipeline(source, ex as unknown as NodeJS.WritableStream);
-  else fail(where, `layers of type ${mediaType} cannot be run on yet`);
+  if (compression === undefined) fail(where, `layers of type ${mediaType} cannot be run on yet`);
+  else await pipeline([source, ...decompression(compression), ex as unknown as NodeJS.WritableStream]);
   for (const [target, h] of devices) {
     // No device can be made outside the initial user namespace: rootless, a step sees none.
     if (!isRoot && h.type !== "fifo") continue;

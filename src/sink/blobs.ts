@@ -10,7 +10,7 @@ import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Digest } from "../core/index.ts";
 import { createDigestingStream, DiagnosticError, digestFromHex, error, forEachLimit } from "../core/index.ts";
-import type { Descriptor, Image, Layer } from "../oci/index.ts";
+import type { Compression, Descriptor, Image, Layer } from "../oci/index.ts";
 import { compressionOf, manifestOf } from "../oci/index.ts";
 import { TRANSFERS } from "../registry/index.ts";
 import type { Store } from "../store/index.ts";
@@ -79,11 +79,11 @@ export const checkedBlob = (store: Store, digest: Digest): Transform => {
   });
 };
 
-/** How a layer is compressed, by its media type: gzip or none; others are refused here. */
-export const layerCompression = (mediaType: string, what: string): "gzip" | "none" => {
+/** How a layer is compressed, by its media type; a type lading does not know is refused. */
+export const layerCompression = (mediaType: string, what: string): Compression => {
   const compression = compressionOf(mediaType);
   if (compression !== undefined) return compression;
-  throw new DiagnosticError([error({}, `${what} is ${mediaType}${mediaType.endsWith("zstd") ? " (zstd)" : ""}: only gzip and uncompressed layers can be unpacked here`, "write to oci: or docker://, which keep the layer as it is")]);
+  throw new DiagnosticError([error({}, `${what} is ${mediaType}: only gzip, zstd and uncompressed layers can be unpacked here`, "write to oci: or docker://, which keep the layer as it is")]);
 };
 
 /**
@@ -92,7 +92,7 @@ export const layerCompression = (mediaType: string, what: string): "gzip" | "non
  * digest checked as well, and what it unpacks to recorded in the store by its digest: a
  * later build on the same base reads the record instead of the layer.
  */
-export const verifyDiffId = async (store: Store, layer: Layer, compression: "gzip" | "none"): Promise<number> => {
+export const verifyDiffId = async (store: Store, layer: Layer, compression: Compression): Promise<number> => {
   const refuse = (diffId: Digest): never => {
     throw new DiagnosticError([error({}, `layer ${layer.digest} does not unpack to its diff_id ${layer.diffId} (it unpacks to ${diffId}): refused`)]);
   };
@@ -120,7 +120,7 @@ export const verifyDiffIds = async (store: Store, blobs: Blobs, image: Image): P
   // One check for each way a blob is given: the same blob as gzip and as a plain tar is two.
   const foreign = [...new Map(image.layers.filter((l) => l.uncompressedSize === undefined).map((l) => [`${l.digest} ${compressionOf(l.mediaType) ?? l.mediaType} ${l.diffId}`, l])).values()];
   await forEachLimit(foreign, TRANSFERS, async (l) => {
-    // A layer lading cannot unpack (zstd) goes as it is, to sinks that keep it so.
+    // A layer of a type lading does not know goes as it is, to sinks that keep it so.
     const compression = compressionOf(l.mediaType);
     if (compression === undefined) return;
     await blobs.ensure(l.digest);

@@ -9,13 +9,12 @@ import { createReadStream, createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { pipeline } from "node:stream/promises";
-import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import { canonicalJson, createDigestingStream, DiagnosticError, failAt as fail, forEachLimit } from "../core/index.ts";
 import type { Image, ImageConfig, Layer } from "../oci/index.ts";
-import { classifyLayerEntry, compressionOf, decodeJson, eachMember } from "../oci/index.ts";
+import { classifyLayerEntry, decodeJson, decompression, eachMember } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
 import { readFileInRoot, resolveInRoot } from "./InRootPath.ts";
 import { sweepBeside, tempNameFor } from "../store/index.ts";
@@ -178,7 +177,7 @@ const applyLayer = async (root: string, layer: Layer, blob: string, where: strin
     createReadStream(blob, { highWaterMark: 1 << 20 }),
     // Large chunks: each one is a trip through the thread pool, and the tar parser
     // waits for it.
-    ...(compressionOf(layer.mediaType) === "gzip" ? [zlib.createGunzip({ chunkSize: 1 << 18 })] : []),
+    ...decompression(layerCompression(layer.mediaType, `layer ${layer.digest}`), 1 << 18),
     tarred.stream,
     ex as unknown as NodeJS.WritableStream,
   ]).catch((e: unknown) => {

@@ -10,10 +10,9 @@
  */
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import * as zlib from "node:zlib";
 import { canonicalJson, digestHex, digestOf, digestOfFile, failAt } from "../core/index.ts";
 import type { Layer, OpenedImage } from "../oci/index.ts";
-import { DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DockerArchiveManifest, fileLayer, ImageConfig as ImageConfigC } from "../oci/index.ts";
+import { decompression, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DockerArchiveManifest, fileLayer, ImageConfig as ImageConfigC } from "../oci/index.ts";
 import { sweepBeside } from "../store/index.ts";
 import type { ArchiveMember } from "./archive.ts";
 import { openUnpacked, writeArchive } from "./archive.ts";
@@ -57,7 +56,7 @@ const members = async ({ store, blobs, image }: WriteContext, ref: string): Prom
       name: `${digestHex(l.diffId)}.tar`,
       file: store.blobPath(l.digest),
       size: l.uncompressedSize ?? (await verifyDiffId(store, l, compression)),
-      transforms: () => (compression === "gzip" ? [checkedBlob(store, l.digest), zlib.createGunzip({ chunkSize: 1 << 20 })] : [checkedBlob(store, l.digest)]),
+      transforms: () => [checkedBlob(store, l.digest), ...decompression(compression, 1 << 20)],
     });
   }
   const unique = [...new Map(layers.map((l) => [l.name, l])).values()];

@@ -5,13 +5,12 @@
  */
 import { createHash } from "node:crypto";
 import { pipeline } from "node:stream/promises";
-import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
 import type { Diagnostic, Digest } from "../core/index.ts";
 import * as E from "fp-ts/lib/Either.js";
 import { createDigestingStream, digestFromHex, error, showPath } from "../core/index.ts";
 import type { Image, Layer } from "../oci/index.ts";
-import { classifyLayerEntry, isGzipLayer, layerEntryPath } from "../oci/index.ts";
+import { classifyLayerEntry, compressionOf, decompression, layerEntryPath } from "../oci/index.ts";
 
 /**
  * A file as found in a layer's tar.
@@ -97,12 +96,11 @@ const inspectLayer = async (source: string, layer: Layer, index: number, problem
     });
     stream.resume();
   });
-  const gz = isGzipLayer(layer.mediaType);
   try {
     await pipeline([
       await layer.openBlob(),
       blob.stream,
-      ...(gz ? [zlib.createGunzip()] : []),
+      ...decompression(compressionOf(layer.mediaType) ?? "none"),
       tarred.stream,
       ex as unknown as NodeJS.WritableStream,
     ]);

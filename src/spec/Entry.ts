@@ -117,7 +117,7 @@ export interface FromImage extends Attributes {
 }
 
 /**
- * A tar archive of the host (plain, gzip or xz), extracted at `path` as Dockerfile's
+ * A tar archive of the host (plain, gzip, xz or zstd), extracted at `path` as Dockerfile's
  * `ADD archive.tar.gz /dst` does: the archive's owners and modes are kept unless `uid`,
  * `gid` or `mode` (files only) say otherwise; its mtimes are not, as for every entry.
  * `source` is relative to the spec file's directory.
@@ -269,7 +269,7 @@ export const fromImage = (image: Image, from: ImagePath, to: ImagePath, attribut
   freeze({ _tag: "FromImage", path: to, image, source: from, ...attributes });
 
 /**
- * Extracts the host tar archive `source` (plain, gzip or xz, told by its first bytes;
+ * Extracts the host tar archive `source` (plain, gzip, xz or zstd, told by its first bytes;
  * relative to the spec file) into `path`, reproducibly: its entries sorted and their
  * mtimes set as every entry's are. Owners and modes are the archive's unless
  * `attributes` give them (`mode` applies to its files). An absolute name, a `..`, a

@@ -20,13 +20,13 @@ import * as t from "io-ts";
 import type { Diagnostic, Digest } from "../core/index.ts";
 import { DiagnosticError, digestFromHex, digestHex, digestOf, digestOfFile, error } from "../core/index.ts";
 import { DigestC } from "../oci/index.ts";
-import type { LayerBlob } from "../oci/index.ts";
+import type { Compression, LayerBlob } from "../oci/index.ts";
 import { ownerIsGone, PROCESS_OWNER, sweepStaleTemps, tempNameFor } from "./Temp.ts";
 
 const LayerRecord = t.type({ digest: DigestC, size: t.number, diffId: DigestC, uncompressedSize: t.number });
 
 /**
- * What a layer blob unpacks to, read as gzip or as a plain tar: its tar's digest (the
+ * What a layer blob unpacks to, read as gzip, zstd or a plain tar: its tar's digest (the
  * diff_id) and size, found once by reading the blob through. It is a fact about the
  * blob's content, which its digest names, and about the reading, which its compression
  * names: kept under both, it cannot go stale (one blob given as gzip by one manifest and
@@ -118,9 +118,9 @@ export interface Store {
   getLayer(cacheKey: Digest): Promise<LayerBlob | undefined>;
   putLayer(cacheKey: Digest, layer: LayerBlob): Promise<void>;
   /** What the blob `digest` unpacks to, read as `compression`, when it was read through and its digest checked. */
-  getUnpacked(digest: Digest, compression: "gzip" | "none"): Promise<UnpackedRecord | undefined>;
+  getUnpacked(digest: Digest, compression: Compression): Promise<UnpackedRecord | undefined>;
   /** Records what the blob `digest` unpacks to, read as `compression`: only once the blob's bytes were checked against its digest. */
-  putUnpacked(digest: Digest, compression: "gzip" | "none", record: UnpackedRecord): Promise<void>;
+  putUnpacked(digest: Digest, compression: Compression, record: UnpackedRecord): Promise<void>;
   /**
    * The type check of the sources `key` names, when it was recorded: the diagnostics as
    * the checker gave them, warnings included, and the files it read; undefined otherwise.

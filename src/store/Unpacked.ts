@@ -6,8 +6,9 @@
  */
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import * as zlib from "node:zlib";
 import { createDigestingStream } from "../core/index.ts";
+import type { Compression } from "../oci/index.ts";
+import { decompression } from "../oci/index.ts";
 import type { UnpackedRecord } from "./Store.ts";
 
 /**
@@ -26,11 +27,11 @@ export interface Unpacking {
  *
  * @category constructors
  */
-export const unpacking = (compression: "gzip" | "none"): Unpacking => {
+export const unpacking = (compression: Compression): Unpacking => {
   const tarred = createDigestingStream(1 << 20);
-  const gunzip = compression === "gzip" ? [zlib.createGunzip({ chunkSize: 1 << 20 })] : [];
-  const done = pipeline([...gunzip, tarred.stream, new Writable({ write: (_chunk, _enc, cb) => cb() })]);
+  const decompress = decompression(compression, 1 << 20);
+  const done = pipeline([...decompress, tarred.stream, new Writable({ write: (_chunk, _enc, cb) => cb() })]);
   // Read by result(); until then, a failure is not an unhandled rejection.
   done.catch(() => undefined);
-  return { stream: gunzip[0] ?? tarred.stream, result: () => done.then(() => ({ diffId: tarred.digest(), uncompressedSize: tarred.size() })) };
+  return { stream: decompress[0] ?? tarred.stream, result: () => done.then(() => ({ diffId: tarred.digest(), uncompressedSize: tarred.size() })) };
 };
