@@ -258,14 +258,16 @@ const buildah = (root: string, args: ReadonlyArray<string>): Promise<Measured> =
 // The contenders
 // ---------------------------------------------------------------------------------------
 
-type Contender = "ladingCold" | "ladingWarm" | "ladingDiff" | "gnuPipeline" | "pigzPipeline" | "buildah";
+type Contender = "ladingCold" | "ladingWarm" | "ladingDiff" | "ladingZstd" | "gnuPipeline" | "pigzPipeline" | "zstdPipeline" | "buildah";
 
 const LABELS: Record<Contender, string> = {
   ladingCold: "lading cold",
   ladingWarm: "lading warm",
   ladingDiff: "lading diff (cold store)",
+  ladingZstd: "lading cold, --compression zstd",
   gnuPipeline: "tar | gzip -6 | sha256sum",
   pigzPipeline: "tar | pigz -6 | sha256sum",
+  zstdPipeline: "tar | zstd -3 -T0 | sha256sum",
   buildah: "buildah bud + push",
 };
 
@@ -278,6 +280,8 @@ const TAR = "set -euo pipefail; tar --sort=name --mtime=@0 --owner=0 --group=0 -
 const GNU_PIPELINE = `${TAR} | gzip -n -6 | sha256sum`;
 /** The same on every core: pigz compresses blocks in parallel, as lading does. */
 const PIGZ_PIPELINE = `${TAR} | pigz -n -6 | sha256sum`;
+/** zstd layers' peer: zstd at its default level, on every core. */
+const ZSTD_PIPELINE = `${TAR} | zstd -3 -T0 -q -c | sha256sum`;
 
 const runRound = async (i: number, verify: boolean): Promise<Round> => {
   const dir = path.join(RUNS_DIR, String(i));
@@ -303,6 +307,12 @@ const runRound = async (i: number, verify: boolean): Promise<Round> => {
   const diffScript = `"$0" bin/lading.js diff ${spec} ${path.relative(ROOT, VARIANT)} --no-check --quiet --store ${diffStore}; test $? -eq 1`;
   const diff = await measure("bash", ["-c", diffScript, process.execPath]);
   printRun("lading diff", diff, "two specs, every file hashed");
+
+  // The same tree as zstd layers, into a store of their own: a cold build too.
+  const zstd = await lading(["build", spec, "--compression", "zstd", "--out", `oci:${path.join(dir, "lading-zstd")}:bench`, "--store", path.join(dir, "zstd-store"), "--no-check"]);
+  printRun("lading zstd", zstd, digestOf(zstd, "lading zstd build"));
+  const zstdPipeline = await measure("bash", ["-c", ZSTD_PIPELINE]);
+  printRun("zstd pipeline", zstdPipeline, `sha256:${zstdPipeline.stdout.trim().split(/\s+/)[0] ?? ""}`);
 
   const gnu = await measure("bash", ["-c", GNU_PIPELINE]);
   const gnuSha256 = gnu.stdout.trim().split(/\s+/)[0] ?? "";
@@ -337,8 +347,10 @@ const runRound = async (i: number, verify: boolean): Promise<Round> => {
       ladingCold: runOf(cold),
       ladingWarm: runOf(warm),
       ladingDiff: runOf(diff),
+      ladingZstd: runOf(zstd),
       gnuPipeline: runOf(gnu),
       pigzPipeline: runOf(pigz),
+      zstdPipeline: runOf(zstdPipeline),
       buildah: buildahRun,
     },
     digests: { cold: coldDigest, warm: warmDigest, gnuSha256 },
@@ -373,7 +385,7 @@ interface LayerTarget extends Target {
 
 const main = async (): Promise<void> => {
   const rounds = benchRuns(2);
-  await requireTools(["pigz", "buildah", "skopeo", "tar", "gzip", "sha256sum", "bash", "cp", "sync", "getconf", "git"]);
+  await requireTools(["pigz", "zstd", "buildah", "skopeo", "tar", "gzip", "sha256sum", "bash", "cp", "sync", "getconf", "git"]);
   await readClockTicks();
   const load = os.loadavg()[0] ?? 0;
   const tree = await ensureTree();
@@ -407,6 +419,8 @@ const main = async (): Promise<void> => {
     { name: "lading warm / lading cold", value: med.ladingWarm / med.ladingCold, unit: "x", target: "< 0.05", pass: med.ladingWarm / med.ladingCold < 0.05 },
     { name: "lading peak RSS", value: ladingPeakRssMiB, unit: "MiB", target: "< 200", pass: ladingPeakRssMiB < 200 },
     { name: "lading diff of two specs, cold store", value: med.ladingDiff, unit: "s", target: "< 1", pass: med.ladingDiff < 1 },
+    { name: "lading zstd cold / lading gzip cold", value: med.ladingZstd / med.ladingCold, unit: "x", target: "< 1 (faster)", pass: med.ladingZstd / med.ladingCold < 1 },
+    { name: "lading zstd cold / zstd pipeline (every core)", value: med.ladingZstd / med.zstdPipeline, unit: "x", target: "(reported)", pass: true },
   ];
 
   console.log(`\n${tree.files} files, ${(tree.bytes / MiB).toFixed(0)} MiB, one layer; ${rounds} run${rounds === 1 ? "" : "s"} each, median\n`);
