@@ -86,7 +86,11 @@ class ZstdPool {
     return new Promise<Buffer>((resolve, reject) => {
       jobs.set(id, { resolve, reject });
       worker.ref();
-      worker.postMessage({ id, piece, level: ZSTD_LEVEL });
+      // A piece that owns its memory is handed over, not copied (cloning 1 MiB pieces was
+      // most of a second of the main thread's time for a 250 MiB layer, measured); it is
+      // not read here again.
+      const owns = piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength;
+      worker.postMessage({ id, piece, level: ZSTD_LEVEL }, owns ? [piece.buffer as ArrayBuffer] : []);
     });
   }
 
@@ -142,7 +146,8 @@ export const createDeterministicZstd = (): Transform => {
 
   const takePiece = (): Buffer => {
     const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-    const piece = Buffer.from(all.subarray(0, FRAME));
+    const piece = Buffer.allocUnsafeSlow(FRAME);
+    all.copy(piece, 0, 0, FRAME);
     const rest = all.subarray(FRAME);
     pending = rest.byteLength > 0 ? [rest] : [];
     pendingBytes = rest.byteLength;
