@@ -14,7 +14,7 @@ import { pipeline } from "node:stream/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDeterministicZstd } from "../src/build/zstd.ts";
 import { createZstdDecoder } from "../src/core/index.ts";
-import { mustRun, REPO, run, runLading } from "./support/cli.ts";
+import { BIN, mustRun, REPO, run, runLading } from "./support/cli.ts";
 import type { Registry } from "./support/registry.ts";
 import { startRegistry } from "./support/registry.ts";
 import { PODMAN_RUN, requireTool } from "./support/tools.ts";
@@ -72,10 +72,13 @@ const sample = (size: number, seed: number): Buffer => {
 describe("zstd decoding", () => {
   it("decodes what the zstd tool writes: levels, a long window, checksums, several frames and skippable ones", async () => {
     const input = sample(3 << 20, 1);
-    for (const args of [["-1"], ["-3", "--no-check"], ["-19"], ["--long=27", "-3"]]) {
+    for (const args of [["-1"], ["-3", "--no-check"], ["-19"]]) {
       expect((await decode(zstdTool(input, args), 65536)).equals(input), `${args.join(" ")}, streamed`).toBe(true);
       expect((await decode(zstdTool(input, args, true), 65536)).equals(input), `${args.join(" ")}, sized`).toBe(true);
     }
+    // A long window with the content's size is decoded whole; written as a stream, it is refused.
+    expect((await decode(zstdTool(input, ["--long=27", "-3"], true), 65536)).equals(input)).toBe(true);
+    await expect(decode(zstdTool(input, ["--long=27", "-3"]))).rejects.toThrow(/zstd: a frame written as a stream needs a window of 134217728 bytes/);
     // A frame larger than the 8 MiB decoded whole, with its size: streamed.
     const large = sample(9 << 20, 6);
     expect((await decode(zstdTool(large, ["-1"], true), 1 << 20)).equals(large)).toBe(true);
@@ -85,6 +88,41 @@ describe("zstd decoding", () => {
     const skippable = Buffer.concat([Buffer.from([0x50, 0x2a, 0x4d, 0x18]), Buffer.from([3, 0, 0, 0]), Buffer.from("abc")]);
     const joined = Buffer.concat([zstdTool(a, ["-3"], true), skippable, zstdTool(b, ["-9"])]);
     expect((await decode(joined, 1)).equals(Buffer.concat([a, b]))).toBe(true);
+    // A small streamed frame, then a sized one, in one chunk: in their order.
+    const order = Buffer.concat([zstdTool(Buffer.from("abc"), ["-3"]), zstdTool(Buffer.from("def"), ["-3"], true), zstdTool(Buffer.from("ghi"), ["-3"])]);
+    expect((await decode(order, order.length)).toString()).toBe("abcdefghi");
+  });
+
+  it("gives what it decodes only as fast as it is read: a bomb of frames does not fill memory", async () => {
+    // 64 frames of 8 MiB of zeros each, a few hundred bytes compressed: 512 MiB from one small chunk.
+    const zeros = zstdTool(Buffer.alloc(8 << 20), ["-19"], true);
+    const bomb = Buffer.concat(Array.from({ length: 64 }, () => zeros));
+    expect(bomb.length).toBeLessThan(64 * 4096);
+    const decoder = createZstdDecoder();
+    decoder.end(bomb);
+    let read = 0;
+    for await (const part of decoder) {
+      read += (part as Buffer).length;
+      // Held ahead of the reader: at most about a frame, whatever the input said.
+      expect(decoder.readableLength).toBeLessThanOrEqual(16 << 20);
+      if (read >= 32 << 20) break;
+    }
+    expect(read).toBeGreaterThanOrEqual(32 << 20);
+    expect(process.memoryUsage().rss).toBeLessThan(1 << 30);
+  });
+
+  it("refuses a streamed frame of tiny blocks under a large window quickly, as decoding it would take hours", async () => {
+    // No content size, an 8 MiB window, then 20,000 raw blocks of one byte each.
+    const header = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 13 << 3]);
+    const block = Buffer.from([1 << 3, 0, 0, 0x41]);
+    const last = Buffer.from([(1 << 3) | 1, 0, 0, 0x42]);
+    const frame = Buffer.concat([header, ...Array.from({ length: 20_000 }, () => block), last]);
+    const started = Date.now();
+    await expect(decode(frame, 65536)).rejects.toThrow(/zstd: a frame's blocks are too small for its 8388608-byte window/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    // The same blocks under a 1 KiB window cost little: decoded.
+    const small = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x00]), ...Array.from({ length: 20_000 }, () => block), last]);
+    expect((await decode(small, 4096)).toString()).toBe(`${"A".repeat(20_000)}B`);
   });
 
   it("refuses a window over 128 MiB, a dictionary, data cut short and data that is not zstd, with an error and no crash", async () => {
@@ -152,9 +190,17 @@ describe("build --compression zstd", () => {
     const gzip = await runLading(["build", "examples/hello/lading.ts", "--no-check", "--store", path.join(work, "store-b"), "--out", `oci:${work}/gzip:latest`]);
     expect(gzip.code).toBe(0);
     expect(gzip.stdout.trim()).not.toBe(digest);
-    // The plan's cache keys differ with the compression, so neither build takes the other's layers.
-    const keys = async (compression: string): Promise<string> => (await runLading(["plan", "examples/hello/lading.ts", "--no-check", "--json", "--compression", compression, "--store", path.join(work, "store-b")])).stdout;
-    expect(await keys("zstd")).not.toBe(await keys("gzip"));
+    // Every layer's cache key differs with the compression, so neither build takes the other's layers.
+    const keys = async (compression: string): Promise<string[]> =>
+      (JSON.parse((await runLading(["plan", "examples/hello/lading.ts", "--no-check", "--json", "--compression", compression, "--store", path.join(work, "store-b")])).stdout) as { layers: Array<{ cacheKey: string }> }).layers.map((l) => l.cacheKey);
+    const [zstdKeys, gzipKeys] = [await keys("zstd"), await keys("gzip")];
+    expect(zstdKeys).toHaveLength(2);
+    for (const [i, k] of zstdKeys.entries()) expect(k).not.toBe(gzipKeys[i]);
+    // One core, so one compressing worker: the same bytes.
+    requireTool("taskset");
+    const oneCore = await run("taskset", ["-c", "0", process.execPath, BIN, "build", "examples/hello/lading.ts", "--compression", "zstd", "--no-check", "--store", path.join(work, "store-one-core"), "--out", `oci:${work}/one-core:latest`]);
+    expect(oneCore.stderr).toBe("");
+    expect(oneCore.stdout.trim()).toBe(digest);
   });
 
   it("writes zstd layers that inspect and podman read, through an OCI layout and a docker archive", async () => {
@@ -232,6 +278,30 @@ describe("zstd from elsewhere", () => {
     expect(image.layers.map((l) => l.mediaType)).toEqual([OCI_ZSTD, OCI_ZSTD, "application/vnd.oci.image.layer.v1.tar+gzip"]);
     const listed = await run("tar", ["-tf", path.join(work, "on-zstd.tar")]);
     expect(listed.code).toBe(0);
+  });
+
+  it("reads a docker archive whose layers are zstd, as docker save writes them from a zstd store", async () => {
+    const archive = path.join(work, "plain.tar");
+    const built = await runLading(["build", "examples/hello/lading.ts", "--no-check", "--store", path.join(work, "store-f"), "--out", `docker-archive:${archive}`]);
+    expect(built.code).toBe(0);
+    const dir = path.join(work, "zstd-archive");
+    await fs.mkdir(dir);
+    await mustRun("tar", ["-xf", archive, "-C", dir]);
+    const manifest = JSON.parse(await fs.readFile(path.join(dir, "manifest.json"), "utf8")) as Array<{ Layers: string[] }>;
+    for (const layer of manifest[0]!.Layers) {
+      await mustRun("zstd", ["-q", "-3", path.join(dir, layer), "-o", path.join(dir, `${layer}.zst`)]);
+      await fs.rename(path.join(dir, `${layer}.zst`), path.join(dir, layer));
+    }
+    const zstdArchive = path.join(work, "zstd-layers.tar");
+    await mustRun("tar", ["-cf", zstdArchive, "-C", dir, ...(await fs.readdir(dir)).sort()]);
+    const copied = await runLading(["copy", `docker-archive:${zstdArchive}`, `oci:${work}/from-zstd-archive:latest`]);
+    expect(copied.stderr).toBe("");
+    expect(copied.code).toBe(0);
+    const { image } = await validateImage(`oci:${work}/from-zstd-archive:latest`);
+    expect(image.layers.map((l) => l.mediaType)).toEqual([OCI_ZSTD, OCI_ZSTD]);
+    const bundle = await runLading(["copy", `docker-archive:${zstdArchive}`, `bundle:${work}/from-zstd-archive-bundle`]);
+    expect(bundle.code).toBe(0);
+    expect(await fs.readFile(path.join(work, "from-zstd-archive-bundle", "rootfs", "etc", "greeting"), "utf8")).toContain("Hello from lading!");
   });
 
   it("extracts a host archive compressed with zstd, as Entry.archive does gzip and xz", async () => {

@@ -12,7 +12,7 @@ import * as t from "io-ts";
 import * as tar from "tar-stream";
 import xzDecompress from "xz-decompress";
 import type { Digest, ImagePath } from "../core/index.ts";
-import { createZstdDecoder, digestOf, ZSTD_MAGIC } from "../core/index.ts";
+import { createZstdDecoder, digestOf, isZstdStart } from "../core/index.ts";
 import { DigestC, whiteoutComponent } from "../oci/index.ts";
 import type { EntryWithout } from "../plan/index.ts";
 
@@ -153,7 +153,7 @@ const startsWith = (head: Uint8Array, magic: ReadonlyArray<number>): boolean => 
  */
 export const decompressedTar = (source: Readable, head: Uint8Array): Readable => {
   if (startsWith(head, GZIP)) return source.pipe(zlib.createGunzip());
-  if (startsWith(head, [...ZSTD_MAGIC])) return source.pipe(createZstdDecoder());
+  if (isZstdStart(head)) return source.pipe(createZstdDecoder());
   if (startsWith(head, XZ)) return Readable.fromWeb(new XzReadableStream(Readable.toWeb(source) as ReadableStream<Uint8Array>) as import("node:stream/web").ReadableStream);
   const refused = REFUSED.find(([, magic]) => startsWith(head, magic));
   if (refused !== undefined) throw new TarError(`is compressed with ${refused[0]}: lading reads plain, gzip, xz and zstd tar archives`);

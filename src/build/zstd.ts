@@ -90,7 +90,13 @@ class ZstdPool {
       // most of a second of the main thread's time for a 250 MiB layer, measured); it is
       // not read here again.
       const owns = piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength;
-      worker.postMessage({ id, piece, level: ZSTD_LEVEL }, owns ? [piece.buffer as ArrayBuffer] : []);
+      try {
+        worker.postMessage({ id, piece, level: ZSTD_LEVEL }, owns ? [piece.buffer as ArrayBuffer] : []);
+      } catch (e) {
+        jobs.delete(id);
+        if (jobs.size === 0) worker.unref();
+        reject(e as Error);
+      }
     });
   }
 
@@ -108,11 +114,16 @@ class ZstdPool {
       if (m.frame !== undefined) job.resolve(Buffer.from(m.frame.buffer, m.frame.byteOffset, m.frame.byteLength));
       else job.reject(new Error(`zstd compression failed: ${m.error ?? "no reason given"}`));
     });
+    // Told once, by whichever of "error" and "exit" comes first: its jobs fail, and a new
+    // worker takes its place for the next piece.
     const dead = (e: Error): void => {
       for (const job of jobs.values()) job.reject(e);
       jobs.clear();
-      this.workers.splice(this.workers.indexOf(worker), 1);
+      const at = this.workers.indexOf(worker);
+      if (at < 0) return;
+      this.workers.splice(at, 1);
       this.busy.delete(worker);
+      void worker.terminate();
     };
     worker.on("error", dead);
     worker.on("exit", (code) => dead(new Error(`a zstd worker stopped (exit code ${code})`)));

@@ -2,7 +2,7 @@
  * The one way every reader turns a layer's blob into its tar: gunzip, zstd decoding, or
  * nothing, as the layer's compression says.
  */
-import type { Transform } from "node:stream";
+import type { Duplex } from "node:stream";
 import * as zlib from "node:zlib";
 import { createZstdDecoder } from "../core/index.ts";
 import type { Compression } from "./MediaType.ts";
@@ -13,5 +13,5 @@ import type { Compression } from "./MediaType.ts";
  *
  * @category constructors
  */
-export const decompression = (compression: Compression, chunkSize?: number): Transform[] =>
+export const decompression = (compression: Compression, chunkSize?: number): Duplex[] =>
   compression === "gzip" ? [zlib.createGunzip(chunkSize === undefined ? {} : { chunkSize })] : compression === "zstd" ? [createZstdDecoder()] : [];

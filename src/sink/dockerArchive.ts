@@ -12,13 +12,13 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { canonicalJson, digestHex, digestOf, digestOfFile, failAt } from "../core/index.ts";
 import type { Layer, OpenedImage } from "../oci/index.ts";
-import { decompression, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DockerArchiveManifest, fileLayer, ImageConfig as ImageConfigC } from "../oci/index.ts";
+import { decompression, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DockerArchiveManifest, fileLayer, ImageConfig as ImageConfigC, OCI_LAYER_ZSTD } from "../oci/index.ts";
 import { sweepBeside } from "../store/index.ts";
 import type { ArchiveMember } from "./archive.ts";
 import { openUnpacked, writeArchive } from "./archive.ts";
 import { checkedBlob, ensureAll, layerCompression, verifyDiffId } from "./blobs.ts";
 import type { Endpoint, WriteContext } from "./Endpoint.ts";
-import { decodeOrFail, isGzip } from "./opened.ts";
+import { decodeOrFail, sniffCompression } from "./opened.ts";
 
 const openDockerDir = async (dir: string, ref: string | undefined, source: string, close: () => Promise<void>): Promise<OpenedImage> => {
   const entries = decodeOrFail(DockerArchiveManifest, await fs.readFile(path.join(dir, "manifest.json"), "utf8").catch(() => failAt(source, "not a docker archive (no manifest.json)")), `${source}: manifest.json`);
@@ -38,9 +38,11 @@ const openDockerDir = async (dir: string, ref: string | undefined, source: strin
   const layers: Layer[] = [];
   for (const [i, name] of entry.Layers.entries()) {
     const file = inside(name);
-    const gz = await isGzip(file).catch(() => failAt(source, `layer ${name} is missing`));
+    const compression = await sniffCompression(file).catch(() => failAt(source, `layer ${name} is missing`));
     const { digest, size } = await digestOfFile(file);
-    layers.push(fileLayer({ mediaType: gz ? DOCKER_LAYER_GZIP : DOCKER_LAYER_TAR, digest, size }, config.rootfs.diff_ids[i]!, async () => file));
+    // Docker has no media type of its own for zstd: the OCI one, as Docker itself writes it.
+    const mediaType = compression === "gzip" ? DOCKER_LAYER_GZIP : compression === "zstd" ? OCI_LAYER_ZSTD : DOCKER_LAYER_TAR;
+    layers.push(fileLayer({ mediaType, digest, size }, config.rootfs.diff_ids[i]!, async () => file));
   }
   return { source, manifest: undefined, config: { value: config, bytes: configBytes, digest: digestOf(configBytes) }, layers, close };
 };

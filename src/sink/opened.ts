@@ -6,8 +6,8 @@ import * as fs from "node:fs/promises";
 import * as E from "fp-ts/lib/Either.js";
 import type * as t from "io-ts";
 import type { Digest } from "../core/index.ts";
-import { DiagnosticError, digestOf, failAt } from "../core/index.ts";
-import type { ImageConfig, Layer, Manifest } from "../oci/index.ts";
+import { DiagnosticError, digestOf, failAt, isZstdStart } from "../core/index.ts";
+import type { Compression, ImageConfig, Layer, Manifest } from "../oci/index.ts";
 import { decodeJson, fileLayer } from "../oci/index.ts";
 
 /** A blob's bytes, checked against its size and digest; `where` names the image. */
@@ -25,13 +25,18 @@ export const decodeOrFail = <A>(codec: t.Decoder<unknown, A>, text: string, wher
   return r.right;
 };
 
-/** Whether a file starts with gzip's magic bytes. */
-export const isGzip = async (file: string): Promise<boolean> => {
+/**
+ * How a file is compressed, by its first bytes: gzip, zstd (a zstd or skippable frame),
+ * or none. A docker archive names no media types: `docker save` writes its layers as it
+ * stores them, plain, gzipped or zstd.
+ */
+export const sniffCompression = async (file: string): Promise<Compression> => {
   const h = await fs.open(file, "r");
   try {
-    const b = Buffer.alloc(2);
-    await h.read(b, 0, 2, 0);
-    return b[0] === 0x1f && b[1] === 0x8b;
+    const b = Buffer.alloc(4);
+    const { bytesRead } = await h.read(b, 0, 4, 0);
+    const head = b.subarray(0, bytesRead);
+    return head[0] === 0x1f && head[1] === 0x8b ? "gzip" : isZstdStart(head) ? "zstd" : "none";
   } finally {
     await h.close();
   }
