@@ -125,3 +125,88 @@ describe("lading diff", () => {
     expect(usage.code).toBe(2);
   });
 });
+
+describe("lading diff of two specs over the same host files", () => {
+  /** Seconds since the epoch, long enough ago for the store's digest cache to keep a file. */
+  const PAST = 1_700_000_000;
+  /** A spec in `dir`: one layer copying `files` to /data, then the layers given. */
+  const specOf = (dir: string, extra: string): Promise<void> =>
+    fs.writeFile(
+      path.join(dir, "lading.ts"),
+      `import { Entry, Image, Layer, pipe } from "lading";\nexport const img = pipe(Image.scratch, Image.withLayers(Layer.make("tree", [Entry.copy("files", "/data")])${extra}));\n`,
+    );
+  const writeFile = async (file: string, content: string, mtime = PAST): Promise<void> => {
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.writeFile(file, content);
+    await fs.utimes(file, mtime, mtime);
+  };
+  /** Whether reading `file` shows in its atime here (not on a noatime mount): its atime is set before its mtime, which relatime updates on any read. */
+  const readsShow = async (file: string): Promise<boolean> => {
+    await fs.utimes(file, PAST - 10, PAST);
+    await fs.readFile(file);
+    const shows = (await fs.stat(file)).atimeMs > PAST * 1000;
+    await fs.utimes(file, PAST - 10, PAST);
+    return shows;
+  };
+
+  it("reads no byte of a host file both sides take unchanged", async () => {
+    const dir = await fs.mkdtemp(path.join(work, "same-"));
+    const big = path.join(dir, "files", "big.bin");
+    await writeFile(big, "x".repeat(100_000));
+    await writeFile(path.join(dir, "files", "small.txt"), "small\n");
+    await specOf(dir, "");
+    const variant = path.join(dir, "variant.ts");
+    await fs.writeFile(
+      variant,
+      `import { Entry, Image, Layer, pipe } from "lading";\nimport { img } from "./lading.ts";\nexport const variant = pipe(img, Image.withLayer(Layer.make("extra", [Entry.file("/etc/extra", "x\\n")])), Image.withEnv({ MODE: "variant" }));\n`,
+    );
+    if (!(await readsShow(big))) return;
+    const before = await fs.stat(big);
+    const r = await runLading(["diff", path.join(dir, "lading.ts"), variant, "--no-check", "--store", path.join(dir, "store")]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("+ /etc/extra  file 0644 0:0 2 B");
+    expect(r.stdout).toContain("summary: 2 added, 0 removed, 0 changed");
+    // Read, its atime would be now: it is still the one set above.
+    expect((await fs.stat(big)).atimeMs).toBe(before.atimeMs);
+    // The JSON shows every layer's key: there the file is read.
+    const json = await runLading(["diff", path.join(dir, "lading.ts"), variant, "--no-check", "--format", "json", "--store", path.join(dir, "store2")]);
+    expect(json.code).toBe(1);
+    expect((await fs.stat(big)).atimeMs).toBeGreaterThan(before.atimeMs);
+  });
+
+  it("tells two host files of one size and mtime apart by their bytes", async () => {
+    const dir = await fs.mkdtemp(path.join(work, "other-"));
+    await writeFile(path.join(dir, "files", "f.txt"), "aaaa\n");
+    await writeFile(path.join(dir, "files", "g.txt"), "same\n");
+    // Another file with other bytes at /data/f.txt, and one with the same bytes at /data/g.txt.
+    await writeFile(path.join(dir, "over", "f.txt"), "bbbb\n");
+    await writeFile(path.join(dir, "over", "g.txt"), "same\n");
+    await specOf(dir, "");
+    const variant = path.join(dir, "variant.ts");
+    await fs.writeFile(
+      variant,
+      `import { Entry, Image, Layer, pipe } from "lading";\nimport { img } from "./lading.ts";\nexport const over = pipe(img, Image.withLayer(Layer.make("over", [Entry.copy("over/f.txt", "/data/f.txt"), Entry.copy("over/g.txt", "/data/g.txt")])));\n`,
+    );
+    const r = await runLading(["diff", path.join(dir, "lading.ts"), variant, "--no-check", "--store", path.join(dir, "store")]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("~ /data/f.txt  content 5 B -> 5 B");
+    expect(r.stdout).not.toContain("/data/g.txt");
+    expect(r.stdout).toContain("summary: 0 added, 0 removed, 1 changed");
+    // Two specs that each copy their own file of one size and mtime: the layer's key tells.
+    const other = path.join(dir, "other");
+    await writeFile(path.join(other, "files", "f.txt"), "cccc\n");
+    await writeFile(path.join(other, "files", "g.txt"), "same\n");
+    await specOf(other, "");
+    const two = await runLading(["diff", path.join(dir, "lading.ts"), path.join(other, "lading.ts"), "--no-check", "--store", path.join(dir, "store")]);
+    expect(two.stderr).toBe("");
+    expect(two.code).toBe(1);
+    expect(two.stdout).toContain("~ /data/f.txt  content 5 B -> 5 B");
+    expect(two.stdout).not.toContain("/data/g.txt");
+    // The keys shown are the plans' own, made from the files' bytes.
+    const keyOf = async (spec: string): Promise<string> => /layer tree: .* cache key (sha256:\w{12})/.exec((await runLading(["plan", spec, "--no-check"])).stdout)?.[1] ?? "none";
+    expect(two.stdout).toContain(`~ tree  10 B -> 10 B  ${await keyOf(path.join(dir, "lading.ts"))} -> ${await keyOf(path.join(other, "lading.ts"))}  (1 changed)  [rebuild]`);
+  });
+});
+

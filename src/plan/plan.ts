@@ -19,6 +19,7 @@ import { PackedEntries } from "./PackedEntries.ts";
 import type { BaseListings, SpecLayers } from "./below.ts";
 import { forceDerived, imageBelow, lookBelow, sortedByPath } from "./below.ts";
 import type { Host, HostStat } from "./Host.ts";
+import { hostFileIdentity } from "./Host.ts";
 import type { PackageHost } from "./PackageHost.ts";
 import type { ArchiveHost } from "./ArchiveHost.ts";
 import { planArchive, planFetch } from "./archives.ts";
@@ -58,6 +59,14 @@ export interface PlanOptions {
    * its file or directory `source` has been taken out, for `Entry.fromImage`.
    */
   readonly takeFromImage?: (image: ImageIR, source: ImagePath, place: Place) => Promise<string>;
+  /**
+   * How a copied host file's digest is known: `hashed` (the default) reads its bytes;
+   * `identified` gives its {@link hostFileIdentity} instead, reading nothing, for a plan
+   * that is only compared (`lading diff`): equal stand-ins mean the same bytes, different
+   * ones must be hashed to be told apart. Its cache keys are stand-ins too; such a plan
+   * is never built.
+   */
+  readonly hostFiles?: "hashed" | "identified";
 }
 
 /**
@@ -149,7 +158,12 @@ const expandHostCopy = async (
       case "file": {
         // Packed at once, its digest in its place until the hash comes: no object is kept
         // for the whole command, 400,000 of them for as many files.
-        const i = pending.push({ path: dest, type: "file", mode: e.mode ?? (st.executable ? 0o755 : 0o644), uid, gid, size: st.size, source: sourceOf(rel), digest: undefined });
+        const mode = e.mode ?? (st.executable ? 0o755 : 0o644);
+        if (opts.hostFiles === "identified") {
+          pending.push({ path: dest, type: "file", mode, uid, gid, size: st.size, source: sourceOf(rel), digest: hostFileIdentity(abs, st) });
+          return;
+        }
+        const i = pending.push({ path: dest, type: "file", mode, uid, gid, size: st.size, source: sourceOf(rel), digest: undefined });
         await hashing.add((digest) => pending.setDigest(i, digest), abs, st);
         return;
       }
@@ -654,6 +668,7 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   const contentSources = {
     specDir: opts.specDir,
     inline,
+    ...(opts.hostFiles === "identified" ? { hostFiles: "identified" as const } : {}),
     ...(opts.packages === undefined ? {} : { packageContent: opts.packages.contentPath }),
     ...(opts.archives === undefined ? {} : { archiveContent: opts.archives.contentPath }),
   };
