@@ -61,6 +61,8 @@ export const planTarget = async (
     readonly onTransfer?: RegistryOptions["onTransfer"];
     /** How the export's host files are known (see {@link PlanOptions}); the images it takes files from are built, so always hashed. */
     readonly hostFiles?: PlanOptions["hostFiles"];
+    /** Layers planned before, given again (see {@link PlanOptions}). */
+    readonly planned?: PlanOptions["planned"];
   },
 ): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs; readonly warnings?: ReadonlyArray<Diagnostic> }> => {
   const parsed = parseTarget(arg);
@@ -104,6 +106,7 @@ export const planTarget = async (
       archives,
       ...(base === undefined ? {} : { base }),
       ...(top && opts.hostFiles !== undefined ? { hostFiles: opts.hostFiles } : {}),
+      ...(top && opts.planned !== undefined ? { planned: opts.planned } : {}),
       ...(top && Param.isParameterized(exported) ? { arguments: Object.fromEntries(Object.entries(args).sort(([a], [b]) => (a < b ? -1 : 1))) } : {}),
       // A stage is built, as lazily as any image, before the files it gives are planned.
       takeFromImage: async (stage, source, place) => {

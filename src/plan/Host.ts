@@ -7,7 +7,7 @@ import { hash } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
 import type { Digest } from "../core/index.ts";
-import { DiagnosticError, digestOf, digestOfFile, error, flatString } from "../core/index.ts";
+import { DiagnosticError, digestFromHex, digestOf, digestOfFile, error, flatString } from "../core/index.ts";
 import type { Layer } from "../oci/index.ts";
 import { compressionOf, layerEntryPath } from "../oci/index.ts";
 import type { BaseLayer, PlannedBase } from "./BuildPlan.ts";
@@ -118,7 +118,7 @@ export const digestCacheKeeps = (stat: HostStat): boolean => Date.now() - stat.m
  *
  * @category constructors
  */
-export const hostFileIdentity = (path: string, stat: HostStat): Digest => digestOf(`lading host file identity\0${stat.fingerprint}\0${path}`);
+export const hostFileIdentity = (path: string, stat: HostStat): Digest => digestFromHex(hash("sha256", `lading host file identity\0${stat.fingerprint}\0${path}`, "hex"));
 
 const baseEntryType = (t: tar.Header["type"]): BaseLayerEntry["type"] =>
   t === "file" || t === "contiguous-file" ? "file" : t === "directory" ? "dir" : t === "symlink" ? "symlink" : t === "link" ? "hardlink" : "other";

@@ -67,7 +67,35 @@ export interface PlanOptions {
    * is never built.
    */
   readonly hostFiles?: "hashed" | "identified";
+  /**
+   * Layers planned before in this process, given again and added to: a layer of host
+   * copies and inline entries, on the same layers below, from the same spec directory and
+   * options, is the same plan (of the host as it was then). For the two sides of a diff,
+   * which often share most of their layers.
+   */
+  readonly planned?: PlannedLayers;
 }
+
+/**
+ * Planned layers by what makes them: see {@link PlanOptions} `planned`.
+ *
+ * @category model
+ */
+export type PlannedLayers = Map<string, PlannedLayer>;
+
+/** Entries whose plan reads no host but the files they copy: no archive, download or image. */
+const REUSABLE_ENTRIES: ReadonlySet<EntryIR["_tag"]> = new Set(["HostCopy", "File", "Directory", "Symlink", "Hardlink", "Whiteout"]);
+
+/**
+ * What makes a layer's plan, given what made the layers below (`below`): undefined for
+ * a layer not given again (packages, derived entries, or entries that read more than
+ * the host's files). An inline file counts by its digest.
+ */
+const layerMaking = (below: string, layer: LayerIR): string | undefined => {
+  if (layer.packages !== undefined || layer.derive !== undefined || layer.entries.some((e) => !REUSABLE_ENTRIES.has(e._tag))) return undefined;
+  const entries = layer.entries.map((e) => (e._tag === "File" ? { ...e, content: digestOf(e.content) } : e));
+  return digestOf(`${below}\n${canonicalJson({ name: layer.name, comment: layer.comment ?? null, entries })}`);
+};
 
 /**
  * Every problem plan found, or the plan with the inputs its build reads.
@@ -675,17 +703,34 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   // What each step runs on: the base's layers, by diff_id, then the keys of those planned.
   const keysBelow: Digest[] = (opts.base?.layers ?? []).map((l) => l.diffId);
   const dpkg = { state: emptyDpkgState };
+  // What made the layers so far, while each could be given again.
+  let making: string | undefined =
+    opts.planned === undefined ? undefined : canonicalJson({ specDir: opts.specDir, created: opts.created, format: opts.format, hostFiles: opts.hostFiles ?? "hashed", base: opts.base?.digest ?? null });
   for (const layer of image.layers) {
     if (layer._tag === "Run") {
+      making = undefined;
       const planned = await planRun(host, layer, image, opts, [...keysBelow], place, out);
       keysBelow.push(planned.cacheKey);
       below.push({ layer: layer.name, byPath: sortedByPath([]), step: true });
       layers.push(planned);
       continue;
     }
+    making = making === undefined ? undefined : layerMaking(making, layer);
+    const known = making === undefined ? undefined : opts.planned?.get(making);
     let planned: PlannedLayer;
-    if (layer.derive === undefined) planned = await planLayer(host, layer, opts, place, inline, below, out, dpkg);
-    else {
+    if (known !== undefined) {
+      planned = known;
+      // Its inline bytes, as planning it would have kept them.
+      for (const e of layer.entries) {
+        if (e._tag === "File") inline.set(digestOf(e.content), e.content);
+        if (e._tag === "Whiteout" || (e._tag === "Directory" && e.opaque === true)) inline.set(digestOf(new Uint8Array(0)), new Uint8Array(0));
+      }
+    } else if (layer.derive === undefined) {
+      const problems = out.length;
+      planned = await planLayer(host, layer, opts, place, inline, below, out, dpkg);
+      // A layer with a problem is planned again, to tell it again.
+      if (making !== undefined && out.length === problems) opts.planned?.set(making, planned);
+    } else {
       // Eval refused a derived layer above a run step: everything below is known here.
       const forced = await forceDerived(imageBelow(host, opts.base, below, contentSources, baseListings), layer, { ...place, layer: layer.name }, debianArchitecture(image.platform as Parameters<typeof debianArchitecture>[0]), out);
       if (forced === undefined) continue;

@@ -8,7 +8,7 @@ import * as t from "io-ts";
 import { DiagnosticError } from "../../core/index.ts";
 import type { SideView, ImageDiff } from "../../diff/index.ts";
 import { diffIdentified, diffImages, fromImage, fromPlan, needsHashedPlans, renderJson, renderMarkdown, renderText } from "../../diff/index.ts";
-import type { BuildPlan, Host, PlanInputs } from "../../plan/index.ts";
+import type { BuildPlan, Host, PlanInputs, PlannedLayers } from "../../plan/index.ts";
 import { digestCacheKeeps, memoizedHost, nodeHost } from "../../plan/index.ts";
 import { inspectBase, inspectImage, openImage, READABLE_TRANSPORTS } from "../../sink/index.ts";
 import { baseLayerFetcher } from "../../registry/index.ts";
@@ -77,7 +77,8 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
     // A checkout at a revision holds new files, and the JSON shows every key: hashed.
     const identify = format !== "json" && sides.every((s) => s._tag === "Spec");
     const host = memoizedHost(nodeHost(cache, baseLayerFetcher(store, { env: io.env })), (stat) => !digestCacheKeeps(stat));
-    const planSides = (hostFiles: "hashed" | "identified") => viewSides(sides as [Side, Side], store, io, values["no-check"] === true, cleanups, host, hostFiles);
+    // A layer both sides make alike is planned once.
+    const planSides = (hostFiles: "hashed" | "identified") => viewSides(sides as [Side, Side], store, io, values["no-check"] === true, cleanups, { host, hostFiles, planned: new Map() });
     let d: ImageDiff;
     if (identify) {
       const [before, after] = await planSides("identified");
@@ -112,8 +113,7 @@ const viewSides = async (
   io: Io,
   noCheck: boolean,
   cleanups: Array<() => Promise<void>>,
-  host: Host,
-  hostFiles: "hashed" | "identified",
+  planning: { readonly host: Host; readonly hostFiles: "hashed" | "identified"; readonly planned: PlannedLayers },
 ): Promise<readonly [SideView, SideView]> => {
   // A base image's files come from its layers: fetched into the store for the diff.
   const specView = async (source: string, planned: { readonly plan: BuildPlan; readonly inputs: PlanInputs }): Promise<SideView> => {
@@ -126,11 +126,11 @@ const viewSides = async (
   const view = async (side: Side): Promise<SideView> => {
     switch (side._tag) {
       case "Spec":
-        return specView(side.arg, await planTarget(side.arg, { noCheck, store, env: io.env, host, hostFiles }));
+        return specView(side.arg, await planTarget(side.arg, { noCheck, store, env: io.env, ...planning }));
       case "GitSpec": {
         const { target, dir } = await checkoutAtRevision(side.rev, side.arg);
         cleanups.push(() => fs.promises.rm(dir, { recursive: true, force: true }));
-        return specView(`git:${side.rev}:${side.arg}`, await planTarget(target, { noCheck, store, env: io.env, host, hostFiles }));
+        return specView(`git:${side.rev}:${side.arg}`, await planTarget(target, { noCheck, store, env: io.env, ...planning }));
       }
       case "Image": {
         const image = await openImage(side.transport, io.env);
