@@ -9,7 +9,11 @@ import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ImageDiff } from "../src/diff/index.ts";
+import type { Digest } from "../src/core/index.ts";
+import type { ImageDiff, ImageView, LayerEntry } from "../src/diff/index.ts";
+import { diffImages } from "../src/diff/index.ts";
+import type { EntryList } from "../src/plan/index.ts";
+import { PackedEntries } from "../src/plan/index.ts";
 import { REPO, runLading } from "./support/cli.ts";
 import { expectGolden } from "./support/golden.ts";
 
@@ -207,6 +211,45 @@ describe("lading diff of two specs over the same host files", () => {
     // The keys shown are the plans' own, made from the files' bytes.
     const keyOf = async (spec: string): Promise<string> => /layer tree: .* cache key (sha256:\w{12})/.exec((await runLading(["plan", spec, "--no-check"])).stdout)?.[1] ?? "none";
     expect(two.stdout).toContain(`~ tree  10 B -> 10 B  ${await keyOf(path.join(dir, "lading.ts"))} -> ${await keyOf(path.join(other, "lading.ts"))}  (1 changed)  [rebuild]`);
+  });
+});
+
+describe("diffImages over layers both sides share", () => {
+  const digest = (c: string): Digest => `sha256:${c.repeat(64)}`;
+  const file = (p: `/${string}`, size: number, c: string) => ({ path: p, type: "file" as const, mode: 0o644, uid: 0, gid: 0, size, digest: digest(c), source: `files${p}` });
+  const dir = (p: `/${string}`) => ({ path: p, type: "dir" as const, mode: 0o755, uid: 0, gid: 0 });
+  /** The shared layer, as a plan packs it: sorted, /data/d a directory. */
+  const lower = () => PackedEntries.of([dir("/data"), file("/data/a", 4, "a"), dir("/data/d"), file("/data/d/x", 10, "b")]);
+  const view = (layers: ReadonlyArray<EntryList<LayerEntry>>): ImageView => ({
+    source: "s",
+    kind: "spec",
+    platform: "linux/amd64",
+    config: {},
+    annotations: {},
+    layers: layers.map((files, i) => ({ name: `l${i}`, key: digest(String(i)), size: 0, files })),
+  });
+  /** The diff's files and sizes with the lower layer one list on both sides, and as two copies of it. */
+  const both = (above: ReadonlyArray<LayerEntry>, ignore: ReadonlyArray<string> = []) => {
+    const shared = lower();
+    const outline = (d: ImageDiff) => ({ files: d.files.map((f) => [f.path, f.change, ...f.aspects]), sizes: [d.summary.sizeBefore, d.summary.sizeAfter] });
+    return [outline(diffImages(view([shared]), view([shared, above]), { ignore })), outline(diffImages(view([lower()]), view([lower(), above]), { ignore }))];
+  };
+
+  it("compares only the paths of the layers above, against the shared tree", () => {
+    const [shared, copies] = both([dir("/data"), file("/data/a", 4, "c"), file("/data/new", 3, "d")]);
+    expect(shared).toEqual({ files: [["/data/a", "changed", "content"], ["/data/new", "added"]], sizes: [14, 17] });
+    expect(copies).toEqual(shared);
+    const [ignored] = both([file("/data/a", 6, "c"), file("/data/new", 3, "d")], ["/data/new"]);
+    expect(ignored).toEqual({ files: [["/data/a", "changed", "content"]], sizes: [14, 16] });
+  });
+
+  it("takes paths away as a flattened tree does: a whiteout, a file over a directory", () => {
+    const [whiteout, whiteoutCopies] = both([file("/data/.wh.a", 0, "e")]);
+    expect(whiteout).toEqual({ files: [["/data/a", "removed"]], sizes: [14, 10] });
+    expect(whiteoutCopies).toEqual(whiteout);
+    const [over, overCopies] = both([file("/data/d", 2, "f")]);
+    expect(over).toEqual({ files: [["/data/d", "changed", "type"], ["/data/d/x", "removed"]], sizes: [14, 6] });
+    expect(overCopies).toEqual(over);
   });
 });
 
