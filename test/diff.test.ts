@@ -226,7 +226,8 @@ describe("diffImages over layers both sides share", () => {
     platform: "linux/amd64",
     config: {},
     annotations: {},
-    layers: layers.map((files, i) => ({ name: `l${i}`, key: digest(String(i)), size: 0, files })),
+    // A layer's size is its files' sizes, as a plan gives it.
+    layers: layers.map((files, i) => ({ name: `l${i}`, key: digest(String(i)), size: [...files].reduce((n, f) => n + (f.type === "file" ? (f.size ?? 0) : 0), 0), files })),
   });
   /** The diff's files and sizes with the lower layer one list on both sides, and as two copies of it. */
   const both = (above: ReadonlyArray<LayerEntry>, ignore: ReadonlyArray<string> = []) => {

@@ -307,7 +307,7 @@ const compareWhole = (before: ImageView, after: ImageView, ignored: (p: string) 
  * when they do not, or when a layer above holds a whiteout or puts a non-directory over a
  * directory (which take paths away).
  */
-const compareOverShared = (before: ImageView, after: ImageView, ignored: (p: string) => boolean): TreeChanges | undefined => {
+const compareOverShared = (before: ImageView, after: ImageView, ignored: (p: string) => boolean, ignoring: boolean): TreeChanges | undefined => {
   let shared = 0;
   while (shared < before.layers.length && shared < after.layers.length && before.layers[shared]!.files === after.layers[shared]!.files) shared++;
   if (shared === 0) return undefined;
@@ -338,7 +338,8 @@ const compareOverShared = (before: ImageView, after: ImageView, ignored: (p: str
   const topBefore = above(before.layers.slice(shared));
   const topAfter = topBefore === undefined ? undefined : above(after.layers.slice(shared));
   if (topBefore === undefined || topAfter === undefined) return undefined;
-  const sizeShared = sizeOfTree(flat !== undefined ? flat.values() : ownPaths(lowest), ignored);
+  // A plan's layer's size is its files' sizes: with no path ignored, that of its tree.
+  const sizeShared = packed !== undefined && !ignoring ? before.layers[0]!.size : sizeOfTree(flat !== undefined ? flat.values() : ownPaths(lowest), ignored);
   const sizeOver = (top: ReadonlyMap<string, LayerEntry>): number => {
     let n = sizeShared;
     for (const [p, f] of top) if (!ignored(p)) n += sizeOf(f) - ((e) => (e === undefined ? 0 : sizeOf(e)))(sharedAt(p));
@@ -414,7 +415,7 @@ export const diffImages = (before: ImageView, after: ImageView, options: DiffOpt
       ...(reason === undefined ? {} : { reason }),
     };
   });
-  const { changes, sizeBefore, sizeAfter } = compareOverShared(before, after, ignored) ?? compareWhole(before, after, ignored);
+  const { changes, sizeBefore, sizeAfter } = compareOverShared(before, after, ignored, matcher !== undefined) ?? compareWhole(before, after, ignored);
   const files = sortBytewise(changes, (c) => c.path);
   const platform = before.platform === after.platform ? [] : [{ field: "platform", before: before.platform, after: after.platform }];
   const config = compareRecords(before.config, after.config);

@@ -280,12 +280,16 @@ const finishLayer = (
     const i = keptView.findSorted(p);
     return i >= 0 ? keptView.at(i) : added.get(p);
   };
+  // The parent last found to be a directory: the entries of one directory come together,
+  // and each need not look it up again. Read by path and type, no entry made an object.
+  let knownDir: string | undefined;
   for (const i of visitAt) {
     if (i < 0) continue;
-    const e = entries.record(i);
+    const e = { path: entries.pathOf(i) as ImagePath, type: entries.typeOf(i) };
     // Inside out, stopping at the first parent already known: its own ancestors were
     // added with it, or are checked when its own entry comes round.
     for (let parent = parentOf(e.path); parent !== undefined; parent = parentOf(parent)) {
+      if (parent === knownDir) break;
       const p = at(parent);
       if (p === undefined) {
         // An implied parent keeps what a lower layer made of it: its owner and mode, or,
@@ -305,12 +309,14 @@ const finishLayer = (
         continue;
       }
       if (p.type !== "dir") out.push(error({ ...place, path: e.path }, `parent ${parent} is a ${entryKind[p.type]}, not a directory`));
+      else knownDir = parent;
       break;
     }
     if (e.type === "hardlink") {
-      const t = at(e.target);
+      const { target } = entries.record(i) as Extract<PlannedEntry, { type: "hardlink" }>;
+      const t = at(target);
       if (t === undefined || t.type !== "file") {
-        out.push(error({ ...place, path: e.path }, `hardlink target ${e.target} is not a regular file of this layer`));
+        out.push(error({ ...place, path: e.path }, `hardlink target ${target} is not a regular file of this layer`));
       }
     }
   }
