@@ -114,6 +114,15 @@ export const diffIdentified = async (before: SideView, after: SideView, host: Ho
   }
   // Compared again only where two files hold the same bytes: that change is no change.
   if (!same) return d;
-  const resolved = (side: SideView): ImageView => ({ ...side.view, layers: side.view.layers.map((l) => withDigests(l, real)) });
+  // A list both sides share stays one list: its layers still compare as the same.
+  const lists = new Map<EntryList<LayerEntry>, LayerView>();
+  const resolvedLayer = (l: LayerView): LayerView => {
+    const known = lists.get(l.files);
+    if (known !== undefined) return { ...l, files: known.files };
+    const made = withDigests(l, real);
+    lists.set(l.files, made);
+    return made;
+  };
+  const resolved = (side: SideView): ImageView => ({ ...side.view, layers: side.view.layers.map(resolvedLayer) });
   return diffImages(resolved(before), resolved(after), options);
 };
