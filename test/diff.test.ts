@@ -5,6 +5,7 @@
  *
  * Regenerate the golden files with UPDATE_GOLDEN=1 npx vitest run test/diff.test.ts.
  */
+import { createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -211,6 +212,26 @@ describe("lading diff of two specs over the same host files", () => {
     // The keys shown are the plans' own, made from the files' bytes.
     const keyOf = async (spec: string): Promise<string> => /layer tree: .* cache key (sha256:\w{12})/.exec((await runLading(["plan", spec, "--no-check"])).stdout)?.[1] ?? "none";
     expect(two.stdout).toContain(`~ tree  10 B -> 10 B  ${await keyOf(path.join(dir, "lading.ts"))} -> ${await keyOf(path.join(other, "lading.ts"))}  (1 changed)  [rebuild]`);
+  });
+});
+
+describe("lading diff of two specs with a derived layer", () => {
+  it("reads a copied host file for the derived layer, checked by its identity", async () => {
+    const dir = await fs.mkdtemp(path.join(work, "derived-"));
+    await fs.mkdir(path.join(dir, "files"));
+    await fs.writeFile(path.join(dir, "files", "issue"), "hello\n");
+    await fs.writeFile(
+      path.join(dir, "lading.ts"),
+      `import { Entry, Image, Layer, pipe } from "lading";\nconst shout = Layer.derived("shout", (below) => [Entry.file("/etc/motd", (below.readText("/data/issue") ?? "none").toUpperCase())]);\nexport const img = pipe(Image.scratch, Image.withLayers(Layer.make("tree", [Entry.copy("files", "/data")]), shout));\n`,
+    );
+    await fs.writeFile(path.join(dir, "variant.ts"), `import { Image, pipe } from "lading";\nimport { img } from "./lading.ts";\nexport const variant = pipe(img, Image.withEnv({ MODE: "variant" }));\n`);
+    const r = await runLading(["diff", path.join(dir, "lading.ts"), path.join(dir, "variant.ts"), "--no-check", "--store", path.join(dir, "store")]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toContain("config:\n  + Env.MODE: \"variant\"\nsummary: 0 added, 0 removed, 0 changed");
+    expect(r.code).toBe(1);
+    // What it derived from the file's bytes, as a plan that hashes them has it.
+    const plan = await runLading(["plan", path.join(dir, "variant.ts"), "--no-check", "--json"]);
+    expect(plan.stdout).toContain(`"sha256:${createHash("sha256").update("HELLO\n").digest("hex")}"`);
   });
 });
 
