@@ -154,7 +154,7 @@ describe("lading diff of two specs over the same host files", () => {
     return shows;
   };
 
-  it("reads no byte of a host file both sides take unchanged", async () => {
+  it("reads no byte of a host file both sides take unchanged", async (ctx) => {
     const dir = await fs.mkdtemp(path.join(work, "same-"));
     const big = path.join(dir, "files", "big.bin");
     await writeFile(big, "x".repeat(100_000));
@@ -165,7 +165,8 @@ describe("lading diff of two specs over the same host files", () => {
       variant,
       `import { Entry, Image, Layer, pipe } from "lading";\nimport { img } from "./lading.ts";\nexport const variant = pipe(img, Image.withLayer(Layer.make("extra", [Entry.file("/etc/extra", "x\\n")])), Image.withEnv({ MODE: "variant" }));\n`,
     );
-    if (!(await readsShow(big))) return;
+    // On a mount that keeps no atime, no read shows: nothing to tell here.
+    if (!(await readsShow(big))) ctx.skip();
     const before = await fs.stat(big);
     const r = await runLading(["diff", path.join(dir, "lading.ts"), variant, "--no-check", "--store", path.join(dir, "store")]);
     expect(r.stderr).toBe("");
