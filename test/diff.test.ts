@@ -134,11 +134,11 @@ describe("lading diff", () => {
 describe("lading diff of two specs over the same host files", () => {
   /** Seconds since the epoch, long enough ago for the store's digest cache to keep a file. */
   const PAST = 1_700_000_000;
-  /** A spec in `dir`: one layer copying `files` to /data, then the layers given. */
-  const specOf = (dir: string, extra: string): Promise<void> =>
+  /** A spec in `dir`: one layer copying `files` to /data. */
+  const specOf = (dir: string): Promise<void> =>
     fs.writeFile(
       path.join(dir, "lading.ts"),
-      `import { Entry, Image, Layer, pipe } from "lading";\nexport const img = pipe(Image.scratch, Image.withLayers(Layer.make("tree", [Entry.copy("files", "/data")])${extra}));\n`,
+      `import { Entry, Image, Layer, pipe } from "lading";\nexport const img = pipe(Image.scratch, Image.withLayers(Layer.make("tree", [Entry.copy("files", "/data")])));\n`,
     );
   const writeFile = async (file: string, content: string, mtime = PAST): Promise<void> => {
     await fs.mkdir(path.dirname(file), { recursive: true });
@@ -159,7 +159,7 @@ describe("lading diff of two specs over the same host files", () => {
     const big = path.join(dir, "files", "big.bin");
     await writeFile(big, "x".repeat(100_000));
     await writeFile(path.join(dir, "files", "small.txt"), "small\n");
-    await specOf(dir, "");
+    await specOf(dir);
     const variant = path.join(dir, "variant.ts");
     await fs.writeFile(
       variant,
@@ -188,7 +188,7 @@ describe("lading diff of two specs over the same host files", () => {
     // Another file with other bytes at /data/f.txt, and one with the same bytes at /data/g.txt.
     await writeFile(path.join(dir, "over", "f.txt"), "bbbb\n");
     await writeFile(path.join(dir, "over", "g.txt"), "same\n");
-    await specOf(dir, "");
+    await specOf(dir);
     const variant = path.join(dir, "variant.ts");
     await fs.writeFile(
       variant,
@@ -204,7 +204,7 @@ describe("lading diff of two specs over the same host files", () => {
     const other = path.join(dir, "other");
     await writeFile(path.join(other, "files", "f.txt"), "cccc\n");
     await writeFile(path.join(other, "files", "g.txt"), "same\n");
-    await specOf(other, "");
+    await specOf(other);
     const two = await runLading(["diff", path.join(dir, "lading.ts"), path.join(other, "lading.ts"), "--no-check", "--store", path.join(dir, "store")]);
     expect(two.stderr).toBe("");
     expect(two.code).toBe(1);
