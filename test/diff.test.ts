@@ -5,11 +5,16 @@
  *
  * Regenerate the golden files with UPDATE_GOLDEN=1 npx vitest run test/diff.test.ts.
  */
+import { createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ImageDiff } from "../src/diff/index.ts";
+import type { Digest } from "../src/core/index.ts";
+import type { ImageDiff, ImageView, LayerEntry } from "../src/diff/index.ts";
+import { diffImages } from "../src/diff/index.ts";
+import type { EntryList } from "../src/plan/index.ts";
+import { PackedEntries } from "../src/plan/index.ts";
 import { REPO, runLading } from "./support/cli.ts";
 import { expectGolden } from "./support/golden.ts";
 
@@ -125,3 +130,149 @@ describe("lading diff", () => {
     expect(usage.code).toBe(2);
   });
 });
+
+describe("lading diff of two specs over the same host files", () => {
+  /** Seconds since the epoch, long enough ago for the store's digest cache to keep a file. */
+  const PAST = 1_700_000_000;
+  /** A spec in `dir`: one layer copying `files` to /data. */
+  const specOf = (dir: string): Promise<void> =>
+    fs.writeFile(
+      path.join(dir, "lading.ts"),
+      `import { Entry, Image, Layer, pipe } from "lading";\nexport const img = pipe(Image.scratch, Image.withLayers(Layer.make("tree", [Entry.copy("files", "/data")])));\n`,
+    );
+  const writeFile = async (file: string, content: string, mtime = PAST): Promise<void> => {
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.writeFile(file, content);
+    await fs.utimes(file, mtime, mtime);
+  };
+  /** Whether reading `file` shows in its atime here (not on a noatime mount): its atime is set before its mtime, which relatime updates on any read. */
+  const readsShow = async (file: string): Promise<boolean> => {
+    await fs.utimes(file, PAST - 10, PAST);
+    await fs.readFile(file);
+    const shows = (await fs.stat(file)).atimeMs > PAST * 1000;
+    await fs.utimes(file, PAST - 10, PAST);
+    return shows;
+  };
+
+  it("reads no byte of a host file both sides take unchanged", async (ctx) => {
+    const dir = await fs.mkdtemp(path.join(work, "same-"));
+    const big = path.join(dir, "files", "big.bin");
+    await writeFile(big, "x".repeat(100_000));
+    await writeFile(path.join(dir, "files", "small.txt"), "small\n");
+    await specOf(dir);
+    const variant = path.join(dir, "variant.ts");
+    await fs.writeFile(
+      variant,
+      `import { Entry, Image, Layer, pipe } from "lading";\nimport { img } from "./lading.ts";\nexport const variant = pipe(img, Image.withLayer(Layer.make("extra", [Entry.file("/etc/extra", "x\\n")])), Image.withEnv({ MODE: "variant" }));\n`,
+    );
+    // On a mount that keeps no atime, no read shows: nothing to tell here.
+    if (!(await readsShow(big))) ctx.skip();
+    const before = await fs.stat(big);
+    const r = await runLading(["diff", path.join(dir, "lading.ts"), variant, "--no-check", "--store", path.join(dir, "store")]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("+ /etc/extra  file 0644 0:0 2 B");
+    expect(r.stdout).toContain("summary: 2 added, 0 removed, 0 changed");
+    // Read, its atime would be now: it is still the one set above.
+    expect((await fs.stat(big)).atimeMs).toBe(before.atimeMs);
+    // The JSON shows every layer's key: there the file is read.
+    const json = await runLading(["diff", path.join(dir, "lading.ts"), variant, "--no-check", "--format", "json", "--store", path.join(dir, "store2")]);
+    expect(json.code).toBe(1);
+    expect((await fs.stat(big)).atimeMs).toBeGreaterThan(before.atimeMs);
+  });
+
+  it("tells two host files of one size and mtime apart by their bytes", async () => {
+    const dir = await fs.mkdtemp(path.join(work, "other-"));
+    await writeFile(path.join(dir, "files", "f.txt"), "aaaa\n");
+    await writeFile(path.join(dir, "files", "g.txt"), "same\n");
+    // Another file with other bytes at /data/f.txt, and one with the same bytes at /data/g.txt.
+    await writeFile(path.join(dir, "over", "f.txt"), "bbbb\n");
+    await writeFile(path.join(dir, "over", "g.txt"), "same\n");
+    await specOf(dir);
+    const variant = path.join(dir, "variant.ts");
+    await fs.writeFile(
+      variant,
+      `import { Entry, Image, Layer, pipe } from "lading";\nimport { img } from "./lading.ts";\nexport const over = pipe(img, Image.withLayer(Layer.make("over", [Entry.copy("over/f.txt", "/data/f.txt"), Entry.copy("over/g.txt", "/data/g.txt")])));\n`,
+    );
+    const r = await runLading(["diff", path.join(dir, "lading.ts"), variant, "--no-check", "--store", path.join(dir, "store")]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("~ /data/f.txt  content 5 B -> 5 B");
+    expect(r.stdout).not.toContain("/data/g.txt");
+    expect(r.stdout).toContain("summary: 0 added, 0 removed, 1 changed");
+    // Two specs that each copy their own file of one size and mtime: the layer's key tells.
+    const other = path.join(dir, "other");
+    await writeFile(path.join(other, "files", "f.txt"), "cccc\n");
+    await writeFile(path.join(other, "files", "g.txt"), "same\n");
+    await specOf(other);
+    const two = await runLading(["diff", path.join(dir, "lading.ts"), path.join(other, "lading.ts"), "--no-check", "--store", path.join(dir, "store")]);
+    expect(two.stderr).toBe("");
+    expect(two.code).toBe(1);
+    expect(two.stdout).toContain("~ /data/f.txt  content 5 B -> 5 B");
+    expect(two.stdout).not.toContain("/data/g.txt");
+    // The keys shown are the plans' own, made from the files' bytes.
+    const keyOf = async (spec: string): Promise<string> => /layer tree: .* cache key (sha256:\w{12})/.exec((await runLading(["plan", spec, "--no-check"])).stdout)?.[1] ?? "none";
+    expect(two.stdout).toContain(`~ tree  10 B -> 10 B  ${await keyOf(path.join(dir, "lading.ts"))} -> ${await keyOf(path.join(other, "lading.ts"))}  (1 changed)  [rebuild]`);
+  });
+});
+
+describe("lading diff of two specs with a derived layer", () => {
+  it("reads a copied host file for the derived layer, checked by its identity", async () => {
+    const dir = await fs.mkdtemp(path.join(work, "derived-"));
+    await fs.mkdir(path.join(dir, "files"));
+    await fs.writeFile(path.join(dir, "files", "issue"), "hello\n");
+    await fs.writeFile(
+      path.join(dir, "lading.ts"),
+      `import { Entry, Image, Layer, pipe } from "lading";\nconst shout = Layer.derived("shout", (below) => [Entry.file("/etc/motd", (below.readText("/data/issue") ?? "none").toUpperCase())]);\nexport const img = pipe(Image.scratch, Image.withLayers(Layer.make("tree", [Entry.copy("files", "/data")]), shout));\n`,
+    );
+    await fs.writeFile(path.join(dir, "variant.ts"), `import { Image, pipe } from "lading";\nimport { img } from "./lading.ts";\nexport const variant = pipe(img, Image.withEnv({ MODE: "variant" }));\n`);
+    const r = await runLading(["diff", path.join(dir, "lading.ts"), path.join(dir, "variant.ts"), "--no-check", "--store", path.join(dir, "store")]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toContain("config:\n  + Env.MODE: \"variant\"\nsummary: 0 added, 0 removed, 0 changed");
+    expect(r.code).toBe(1);
+    // What it derived from the file's bytes, as a plan that hashes them has it.
+    const plan = await runLading(["plan", path.join(dir, "variant.ts"), "--no-check", "--json"]);
+    expect(plan.stdout).toContain(`"sha256:${createHash("sha256").update("HELLO\n").digest("hex")}"`);
+  });
+});
+
+describe("diffImages over layers both sides share", () => {
+  const digest = (c: string): Digest => `sha256:${c.repeat(64)}`;
+  const file = (p: `/${string}`, size: number, c: string) => ({ path: p, type: "file" as const, mode: 0o644, uid: 0, gid: 0, size, digest: digest(c), source: `files${p}` });
+  const dir = (p: `/${string}`) => ({ path: p, type: "dir" as const, mode: 0o755, uid: 0, gid: 0 });
+  /** The shared layer, as a plan packs it: sorted, /data/d a directory. */
+  const lower = () => PackedEntries.of([dir("/data"), file("/data/a", 4, "a"), dir("/data/d"), file("/data/d/x", 10, "b")]);
+  const view = (layers: ReadonlyArray<EntryList<LayerEntry>>): ImageView => ({
+    source: "s",
+    kind: "spec",
+    platform: "linux/amd64",
+    config: {},
+    annotations: {},
+    // A layer's size is its files' sizes, as a plan gives it.
+    layers: layers.map((files, i) => ({ name: `l${i}`, key: digest(String(i)), size: [...files].reduce((n, f) => n + (f.type === "file" ? (f.size ?? 0) : 0), 0), files })),
+  });
+  /** The diff's files and sizes with the lower layer one list on both sides, and as two copies of it. */
+  const both = (above: ReadonlyArray<LayerEntry>, ignore: ReadonlyArray<string> = []) => {
+    const shared = lower();
+    const outline = (d: ImageDiff) => ({ files: d.files.map((f) => [f.path, f.change, ...f.aspects]), sizes: [d.summary.sizeBefore, d.summary.sizeAfter] });
+    return [outline(diffImages(view([shared]), view([shared, above]), { ignore })), outline(diffImages(view([lower()]), view([lower(), above]), { ignore }))];
+  };
+
+  it("compares only the paths of the layers above, against the shared tree", () => {
+    const [shared, copies] = both([dir("/data"), file("/data/a", 4, "c"), file("/data/new", 3, "d")]);
+    expect(shared).toEqual({ files: [["/data/a", "changed", "content"], ["/data/new", "added"]], sizes: [14, 17] });
+    expect(copies).toEqual(shared);
+    const [ignored] = both([file("/data/a", 6, "c"), file("/data/new", 3, "d")], ["/data/new"]);
+    expect(ignored).toEqual({ files: [["/data/a", "changed", "content"]], sizes: [14, 16] });
+  });
+
+  it("takes paths away as a flattened tree does: a whiteout, a file over a directory", () => {
+    const [whiteout, whiteoutCopies] = both([file("/data/.wh.a", 0, "e")]);
+    expect(whiteout).toEqual({ files: [["/data/a", "removed"]], sizes: [14, 10] });
+    expect(whiteoutCopies).toEqual(whiteout);
+    const [over, overCopies] = both([file("/data/d", 2, "f")]);
+    expect(over).toEqual({ files: [["/data/d", "changed", "type"], ["/data/d/x", "removed"]], sizes: [14, 6] });
+    expect(overCopies).toEqual(over);
+  });
+});
+

@@ -85,14 +85,30 @@ export async function resolve(specifier, context, next) {
   };
 };
 
+/** Imports a TypeScript module in the namespace of this process's specs. */
+let importInNamespace: ((specifier: string, parent: string) => Promise<unknown>) | undefined;
+
+/**
+ * The loader, registered with the first spec (a command's help does without it) under
+ * one namespace for every spec the process loads, as tsImport does for one: it loads the
+ * spec as an ES module whatever the package around it declares. The specs of a diff then
+ * share lading's own modules and the loader's thread, started and loaded once.
+ */
+const specImporter = async (): Promise<(specifier: string, parent: string) => Promise<unknown>> => {
+  if (importInNamespace === undefined) {
+    const [esm, cjs] = await Promise.all([import("tsx/esm/api"), import("tsx/cjs/api")]);
+    const namespace = `lading-${process.pid}`;
+    cjs.register({ namespace });
+    importInNamespace = esm.register({ namespace }).import;
+  }
+  return importInNamespace;
+};
+
 const importSpec = async (abs: string, display: string): Promise<Record<string, unknown>> => {
   let mod: Record<string, unknown>;
   try {
-    // tsImport loads the spec as an ES module whatever the package around it declares.
-    // The loader is loaded with the first spec: a command's help does without it.
     resolveLadingAnywhere();
-    const { tsImport } = await import("tsx/esm/api");
-    mod = (await tsImport(pathToFileURL(abs).href, import.meta.url)) as Record<string, unknown>;
+    mod = (await (await specImporter())(pathToFileURL(abs).href, import.meta.url)) as Record<string, unknown>;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     // Node quotes the module it cannot find; the spec's own path also appears, unquoted,

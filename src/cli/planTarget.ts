@@ -9,7 +9,7 @@ import { DiagnosticError, error } from "../core/index.ts";
 import type { ImageIR } from "../eval/index.ts";
 import { evaluate } from "../eval/index.ts";
 import { Param } from "../spec/index.ts";
-import type { BuildPlan, Host, PlanInputs } from "../plan/index.ts";
+import type { BuildPlan, Host, PlanInputs, PlanOptions } from "../plan/index.ts";
 import { nodeHost, planImage } from "../plan/index.ts";
 import { debianPackageHost } from "../deb/index.ts";
 import type { BuildEvent, LayerCompression, StepRunner } from "../build/index.ts";
@@ -61,6 +61,10 @@ export const planTarget = async (
     readonly onBuildEvent?: (e: BuildEvent) => void;
     /** Told how the download of a base layer the plan reads goes. */
     readonly onTransfer?: RegistryOptions["onTransfer"];
+    /** How the export's host files are known (see {@link PlanOptions}); the images it takes files from are built, so always hashed. */
+    readonly hostFiles?: PlanOptions["hostFiles"];
+    /** Layers planned before, given again (see {@link PlanOptions}). */
+    readonly planned?: PlanOptions["planned"];
   },
 ): Promise<{ readonly plan: BuildPlan; readonly inputs: PlanInputs; readonly warnings?: ReadonlyArray<Diagnostic> }> => {
   const parsed = parseTarget(arg);
@@ -103,6 +107,8 @@ export const planTarget = async (
       packages,
       archives,
       ...(base === undefined ? {} : { base }),
+      ...(top && opts.hostFiles !== undefined ? { hostFiles: opts.hostFiles } : {}),
+      ...(top && opts.planned !== undefined ? { planned: opts.planned } : {}),
       ...(top && Param.isParameterized(exported) ? { arguments: Object.fromEntries(Object.entries(args).sort(([a], [b]) => (a < b ? -1 : 1))) } : {}),
       // A stage is built, as lazily as any image, before the files it gives are planned.
       takeFromImage: async (stage, source, place) => {

@@ -279,6 +279,87 @@ const treeOf = (view: ImageView): Tree => {
   return { files: { [Symbol.iterator]: () => ownPaths(files) }, sorted: strictlySorted(files) };
 };
 
+/** The file changes between two trees a container sees, and the size of each. */
+interface TreeChanges {
+  readonly changes: ReadonlyArray<FileChange>;
+  readonly sizeBefore: number;
+  readonly sizeAfter: number;
+}
+
+/** Ignored paths count nowhere: not in the changes, not in the sizes. */
+const sizeOfTree = (files: Iterable<LayerEntry>, ignored: (p: string) => boolean): number => {
+  let n = 0;
+  for (const f of files) if (!ignored(f.path)) n += sizeOf(f);
+  return n;
+};
+
+/** Both trees, each flattened, walked side by side. */
+const compareWhole = (before: ImageView, after: ImageView, ignored: (p: string) => boolean): TreeChanges => {
+  const treeBefore = treeOf(before);
+  const treeAfter = treeOf(after);
+  return { changes: compareEntries(treeBefore, treeAfter, ignored), sizeBefore: sizeOfTree(treeBefore.files, ignored), sizeAfter: sizeOfTree(treeAfter.files, ignored) };
+};
+
+/**
+ * The same changes, when the two views share their lowest layers as the same entry lists
+ * (layers two plans made alike) and the layers above only add or replace entries: only
+ * the paths of those layers are compared, each against the shared tree below. Undefined
+ * when they do not, or when a layer above holds a whiteout or puts a non-directory over a
+ * directory (which take paths away).
+ */
+const compareOverShared = (before: ImageView, after: ImageView, ignored: (p: string) => boolean, ignoring: boolean): TreeChanges | undefined => {
+  let shared = 0;
+  while (shared < before.layers.length && shared < after.layers.length && before.layers[shared]!.files === after.layers[shared]!.files) shared++;
+  if (shared === 0) return undefined;
+  const lowest = before.layers[0]!.files;
+  // A plan's one layer is its own tree, found by halving; else the layers are flattened once.
+  const packed = shared === 1 && lowest instanceof PackedEntries ? lowest : undefined;
+  const flat = packed !== undefined ? undefined : flattenLayers(before.layers.slice(0, shared).map((l) => ({ files: [...l.files] })));
+  const sharedAt = (p: string): LayerEntry | undefined => {
+    if (flat !== undefined) return flat.get(p);
+    const name = classifyLayerEntry(p);
+    if (E.isLeft(name) || name.right._tag !== "Path") return undefined;
+    const i = packed!.findSorted(p);
+    return i < 0 ? undefined : packed!.at(i);
+  };
+  const above = (layers: ReadonlyArray<LayerView>): Map<string, LayerEntry> | undefined => {
+    const top = new Map<string, LayerEntry>();
+    for (const l of layers) {
+      for (const f of l.files) {
+        const name = classifyLayerEntry(f.path);
+        if (E.isLeft(name) || name.right._tag === "Root") continue;
+        if (name.right._tag !== "Path") return undefined;
+        if (f.type !== "dir" && (top.get(f.path) ?? sharedAt(f.path))?.type === "dir") return undefined;
+        top.set(f.path, f);
+      }
+    }
+    return top;
+  };
+  const topBefore = above(before.layers.slice(shared));
+  const topAfter = topBefore === undefined ? undefined : above(after.layers.slice(shared));
+  if (topBefore === undefined || topAfter === undefined) return undefined;
+  // A plan's layer's size is its files' sizes: with no path ignored, that of its tree.
+  const sizeShared = packed !== undefined && !ignoring ? before.layers[0]!.size : sizeOfTree(flat !== undefined ? flat.values() : ownPaths(lowest), ignored);
+  const sizeOver = (top: ReadonlyMap<string, LayerEntry>): number => {
+    let n = sizeShared;
+    for (const [p, f] of top) if (!ignored(p)) n += sizeOf(f) - ((e) => (e === undefined ? 0 : sizeOf(e)))(sharedAt(p));
+    return n;
+  };
+  const changes: FileChange[] = [];
+  for (const p of new Set([...topBefore.keys(), ...topAfter.keys()])) {
+    if (ignored(p)) continue;
+    const b = topBefore.get(p) ?? sharedAt(p);
+    const a = topAfter.get(p) ?? sharedAt(p);
+    if (b === undefined) changes.push({ path: p, change: "added", aspects: [], after: toFileView(a!) });
+    else if (a === undefined) changes.push({ path: p, change: "removed", aspects: [], before: toFileView(b) });
+    else {
+      const aspects = aspectsOf(b, a);
+      if (aspects.length > 0) changes.push({ path: p, change: "changed", aspects, before: toFileView(b), after: toFileView(a) });
+    }
+  }
+  return { changes, sizeBefore: sizeOver(topBefore), sizeAfter: sizeOver(topAfter) };
+};
+
 /** Pairs layers by name when every layer on both sides has a unique name, else by position. */
 const pairLayers = (before: ReadonlyArray<LayerView>, after: ReadonlyArray<LayerView>): { pairs: Array<[number | undefined, number | undefined]>; reordered: boolean } => {
   const named = (ls: ReadonlyArray<LayerView>): boolean => ls.every((l) => l.name !== undefined) && new Set(ls.map((l) => l.name)).size === ls.length;
@@ -317,7 +398,8 @@ export const diffImages = (before: ImageView, after: ImageView, options: DiffOpt
     const b = i === undefined ? undefined : before.layers[i];
     const a = j === undefined ? undefined : after.layers[j];
     const name = a?.name ?? b?.name ?? `#${(j ?? i ?? 0) + 1}`;
-    const counts = countOf(compareEntries(treeOfList(b?.files ?? []), treeOfList(a?.files ?? []), ignored));
+    // One list on both sides (a layer both plans made alike) holds no change.
+    const counts = b !== undefined && b.files === a?.files ? { added: 0, removed: 0, changed: 0 } : countOf(compareEntries(treeOfList(b?.files ?? []), treeOfList(a?.files ?? []), ignored));
     const filesDiffer = counts.added + counts.removed + counts.changed > 0;
     const keyDiffers = sameKind && b !== undefined && a !== undefined && b.key !== a.key;
     const change: LayerChange["change"] = b === undefined ? "added" : a === undefined ? "removed" : filesDiffer || keyDiffers ? "changed" : "unchanged";
@@ -333,17 +415,8 @@ export const diffImages = (before: ImageView, after: ImageView, options: DiffOpt
       ...(reason === undefined ? {} : { reason }),
     };
   });
-  // Ignored paths count nowhere: not in the changes, not in the sizes.
-  const sizeOfTree = (t: Tree): number => {
-    let n = 0;
-    for (const f of t.files) if (!ignored(f.path)) n += sizeOf(f);
-    return n;
-  };
-  const treeBefore = treeOf(before);
-  const treeAfter = treeOf(after);
-  const sizeBefore = sizeOfTree(treeBefore);
-  const sizeAfter = sizeOfTree(treeAfter);
-  const files = sortBytewise(compareEntries(treeBefore, treeAfter, ignored), (c) => c.path);
+  const { changes, sizeBefore, sizeAfter } = compareOverShared(before, after, ignored, matcher !== undefined) ?? compareWhole(before, after, ignored);
+  const files = sortBytewise(changes, (c) => c.path);
   const platform = before.platform === after.platform ? [] : [{ field: "platform", before: before.platform, after: after.platform }];
   const config = compareRecords(before.config, after.config);
   const annotations = compareRecords(before.annotations, after.annotations);

@@ -7,7 +7,7 @@ import { hash } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
 import type { Digest } from "../core/index.ts";
-import { DiagnosticError, digestOf, digestOfFile, error, flatString } from "../core/index.ts";
+import { DiagnosticError, digestFromHex, digestOf, digestOfFile, error, flatString } from "../core/index.ts";
 import type { Layer } from "../oci/index.ts";
 import { compressionOf, layerEntryPath } from "../oci/index.ts";
 import type { BaseLayer, PlannedBase } from "./BuildPlan.ts";
@@ -108,6 +108,17 @@ const RACY_WINDOW_MS = 2_000;
  * @category destructors
  */
 export const digestCacheKeeps = (stat: HostStat): boolean => Date.now() - stat.mtimeMs > RACY_WINDOW_MS;
+
+/**
+ * A stand-in for a host file's content digest: the hash of its absolute path and its
+ * fingerprint, so that two plans that take the same unchanged file give it the same
+ * stand-in without reading a byte. Two stand-ins that differ say nothing of the bytes.
+ * For a plan that is only compared ({@link import("./plan.ts").PlanOptions} `hostFiles`),
+ * never for one that is built.
+ *
+ * @category constructors
+ */
+export const hostFileIdentity = (path: string, stat: HostStat): Digest => digestFromHex(hash("sha256", `lading host file identity\0${stat.fingerprint}\0${path}`, "hex"));
 
 const baseEntryType = (t: tar.Header["type"]): BaseLayerEntry["type"] =>
   t === "file" || t === "contiguous-file" ? "file" : t === "directory" ? "dir" : t === "symlink" ? "symlink" : t === "link" ? "hardlink" : "other";

@@ -13,6 +13,7 @@ import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "../oci/index.ts";
 import type { Below, FileStat } from "../spec/Layer.ts";
 import type { PlannedBase, PlannedEntry, PlannedRead } from "./BuildPlan.ts";
 import type { BaseLayerRead, Host } from "./Host.ts";
+import { hostFileIdentity } from "./Host.ts";
 import type { EntryList } from "./PackedEntries.ts";
 import { PackedEntries } from "./PackedEntries.ts";
 
@@ -102,6 +103,8 @@ export interface ContentSources {
   readonly packageContent?: (digest: Digest) => string;
   /** Where an archive's or a download's file (source `tar:` or `url:`) is, by digest. */
   readonly archiveContent?: (digest: Digest) => string;
+  /** Host files planned by identity ({@link import("./plan.ts").PlanOptions} `hostFiles`): their digests are stand-ins. */
+  readonly hostFiles?: "identified";
 }
 
 /** `p` with `.` and `..` resolved, never above the root, as the kernel resolves a link in a chroot. */
@@ -167,8 +170,11 @@ export const imageBelow = (host: Host, base: PlannedBase | undefined, specLayers
     if (e.source?.startsWith("deb:") === true && content.packageContent !== undefined) return host.readFile(content.packageContent(e.digest));
     if (/^(tar|url):/.test(e.source ?? "") && content.archiveContent !== undefined) return host.readFile(content.archiveContent(e.digest));
     // A host file may have changed since it was hashed: what is read must be what was planned.
-    const bytes = await host.readFile(path.resolve(content.specDir, e.source ?? ""));
-    if (digestOf(bytes) !== e.digest) throw new DiagnosticError([error({ path: e.path }, `host file ${e.source} changed while the image was planned: plan it again`)]);
+    const abs = path.resolve(content.specDir, e.source ?? "");
+    // Planned by identity: the file as it is now must still be the one planned.
+    const identity = content.hostFiles === "identified" ? await host.stat(abs).then((st) => (st === undefined ? undefined : hostFileIdentity(abs, st))) : undefined;
+    const bytes = await host.readFile(abs);
+    if ((content.hostFiles === "identified" ? identity : digestOf(bytes)) !== e.digest) throw new DiagnosticError([error({ path: e.path }, `host file ${e.source} changed while the image was planned: plan it again`)]);
     return bytes;
   };
   /** The entry at `p` itself, no link followed. */

@@ -19,6 +19,7 @@ import { PackedEntries } from "./PackedEntries.ts";
 import type { BaseListings, SpecLayers } from "./below.ts";
 import { forceDerived, imageBelow, lookBelow, sortedByPath } from "./below.ts";
 import type { Host, HostStat } from "./Host.ts";
+import { hostFileIdentity } from "./Host.ts";
 import type { PackageHost } from "./PackageHost.ts";
 import type { ArchiveHost } from "./ArchiveHost.ts";
 import { planArchive, planFetch } from "./archives.ts";
@@ -58,7 +59,43 @@ export interface PlanOptions {
    * its file or directory `source` has been taken out, for `Entry.fromImage`.
    */
   readonly takeFromImage?: (image: ImageIR, source: ImagePath, place: Place) => Promise<string>;
+  /**
+   * How a copied host file's digest is known: `hashed` (the default) reads its bytes;
+   * `identified` gives its {@link hostFileIdentity} instead, reading nothing, for a plan
+   * that is only compared (`lading diff`): equal stand-ins mean the same bytes, different
+   * ones must be hashed to be told apart. Its cache keys are stand-ins too; such a plan
+   * is never built.
+   */
+  readonly hostFiles?: "hashed" | "identified";
+  /**
+   * Layers planned before in this process, given again and added to: a layer of host
+   * copies and inline entries, on the same layers below, from the same spec directory and
+   * options, is the same plan (of the host as it was then). For the two sides of a diff,
+   * which often share most of their layers.
+   */
+  readonly planned?: PlannedLayers;
 }
+
+/**
+ * Planned layers by what makes them: see {@link PlanOptions} `planned`.
+ *
+ * @category model
+ */
+export type PlannedLayers = Map<string, PlannedLayer>;
+
+/** Entries whose plan reads no host but the files they copy: no archive, download or image. */
+const REUSABLE_ENTRIES: ReadonlySet<EntryIR["_tag"]> = new Set(["HostCopy", "File", "Directory", "Symlink", "Hardlink", "Whiteout"]);
+
+/**
+ * What makes a layer's plan, given what made the layers below (`below`): undefined for
+ * a layer not given again (packages, derived entries, or entries that read more than
+ * the host's files). An inline file counts by its digest.
+ */
+const layerMaking = (below: string, layer: LayerIR): string | undefined => {
+  if (layer.packages !== undefined || layer.derive !== undefined || layer.entries.some((e) => !REUSABLE_ENTRIES.has(e._tag))) return undefined;
+  const entries = layer.entries.map((e) => (e._tag === "File" ? { ...e, content: digestOf(e.content) } : e));
+  return digestOf(`${below}\n${canonicalJson({ name: layer.name, comment: layer.comment ?? null, entries })}`);
+};
 
 /**
  * Every problem plan found, or the plan with the inputs its build reads.
@@ -149,7 +186,12 @@ const expandHostCopy = async (
       case "file": {
         // Packed at once, its digest in its place until the hash comes: no object is kept
         // for the whole command, 400,000 of them for as many files.
-        const i = pending.push({ path: dest, type: "file", mode: e.mode ?? (st.executable ? 0o755 : 0o644), uid, gid, size: st.size, source: sourceOf(rel), digest: undefined });
+        const mode = e.mode ?? (st.executable ? 0o755 : 0o644);
+        if (opts.hostFiles === "identified") {
+          pending.push({ path: dest, type: "file", mode, uid, gid, size: st.size, source: sourceOf(rel), digest: hostFileIdentity(abs, st) });
+          return;
+        }
+        const i = pending.push({ path: dest, type: "file", mode, uid, gid, size: st.size, source: sourceOf(rel), digest: undefined });
         await hashing.add((digest) => pending.setDigest(i, digest), abs, st);
         return;
       }
@@ -238,12 +280,16 @@ const finishLayer = (
     const i = keptView.findSorted(p);
     return i >= 0 ? keptView.at(i) : added.get(p);
   };
+  // The parent last found to be a directory: the entries of one directory come together,
+  // and each need not look it up again. Read by path and type, no entry made an object.
+  let knownDir: string | undefined;
   for (const i of visitAt) {
     if (i < 0) continue;
-    const e = entries.record(i);
+    const e = { path: entries.pathOf(i) as ImagePath, type: entries.typeOf(i) };
     // Inside out, stopping at the first parent already known: its own ancestors were
     // added with it, or are checked when its own entry comes round.
     for (let parent = parentOf(e.path); parent !== undefined; parent = parentOf(parent)) {
+      if (parent === knownDir) break;
       const p = at(parent);
       if (p === undefined) {
         // An implied parent keeps what a lower layer made of it: its owner and mode, or,
@@ -263,12 +309,14 @@ const finishLayer = (
         continue;
       }
       if (p.type !== "dir") out.push(error({ ...place, path: e.path }, `parent ${parent} is a ${entryKind[p.type]}, not a directory`));
+      else knownDir = parent;
       break;
     }
     if (e.type === "hardlink") {
-      const t = at(e.target);
+      const { target } = entries.record(i) as Extract<PlannedEntry, { type: "hardlink" }>;
+      const t = at(target);
       if (t === undefined || t.type !== "file") {
-        out.push(error({ ...place, path: e.path }, `hardlink target ${e.target} is not a regular file of this layer`));
+        out.push(error({ ...place, path: e.path }, `hardlink target ${target} is not a regular file of this layer`));
       }
     }
   }
@@ -654,23 +702,41 @@ export const planImage = async (host: Host, image: ImageIR, opts: PlanOptions): 
   const contentSources = {
     specDir: opts.specDir,
     inline,
+    ...(opts.hostFiles === "identified" ? { hostFiles: "identified" as const } : {}),
     ...(opts.packages === undefined ? {} : { packageContent: opts.packages.contentPath }),
     ...(opts.archives === undefined ? {} : { archiveContent: opts.archives.contentPath }),
   };
   // What each step runs on: the base's layers, by diff_id, then the keys of those planned.
   const keysBelow: Digest[] = (opts.base?.layers ?? []).map((l) => l.diffId);
   const dpkg = { state: emptyDpkgState };
+  // What made the layers so far, while each could be given again.
+  let making: string | undefined =
+    opts.planned === undefined ? undefined : canonicalJson({ specDir: opts.specDir, created: opts.created, format: opts.format, hostFiles: opts.hostFiles ?? "hashed", base: opts.base?.digest ?? null });
   for (const layer of image.layers) {
     if (layer._tag === "Run") {
+      making = undefined;
       const planned = await planRun(host, layer, image, opts, [...keysBelow], place, out);
       keysBelow.push(planned.cacheKey);
       below.push({ layer: layer.name, byPath: sortedByPath([]), step: true });
       layers.push(planned);
       continue;
     }
+    making = making === undefined ? undefined : layerMaking(making, layer);
+    const known = making === undefined ? undefined : opts.planned?.get(making);
     let planned: PlannedLayer;
-    if (layer.derive === undefined) planned = await planLayer(host, layer, opts, place, inline, below, out, dpkg);
-    else {
+    if (known !== undefined) {
+      planned = known;
+      // Its inline bytes, as planning it would have kept them.
+      for (const e of layer.entries) {
+        if (e._tag === "File") inline.set(digestOf(e.content), e.content);
+        if (e._tag === "Whiteout" || (e._tag === "Directory" && e.opaque === true)) inline.set(digestOf(new Uint8Array(0)), new Uint8Array(0));
+      }
+    } else if (layer.derive === undefined) {
+      const problems = out.length;
+      planned = await planLayer(host, layer, opts, place, inline, below, out, dpkg);
+      // A layer with a problem is planned again, to tell it again.
+      if (making !== undefined && out.length === problems) opts.planned?.set(making, planned);
+    } else {
       // Eval refused a derived layer above a run step: everything below is known here.
       const forced = await forceDerived(imageBelow(host, opts.base, below, contentSources, baseListings), layer, { ...place, layer: layer.name }, debianArchitecture(image.platform as Parameters<typeof debianArchitecture>[0]), out);
       if (forced === undefined) continue;

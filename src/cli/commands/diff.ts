@@ -6,9 +6,9 @@ import * as fs from "node:fs";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import { DiagnosticError } from "../../core/index.ts";
-import type { ImageView } from "../../diff/index.ts";
-import { diffImages, fromImage, fromPlan, renderJson, renderMarkdown, renderText } from "../../diff/index.ts";
-import type { BuildPlan } from "../../plan/index.ts";
+import type { SideView, ImageDiff } from "../../diff/index.ts";
+import { diffIdentified, diffImages, fromImage, fromPlan, needsHashedPlans, renderJson, renderMarkdown, renderText } from "../../diff/index.ts";
+import type { BuildPlan, Host, PlanInputs, PlannedLayers } from "../../plan/index.ts";
 import { digestCacheKeeps, memoizedHost, nodeHost } from "../../plan/index.ts";
 import { inspectBase, inspectImage, openImage, READABLE_TRANSPORTS } from "../../sink/index.ts";
 import { baseLayerFetcher } from "../../registry/index.ts";
@@ -69,9 +69,28 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
   });
   const store = await storeOf(values.store, io.env);
   const cleanups: Array<() => Promise<void>> = [];
+  const cache = await store.openHashCache();
   try {
-    const [before, after] = await viewSides(sides as [Side, Side], store, io, values["no-check"] === true, cleanups);
-    const d = diffImages(before, after, { ignore: values.ignore ?? [] });
+    const options = { ignore: values.ignore ?? [] };
+    // The same host files on both sides are the same bytes: two specs of this tree are
+    // planned with their host files identified, and hashed only where that cannot tell.
+    // A checkout at a revision holds new files, and the JSON shows every key: hashed.
+    const identify = format !== "json" && sides.every((s) => s._tag === "Spec");
+    const host = memoizedHost(nodeHost(cache, baseLayerFetcher(store, { env: io.env })), (stat) => !digestCacheKeeps(stat));
+    // A layer both sides make alike is planned once.
+    const planSides = (hostFiles: "hashed" | "identified") => viewSides(sides as [Side, Side], store, io, values["no-check"] === true, cleanups, { host, hostFiles, planned: new Map() });
+    let d: ImageDiff;
+    if (identify) {
+      const [before, after] = await planSides("identified");
+      d = await diffIdentified(before, after, host, options);
+      if (needsHashedPlans(d)) {
+        const [b, a] = await planSides("hashed");
+        d = diffImages(b.view, a.view, options);
+      }
+    } else {
+      const [before, after] = await planSides("hashed");
+      d = diffImages(before.view, after.view, options);
+    }
     if (values.quiet !== true) {
       if (format === "json") io.out(renderJson(d));
       else if (format === "markdown") io.out(renderMarkdown(d));
@@ -79,48 +98,50 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
     }
     return d.identical ? EXIT.ok : EXIT.errors;
   } finally {
+    await cache.save();
     for (const c of cleanups) await c();
   }
 };
 
 /**
- * The views of both sides. Both share one host: a tree both copy is stat'ed and hashed
- * once. The host and its digests are dropped before the sides are compared.
+ * The views of both sides, each with the directory its host paths are relative to. Both
+ * share one host: a tree both copy is stat'ed and hashed once.
  */
-const viewSides = async (sides: readonly [Side, Side], store: Store, io: Io, noCheck: boolean, cleanups: Array<() => Promise<void>>): Promise<readonly [ImageView, ImageView]> => {
-  const cache = await store.openHashCache();
-  // The store's digest cache answers the second side for most files: only the others are memoized.
-  const host = memoizedHost(nodeHost(cache, baseLayerFetcher(store, { env: io.env })), (stat) => !digestCacheKeeps(stat));
+const viewSides = async (
+  sides: readonly [Side, Side],
+  store: Store,
+  io: Io,
+  noCheck: boolean,
+  cleanups: Array<() => Promise<void>>,
+  planning: { readonly host: Host; readonly hostFiles: "hashed" | "identified"; readonly planned: PlannedLayers },
+): Promise<readonly [SideView, SideView]> => {
   // A base image's files come from its layers: fetched into the store for the diff.
-  const specView = async (source: string, plan: BuildPlan): Promise<ImageView> => {
-    if (plan.base === undefined) return fromPlan(source, plan);
+  const specView = async (source: string, planned: { readonly plan: BuildPlan; readonly inputs: PlanInputs }): Promise<SideView> => {
+    const { plan, inputs } = planned;
+    if (plan.base === undefined) return { view: fromPlan(source, plan), specDir: inputs.specDir };
     const inspection = await inspectBase(store, plan.base, io.env);
     if (inspection.problems.length > 0) throw new DiagnosticError(inspection.problems);
-    return fromPlan(source, plan, inspection.layers);
+    return { view: fromPlan(source, plan, inspection.layers), specDir: inputs.specDir };
   };
-  const view = async (side: Side): Promise<ImageView> => {
+  const view = async (side: Side): Promise<SideView> => {
     switch (side._tag) {
       case "Spec":
-        return specView(side.arg, (await planTarget(side.arg, { noCheck, store, env: io.env, host })).plan);
+        return specView(side.arg, await planTarget(side.arg, { noCheck, store, env: io.env, ...planning }));
       case "GitSpec": {
         const { target, dir } = await checkoutAtRevision(side.rev, side.arg);
         cleanups.push(() => fs.promises.rm(dir, { recursive: true, force: true }));
-        return specView(`git:${side.rev}:${side.arg}`, (await planTarget(target, { noCheck, store, env: io.env, host })).plan);
+        return specView(`git:${side.rev}:${side.arg}`, await planTarget(target, { noCheck, store, env: io.env, ...planning }));
       }
       case "Image": {
         const image = await openImage(side.transport, io.env);
         cleanups.push(() => image.close());
         const inspection = await inspectImage(image);
         if (inspection.problems.length > 0) throw new DiagnosticError(inspection.problems);
-        return fromImage(image, inspection.layers);
+        return { view: fromImage(image, inspection.layers), specDir: "" };
       }
     }
   };
-  try {
-    const before = await view(sides[0]);
-    const after = await view(sides[1]);
-    return [before, after];
-  } finally {
-    await cache.save();
-  }
+  const before = await view(sides[0]);
+  const after = await view(sides[1]);
+  return [before, after];
 };
