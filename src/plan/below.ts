@@ -171,10 +171,14 @@ export const imageBelow = (host: Host, base: PlannedBase | undefined, specLayers
     if (/^(tar|url):/.test(e.source ?? "") && content.archiveContent !== undefined) return host.readFile(content.archiveContent(e.digest));
     // A host file may have changed since it was hashed: what is read must be what was planned.
     const abs = path.resolve(content.specDir, e.source ?? "");
-    // Planned by identity: the file as it is now must still be the one planned.
-    const identity = content.hostFiles === "identified" ? await host.stat(abs).then((st) => (st === undefined ? undefined : hostFileIdentity(abs, st))) : undefined;
+    // Planned by identity: the file must be the one planned before it is read and after,
+    // and hold as many bytes as planned, so that no rewrite in between goes unseen.
+    const identityNow = async (): Promise<Digest | undefined> => (await host.stat(abs).then((st) => (st === undefined ? undefined : hostFileIdentity(abs, st))));
+    const before = content.hostFiles === "identified" ? await identityNow() : undefined;
     const bytes = await host.readFile(abs);
-    if ((content.hostFiles === "identified" ? identity : digestOf(bytes)) !== e.digest) throw new DiagnosticError([error({ path: e.path }, `host file ${e.source} changed while the image was planned: plan it again`)]);
+    const same =
+      content.hostFiles === "identified" ? before === e.digest && bytes.byteLength === (e.size ?? -1) && (await identityNow()) === e.digest : digestOf(bytes) === e.digest;
+    if (!same) throw new DiagnosticError([error({ path: e.path }, `host file ${e.source} changed while the image was planned: plan it again`)]);
     return bytes;
   };
   /** The entry at `p` itself, no link followed. */
