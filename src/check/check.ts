@@ -92,7 +92,7 @@ export const checkSpecs = async (
   // By path, as the native check has them.
   const sources = project.getSourceFiles().map((sf) => ({ sf, file: path.normalize(sf.getFilePath()) }));
   for (const { sf, file } of sources.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0))) {
-    if (!isOwn(file) && !isPackaged(file) && !sf.isDeclarationFile()) out.push(...findImpurities(sf, display(file)));
+    if (!isOwn(file) && !isPackaged(file) && !sf.isDeclarationFile()) out.push(...findImpurities(ts, sf.compilerNode, display(file)));
   }
   return { diagnostics: out, read: read.map((sf) => ({ file: path.normalize(sf.fileName), text: sf.text })) };
 };

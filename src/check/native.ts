@@ -1,12 +1,14 @@
 /**
  * The check by the native TypeScript compiler (`tsgo`), run as a child process on a
- * generated tsconfig. While it checks, this process loads ts-morph for what the native
+ * generated tsconfig. While it checks, this process loads TypeScript for what the native
  * compiler does not tell: the syntax walk that finds impure calls. The two overlap.
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs/promises";
+import { createRequire } from "node:module";
 import * as os from "node:os";
 import * as path from "node:path";
+import type { ts } from "ts-morph";
 import type { Diagnostic } from "../core/index.ts";
 import type { CheckResult } from "./check.ts";
 import { ownEntryPaths } from "./checker.ts";
@@ -34,6 +36,16 @@ const runCompiler = (exe: string, args: ReadonlyArray<string>, cwd: string): Pro
       else resolve(printed);
     });
   });
+
+/**
+ * The TypeScript that ts-morph carries, loaded without ts-morph's own modules (a fifth of
+ * what loading ts-morph costs): the same compiler, whose version the check's record key
+ * already names. Resolved at run time, so that the compiled CLI does not bundle it.
+ */
+const loadTypeScript = (ladingRoot: string): typeof ts => {
+  const tsMorph = createRequire(path.join(ladingRoot, "package.json")).resolve("ts-morph");
+  return createRequire(tsMorph)("@ts-morph/common/dist/typescript.js") as typeof ts;
+};
 
 /** A diagnostic as printed: `file(line,col): error TS1234: message`, or without a place. */
 const HEAD = /^(?:(.+)\((\d+),(\d+)\): )?(error|warning|message|suggestion) TS(\d+): (.*)$/;
@@ -101,12 +113,20 @@ export const checkNatively = async (
     const compilerOptions = { ...SPEC_COMPILER_OPTIONS, ...(ownEntries ? { paths: ownEntryPaths(ladingRoot) } : {}) };
     await fs.writeFile(tsconfig, JSON.stringify({ compilerOptions, files: files.map((f) => path.resolve(f)) }));
     const printed = runCompiler(exe, ["--project", tsconfig, "--pretty", "false", "--listFiles"], dir);
+    // Its failure is thrown where it is awaited, below.
+    printed.catch(() => undefined);
     // Loaded while the compiler checks: the two overlap.
-    const [{ Project, ts }, { findImpurities }] = await Promise.all([import("ts-morph"), import("./impurity.ts")]);
+    const compiler = loadTypeScript(ladingRoot);
+    const { findImpurities } = await import("./impurity.ts");
     const report = parseReport((await printed).stdout);
-    const syntax = new Project({ useInMemoryFileSystem: true, skipLoadingLibFiles: true, compilerOptions: { target: ts.ScriptTarget.ES2022 } });
-    const parsed = async (file: string, text?: string): Promise<import("ts-morph").SourceFile> =>
-      syntax.getSourceFile(file) ?? syntax.createSourceFile(file, text ?? (await fs.readFile(file, "utf8")));
+    const sources = new Map<string, ts.SourceFile>();
+    const parsed = async (file: string, text?: string): Promise<ts.SourceFile> => {
+      const known = sources.get(file);
+      if (known !== undefined) return known;
+      const sf = compiler.createSourceFile(file, text ?? (await fs.readFile(file, "utf8")), compiler.ScriptTarget.ES2022, true);
+      sources.set(file, sf);
+      return sf;
+    };
 
     // A file that does not parse stops the compiler's report at the syntax errors of every
     // file, where ts-morph's check goes on to the types of the user's: that check then
@@ -114,7 +134,7 @@ export const checkNatively = async (
     for (const file of new Set(report.diagnostics.flatMap((d) => (d.file === undefined ? [] : [path.resolve(dir, d.file)])))) {
       if (file === tsconfig) continue;
       // The parser's diagnostics, which the compiler API keeps to itself on the source file.
-      const { parseDiagnostics } = (await parsed(file)).compilerNode as unknown as { readonly parseDiagnostics: ReadonlyArray<unknown> };
+      const { parseDiagnostics } = (await parsed(file)) as unknown as { readonly parseDiagnostics: ReadonlyArray<unknown> };
       if (parseDiagnostics.length > 0) return (await import("./check.ts")).checkSpecs(files, ladingRoot, display);
     }
 
@@ -146,7 +166,7 @@ export const checkNatively = async (
     for (const s of [...read].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0))) {
       if (isPackaged(s.file)) continue;
       const sf = await parsed(s.file, s.text);
-      if (!sf.isDeclarationFile()) out.push(...findImpurities(sf, display(s.file)));
+      if (!sf.isDeclarationFile) out.push(...findImpurities(compiler, sf, display(s.file)));
     }
     return { diagnostics: out, read };
   } finally {
