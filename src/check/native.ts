@@ -128,16 +128,6 @@ export const checkNatively = async (
       return sf;
     };
 
-    // A file that does not parse stops the compiler's report at the syntax errors of every
-    // file, where ts-morph's check goes on to the types of the user's: that check then
-    // answers, so that both report the same. Such a file has a diagnostic in the report.
-    for (const file of new Set(report.diagnostics.flatMap((d) => (d.file === undefined ? [] : [path.resolve(dir, d.file)])))) {
-      if (file === tsconfig) continue;
-      // The parser's diagnostics, which the compiler API keeps to itself on the source file.
-      const { parseDiagnostics } = (await parsed(file)) as unknown as { readonly parseDiagnostics: ReadonlyArray<unknown> };
-      if (parseDiagnostics.length > 0) return (await import("./check.ts")).checkSpecs(files, ladingRoot, display);
-    }
-
     const own = [path.join(ladingRoot, "src") + path.sep, path.join(ladingRoot, "stdlib") + path.sep];
     const isOwn = (file: string): boolean => own.some((o) => file.startsWith(o));
     const isPackaged = (file: string): boolean => file.includes(`${path.sep}node_modules${path.sep}`);
@@ -145,9 +135,22 @@ export const checkNatively = async (
     const isDefaultLib = (file: string): boolean => file.startsWith(libDir) && /^lib\.[^/\\]*\.d\.ts$/.test(path.basename(file));
     const users = (file: string): boolean => !isOwn(file) && !isPackaged(file) && !isDefaultLib(file);
 
+    // A file that does not parse stops the compiler's report at the syntax errors of all
+    // files, where ts-morph's check goes on to the types of the user's: that check then
+    // answers, so that both report the same. So a diagnostic is either the parser's, and
+    // its file does not parse, or the checker's, and no file of the program is broken:
+    // one file with a diagnostic tells which, a user's (parsed below anyway) if one has.
+    // Each diagnostic with its file's absolute path; none for the generated tsconfig's.
+    const placed = report.diagnostics.map((d) => ({ ...d, abs: d.file === undefined || path.resolve(dir, d.file) === tsconfig ? undefined : path.resolve(dir, d.file) }));
+    const reported = placed.flatMap((d) => (d.abs === undefined ? [] : [d.abs]));
+    const witness = reported.find(users) ?? reported[0];
+    // The parser's diagnostics, which the compiler API keeps to itself on the source file.
+    if (witness !== undefined && ((await parsed(witness)) as unknown as { readonly parseDiagnostics: ReadonlyArray<unknown> }).parseDiagnostics.length > 0) {
+      return (await import("./check.ts")).checkSpecs(files, ladingRoot, display);
+    }
+
     // In the compiler's order, and without the repeats, as ts-morph's check reports them.
-    const found = report.diagnostics
-      .map((d) => ({ ...d, abs: d.file === undefined || path.resolve(dir, d.file) === tsconfig ? undefined : path.resolve(dir, d.file) }))
+    const found = placed
       .filter((d) => d.category === "error" && (d.abs === undefined || users(d.abs)))
       .sort(byPlace)
       .filter((d, i, all) => i === 0 || byPlace(all[i - 1]!, d) !== 0);
