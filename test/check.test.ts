@@ -293,6 +293,22 @@ describe("the native compiler and ts-morph", () => {
     }
   });
 
+  it("checks as well with a compiler code cache that V8 refuses, and writes it anew", async () => {
+    const cacheDir = path.join(REPO, "node_modules", ".cache", "lading-typescript");
+    const spec = path.join(work, "cached.ts");
+    await fs.writeFile(spec, 'import { Image } from "lading";\nexport const app = Image.scratch;\nexport const now: string = Date.now();\n');
+    expect((await runLading(["check", spec, "--store", path.join(work, "cached-1")], { cwd: work })).code).toBe(1);
+    const names = (await fs.readdir(cacheDir)).filter((n) => n.endsWith(".bin"));
+    expect(names.length).toBeGreaterThan(0);
+    for (const n of names) await fs.writeFile(path.join(cacheDir, n), "not a code cache");
+    // A store of its own: the check is not answered from the first one's record.
+    const r = await runLading(["check", spec, "--store", path.join(work, "cached-2")], { cwd: work });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("cached.ts:3:14: Type 'number' is not assignable to type 'string'.");
+    expect(r.stderr).toContain("cached.ts:3:28: impure: Date.now reads the clock");
+    for (const n of names) expect((await fs.stat(path.join(cacheDir, n))).size).toBeGreaterThan(1_000_000);
+  });
+
   it("keep records of their own in the store", async () => {
     const dir = path.join(work, "two-checkers");
     const store = path.join(dir, "store");

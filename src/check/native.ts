@@ -5,13 +5,13 @@
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs/promises";
-import { createRequire } from "node:module";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { ts } from "ts-morph";
 import type { Diagnostic } from "../core/index.ts";
 import type { CheckResult } from "./check.ts";
 import { ownEntryPaths } from "./checker.ts";
+import { loadTypeScript } from "./compiler.ts";
 import { SPEC_COMPILER_OPTIONS } from "./options.ts";
 
 /** What the compiler printed: its exit code, and standard output and error. */
@@ -36,16 +36,6 @@ const runCompiler = (exe: string, args: ReadonlyArray<string>, cwd: string): Pro
       else resolve(printed);
     });
   });
-
-/**
- * The TypeScript that ts-morph carries, loaded without ts-morph's own modules (a fifth of
- * what loading ts-morph costs): the same compiler, whose version the check's record key
- * already names. Resolved at run time, so that the compiled CLI does not bundle it.
- */
-const loadTypeScript = (ladingRoot: string): typeof ts => {
-  const tsMorph = createRequire(path.join(ladingRoot, "package.json")).resolve("ts-morph");
-  return createRequire(tsMorph)("@ts-morph/common/dist/typescript.js") as typeof ts;
-};
 
 /** A diagnostic as printed: `file(line,col): error TS1234: message`, or without a place. */
 const HEAD = /^(?:(.+)\((\d+),(\d+)\): )?(error|warning|message|suggestion) TS(\d+): (.*)$/;
@@ -116,7 +106,7 @@ export const checkNatively = async (
     // Its failure is thrown where it is awaited, below.
     printed.catch(() => undefined);
     // Loaded while the compiler checks: the two overlap.
-    const compiler = loadTypeScript(ladingRoot);
+    const { compiler, keep } = loadTypeScript(ladingRoot);
     const { findImpurities } = await import("./impurity.ts");
     const report = parseReport((await printed).stdout);
     const sources = new Map<string, ts.SourceFile>();
@@ -171,6 +161,7 @@ export const checkNatively = async (
       const sf = await parsed(s.file, s.text);
       if (!sf.isDeclarationFile) out.push(...findImpurities(compiler, sf, display(s.file)));
     }
+    keep();
     return { diagnostics: out, read };
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
