@@ -31,7 +31,7 @@ const runCompiler = (exe: string, args: ReadonlyArray<string>, cwd: string): Pro
     child.on("error", reject);
     child.on("close", (code, signal) => {
       const printed = { code: code ?? -1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") };
-      // 0: no errors; 1 and 2: errors found (2 when some output was still written).
+      // 0: no diagnostics; 1 and 2: diagnostics reported (with outputs skipped or written).
       if (signal !== null || code === null || code > 2) reject(new Error(`${exe} ${signal === null ? `exited ${code}` : `was ended by ${signal}`}: ${printed.stderr || printed.stdout}`));
       else resolve(printed);
     });
@@ -102,7 +102,8 @@ export const checkNatively = async (
     const tsconfig = path.join(dir, "tsconfig.json");
     const compilerOptions = { ...SPEC_COMPILER_OPTIONS, ...(ownEntries ? { paths: ownEntryPaths(ladingRoot) } : {}) };
     await fs.writeFile(tsconfig, JSON.stringify({ compilerOptions, files: files.map((f) => path.resolve(f)) }));
-    const printed = runCompiler(exe, ["--project", tsconfig, "--pretty", "false", "--listFiles"], dir);
+    // One thread: the other core loads TypeScript meanwhile.
+    const printed = runCompiler(exe, ["--project", tsconfig, "--pretty", "false", "--listFiles", "--singleThreaded"], dir);
     // Its failure is thrown where it is awaited, below.
     printed.catch(() => undefined);
     // Loaded while the compiler checks: the two overlap.
