@@ -4,6 +4,7 @@
  * compiler does not tell: the syntax walk that finds impure calls. The two overlap.
  */
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -52,9 +53,11 @@ interface Reported {
 
 /**
  * The compiler's report: diagnostics, each followed by its chained messages indented two
- * spaces a level, then, with --listFiles, the path of every file of the program.
+ * spaces a level, then, with --listFiles, the path of every file of the program (relative
+ * to `cwd`, where the compiler ran). A line of neither kind among the diagnostics is a
+ * message's own line break.
  */
-const parseReport = (stdout: string): { readonly diagnostics: ReadonlyArray<Reported>; readonly files: ReadonlyArray<string> } => {
+const parseReport = (stdout: string, cwd: string): { readonly diagnostics: ReadonlyArray<Reported>; readonly files: ReadonlyArray<string> } => {
   const diagnostics: Reported[] = [];
   const files: string[] = [];
   let last: Reported | undefined;
@@ -67,6 +70,8 @@ const parseReport = (stdout: string): { readonly diagnostics: ReadonlyArray<Repo
     } else if (line.startsWith(" ") && last !== undefined && files.length === 0) {
       // ts-morph's flattening indents a chained message two spaces more than the report.
       last.message += `\n  ${line}`;
+    } else if (last !== undefined && files.length === 0 && !existsSync(path.resolve(cwd, line))) {
+      last.message += `\n${line}`;
     } else {
       files.push(line);
       last = undefined;
@@ -109,7 +114,7 @@ export const checkNatively = async (
     // Loaded while the compiler checks: the two overlap.
     const { compiler, keep } = loadTypeScript(ladingRoot);
     const { findImpurities } = await import("./impurity.ts");
-    const report = parseReport((await printed).stdout);
+    const report = parseReport((await printed).stdout, dir);
     const sources = new Map<string, ts.SourceFile>();
     const parsed = async (file: string, text?: string): Promise<ts.SourceFile> => {
       const known = sources.get(file);
