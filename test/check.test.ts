@@ -9,7 +9,8 @@ import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { collectLocalSources } from "../src/check/index.ts";
+import type { CheckResult, Checker } from "../src/check/index.ts";
+import { checkSpecs, chooseChecker, collectLocalSources } from "../src/check/index.ts";
 import { digestOf } from "../src/core/index.ts";
 import { REPO, runLading } from "./support/cli.ts";
 
@@ -187,5 +188,133 @@ describe("check results in the store", () => {
     expect(await checkTwice(dir, "lading.ts", "fresh-3")).toEqual({ recorded: 0, fresh: 0 });
     await fs.writeFile(path.join(dir, "conf.ts"), "export const conf: number = 1;\n");
     expect(await checkTwice(dir, "lading.ts", "fresh-4")).toEqual({ recorded: 1, fresh: 1 });
+  });
+});
+
+describe("the native compiler and ts-morph", () => {
+  /** Checks `specs` with `checker`, files shown relative to `dir`, and the files read by path. */
+  const checkWith = async (checker: Checker, dir: string, specs: ReadonlyArray<string>): Promise<{ readonly diagnostics: CheckResult["diagnostics"]; readonly read: ReadonlyArray<string> }> => {
+    const found = await checkSpecs(specs.map((s) => path.join(dir, s)), REPO, (abs) => path.relative(dir, abs), checker);
+    return { diagnostics: found.diagnostics, read: found.read.map((r) => r.file).sort() };
+  };
+
+  /** Both checkers on `specs`: the diagnostics and the files read must be the same. */
+  const bothWays = async (dir: string, specs: ReadonlyArray<string>): Promise<CheckResult["diagnostics"]> => {
+    const native = chooseChecker(specs.map((s) => path.join(dir, s)), REPO, {});
+    expect(native._tag).toBe("native");
+    const fromNative = await checkWith(native, dir, specs);
+    const fromTsMorph = await checkWith({ _tag: "ts-morph" }, dir, specs);
+    expect(fromNative.diagnostics).toEqual(fromTsMorph.diagnostics);
+    expect(fromNative.read).toEqual(fromTsMorph.read);
+    return fromNative.diagnostics;
+  };
+
+  const corpus = async (dir: string, files: Readonly<Record<string, string>>): Promise<void> => {
+    for (const [rel, text] of Object.entries(files)) {
+      await fs.mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
+      await fs.writeFile(path.join(dir, rel), text);
+    }
+  };
+
+  it("is the native compiler where it is installed, and ts-morph's when LADING_CHECKER=ts-morph asks", () => {
+    const spec = path.join(work, "lading.ts");
+    expect(chooseChecker([spec], REPO, {})).toMatchObject({ _tag: "native", ownEntries: false });
+    expect(chooseChecker([spec], REPO, { LADING_CHECKER: "ts-morph" })).toEqual({ _tag: "ts-morph" });
+  });
+
+  it("report the same errors, impure calls and warnings, and read the same files", async () => {
+    const dir = path.join(work, "corpus");
+    await corpus(dir, {
+      "package.json": '{ "name": "corpus", "type": "module" }\n',
+      "node_modules/lading": "",
+      "node_modules/dep/package.json": '{ "name": "dep", "version": "1.0.0", "type": "module", "exports": "./index.ts" }\n',
+      // A packaged source's own errors are not the user's.
+      "node_modules/dep/index.ts": 'export const n: number = "not a number";\n',
+      "lib/util.ts": 'import * as fs from "node:fs";\nexport const size: number = "big";\nexport const when = Date.now();\n',
+      "lading.ts": [
+        'import { Image, pipe } from "lading";',
+        'import { busybox } from "lading/stdlib";',
+        'import { size } from "./lib/util.ts";',
+        'import { n } from "dep";',
+        'import { gone } from "./missing.js";',
+        "const f: (x: number) => string = (x: string) => x;",
+        'const o: { a: { b: number } } = { a: { b: "x" } };',
+        'export const app = pipe(Image.scratch, Image.withEnv({ PATH: 1 }), Image.withLayers(busybox({ applets: ["sh"] })));',
+        'export const net = pipe(Image.scratch, Image.run(["x"], { network: "host" }));',
+        "const r = Math.random();",
+        "function g(x: number): number { if (x) return 1; }",
+        "export { f, o, r, g, size, n, gone };",
+        "",
+      ].join("\n"),
+    });
+    await fs.rm(path.join(dir, "node_modules", "lading"));
+    await fs.symlink(REPO, path.join(dir, "node_modules", "lading"));
+    const diagnostics = await bothWays(dir, ["lading.ts"]);
+    expect(diagnostics.map((d) => `${d.file}:${d.line}:${d.column}: ${d.severity}: ${d.message}`)).toEqual([
+      "lading.ts:5:22: error: Cannot find module './missing.js' or its corresponding type declarations.",
+      "lading.ts:6:7: error: Type '(x: string) => string' is not assignable to type '(x: number) => string'.\n    Types of parameters 'x' and 'x' are incompatible.\n      Type 'number' is not assignable to type 'string'.",
+      "lading.ts:7:40: error: Type 'string' is not assignable to type 'number'.",
+      "lading.ts:8:56: error: Type 'number' is not assignable to type 'string'.",
+      "lading.ts:11:24: error: Function lacks ending return statement and return type does not include 'undefined'.",
+      "lib/util.ts:1:21: error: Cannot find name 'node:fs'. Do you need to install type definitions for node? Try `npm i --save-dev @types/node` and then add 'node' to the types field in your tsconfig.",
+      "lib/util.ts:2:14: error: Type 'string' is not assignable to type 'number'.",
+      'lading.ts:9:59: warning: a run step uses the host\'s network (network: "host"): its layer may depend on what the network serves',
+      "lading.ts:10:11: error: impure: Math.random is random",
+      'lib/util.ts:1:1: error: impure: module "node:fs" reads the file system',
+      "lib/util.ts:3:21: error: impure: Date.now reads the clock",
+    ]);
+  });
+
+  it("agree on a file that does not parse, whose types are checked all the same", async () => {
+    const dir = path.join(work, "unparsed");
+    await corpus(dir, {
+      "lading.ts": 'import { Image } from "lading";\nimport { a } from "./broken.ts";\nexport const app = Image.scratch;\nexport const port: number = "80";\nexport { a };\n',
+      "broken.ts": "export const a = ;\n",
+    });
+    const diagnostics = await bothWays(dir, ["lading.ts"]);
+    expect(diagnostics.map((d) => `${d.file}:${d.line}:${d.column}: ${d.message}`)).toEqual([
+      "broken.ts:1:18: Expression expected.",
+      "lading.ts:4:14: Type 'string' is not assignable to type 'number'.",
+    ]);
+  });
+
+  it("agree where the spec's project has no lading, and this lading's sources answer", async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "lading-own-"));
+    try {
+      await corpus(dir, {
+        "lading.ts": 'import { Entry, Image, Layer, pipe } from "lading";\nexport const app = pipe(Image.scratch, Image.withLayer(Layer.make("x", [Entry.file("etc/motd", 1)])));\n',
+      });
+      expect(chooseChecker([path.join(dir, "lading.ts")], REPO, {})).toMatchObject({ _tag: "native", ownEntries: true });
+      const diagnostics = await bothWays(dir, ["lading.ts"]);
+      expect(diagnostics).toHaveLength(1);
+      expect(diagnostics[0]).toMatchObject({ file: "lading.ts", line: 2, severity: "error" });
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("checks as well with a compiler code cache that V8 refuses, and writes it anew", async () => {
+    const cacheDir = path.join(REPO, "node_modules", ".cache", "lading-typescript");
+    const spec = path.join(work, "cached.ts");
+    await fs.writeFile(spec, 'import { Image } from "lading";\nexport const app = Image.scratch;\nexport const now: string = Date.now();\n');
+    expect((await runLading(["check", spec, "--store", path.join(work, "cached-1")], { cwd: work })).code).toBe(1);
+    const names = (await fs.readdir(cacheDir)).filter((n) => n.endsWith(".bin"));
+    expect(names.length).toBeGreaterThan(0);
+    for (const n of names) await fs.writeFile(path.join(cacheDir, n), "not a code cache");
+    // A store of its own: the check is not answered from the first one's record.
+    const r = await runLading(["check", spec, "--store", path.join(work, "cached-2")], { cwd: work });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("cached.ts:3:14: Type 'number' is not assignable to type 'string'.");
+    expect(r.stderr).toContain("cached.ts:3:28: impure: Date.now reads the clock");
+    for (const n of names) expect((await fs.stat(path.join(cacheDir, n))).size).toBeGreaterThan(1_000_000);
+  });
+
+  it("keep records of their own in the store", async () => {
+    const dir = path.join(work, "two-checkers");
+    const store = path.join(dir, "store");
+    await corpus(dir, { "lading.ts": 'import { Image } from "lading";\nexport const app = Image.scratch;\n' });
+    expect((await runLading(["check", "lading.ts", "--store", store], { cwd: dir })).code).toBe(0);
+    expect((await runLading(["check", "lading.ts", "--store", store], { cwd: dir, env: { LADING_CHECKER: "ts-morph" } })).code).toBe(0);
+    expect((await fs.readdir(path.join(store, "checks"))).length).toBe(2);
   });
 });

@@ -7,30 +7,14 @@ import { Project, ts } from "ts-morph";
 import type { Diagnostic } from "../core/index.ts";
 import { OWN_ENTRIES } from "./entries.ts";
 import { findImpurities } from "./impurity.ts";
+import { SPEC_COMPILER_OPTIONS } from "./options.ts";
 
 /**
  * The compiler options every spec is checked under.
  *
  * @category instances
  */
-export const specCompilerOptions: ts.CompilerOptions = {
-  target: ts.ScriptTarget.ES2022,
-  module: ts.ModuleKind.NodeNext,
-  moduleResolution: ts.ModuleResolutionKind.NodeNext,
-  lib: ["lib.es2022.d.ts"],
-  // Specs are pure: no Node.js globals (process, Buffer, require) to reach for.
-  types: [],
-  strict: true,
-  noUncheckedIndexedAccess: true,
-  exactOptionalPropertyTypes: true,
-  noImplicitOverride: true,
-  noFallthroughCasesInSwitch: true,
-  noImplicitReturns: true,
-  allowImportingTsExtensions: true,
-  noEmit: true,
-  skipLibCheck: true,
-  esModuleInterop: true,
-};
+export const specCompilerOptions: ts.CompilerOptions = ts.convertCompilerOptionsFromJson(SPEC_COMPILER_OPTIONS, "/").options;
 
 const flatten = (m: string | ts.DiagnosticMessageChain): string => ts.flattenDiagnosticMessageText(m, "\n  ");
 
@@ -105,9 +89,10 @@ export const checkSpecs = async (
       ...(pos === undefined ? {} : { line: pos.line + 1, column: pos.character + 1 }),
     });
   }
-  for (const sf of project.getSourceFiles()) {
-    const file = path.normalize(sf.getFilePath());
-    if (!isOwn(file) && !isPackaged(file) && !sf.isDeclarationFile()) out.push(...findImpurities(sf, display(file)));
+  // By path, as the native check has them.
+  const sources = project.getSourceFiles().map((sf) => ({ sf, file: path.normalize(sf.getFilePath()) }));
+  for (const { sf, file } of sources.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0))) {
+    if (!isOwn(file) && !isPackaged(file) && !sf.isDeclarationFile()) out.push(...findImpurities(ts, sf.compilerNode, display(file)));
   }
   return { diagnostics: out, read: read.map((sf) => ({ file: path.normalize(sf.fileName), text: sf.text })) };
 };

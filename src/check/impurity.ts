@@ -3,7 +3,7 @@
  * file system, the network, or spawning processes. A spec that needs such a value takes
  * it as an explicit parameter instead, so the same spec always gives the same image.
  */
-import { Node, type SourceFile, SyntaxKind } from "ts-morph";
+import type { ts } from "ts-morph";
 import type { Diagnostic } from "../core/index.ts";
 
 const IMPURE_MODULES = new Map<string, string>([
@@ -45,66 +45,67 @@ const IMPURE_CALLS = new Map<string, string>([
 const HINT = "pass the value to the spec as an explicit parameter (for times, lading build applies SOURCE_DATE_EPOCH)";
 
 /**
- * The impure uses in one source file.
+ * The impure uses in one source file, parsed by `compiler` (the TypeScript that ts-morph
+ * carries: ts-morph's check hands it its own, the native check loads it alone). A syntax
+ * walk: no program, no types.
  *
  * @category destructors
  */
-export const findImpurities = (sf: SourceFile, displayName: string): ReadonlyArray<Diagnostic> => {
+export const findImpurities = (compiler: typeof ts, sf: ts.SourceFile, displayName: string): ReadonlyArray<Diagnostic> => {
   const out: Diagnostic[] = [];
-  const report = (node: Node, what: string, why: string): void => {
-    const { line, column } = sf.getLineAndColumnAtPos(node.getStart());
-    out.push({ severity: "error", file: displayName, line, column, message: `impure: ${what} ${why}`, hint: HINT });
+  const at = (node: ts.Node): { readonly line: number; readonly column: number } => {
+    const { line, character } = sf.getLineAndCharacterOfPosition(node.getStart(sf));
+    return { line: line + 1, column: character + 1 };
   };
-  const checkModule = (node: Node, spec: string): void => {
+  const report = (node: ts.Node, what: string, why: string): void => {
+    out.push({ severity: "error", file: displayName, ...at(node), message: `impure: ${what} ${why}`, hint: HINT });
+  };
+  const checkModule = (node: ts.Node, spec: string): void => {
     const name = spec.replace(/^node:/, "");
     const why = IMPURE_MODULES.get(name);
     if (why !== undefined) report(node, `module "${spec}"`, why);
   };
-  for (const d of sf.getImportDeclarations()) checkModule(d, d.getModuleSpecifierValue());
-  for (const d of sf.getExportDeclarations()) {
-    const spec = d.getModuleSpecifierValue();
-    if (spec !== undefined) checkModule(d, spec);
+  const text = (node: ts.Node): string => node.getText(sf);
+  for (const d of sf.statements) {
+    if (compiler.isImportDeclaration(d) && compiler.isStringLiteral(d.moduleSpecifier)) checkModule(d, d.moduleSpecifier.text);
   }
-  sf.forEachDescendant((node) => {
+  for (const d of sf.statements) {
+    if (compiler.isExportDeclaration(d) && d.moduleSpecifier !== undefined && compiler.isStringLiteral(d.moduleSpecifier)) checkModule(d, d.moduleSpecifier.text);
+  }
+  const visit = (node: ts.Node): void => {
     // A run step that opts into the network is allowed, and shown: its layer may depend
     // on what the network serves when it runs.
-    if (Node.isPropertyAssignment(node) && node.getName() === "network") {
-      const value = node.getInitializer();
-      if (value !== undefined && Node.isStringLiteral(value) && value.getLiteralValue() === "host") {
-        const { line, column } = sf.getLineAndColumnAtPos(node.getStart());
+    if (compiler.isPropertyAssignment(node) && text(node.name) === "network") {
+      const value = node.initializer;
+      if (compiler.isStringLiteral(value) && value.text === "host") {
         out.push({
           severity: "warning",
           file: displayName,
-          line,
-          column,
+          ...at(node),
           message: 'a run step uses the host\'s network (network: "host"): its layer may depend on what the network serves',
           hint: "fetch inputs by digest where you can; lading build --check shows whether the step gives the same layer twice",
         });
       }
-      return;
-    }
-    if (Node.isPropertyAccessExpression(node)) {
-      const text = node.getText().replace(/^globalThis\./, "");
-      const why = IMPURE_ACCESS.get(text);
-      if (why !== undefined) report(node, text, why);
-      return;
-    }
-    if (Node.isNewExpression(node)) {
-      if (node.getExpression().getText() === "Date" && (node.getArguments().length === 0)) report(node, "new Date()", "reads the clock");
-      return;
-    }
-    if (Node.isCallExpression(node)) {
-      const callee = node.getExpression();
-      if (Node.isIdentifier(callee)) {
-        const why = IMPURE_CALLS.get(callee.getText());
-        if (why !== undefined) report(node, `${callee.getText()}()`, why);
-        if (callee.getText() === "Date" && node.getArguments().length === 0) report(node, "Date()", "reads the clock");
-      } else if (callee.getKind() === SyntaxKind.ImportKeyword) {
-        const arg = node.getArguments()[0];
-        if (arg !== undefined && Node.isStringLiteral(arg)) checkModule(node, arg.getLiteralValue());
+    } else if (compiler.isPropertyAccessExpression(node)) {
+      const accessed = text(node).replace(/^globalThis\./, "");
+      const why = IMPURE_ACCESS.get(accessed);
+      if (why !== undefined) report(node, accessed, why);
+    } else if (compiler.isNewExpression(node)) {
+      if (text(node.expression) === "Date" && (node.arguments ?? []).length === 0) report(node, "new Date()", "reads the clock");
+    } else if (compiler.isCallExpression(node)) {
+      const callee = node.expression;
+      if (compiler.isIdentifier(callee)) {
+        const why = IMPURE_CALLS.get(text(callee));
+        if (why !== undefined) report(node, `${text(callee)}()`, why);
+        if (text(callee) === "Date" && node.arguments.length === 0) report(node, "Date()", "reads the clock");
+      } else if (callee.kind === compiler.SyntaxKind.ImportKeyword) {
+        const arg = node.arguments[0];
+        if (arg !== undefined && compiler.isStringLiteral(arg)) checkModule(node, arg.text);
         else report(node, "import()", "loads a module chosen at run time");
       }
     }
-  });
+    compiler.forEachChild(node, visit);
+  };
+  compiler.forEachChild(sf, visit);
   return out;
 };

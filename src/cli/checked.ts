@@ -10,7 +10,8 @@ import { createRequire } from "node:module";
 import * as path from "node:path";
 import type { Diagnostic, Digest } from "../core/index.ts";
 import { digestOf, forEachLimit } from "../core/index.ts";
-import { checkSpecs, collectLocalSources, collectManifests, collectPackageFiles, computeCheckKey, sourceDigest } from "../check/index.ts";
+import type { Checker } from "../check/index.ts";
+import { checkerName, checkSpecs, chooseChecker, collectLocalSources, collectManifests, collectPackageFiles, computeCheckKey, sourceDigest } from "../check/index.ts";
 import type { CheckRecord, Store } from "../store/index.ts";
 import { display } from "./io.ts";
 import { LADING_ROOT, packageAbove, VERSION } from "./root.ts";
@@ -24,8 +25,9 @@ const installedVersion = (name: string, from: string): { readonly version: strin
 /**
  * What a check result depends on besides the spec: lading's version, the sources of its
  * public surface and checker (the compiler options are among them), and the versions of
- * ts-morph and of the TypeScript it carries, so a changed checker never reuses a stale
- * result.
+ * ts-morph and of the TypeScript it carries (the whole check, or the native check's
+ * syntax walk), so a changed checker never reuses a stale result. `checkerName` adds
+ * which compiler checked.
  */
 const checkerIdentity = (() => {
   let memo: string | undefined;
@@ -63,7 +65,7 @@ type Source = { readonly file: string; readonly text: string };
  * project checked in another place keeps its records), and the checker. It finds the
  * record; the files the record names decide whether it still holds.
  */
-const checkKeyOf = async (specs: ReadonlyArray<string>, root: string): Promise<{ readonly key: Digest; readonly sources: ReadonlyArray<Source> }> => {
+const checkKeyOf = async (specs: ReadonlyArray<string>, root: string, checker: Checker): Promise<{ readonly key: Digest; readonly sources: ReadonlyArray<Source> }> => {
   const seen = new Set<string>();
   const sources: Source[] = [];
   for (const spec of specs) {
@@ -73,7 +75,7 @@ const checkKeyOf = async (specs: ReadonlyArray<string>, root: string): Promise<{
       sources.push(s);
     }
   }
-  return { key: computeCheckKey(sources, root, checkerIdentity()), sources };
+  return { key: computeCheckKey(sources, root, `${checkerIdentity()}:checker=${checkerName(checker)}`), sources };
 };
 
 /**
@@ -114,8 +116,9 @@ const withFile = (d: Diagnostic, f: (file: string) => string): Diagnostic => (d.
  */
 export const runCheck = async (files: ReadonlyArray<string>, store: Store | undefined): Promise<ReadonlyArray<Diagnostic>> => {
   const root = path.dirname(path.resolve(files[0] ?? "."));
+  const checker = chooseChecker(files, LADING_ROOT, process.env);
   // A source that cannot be read is the checker's to report: the result is not recorded.
-  const keyed = store === undefined ? undefined : await checkKeyOf(files.map((f) => path.resolve(f)), root).catch(() => undefined);
+  const keyed = store === undefined ? undefined : await checkKeyOf(files.map((f) => path.resolve(f)), root, checker).catch(() => undefined);
   if (store !== undefined && keyed !== undefined) {
     const recorded = await store.getCheck(keyed.key);
     if (recorded !== undefined && (await stillHolds(recorded, root))) {
@@ -124,7 +127,7 @@ export const runCheck = async (files: ReadonlyArray<string>, store: Store | unde
   }
   // Checked with absolute paths: the record holds them relative to the specs, the user
   // is shown them relative to the working directory.
-  const found = await checkSpecs(files, LADING_ROOT, (abs) => abs);
+  const found = await checkSpecs(files, LADING_ROOT, (abs) => abs, checker);
   const read = keyed === undefined ? undefined : await readFilesOf(keyed.sources, found.read, root);
   // A record that cannot be written (a full or read-only disk) only means checking again.
   if (store !== undefined && keyed !== undefined && read !== undefined) {
