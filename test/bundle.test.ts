@@ -94,4 +94,35 @@ describe("bundle sink", () => {
     expect(await fs.readFile(path.join(dir, "rootfs", "etc", "greeting"), "utf8")).toBe("Hello from lading!\n");
     expect((await fs.readdir(work)).filter((n) => n.includes(".tmp-") || n.includes(".old-"))).toEqual([]);
   });
+
+  it("gives each file the mode and owner of its entry, whatever the umask and a setgid directory give new files", async () => {
+    // A file takes its mode from open(2) when the umask leaves it whole, and skips a
+    // chown that would change nothing: each is learnt from a file made there, not assumed.
+    const layout = path.join(work, "modes-layout");
+    const files = [
+      { name: "g/a", mode: 0o644, uid: 0, gid: 0 },
+      { name: "g/b", mode: 0o664, uid: 0, gid: 50 },
+      { name: "g/c", mode: 0o4755, uid: 0, gid: 50 },
+      { name: "g/d", mode: 0o644, uid: 1000, gid: 50 },
+      { name: "p/a", mode: 0o666, uid: 0, gid: 0 },
+      { name: "p/b", mode: 0o600, uid: 0, gid: 0 },
+      { name: "p/c", mode: 0o666, uid: 0, gid: 0 },
+      { name: "p/d", mode: 0o1640, uid: 0, gid: 0 },
+    ];
+    await craftOciLayout(layout, {
+      layers: [{ tar: craftTar([{ name: "g/", type: "dir", mode: 0o2775, gid: 50 }, { name: "p/", type: "dir", mode: 0o755 }, ...files.map((f) => ({ ...f, type: "file" as const, content: f.name }))]) }],
+      config: { Cmd: ["/bin/true"] },
+    });
+    const dir = path.join(work, "modes");
+    const copied = await runLading(["copy", "--store", path.join(work, "store"), `oci:${layout}`, `bundle:${dir}`], { umask: "077" });
+    expect(copied.stderr).toBe("");
+    expect(copied.code).toBe(0);
+    // Owners are set only by root; as anyone else every file is the user's.
+    const asRoot = process.getuid?.() === 0;
+    for (const f of files) {
+      const st = await fs.lstat(path.join(dir, "rootfs", f.name));
+      expect([f.name, (st.mode & 0o7777).toString(8)]).toEqual([f.name, f.mode.toString(8)]);
+      if (asRoot) expect([f.name, st.uid, st.gid]).toEqual([f.name, f.uid, f.gid]);
+    }
+  });
 });

@@ -76,10 +76,19 @@ const applyLayer = async (root: string, layer: Layer, blob: string, where: strin
   const dirTimes: Array<[string, Date]> = [];
   // Directories resolved so far; any removal or replacement may change them.
   const cache = new Map<string, string>();
+  // What a new file gets in a directory without asking for it, by the directory: the
+  // owner (lading's uid, and lading's gid or the directory's when it is setgid or the
+  // mount says grpid) and, for each mode asked of open(2), whether that mode is what it
+  // gets (the umask or the directory's default ACL may take bits away). Learnt from the
+  // first file made there (one fstat), it spares each file after it the fchown and
+  // fchmod that would set what is already set. A chown or chmod of the directory, or any
+  // removal, forgets it.
+  const born = new Map<string, { readonly uid: number; readonly gid: number; readonly modes: Map<number, boolean> }>();
   const resolve = (segments: ReadonlyArray<string>, followLast: boolean): Promise<string> =>
     resolveInRoot(root, segments.join("/"), where, { create: true, followLast, cache });
   const remove = (p: string): void => {
     cache.clear();
+    born.clear();
     fsSync.rmSync(p, { recursive: true, force: true });
   };
   // What this layer itself made: its whiteouts take away only what lower layers hold,
@@ -135,12 +144,17 @@ const applyLayer = async (root: string, layer: Layer, blob: string, where: strin
         // A directory found or just made at this resolved name, not a link: chmod
         // follows nothing here.
         fsSync.chmodSync(target, mode);
+        born.delete(target);
         dirTimes.push([target, header.mtime]);
         return;
       case "file":
       case "contiguous-file": {
         let fd = -1;
-        replacing(() => (fd = fsSync.openSync(target, "wx", 0o600)), target, () => false, remove);
+        // Permission bits alone are asked of open(2) itself; setuid, setgid and sticky
+        // bits only by fchmod, after the owner is set (a chown clears the first two) and
+        // the content written.
+        const plain = (mode & ~0o777) === 0;
+        replacing(() => (fd = fsSync.openSync(target, "wx", plain ? mode : 0o600)), target, () => false, remove);
         try {
           if (header.size !== undefined && header.size > BUFFERED_FILE) {
             await pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream("", { fd, autoClose: false }));
@@ -148,8 +162,15 @@ const applyLayer = async (root: string, layer: Layer, blob: string, where: strin
             const content = await readEntry(stream as unknown as NodeJS.ReadableStream);
             for (let off = 0; off < content.length; ) off += fsSync.writeSync(fd, content, off);
           }
-          owner((u, g) => fsSync.fchownSync(fd, u, g));
-          fsSync.fchmodSync(fd, mode);
+          const dir = path.dirname(target);
+          let got = born.get(dir);
+          if (plain && got?.modes.has(mode) !== true) {
+            const st = fsSync.fstatSync(fd);
+            if (got === undefined) born.set(dir, (got = { uid: st.uid, gid: st.gid, modes: new Map() }));
+            got.modes.set(mode, (st.mode & 0o7777) === mode);
+          }
+          if (got === undefined || got.uid !== header.uid || got.gid !== header.gid) owner((u, g) => fsSync.fchownSync(fd, u, g));
+          if (!plain || got?.modes.get(mode) !== true) fsSync.fchmodSync(fd, mode);
           fsSync.futimesSync(fd, header.mtime, header.mtime);
         } finally {
           fsSync.closeSync(fd);

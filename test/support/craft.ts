@@ -20,6 +20,8 @@ export interface CraftEntry {
   readonly target?: string | Buffer;
   readonly mode?: number;
   readonly mtime?: number;
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 const TYPEFLAG: Record<CraftType, string> = { file: "0", hardlink: "1", symlink: "2", dir: "5", fifo: "6" };
@@ -28,12 +30,12 @@ const bytes = (s: string | Buffer): Buffer => (typeof s === "string" ? Buffer.fr
 
 const octal = (n: number, width: number): string => n.toString(8).padStart(width - 1, "0");
 
-const header = (name: Buffer, typeflag: string, size: number, mode: number, mtime: number, linkname: Buffer): Buffer => {
+const header = (name: Buffer, typeflag: string, size: number, mode: number, mtime: number, linkname: Buffer, uid = 0, gid = 0): Buffer => {
   const h = Buffer.alloc(512);
   name.copy(h, 0, 0, Math.min(100, name.length));
   h.write(octal(mode, 8), 100, "ascii");
-  h.write(octal(0, 8), 108, "ascii");
-  h.write(octal(0, 8), 116, "ascii");
+  h.write(octal(uid, 8), 108, "ascii");
+  h.write(octal(gid, 8), 116, "ascii");
   h.write(octal(size, 12), 124, "ascii");
   h.write(octal(mtime, 12), 136, "ascii");
   h.write("        ", 148, "ascii");
@@ -67,7 +69,7 @@ export const craftTar = (entries: ReadonlyArray<CraftEntry>): Buffer => {
       const pax = Buffer.concat([...(name.length > 100 ? [paxRecord("path", name)] : []), ...(link.length > 100 ? [paxRecord("linkpath", link)] : [])]);
       out.push(header(Buffer.from("PaxHeader"), "x", pax.length, 0o644, 0, Buffer.alloc(0)), pad(pax));
     }
-    out.push(header(name, TYPEFLAG[e.type], content.length, e.mode ?? (e.type === "dir" ? 0o755 : 0o644), e.mtime ?? 0, link));
+    out.push(header(name, TYPEFLAG[e.type], content.length, e.mode ?? (e.type === "dir" ? 0o755 : 0o644), e.mtime ?? 0, link, e.uid, e.gid));
     if (content.length > 0) out.push(pad(content));
   }
   out.push(Buffer.alloc(1024));
