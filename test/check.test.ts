@@ -265,6 +265,27 @@ describe("the native compiler and ts-morph", () => {
     ]);
   });
 
+  it("never takes a native compiler that crashed, could not run or gave a report that does not hold together for a clean check", async () => {
+    const dir = path.join(work, "crashing");
+    await corpus(dir, { "lading.ts": 'export const n: number = "not a number";\nexport const t = Date.now();\n' });
+    const expected = await checkWith({ _tag: "ts-morph" }, dir, ["lading.ts"]);
+    expect(expected.diagnostics.map((d) => d.message).join("\n")).toContain("not assignable to type 'number'");
+    // Go exits 2 on a panic, as the compiler does on a report of errors; 0 with nothing listed; and no program at all.
+    const fakes = {
+      panics: "#!/bin/sh\necho 'panic: runtime error' >&2\nexit 2\n",
+      silent: "#!/bin/sh\nexit 0\n",
+      quiet: "#!/bin/sh\nexit 1\n",
+    };
+    for (const [name, script] of Object.entries(fakes)) {
+      const exe = path.join(work, `tsgo-${name}`);
+      await fs.writeFile(exe, script, { mode: 0o755 });
+      const found = await checkWith({ _tag: "native", exe, version: "fake", ownEntries: false }, dir, ["lading.ts"]);
+      expect(found.diagnostics, name).toEqual(expected.diagnostics);
+    }
+    const missing = await checkWith({ _tag: "native", exe: path.join(work, "no-such-tsgo"), version: "fake", ownEntries: false }, dir, ["lading.ts"]);
+    expect(missing.diagnostics).toEqual(expected.diagnostics);
+  });
+
   it("agree on a file that does not parse, whose types are checked all the same", async () => {
     const dir = path.join(work, "unparsed");
     await corpus(dir, {

@@ -114,7 +114,19 @@ export const checkNatively = async (
     // Loaded while the compiler checks: the two overlap.
     const { compiler, keep } = loadTypeScript(ladingRoot);
     const { findImpurities } = await import("./impurity.ts");
-    const report = parseReport((await printed).stdout, dir);
+    const byTsMorph = async (): Promise<CheckResult> => (await import("./check.ts")).checkSpecs(files, ladingRoot, display);
+    // A compiler that could not run, crashed (Go exits 2 on a panic, as on a report of
+    // errors), or printed a report that does not hold together is never taken for a clean
+    // check: ts-morph checks instead.
+    const result = await printed.then(
+      (p) => p,
+      () => undefined,
+    );
+    if (result === undefined || result.stderr.trim() !== "") return byTsMorph();
+    const report = parseReport(result.stdout, dir);
+    const errors = report.diagnostics.some((d) => d.category === "error");
+    const listed = new Set(report.files.map((f) => path.normalize(path.resolve(dir, f))));
+    if ((result.code === 0) === errors || files.some((f) => !listed.has(path.normalize(path.resolve(f))))) return byTsMorph();
     const sources = new Map<string, ts.SourceFile>();
     const parsed = async (file: string, text?: string): Promise<ts.SourceFile> => {
       const known = sources.get(file);
@@ -141,9 +153,7 @@ export const checkNatively = async (
     const reported = placed.flatMap((d) => (d.abs === undefined ? [] : [d.abs]));
     const witness = reported.find(users) ?? reported[0];
     // The parser's diagnostics, which the compiler API keeps to itself on the source file.
-    if (witness !== undefined && ((await parsed(witness)) as unknown as { readonly parseDiagnostics: ReadonlyArray<unknown> }).parseDiagnostics.length > 0) {
-      return (await import("./check.ts")).checkSpecs(files, ladingRoot, display);
-    }
+    if (witness !== undefined && ((await parsed(witness)) as unknown as { readonly parseDiagnostics: ReadonlyArray<unknown> }).parseDiagnostics.length > 0) return byTsMorph();
 
     // In the compiler's order, and without the repeats, as ts-morph's check reports them.
     const found = placed
