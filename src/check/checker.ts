@@ -32,7 +32,9 @@ const nativeBinary = (ladingRoot: string): { readonly exe: string; readonly vers
     const manifest: unknown = JSON.parse(fs.readFileSync(manifestPath, "utf8"));
     const version = typeof manifest === "object" && manifest !== null && "version" in manifest ? String(manifest.version) : "unknown";
     const exe = path.join(path.dirname(manifestPath), "lib", process.platform === "win32" ? "tsgo.exe" : "tsgo");
-    return fs.existsSync(exe) ? { exe, version } : undefined;
+    // One that cannot be run here (no execute bit, a noexec mount) is as good as none.
+    fs.accessSync(exe, fs.constants.X_OK);
+    return { exe, version };
   } catch {
     return undefined;
   }

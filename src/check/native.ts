@@ -24,7 +24,8 @@ interface Printed {
 
 const runCompiler = (exe: string, args: ReadonlyArray<string>, cwd: string): Promise<Printed> =>
   new Promise((resolve, reject) => {
-    const child = spawn(exe, [...args], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    // A compiler that hangs is ended (and ts-morph checks instead): a check never waits forever.
+    const child = spawn(exe, [...args], { cwd, stdio: ["ignore", "pipe", "pipe"], timeout: 120_000 });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on("data", (d: Buffer) => out.push(d));
