@@ -35,7 +35,11 @@ export interface SideView {
 export const needsHashedPlans = (d: ImageDiff): boolean =>
   d.layers.some((l) => l.before !== undefined && l.after !== undefined && l.before.key !== l.after.key);
 
-/** Sources that are not host paths: their digests are the content's own. */
+/**
+ * Sources that are most likely not host paths (their digests are the content's own),
+ * though a host path may be written so too: such a file is taken for a host file only
+ * when its digest is the stand-in of the file at that path.
+ */
 const NOT_HOST = /^(inline$|deb:|tar:|url:)/;
 
 /** The entry at `p` in a layer's entries: by halving in a plan's packed ones, else by a walk. */
@@ -52,12 +56,12 @@ const entryAt = (files: EntryList<LayerEntry>, p: string): LayerEntry | undefine
  * The host file behind the regular file at `p` of a side's tree (the topmost layer that
  * holds the path), when its digest is a stand-in.
  */
-const hostFileAt = (side: SideView, p: string): { readonly abs: string; readonly standIn: Digest } | undefined => {
+const hostFileAt = (side: SideView, p: string): { readonly abs: string; readonly standIn: Digest; readonly ambiguous: boolean } | undefined => {
   for (let i = side.view.layers.length - 1; i >= 0; i--) {
     const e = entryAt(side.view.layers[i]!.files, p) as (LayerEntry & { readonly source?: string }) | undefined;
     if (e === undefined) continue;
-    if (e.type !== "file" || e.digest === undefined || e.source === undefined || NOT_HOST.test(e.source)) return undefined;
-    return { abs: path.resolve(side.specDir, e.source), standIn: e.digest };
+    if (e.type !== "file" || e.digest === undefined || e.source === undefined || e.source === "inline") return undefined;
+    return { abs: path.resolve(side.specDir, e.source), standIn: e.digest, ambiguous: NOT_HOST.test(e.source) };
   }
   return undefined;
 };
@@ -98,7 +102,10 @@ export const diffIdentified = async (before: SideView, after: SideView, host: Ho
     const file = hostFileAt(side, p);
     if (file === undefined || real.has(file.standIn)) return;
     const st = await host.stat(file.abs);
-    if (st === undefined || hostFileIdentity(file.abs, st) !== file.standIn) {
+    const identical = st !== undefined && hostFileIdentity(file.abs, st) === file.standIn;
+    // A package's, an archive's or a download's file: its digest is its content's.
+    if (file.ambiguous && !identical) return;
+    if (st === undefined || !identical) {
       throw new DiagnosticError([error({ file: side.view.source, path: p }, `host file ${file.abs} changed while the diff was made: run it again`)]);
     }
     real.set(file.standIn, await host.hashFile(file.abs, st));
