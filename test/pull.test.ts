@@ -140,6 +140,17 @@ describe("Image.pull", () => {
     expect(same.code).toBe(0);
     const files = JSON.parse((await runLading(["diff", `oci:${helloLayout}:latest`, spec, "--format", "json", "--store", store])).stdout) as { files: Array<{ path: string; change: string }> };
     expect(files.files.map((f) => `${f.change} ${f.path}`)).toEqual(["added /app/note.txt"]);
+
+    // Two specs on that base: the base is read once for both, and only what is above it differs.
+    const variant = await project("pulled-variant", appSpec(base).replace('"built on a pulled base\\n"', '"built on a pulled base, again\\n"'));
+    const twoSpecs = await runLading(["diff", spec, variant, "--store", store, "--no-check"]);
+    expect(twoSpecs.stderr).toBe("");
+    expect(twoSpecs.stdout).toMatch(/^  ~ \/app\/note\.txt\b/m);
+    expect(twoSpecs.stdout).not.toMatch(/\/etc\/greeting/);
+    expect(twoSpecs.code).toBe(1);
+    const sameSpecs = await runLading(["diff", spec, await project("pulled-same", appSpec(base)), "--store", store, "--no-check"]);
+    expect(sameSpecs.stdout).toContain("no differences");
+    expect(sameSpecs.code).toBe(0);
   });
 
   it("needs no registry once the lock pins the base and the store has it", async () => {

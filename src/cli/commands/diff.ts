@@ -10,6 +10,7 @@ import type { SideView, ImageDiff } from "../../diff/index.ts";
 import { diffIdentified, diffImages, fromImage, fromPlan, needsHashedPlans, renderJson, renderMarkdown, renderText } from "../../diff/index.ts";
 import type { BuildPlan, Host, PlanInputs, PlannedLayers } from "../../plan/index.ts";
 import { digestCacheKeeps, memoizedHost, nodeHost } from "../../plan/index.ts";
+import type { Inspection } from "../../sink/index.ts";
 import { inspectBase, inspectImage, openImage, READABLE_TRANSPORTS } from "../../sink/index.ts";
 import { baseLayerFetcher } from "../../registry/index.ts";
 import { parseFlags, SPEC_FLAGS } from "../flags.ts";
@@ -77,8 +78,9 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
     // A checkout at a revision holds new files, and the JSON shows every key: hashed.
     const identify = format !== "json" && sides.every((s) => s._tag === "Spec");
     const host = memoizedHost(nodeHost(cache, baseLayerFetcher(store, { env: io.env })), (stat) => !digestCacheKeeps(stat));
-    // A layer both sides make alike is planned once.
-    const planSides = (hostFiles: "hashed" | "identified") => viewSides(sides as [Side, Side], store, io, values["no-check"] === true, cleanups, { host, hostFiles, planned: new Map() });
+    // A layer both sides make alike is planned once; a base both sides build on is read once.
+    const bases: BaseInspections = new Map();
+    const planSides = (hostFiles: "hashed" | "identified") => viewSides(sides as [Side, Side], store, io, values["no-check"] === true, cleanups, { host, hostFiles, planned: new Map(), bases });
     let d: ImageDiff;
     if (identify) {
       const [before, after] = await planSides("identified");
@@ -103,6 +105,9 @@ export const run = async (args: ReadonlyArray<string>, io: Io): Promise<number> 
   }
 };
 
+/** A base's inspection, by its layers: read once for every side that builds on it. */
+type BaseInspections = Map<string, Promise<Inspection>>;
+
 /**
  * The views of both sides, each with the directory its host paths are relative to. Both
  * share one host: a tree both copy is stat'ed and hashed once.
@@ -113,24 +118,31 @@ const viewSides = async (
   io: Io,
   noCheck: boolean,
   cleanups: Array<() => Promise<void>>,
-  planning: { readonly host: Host; readonly hostFiles: "hashed" | "identified"; readonly planned: PlannedLayers },
+  planning: { readonly host: Host; readonly hostFiles: "hashed" | "identified"; readonly planned: PlannedLayers; readonly bases: BaseInspections },
 ): Promise<readonly [SideView, SideView]> => {
-  // A base image's files come from its layers: fetched into the store for the diff.
+  const { bases, ...forPlan } = planning;
+  // A base image's files come from its layers: fetched into the store for the diff, and
+  // read once for both sides (and both passes), which then share its layers' lists: the
+  // layers above a shared base are compared alone.
   const specView = async (source: string, planned: { readonly plan: BuildPlan; readonly inputs: PlanInputs }): Promise<SideView> => {
     const { plan, inputs } = planned;
     if (plan.base === undefined) return { view: fromPlan(source, plan), specDir: inputs.specDir };
-    const inspection = await inspectBase(store, plan.base, io.env);
+    const base = plan.base;
+    const key = base.layers.map((l) => `${l.mediaType} ${l.digest} ${l.diffId}`).join("\n");
+    let inspecting = bases.get(key);
+    if (inspecting === undefined) bases.set(key, (inspecting = inspectBase(store, base, io.env)));
+    const inspection = await inspecting;
     if (inspection.problems.length > 0) throw new DiagnosticError(inspection.problems);
     return { view: fromPlan(source, plan, inspection.layers), specDir: inputs.specDir };
   };
   const view = async (side: Side): Promise<SideView> => {
     switch (side._tag) {
       case "Spec":
-        return specView(side.arg, await planTarget(side.arg, { noCheck, store, env: io.env, ...planning }));
+        return specView(side.arg, await planTarget(side.arg, { noCheck, store, env: io.env, ...forPlan }));
       case "GitSpec": {
         const { target, dir } = await checkoutAtRevision(side.rev, side.arg);
         cleanups.push(() => fs.promises.rm(dir, { recursive: true, force: true }));
-        return specView(`git:${side.rev}:${side.arg}`, await planTarget(target, { noCheck, store, env: io.env, ...planning }));
+        return specView(`git:${side.rev}:${side.arg}`, await planTarget(target, { noCheck, store, env: io.env, ...forPlan }));
       }
       case "Image": {
         const image = await openImage(side.transport, io.env);
