@@ -328,6 +328,16 @@ describe("the native compiler and ts-morph", () => {
     expect(r.stderr).toContain("cached.ts:3:14: Type 'number' is not assignable to type 'string'.");
     expect(r.stderr).toContain("cached.ts:3:28: impure: Date.now reads the clock");
     for (const n of names) expect((await fs.stat(path.join(cacheDir, n))).size).toBeGreaterThan(1_000_000);
+    // A cache of the right length with one byte changed, which V8 would not tell: not used, written anew.
+    const written = await fs.readFile(path.join(cacheDir, names[0]!));
+    const damaged = Buffer.from(written);
+    damaged[damaged.length >> 1]! ^= 0xff;
+    for (const n of names) await fs.writeFile(path.join(cacheDir, n), damaged);
+    const again = await runLading(["check", spec, "--store", path.join(work, "cached-3")], { cwd: work });
+    expect(again.stderr).toContain("cached.ts:3:14: Type 'number' is not assignable to type 'string'.");
+    // This Node's cache (others may lie beside it) is written anew.
+    const now = await Promise.all(names.map((n) => fs.readFile(path.join(cacheDir, n))));
+    expect(now.some((b) => !b.equals(damaged))).toBe(true);
   });
 
   it("keep records of their own in the store", async () => {

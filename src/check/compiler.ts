@@ -5,7 +5,7 @@
  * compiler and of Node.js; a cache V8 refuses, or none that can be written, only means
  * compiling as usual.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import Module, { createRequire } from "node:module";
 import * as path from "node:path";
@@ -49,9 +49,14 @@ export const loadTypeScript = (ladingRoot: string): LoadedCompiler => {
   const key = createHash("sha256").update(`${file}\0${st.size}\0${st.mtimeMs}\0${process.version}\0${process.arch}`).digest("hex").slice(0, 16);
   const cacheDir = path.join(ladingRoot, "node_modules", ".cache", "lading-typescript");
   const cacheFile = path.join(cacheDir, `${key}.bin`);
+  // The file is the sha256 of the code, then the code: V8 checks what code it is given
+  // against the source and its own version, not every byte of it, so a damaged file is
+  // told here and not given to it.
   const cached = ((): Buffer | undefined => {
     try {
-      return fs.readFileSync(cacheFile);
+      const bytes = fs.readFileSync(cacheFile);
+      const data = bytes.subarray(32);
+      return bytes.length > 32 && createHash("sha256").update(data).digest().equals(bytes.subarray(0, 32)) ? data : undefined;
     } catch {
       return undefined;
     }
@@ -73,9 +78,15 @@ export const loadTypeScript = (ladingRoot: string): LoadedCompiler => {
     try {
       fs.mkdirSync(cacheDir, { recursive: true });
       // Made whole beside its place and renamed into it: a reader never sees half a cache.
-      const tmp = `${cacheFile}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, script.createCachedData());
-      fs.renameSync(tmp, cacheFile);
+      const tmp = `${cacheFile}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`;
+      const data = script.createCachedData();
+      try {
+        fs.writeFileSync(tmp, Buffer.concat([createHash("sha256").update(data).digest(), data]));
+        fs.renameSync(tmp, cacheFile);
+      } catch (e) {
+        fs.rmSync(tmp, { force: true });
+        throw e;
+      }
     } catch {
       // A read-only install: compiled each time, as without the cache.
     }
