@@ -7,13 +7,12 @@
  * relative symlink or a hard link leading out of it, and devices or fifos.
  */
 import { Readable } from "node:stream";
-import * as zlib from "node:zlib";
 import * as t from "io-ts";
 import * as tar from "tar-stream";
 import xzDecompress from "xz-decompress";
 import type { Digest, ImagePath } from "../core/index.ts";
-import { createZstdDecoder, digestOf, isZstdStart } from "../core/index.ts";
-import { DigestC, whiteoutComponent } from "../oci/index.ts";
+import { digestOf } from "../core/index.ts";
+import { compressionOfHead, decompression, DigestC, whiteoutComponent } from "../oci/index.ts";
 import type { EntryWithout } from "../plan/index.ts";
 
 const { XzReadableStream } = xzDecompress as unknown as { XzReadableStream: new (s: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array> };
@@ -138,8 +137,7 @@ export const readTar = async (
   await done;
 };
 
-/** The first bytes of each compression lading reads, or refuses by name. */
-const GZIP = [0x1f, 0x8b];
+/** The first bytes of the compressions lading reads here besides a layer's, or refuses by name. */
 const XZ = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 const REFUSED: ReadonlyArray<readonly [string, ReadonlyArray<number>]> = [["bzip2", [0x42, 0x5a, 0x68]]];
 
@@ -152,8 +150,8 @@ const startsWith = (head: Uint8Array, magic: ReadonlyArray<number>): boolean => 
  * @category destructors
  */
 export const decompressedTar = (source: Readable, head: Uint8Array): Readable => {
-  if (startsWith(head, GZIP)) return source.pipe(zlib.createGunzip());
-  if (isZstdStart(head)) return source.pipe(createZstdDecoder());
+  const [decompress] = decompression(compressionOfHead(head));
+  if (decompress !== undefined) return source.pipe(decompress);
   if (startsWith(head, XZ)) return Readable.fromWeb(new XzReadableStream(Readable.toWeb(source) as ReadableStream<Uint8Array>) as import("node:stream/web").ReadableStream);
   const refused = REFUSED.find(([, magic]) => startsWith(head, magic));
   if (refused !== undefined) throw new TarError(`is compressed with ${refused[0]}: lading reads plain, gzip, xz and zstd tar archives`);

@@ -1,7 +1,7 @@
 /**
  * build: a BuildPlan to blobs in the store. Each layer is streamed as tar, hashed
- * (diff_id), compressed (gzip, or zstd when asked), hashed again (digest) and written to a temp file that is renamed
- * into the store: never the whole layer in memory. A layer whose cache key the store
+ * (diff_id), compressed (gzip, or zstd when asked), hashed again (digest) and written
+ * to a temp file that is renamed into the store: never the whole layer in memory. A layer whose cache key the store
  * already holds is not rebuilt, and its content is not read.
  */
 import { createWriteStream } from "node:fs";
@@ -22,8 +22,8 @@ import { createDeterministicZstd, zstdCompressionId } from "./zstd.ts";
 
 /**
  * How built layers are compressed: gzip (the default, read by every tool) or zstd
- * (smaller and several times faster to build and to unpack; podman, containerd and
- * recent Docker engines read it).
+ * (a cheaper compressor, so faster builds; podman, containerd and recent Docker engines
+ * read it).
  *
  * @category model
  */

@@ -18,6 +18,7 @@ import * as path from "node:path";
 import { availableParallelism } from "node:os";
 import { Transform, type TransformCallback } from "node:stream";
 import { Worker } from "node:worker_threads";
+import { ZSTD_WASM_MODULE } from "../core/index.ts";
 
 /**
  * The zstd level of zstd layers: zstd's default.
@@ -29,7 +30,9 @@ export const ZSTD_LEVEL = 3;
 const FRAME = 1 << 20;
 
 const require = createRequire(import.meta.url);
-const MODULE = "@bokuweb/zstd-wasm";
+const MODULE = ZSTD_WASM_MODULE;
+
+let id: string | undefined;
 
 /**
  * Identifies the compressor, for cache keys.
@@ -38,14 +41,13 @@ const MODULE = "@bokuweb/zstd-wasm";
  */
 export const zstdCompressionId = (): string => {
   // The package exports its entry point alone; its package.json is two folders above.
-  const { version } = JSON.parse(readFileSync(path.join(path.dirname(require.resolve(MODULE)), "..", "..", "package.json"), "utf8")) as { version: string };
-  return `zstd-${ZSTD_LEVEL}/frame-${FRAME}/zstd-wasm-${version}`;
+  id ??= `zstd-${ZSTD_LEVEL}/frame-${FRAME}/zstd-wasm-${(JSON.parse(readFileSync(path.join(path.dirname(require.resolve(MODULE)), "..", "..", "package.json"), "utf8")) as { version: string }).version}`;
+  return id;
 };
 
 /**
- * What a worker runs: it loads the WebAssembly compressor from the package itself (not
- * from a bundle, which would not find the module's .wasm file) and compresses each piece
- * it is sent into one frame.
+ * What a worker runs: it loads the WebAssembly compressor from its package (see
+ * {@link ZSTD_WASM_MODULE}) and compresses each piece it is sent into one frame.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");

@@ -8,6 +8,7 @@ import type { ParseArgsConfig } from "node:util";
 import { parseArgs } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
+import type { LayerCompression } from "../build/index.ts";
 import { UsageError } from "./usage.ts";
 
 /**
@@ -44,7 +45,7 @@ export const COMPRESSION_FLAG = { compression: t.string } as const;
  *
  * @category destructors
  */
-export const layerCompressionFlag = (value: string | undefined, help: string): "gzip" | "zstd" => {
+export const layerCompressionFlag = (value: string | undefined, help: string): LayerCompression => {
   if (value === undefined || value === "gzip" || value === "zstd") return value ?? "gzip";
   throw new UsageError(`--compression ${value}: expected gzip or zstd\n\n${help}`);
 };

@@ -27,11 +27,12 @@ import { Duplex } from "node:stream";
 import { Decompress } from "fzstd";
 
 /**
- * The first four bytes of every zstd frame.
+ * The package of libzstd compiled to WebAssembly, which decodes here and compresses in
+ * the build's workers: loaded from the package, not bundled, where it finds its .wasm file.
  *
  * @category model
  */
-export const ZSTD_MAGIC: Readonly<Uint8Array> = Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd);
+export const ZSTD_WASM_MODULE = "@bokuweb/zstd-wasm";
 
 /**
  * Whether `head` starts a zstd stream: a zstd frame, or a skippable frame (as pzstd and
@@ -109,7 +110,7 @@ let wasm: Promise<ZstdWasm> | undefined;
  */
 export const zstdWasm = (): Promise<ZstdWasm> =>
   (wasm ??= (async () => {
-    const m = createRequire(import.meta.url)("@bokuweb/zstd-wasm") as ZstdWasm;
+    const m = createRequire(import.meta.url)(ZSTD_WASM_MODULE) as ZstdWasm;
     await m.init();
     return m;
   })());

@@ -4,8 +4,17 @@
  */
 import type { Duplex } from "node:stream";
 import * as zlib from "node:zlib";
-import { createZstdDecoder } from "../core/index.ts";
+import { createZstdDecoder, isZstdStart } from "../core/index.ts";
 import type { Compression } from "./MediaType.ts";
+
+/**
+ * How bytes that start with `head` are compressed, by their magic numbers: gzip, zstd (a
+ * zstd or skippable frame), or none. For what names no media type: a docker archive's
+ * layers, a host archive.
+ *
+ * @category destructors
+ */
+export const compressionOfHead = (head: Uint8Array): Compression => (head[0] === 0x1f && head[1] === 0x8b ? "gzip" : isZstdStart(head) ? "zstd" : "none");
 
 /**
  * The stages that decompress a blob compressed as `compression`: none for a plain tar.

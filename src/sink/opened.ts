@@ -6,9 +6,9 @@ import * as fs from "node:fs/promises";
 import * as E from "fp-ts/lib/Either.js";
 import type * as t from "io-ts";
 import type { Digest } from "../core/index.ts";
-import { DiagnosticError, digestOf, failAt, isZstdStart } from "../core/index.ts";
+import { DiagnosticError, digestOf, failAt } from "../core/index.ts";
 import type { Compression, ImageConfig, Layer, Manifest } from "../oci/index.ts";
-import { decodeJson, fileLayer } from "../oci/index.ts";
+import { compressionOfHead, decodeJson, fileLayer } from "../oci/index.ts";
 
 /** A blob's bytes, checked against its size and digest; `where` names the image. */
 export const readVerified = async (file: string, digest: Digest, size: number | undefined, where: string): Promise<Buffer> => {
@@ -36,7 +36,7 @@ export const sniffCompression = async (file: string): Promise<Compression> => {
     const b = Buffer.alloc(4);
     const { bytesRead } = await h.read(b, 0, 4, 0);
     const head = b.subarray(0, bytesRead);
-    return head[0] === 0x1f && head[1] === 0x8b ? "gzip" : isZstdStart(head) ? "zstd" : "none";
+    return compressionOfHead(head);
   } finally {
     await h.close();
   }

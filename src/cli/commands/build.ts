@@ -51,8 +51,8 @@ a registry output on the same registry mounts them instead.
   --frozen      for CI: resolve pulled images only through lading.lock, never by tag;
                 fails if the lock file is missing or does not pin a pulled reference
   --compression how the layers lading builds are compressed: gzip (the default, read by
-                every tool) or zstd (several times faster to build and to unpack, and
-                smaller; podman, containerd and recent Docker engines read it). A base's
+                every tool) or zstd (a cheaper compressor: a build in about 0.7 of the
+                time; podman, containerd and recent Docker engines read it). A base's
                 layers are kept as they are. The digest depends on it: the same spec and
                 compression give the same digest on any machine.
   --no-check    skip the type check
