@@ -8,7 +8,8 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BuildPlan } from "../src/plan/index.ts";
 import { run, runLading } from "./support/cli.ts";
-import { craftOciLayout, craftTar } from "./support/craft.ts";
+import type { CraftEntry } from "./support/craft.ts";
+import { craftOciLayout, craftTar, snapshotTree } from "./support/craft.ts";
 import { decodedPlan } from "./support/plan.ts";
 import { expectedTree, walkRootfs } from "./support/rootfs.ts";
 import { requireTool } from "./support/tools.ts";
@@ -124,5 +125,68 @@ describe("bundle sink", () => {
       expect([f.name, (st.mode & 0o7777).toString(8)]).toEqual([f.name, f.mode.toString(8)]);
       if (asRoot) expect([f.name, st.uid, st.gid]).toEqual([f.name, f.uid, f.gid]);
     }
+  });
+  it("writes many small files on worker threads into the tree one thread writes, links, duplicates and whiteouts included", async () => {
+    // 3,000 files in 30 directories is past the point where workers take over; the
+    // entries that remove, replace or link in between make the main thread wait for them.
+    const layer0: CraftEntry[] = [{ name: "keep/", type: "dir", mode: 0o755 }];
+    for (let d = 0; d < 30; d++) {
+      layer0.push({ name: `d${d}/`, type: "dir", mode: d % 3 === 0 ? 0o2775 : 0o755, gid: d % 3 === 0 ? 50 : 0, mtime: 7 });
+      for (let f = 0; f < 100; f++) {
+        const mode = [0o644, 0o600, 0o4755, 0o664][f % 4]!;
+        layer0.push({ name: `d${d}/f${f}`, type: "file", content: `${d}/${f} `.repeat(f % 7), mode, uid: f % 5 === 0 ? 1000 : 0, gid: f % 2, mtime: 100 + f });
+      }
+      if (d === 10) layer0.push({ name: "d3/f1", type: "file", content: "again, later", mode: 0o640 });
+      if (d === 12) layer0.push({ name: "hard", type: "hardlink", target: "d12/f99" });
+      if (d === 14) layer0.push({ name: "d13", type: "symlink", target: "keep" }, { name: "d13/through", type: "file", content: "through a link" });
+      if (d === 16) layer0.push({ name: "d15/", type: "dir", mode: 0o700 });
+      if (d === 18) layer0.push({ name: "d17/f5/", type: "dir", mode: 0o755 });
+    }
+    const layer1: CraftEntry[] = [{ name: "d0/.wh.f1", type: "file" }, { name: "d1/.wh..wh..opq", type: "file" }, { name: "d1/new", type: "file", content: "new" }];
+    for (let f = 0; f < 50; f++) layer1.push({ name: `fresh/sub/g${f}`, type: "file", content: `g${f}` }, { name: `d2/h${f}`, type: "file", content: `h${f}` });
+    layer1.push({ name: ".wh.d4", type: "file" }, { name: "d5/f7", type: "symlink", target: "/d6/f7" });
+    const layout = path.join(work, "workers-layout");
+    await craftOciLayout(layout, { layers: [{ tar: craftTar(layer0), gzip: true }, { tar: craftTar(layer1) }], config: { Cmd: ["/bin/true"] } });
+    const tree = async (threshold: string): Promise<ReadonlyArray<string>> => {
+      const dir = path.join(work, `workers-${threshold}`);
+      const copied = await runLading(["copy", "--store", path.join(work, "store"), `oci:${layout}`, `bundle:${dir}`], { env: { LADING_BUNDLE_WORKERS_AFTER: threshold } });
+      expect(copied.stderr).toBe("");
+      expect(copied.code).toBe(0);
+      // Directories the upper layer changes without an entry of their own, and those made
+      // on the way, get the time they were changed or made.
+      return (await snapshotTree(path.join(dir, "rootfs"))).map((l) => (/^\.\/(d0|d1|d2|d5|fresh|fresh\/sub) d /.test(l) ? l.replace(/ \S+ (\d+)$/, " $1") : l));
+    };
+    const one = await tree("1000000");
+    const workers = await tree("0");
+    const usual = await tree("2000");
+    expect(workers).toEqual(one);
+    expect(usual).toEqual(one);
+    const find = (p: string): string | undefined => one.find((l) => l.startsWith(`${p} `));
+    expect(find("./d3/f1")).toMatch(/ f:[0-9a-f]+ 640 /);
+    expect(find("./d0/f1")).toBeUndefined();
+    expect(find("./d1/f0")).toBeUndefined();
+    expect(find("./d4")).toBeUndefined();
+    expect(find("./keep/through")).toContain(Buffer.from("through a link").toString("hex"));
+    expect(find("./hard")).toMatch(/ 2$/);
+    expect(find("./d17/f5")).toMatch(/^\.\/d17\/f5 d /);
+    // 3,000 files, less d1's (opaque), d4's (whiteout) and d13's (replaced by a link), less
+    // d0/f1, d17/f5 and d5/f7; plus d1/new, keep/through, hard and the upper layer's 100.
+    expect(one.filter((l) => / f:/.test(l)).length).toBe(3000 - 300 - 3 + 3 + 100);
+  });
+
+  it("names the file a worker thread could not write, and leaves nothing beside the bundle", async () => {
+    const entries: CraftEntry[] = [{ name: "d/", type: "dir" }];
+    for (let f = 0; f < 50; f++) entries.push({ name: `d/f${f}`, type: "file", content: "x" });
+    // Made by the worker as a file, then needed as a directory by the next entry.
+    entries.push({ name: "d/f3/inside", type: "file", content: "y" });
+    const layout = path.join(work, "worker-failure-layout");
+    await craftOciLayout(layout, { layers: [{ tar: craftTar(entries) }], config: { Cmd: ["/bin/true"] } });
+    const parent = path.join(work, "worker-failure");
+    await fs.mkdir(parent);
+    const copied = await runLading(["copy", "--store", path.join(work, "store"), `oci:${layout}`, `bundle:${path.join(parent, "b")}`], { env: { LADING_BUNDLE_WORKERS_AFTER: "0" } });
+    expect(copied.code).toBe(1);
+    expect(copied.stderr).toContain("d/f3");
+    expect(copied.stderr).not.toContain("internal error");
+    expect(await fs.readdir(parent)).toEqual([]);
   });
 });

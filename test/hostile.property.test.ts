@@ -158,10 +158,26 @@ describe("hostile layers through every reader and sink", () => {
             { _tag: "DockerArchive", file: path.join(dir, "docker.tar"), ref: undefined },
             { _tag: "Bundle", dir: path.join(dir, "bundle") },
           ];
+          let bundled: { serial: "ok" | "refused"; workers: "ok" | "refused" } | undefined;
           const imported = await attempt("copy", async () => {
             const built = await importImage(store, source, undefined, { env: {} });
             for (const to of targets) await attempt(`write ${to._tag}`, () => writeImage(store, built, to, { defaultName: "property" }));
+            // The bundle again with worker threads writing its small files from the first:
+            // the same outcome and the same tree as the one thread wrote.
+            process.env["LADING_BUNDLE_WORKERS_AFTER"] = "0";
+            try {
+              const workers = await attempt("write Bundle with workers", () => writeImage(store, built, { _tag: "Bundle", dir: path.join(dir, "bundle-workers") }, { defaultName: "property" }));
+              bundled = { serial: await fs.lstat(path.join(dir, "bundle")).then(() => "ok" as const, () => "refused" as const), workers };
+            } finally {
+              delete process.env["LADING_BUNDLE_WORKERS_AFTER"];
+            }
           });
+          if (bundled !== undefined) {
+            expect(bundled.workers).toBe(bundled.serial);
+            // Directories made on the way, not named by an entry, get the time they were made.
+            const tree = async (d: string): Promise<ReadonlyArray<string>> => (await snapshotTree(path.join(dir, d, "rootfs"))).map((l) => l.replace(/^(\S+ d \S+ \S+) \S+/, "$1"));
+            if (bundled.serial === "ok") expect(await tree("bundle-workers")).toEqual(await tree("bundle"));
+          }
           if (imported === "ok") {
             await attempt("read the docker archive back", async () => {
               const back = await openImage({ _tag: "DockerArchive", file: path.join(dir, "docker.tar"), ref: undefined });

@@ -25,6 +25,8 @@ export interface ResolveOptions {
   readonly create: boolean;
   readonly followLast: boolean;
   readonly cache?: Map<string, string>;
+  /** Told of each directory made on the way (its host path). */
+  readonly created?: Set<string>;
 }
 
 const fail = (where: string, rel: string, message: string): never => {
@@ -75,6 +77,7 @@ export const resolveInRoot = async (root: string, rel: string, where: string, op
       if (isLast) return host;
       if (!opts.create) return fail(where, rel, `${path.posix.join(...real, name)} does not exist in the image`);
       await fs.mkdir(host, { mode: 0o755 });
+      opts.created?.add(host);
       real.push(name);
     } else if (st.isSymbolicLink() && (!isLast || opts.followLast || original !== last)) {
       if (++links > MAX_LINKS) return fail(where, rel, "goes through too many symlinks");

@@ -23,6 +23,7 @@ import { ensureAll, layerCompression } from "./blobs.ts";
 import type { Endpoint } from "./Endpoint.ts";
 import { parseAccountTable } from "../plan/index.ts";
 import { applyRuntimeSettings, runtimeSettingsOf } from "./runtime.ts";
+import { FileWriteError, FileWriters } from "./FileWriters.ts";
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -50,10 +51,10 @@ const readEntry = (stream: NodeJS.ReadableStream): Promise<Buffer> =>
 
 /**
  * Makes a new name with `make`, which fails with EEXIST when something is there. What is
- * there is kept when `keep` says so, else removed and `make` tried again. Never a stat
- * first: most names are new.
+ * there is kept when `keep` says so, else removed (once no worker writes, see {@link
+ * Writing}) and `make` tried again. Never a stat first: most names are new.
  */
-const replacing = (make: () => void, target: string, keep: (st: fsSync.Stats) => boolean, remove: (p: string) => void): void => {
+const replacing = async (make: () => void, target: string, keep: (st: fsSync.Stats) => boolean, remove: (p: string) => Promise<void>): Promise<void> => {
   try {
     make();
     return;
@@ -61,9 +62,43 @@ const replacing = (make: () => void, target: string, keep: (st: fsSync.Stats) =>
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
   }
   if (keep(fsSync.lstatSync(target))) return;
-  remove(target);
+  await remove(target);
   make();
 };
+
+/**
+ * Small files a bundle writes itself before it starts worker threads to write the rest (a
+ * few files are not worth a thread): 2,000, or LADING_BUNDLE_WORKERS_AFTER (0 for workers
+ * from the first file, as the tests do to check both ways give the same tree).
+ */
+const workersAfter = (): number => {
+  const v = Number(process.env["LADING_BUNDLE_WORKERS_AFTER"] ?? "2000");
+  return Number.isInteger(v) && v >= 0 ? v : 2000;
+};
+
+/** The worker threads that write a bundle's small files, once it has had enough of them. */
+class Writing {
+  private writers: FileWriters | undefined;
+  private seen = 0;
+  private readonly after = workersAfter();
+
+  /** The writers, when this small file should go to them. */
+  take(): FileWriters | undefined {
+    if (this.writers === undefined && this.seen++ >= this.after) this.writers = new FileWriters();
+    return this.writers;
+  }
+
+  /** Everything given to the workers made: before anything is removed, replaced or linked. */
+  async barrier(): Promise<void> {
+    if (this.writers?.pending === true) await this.writers.barrier();
+  }
+
+  /** The workers stopped: nothing more is written once this returns. */
+  async close(): Promise<void> {
+    await this.writers?.close();
+    this.writers = undefined;
+  }
+}
 
 /**
  * Applies one layer to `root`, whiteouts included, checking that its tar is the one its
@@ -72,7 +107,7 @@ const replacing = (make: () => void, target: string, keep: (st: fsSync.Stats) =>
  * links of this layer and those below, the root stays a directory, and nothing deferred
  * (a directory's mtime) follows a link made after it.
  */
-const applyLayer = async (root: string, layer: Layer, blob: string, where: string): Promise<void> => {
+const applyLayer = async (root: string, layer: Layer, blob: string, where: string, writing: Writing, emptyRoot: boolean): Promise<void> => {
   const dirTimes: Array<[string, Date]> = [];
   // Directories resolved so far; any removal or replacement may change them.
   const cache = new Map<string, string>();
@@ -84,18 +119,29 @@ const applyLayer = async (root: string, layer: Layer, blob: string, where: strin
   // fchmod that would set what is already set. A chown or chmod of the directory, or any
   // removal, forgets it.
   const born = new Map<string, { readonly uid: number; readonly gid: number; readonly modes: Map<number, boolean> }>();
+  // Directories this layer made, empty but for this layer's entries: a new name there is
+  // new (unless this layer names it twice, see `written`), so worker threads may make
+  // small files in them while this thread goes on. Everything that removes, replaces or
+  // links first waits for the workers (`writing.barrier()`): a worker never writes
+  // through a directory that an entry after its file has changed.
+  const fresh = new Set<string>(emptyRoot ? [root] : []);
   const resolve = (segments: ReadonlyArray<string>, followLast: boolean): Promise<string> =>
-    resolveInRoot(root, segments.join("/"), where, { create: true, followLast, cache });
-  const remove = (p: string): void => {
+    resolveInRoot(root, segments.join("/"), where, { create: true, followLast, cache, created: fresh });
+  const removeNow = (p: string): void => {
     cache.clear();
     born.clear();
+    fresh.clear();
     fsSync.rmSync(p, { recursive: true, force: true });
+  };
+  const remove = async (p: string): Promise<void> => {
+    await writing.barrier();
+    removeNow(p);
   };
   // What this layer itself made: its whiteouts take away only what lower layers hold,
   // whatever the order of its entries (`.wh..wh..opq` sorts after `.bashrc`).
   const written = new Set<string>();
   const removeLower = (p: string): void => {
-    if (!written.has(p)) return remove(p);
+    if (!written.has(p)) return removeNow(p);
     if (!fsSync.lstatSync(p).isDirectory()) return;
     for (const child of fsSync.readdirSync(p)) removeLower(path.join(p, child));
   };
@@ -111,13 +157,15 @@ const applyLayer = async (root: string, layer: Layer, blob: string, where: strin
         if (header.type !== "directory") fail(where, `layer ${layer.digest}: the entry for the root is a ${header.type}: the root of an image is always a directory`);
         return;
       case "Opaque": {
+        await writing.barrier();
         const dir = await resolve(name.dir, true);
         for (const child of await fs.readdir(dir)) removeLower(path.join(dir, child));
         return;
       }
       case "Whiteout": {
+        await writing.barrier();
         const gone = path.join(await resolve(name.dir, true), name.name);
-        if (!written.has(gone)) remove(gone);
+        if (!written.has(gone)) removeNow(gone);
         return;
       }
       case "Path":
@@ -128,7 +176,11 @@ const applyLayer = async (root: string, layer: Layer, blob: string, where: strin
       }
     }
     const target = await resolve(name.segments, false);
-    written.add(target);
+    // A name this layer gave before may still be in a worker's hands; what replaces it is
+    // made here, after the workers.
+    const again = written.has(target);
+    if (again) await writing.barrier();
+    else written.add(target);
     const mode = header.mode & 0o7777;
     const owner = (f: (uid: number, gid: number) => void): void => {
       if (isRoot) f(header.uid, header.gid);
@@ -139,8 +191,14 @@ const applyLayer = async (root: string, layer: Layer, blob: string, where: strin
     switch (header.type) {
       case "directory":
         // An existing directory is kept, with what lower layers put in it.
-        replacing(() => fsSync.mkdirSync(target, { mode: 0o700 }), target, (st) => st.isDirectory(), remove);
+        await replacing(() => {
+          fsSync.mkdirSync(target, { mode: 0o700 });
+          fresh.add(target);
+        }, target, (st) => st.isDirectory(), remove);
         owner((u, g) => fsSync.lchownSync(target, u, g));
+        // Without root, a directory its owner cannot write to would fail a worker's file
+        // that comes before it in the layer.
+        if (!isRoot && (mode & 0o200) === 0) await writing.barrier();
         // A directory found or just made at this resolved name, not a link: chmod
         // follows nothing here.
         fsSync.chmodSync(target, mode);
@@ -149,12 +207,20 @@ const applyLayer = async (root: string, layer: Layer, blob: string, where: strin
         return;
       case "file":
       case "contiguous-file": {
+        const small = header.size !== undefined && header.size <= BUFFERED_FILE;
+        const writers = small && !again && fresh.has(path.dirname(target)) ? writing.take() : undefined;
+        if (writers !== undefined) {
+          const content = await readEntry(stream as unknown as NodeJS.ReadableStream);
+          const mtime = header.mtime.getTime() / 1000;
+          await writers.write({ target, content, mode, uid: header.uid, gid: header.gid, mtime });
+          return;
+        }
         let fd = -1;
         // Permission bits alone are asked of open(2) itself; setuid, setgid and sticky
         // bits only by fchmod, after the owner is set (a chown clears the first two) and
         // the content written.
         const plain = (mode & ~0o777) === 0;
-        replacing(() => (fd = fsSync.openSync(target, "wx", plain ? mode : 0o600)), target, () => false, remove);
+        await replacing(() => (fd = fsSync.openSync(target, "wx", plain ? mode : 0o600)), target, () => false, remove);
         try {
           if (header.size !== undefined && header.size > BUFFERED_FILE) {
             await pipeline(stream as unknown as NodeJS.ReadableStream, createWriteStream("", { fd, autoClose: false }));
@@ -178,15 +244,17 @@ const applyLayer = async (root: string, layer: Layer, blob: string, where: strin
         return;
       }
       case "symlink":
-        replacing(() => fsSync.symlinkSync(header.linkname ?? "", target), target, () => false, remove);
+        await replacing(() => fsSync.symlinkSync(header.linkname ?? "", target), target, () => false, remove);
         owner((u, g) => fsSync.lchownSync(target, u, g));
         fsSync.lutimesSync(target, header.mtime, header.mtime);
         return;
       case "link": {
         // link(2) does not follow a link it is given: the new name shares the inode
         // found inside the root, never one outside.
+        // What it links to may be a worker's file not made yet.
+        await writing.barrier();
         const existing = await resolve((header.linkname ?? "").split("/"), false);
-        replacing(() => fsSync.linkSync(existing, target), target, () => false, remove);
+        await replacing(() => fsSync.linkSync(existing, target), target, () => false, remove);
         return;
       }
       default:
@@ -201,10 +269,13 @@ const applyLayer = async (root: string, layer: Layer, blob: string, where: strin
     ...decompression(layerCompression(layer.mediaType, `layer ${layer.digest}`), 1 << 18),
     tarred.stream,
     ex as unknown as NodeJS.WritableStream,
-  ]).catch((e: unknown) => {
-    if (e instanceof DiagnosticError) throw e;
-    return fail(where, `layer ${layer.digest} cannot be unpacked: ${(e as Error).message}`);
-  });
+  ])
+    .then(() => writing.barrier())
+    .catch((e: unknown) => {
+      if (e instanceof DiagnosticError) throw e;
+      if (e instanceof FileWriteError) return fail(where, `layer ${layer.digest}: cannot write ${path.relative(root, e.target)}: ${e.message}`);
+      return fail(where, `layer ${layer.digest} cannot be unpacked: ${(e as Error).message}`);
+    });
   if (tarred.digest() !== layer.diffId) fail(where, `layer ${layer.digest} does not unpack to its diff_id ${layer.diffId}: refused`);
   // Writing children touched the directories' mtimes: set them last, on what is still a
   // directory (a later entry may have replaced one with a link) and never through a link.
@@ -344,9 +415,11 @@ export const writeBundle = async (store: Store, image: Image, dir: string, hostn
   await ensureReplaceable(dest, where);
   await fs.mkdir(path.dirname(dest), { recursive: true });
   const tmp = tempNameFor(dest);
+  const writing = new Writing();
   try {
     await fs.mkdir(path.join(tmp, "rootfs"), { recursive: true, mode: 0o755 });
-    for (const layer of image.layers) await applyLayer(path.join(tmp, "rootfs"), layer, store.blobPath(layer.digest), where);
+    for (const [i, layer] of image.layers.entries()) await applyLayer(path.join(tmp, "rootfs"), layer, store.blobPath(layer.digest), where, writing, i === 0);
+    await writing.close();
     const user = await resolveUser(path.join(tmp, "rootfs"), config.config?.User, where);
     // The root directory too is the image's, not the host's: mode 0755, time `created`.
     const created = new Date(config.created ?? 0);
@@ -364,6 +437,8 @@ export const writeBundle = async (store: Store, image: Image, dir: string, hostn
     await fs.rename(tmp, dest);
     if (hadOld) await removeAll(old);
   } catch (e) {
+    // No worker may write into what is removed.
+    await writing.close();
     await removeAll(tmp);
     throw e;
   }
