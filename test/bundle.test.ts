@@ -141,6 +141,15 @@ describe("bundle sink", () => {
       if (d === 14) layer0.push({ name: "d13", type: "symlink", target: "keep" }, { name: "d13/through", type: "file", content: "through a link" });
       if (d === 16) layer0.push({ name: "d15/", type: "dir", mode: 0o700 });
       if (d === 18) layer0.push({ name: "d17/f5/", type: "dir", mode: 0o755 });
+      // A directory made on the way to an entry, then replaced by a file.
+      if (d === 20) layer0.push({ name: "made/on/the/way", type: "file", content: "w" }, { name: "made/on", type: "file", content: "on" });
+      // A directory's entry after some of its files, making it setgid: the files after it
+      // take its group unless they ask for another.
+      if (d === 22) {
+        for (let f = 0; f < 3; f++) layer0.push({ name: `late/a${f}`, type: "file", content: "a", gid: 0 });
+        layer0.push({ name: "late/", type: "dir", mode: 0o2775, gid: 50, mtime: 9 });
+        for (let f = 0; f < 3; f++) layer0.push({ name: `late/b${f}`, type: "file", content: "b", gid: f === 0 ? 50 : 0 });
+      }
     }
     const layer1: CraftEntry[] = [{ name: "d0/.wh.f1", type: "file" }, { name: "d1/.wh..wh..opq", type: "file" }, { name: "d1/new", type: "file", content: "new" }];
     for (let f = 0; f < 50; f++) layer1.push({ name: `fresh/sub/g${f}`, type: "file", content: `g${f}` }, { name: `d2/h${f}`, type: "file", content: `h${f}` });
@@ -154,7 +163,7 @@ describe("bundle sink", () => {
       expect(copied.code).toBe(0);
       // Directories the upper layer changes without an entry of their own, and those made
       // on the way, get the time they were changed or made.
-      return (await snapshotTree(path.join(dir, "rootfs"))).map((l) => (/^\.\/(d0|d1|d2|d5|fresh|fresh\/sub) d /.test(l) ? l.replace(/ \S+ (\d+)$/, " $1") : l));
+      return (await snapshotTree(path.join(dir, "rootfs"))).map((l) => (/^\.\/(d0|d1|d2|d5|made|fresh|fresh\/sub) d /.test(l) ? l.replace(/ \S+ (\d+)$/, " $1") : l));
     };
     const one = await tree("1000000");
     const workers = await tree("0");
@@ -169,9 +178,11 @@ describe("bundle sink", () => {
     expect(find("./keep/through")).toContain(Buffer.from("through a link").toString("hex"));
     expect(find("./hard")).toMatch(/ 2$/);
     expect(find("./d17/f5")).toMatch(/^\.\/d17\/f5 d /);
+    expect(find("./made/on")).toContain(Buffer.from("on").toString("hex"));
+    if (process.getuid?.() === 0) expect(["a0", "b0", "b1"].map((f) => find(`./late/${f}`)?.split(" ")[3])).toEqual(["0:0", "0:50", "0:0"]);
     // 3,000 files, less d1's (opaque), d4's (whiteout) and d13's (replaced by a link), less
-    // d0/f1, d17/f5 and d5/f7; plus d1/new, keep/through, hard and the upper layer's 100.
-    expect(one.filter((l) => / f:/.test(l)).length).toBe(3000 - 300 - 3 + 3 + 100);
+    // d0/f1, d17/f5 and d5/f7; plus d1/new, keep/through, hard, made/on, late's six and the upper layer's 100.
+    expect(one.filter((l) => / f:/.test(l)).length).toBe(3000 - 300 - 3 + 4 + 6 + 100);
   });
 
   it("names the file a worker thread could not write, and leaves nothing beside the bundle", async () => {

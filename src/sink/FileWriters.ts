@@ -45,6 +45,12 @@ parentPort.on("message", ({ id, targets, meta, buf }) => {
   for (let i = 0; i < targets.length; i++) {
     const target = targets[i];
     const mode = meta[i * 5], uid = meta[i * 5 + 1], gid = meta[i * 5 + 2], mtime = meta[i * 5 + 3], size = meta[i * 5 + 4];
+    // Not a file: what a directory gives new files may have changed (all of them for "").
+    if (mode < 0) {
+      if (target === "") born.clear();
+      else born.delete(target);
+      continue;
+    }
     const content = bytes.subarray(at, at + size);
     at += size;
     let fd = -1;
@@ -168,6 +174,19 @@ export class FileWriters {
     if (b.targets.length < BATCH_FILES && b.bytes < BATCH_BYTES) return undefined;
     this.send(lane);
     return lane.inFlight.size < IN_FLIGHT ? undefined : this.until(() => lane.inFlight.size < IN_FLIGHT);
+  }
+
+  /**
+   * What the workers learnt of directory `dir` (of every directory, when none is given)
+   * forgotten before their next file: its owner or mode changed, or it was removed. Told
+   * in order with the files, to each worker that writes there.
+   */
+  forget(dir?: string): void {
+    for (const [i, lane] of this.lanes.entries()) {
+      if (dir !== undefined && i !== hashOf(dir) % this.lanes.length) continue;
+      lane.batch.targets.push(dir ?? "");
+      lane.batch.meta.push(-1, 0, 0, 0, 0);
+    }
   }
 
   /** Every file given so far made; throws the first failure. */

@@ -93,6 +93,11 @@ class Writing {
     if (this.writers?.pending === true) await this.writers.barrier();
   }
 
+  /** See {@link FileWriters.forget}. */
+  forget(dir?: string): void {
+    this.writers?.forget(dir);
+  }
+
   /** The workers stopped: nothing more is written once this returns. */
   async close(): Promise<void> {
     await this.writers?.close();
@@ -130,9 +135,11 @@ const applyLayer = async (root: string, layer: Layer, blob: string, where: strin
   const removeNow = (p: string): void => {
     cache.clear();
     born.clear();
+    writing.forget();
     fresh.clear();
     fsSync.rmSync(p, { recursive: true, force: true });
   };
+  writing.forget();
   const remove = async (p: string): Promise<void> => {
     await writing.barrier();
     removeNow(p);
@@ -189,26 +196,32 @@ const applyLayer = async (root: string, layer: Layer, blob: string, where: strin
     // call costs more than the calls. Each makes a new name and fails if one is
     // there (never following it); only then is the old one removed.
     switch (header.type) {
-      case "directory":
+      case "directory": {
         // An existing directory is kept, with what lower layers put in it.
+        let made = false;
         await replacing(() => {
           fsSync.mkdirSync(target, { mode: 0o700 });
+          made = true;
           fresh.add(target);
         }, target, (st) => st.isDirectory(), remove);
+        // Files a worker has yet to make in a directory found here take their owner and
+        // mode from it as it was, and what the workers learnt of it is forgotten.
+        if (!made) await writing.barrier();
         owner((u, g) => fsSync.lchownSync(target, u, g));
-        // Without root, a directory its owner cannot write to would fail a worker's file
-        // that comes before it in the layer.
-        if (!isRoot && (mode & 0o200) === 0) await writing.barrier();
         // A directory found or just made at this resolved name, not a link: chmod
         // follows nothing here.
         fsSync.chmodSync(target, mode);
         born.delete(target);
+        if (!made) writing.forget(target);
         dirTimes.push([target, header.mtime]);
         return;
+      }
       case "file":
       case "contiguous-file": {
         const small = header.size !== undefined && header.size <= BUFFERED_FILE;
-        const writers = small && !again && fresh.has(path.dirname(target)) ? writing.take() : undefined;
+        // A new name in a directory this layer made; not a directory made on the way to
+        // an entry before (that one is replaced here).
+        const writers = small && !again && fresh.has(path.dirname(target)) && !fresh.has(target) ? writing.take() : undefined;
         if (writers !== undefined) {
           const content = await readEntry(stream as unknown as NodeJS.ReadableStream);
           const mtime = header.mtime.getTime() / 1000;
