@@ -18,6 +18,7 @@ import { Worker } from "node:worker_threads";
  * @category model
  */
 export interface FileWrite {
+  /** Never with a NUL in it. */
   readonly target: string;
   readonly content: Buffer;
   readonly mode: number;
@@ -39,8 +40,9 @@ const path = require("node:path");
 const { parentPort, workerData } = require("node:worker_threads");
 const chown = workerData.chown;
 const born = new Map();
-parentPort.on("message", ({ id, targets, meta, buf }) => {
+parentPort.on("message", ({ id, names, meta, buf }) => {
   const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const targets = names.split("\\0");
   let at = 0;
   for (let i = 0; i < targets.length; i++) {
     const target = targets[i];
@@ -222,12 +224,15 @@ export class FileWriters {
     const b = lane.batch;
     lane.batch = emptyBatch();
     const id = this.nextId++;
-    // Memory of its own, never Buffer's shared pool: it is handed over, not copied.
+    // Memory of its own, never Buffer's shared pool: it is handed over, not copied. The
+    // names go as one string (no name holds a NUL), the numbers as one array: cloning a
+    // batch then costs a copy, not an object a file.
     const buf = Buffer.allocUnsafeSlow(b.bytes);
     let at = 0;
     for (const c of b.chunks) at += c.copy(buf, at);
+    const meta = Float64Array.from(b.meta);
     lane.inFlight.add(id);
-    lane.worker.postMessage({ id, targets: b.targets, meta: b.meta, buf }, [buf.buffer as ArrayBuffer]);
+    lane.worker.postMessage({ id, names: b.targets.join("\0"), meta, buf }, [buf.buffer as ArrayBuffer, meta.buffer]);
   }
 }
 

@@ -221,7 +221,8 @@ const applyLayer = async (root: string, layer: Layer, blob: string, where: strin
         const small = header.size !== undefined && header.size <= BUFFERED_FILE;
         // A new name in a directory this layer made; not a directory made on the way to
         // an entry before (that one is replaced here).
-        const writers = small && !again && fresh.has(path.dirname(target)) && !fresh.has(target) ? writing.take() : undefined;
+        // (A name with a NUL fails here, as the system call refuses it.)
+        const writers = small && !again && fresh.has(path.dirname(target)) && !fresh.has(target) && !target.includes("\0") ? writing.take() : undefined;
         if (writers !== undefined) {
           const content = await readEntry(stream as unknown as NodeJS.ReadableStream);
           const mtime = header.mtime.getTime() / 1000;
