@@ -9,19 +9,20 @@
  * was hashed, and every copy out of the store is hashed again as written (see
  * `hasBlob` and `exportBlob`).
  */
-import { hash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { createInterface } from "node:readline";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import type { Diagnostic, Digest } from "../core/index.ts";
-import { DiagnosticError, digestFromHex, digestHex, digestOf, digestOfFile, error } from "../core/index.ts";
+import { DiagnosticError, digestHex, digestOf, digestOfFile, error } from "../core/index.ts";
 import { DigestC } from "../oci/index.ts";
 import type { Compression, LayerBlob } from "../oci/index.ts";
 import { ownerIsGone, PROCESS_OWNER, sweepStaleTemps, tempNameFor } from "./Temp.ts";
+import type { StoredHashCache } from "./FileDigests.ts";
+import { openFileDigests } from "./FileDigests.ts";
+
+export type { StoredHashCache } from "./FileDigests.ts";
 
 const LayerRecord = t.type({ digest: DigestC, size: t.number, diffId: DigestC, uncompressedSize: t.number });
 
@@ -65,19 +66,6 @@ const CheckRecord = t.type({
  * @category model
  */
 export type CheckRecord = t.TypeOf<typeof CheckRecord>;
-
-const HEX64 = /^[0-9a-f]{64}$/;
-
-/**
- * A digest cache for host files that can be saved back to the store.
- *
- * @category model
- */
-export interface StoredHashCache {
-  get(path: string, fingerprint: string): Digest | undefined;
-  set(path: string, fingerprint: string, digest: Digest): void;
-  save(): Promise<void>;
-}
 
 /**
  * The content-addressed store on disk: blobs by digest, built-layer records by cache key,
@@ -258,107 +246,6 @@ const fileIdentity = (st: { readonly size: number; readonly ino: number; readonl
 /** Hashes a file: its sha256 digest and size, or undefined when it cannot be read. */
 const hashFile = (file: string): Promise<{ readonly digest: Digest; readonly size: number } | undefined> => digestOfFile(file).catch(() => undefined);
 
-/** A key of the file digest cache: the first 16 bytes of the sha256 of `text`. */
-const KEY = 16;
-const keyOf = (text: string): Buffer => hash("sha256", text, "buffer").subarray(0, KEY);
-
-/** A record: the path's key, the fingerprint's key, the digest's 32 bytes. */
-const RECORD = KEY + KEY + 32;
-
-/**
- * The host file digest cache: one line a file, `<path key> <fingerprint key><sha256>`,
- * each key 16 bytes of the hash of the path or fingerprint (base64), read and written as
- * streams. In memory the records are 64 bytes each in one buffer, found through a table
- * of their positions: no string or object a file, so a tree of 200,000 files takes
- * 14 MB outside the collected heap instead of 35 MB in it.
- */
-const openFileDigests = async (root: string): Promise<StoredHashCache> => {
-  const file = path.join(root, "file-digests");
-  let records = Buffer.alloc(RECORD * 1024);
-  let count = 0;
-  // Open addressing: record number + 1 at a slot, 0 for none; at most half full.
-  let slots = new Int32Array(2048);
-  const slotOf = (key: Buffer, table: Int32Array): number => {
-    const mask = table.length - 1;
-    for (let i = key.readUInt32LE(0) & mask; ; i = (i + 1) & mask) {
-      const n = table[i]!;
-      if (n === 0 || records.compare(key, 0, KEY, (n - 1) * RECORD, (n - 1) * RECORD + KEY) === 0) return i;
-    }
-  };
-  const put = (key: Buffer, fingerprint: Buffer, digest: Buffer): void => {
-    const slot = slotOf(key, slots);
-    let n = slots[slot]!;
-    if (n === 0) {
-      if ((count + 1) * RECORD > records.byteLength) {
-        // Not zeroed: only the records written are read, and the pages never written take no memory.
-        const grown = Buffer.allocUnsafeSlow(records.byteLength * 2);
-        records.copy(grown);
-        records = grown;
-      }
-      n = ++count;
-      key.copy(records, (n - 1) * RECORD);
-      slots[slot] = n;
-      if (count * 2 > slots.length) {
-        const old = slots;
-        slots = new Int32Array(old.length * 2);
-        for (const m of old) if (m !== 0) slots[slotOf(records.subarray((m - 1) * RECORD, (m - 1) * RECORD + KEY), slots)] = m;
-      }
-    }
-    fingerprint.copy(records, (n - 1) * RECORD + KEY, 0, KEY);
-    digest.copy(records, (n - 1) * RECORD + 2 * KEY);
-  };
-  try {
-    const lines = createInterface({ input: createReadStream(file, { encoding: "latin1" }), crlfDelay: Number.POSITIVE_INFINITY });
-    for await (const line of lines) {
-      if (line.length !== 22 + 1 + 22 + 64 || line[22] !== " " || !HEX64.test(line.slice(45))) continue;
-      put(Buffer.from(line.slice(0, 22), "base64"), Buffer.from(line.slice(23, 45), "base64"), Buffer.from(line.slice(45), "hex"));
-    }
-  } catch {
-    // No cache yet, or an unreadable one: every file is hashed.
-  }
-  let dirty = false;
-  return {
-    get: (p, fingerprint) => {
-      const n = slots[slotOf(keyOf(p), slots)]!;
-      if (n === 0) return undefined;
-      const at = (n - 1) * RECORD;
-      return records.compare(keyOf(fingerprint), 0, KEY, at + KEY, at + 2 * KEY) === 0 ? digestFromHex(records.toString("hex", at + 2 * KEY, at + RECORD)) : undefined;
-    },
-    set: (p, fingerprint, digest) => {
-      put(keyOf(p), keyOf(fingerprint), Buffer.from(digestHex(digest), "hex"));
-      dirty = true;
-    },
-    save: async () => {
-      if (!dirty) return;
-      const tmp = tempNameFor(file);
-      try {
-        const out = createWriteStream(tmp, { encoding: "latin1" });
-        const done = new Promise<void>((resolve, reject) => {
-          out.on("finish", resolve);
-          out.on("error", reject);
-        });
-        let chunk: string[] = [];
-        const base64Key = (at: number): string => records.toString("base64", at, at + KEY).slice(0, 22);
-        for (let at = 0; at < count * RECORD; at += RECORD) {
-          chunk.push(`${base64Key(at)} ${base64Key(at + KEY)}${records.toString("hex", at + 2 * KEY, at + RECORD)}\n`);
-          if (chunk.length < 4096) continue;
-          if (!out.write(chunk.join(""))) await new Promise<void>((r) => out.once("drain", () => r()));
-          chunk = [];
-        }
-        out.end(chunk.join(""));
-        await done;
-        await fs.rename(tmp, file);
-      } catch (e) {
-        await fs.rm(tmp, { force: true });
-        throw e;
-      }
-      dirty = false;
-      // The cache's earlier form, one line a path, is not read any more.
-      await fs.rm(path.join(root, "hashes"), { force: true });
-    },
-  };
-};
-
 /**
  * Opens (creating if needed) the store at `root`.
  *
@@ -504,7 +391,7 @@ export const openStore = async (root: string): Promise<Store> => {
     putUnpacked: (digest, compression, record) => writeFileAtomic(path.join(root, "unpacked", `${digestHex(digest)}.${compression}.json`), JSON.stringify(record)),
     getCheck: (key) => readJson(path.join(root, "checks", `${digestHex(key)}.json`), CheckRecord),
     putCheck: (key, record) => writeFileAtomic(path.join(root, "checks", `${digestHex(key)}.json`), JSON.stringify(CheckRecord.encode(record))),
-    openHashCache: () => openFileDigests(root),
+    openHashCache: async () => openFileDigests(root),
   };
   return store;
 };
