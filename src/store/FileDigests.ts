@@ -36,12 +36,44 @@ const RECORD = KEY + KEY + 32;
 /** Records held in memory at most, over the directories loaded, before the least recent is let go. */
 const HELD_RECORDS = 1 << 16;
 
-/** One directory's records: by the path key (as latin1 text), the fingerprint key and digest. */
+/**
+ * One directory's records: those read from its file, sorted by path key (found by
+ * halving, no object a record), and those set since, appended to a buffer of their own
+ * and found through a map (only while a plan hashes files anew).
+ */
 interface Shard {
   readonly file: string;
-  readonly records: Map<string, Buffer>;
-  dirty: boolean;
+  readonly base: Buffer;
+  added: Buffer;
+  readonly index: Map<string, number>;
 }
+
+/** Where the record for `key` starts in `buf`, a buffer of records sorted by key; -1 for none. */
+const search = (buf: Buffer, key: Buffer): number => {
+  let lo = 0;
+  let hi = buf.length / RECORD - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = buf.compare(key, 0, KEY, mid * RECORD, mid * RECORD + KEY);
+    if (c === 0) return mid * RECORD;
+    if (c > 0) hi = mid - 1;
+    else lo = mid + 1;
+  }
+  return -1;
+};
+
+/** A shard's records, one a key (the latest set wins), sorted by key. */
+const merged = (shard: Shard): Buffer => {
+  const sources: Array<[Buffer, number]> = [];
+  for (let at = 0; at < shard.base.length; at += RECORD) if (!shard.index.has(shard.base.toString("latin1", at, at + KEY))) sources.push([shard.base, at]);
+  for (const at of shard.index.values()) sources.push([shard.added, at]);
+  sources.sort(([a, i], [b, j]) => a.compare(b, j, j + KEY, i, i + KEY));
+  const out = Buffer.allocUnsafe(sources.length * RECORD);
+  sources.forEach(([buf, at], n) => buf.copy(out, n * RECORD, at, at + RECORD));
+  return out;
+};
+
+const heldBy = (shard: Shard): number => shard.base.length / RECORD + shard.index.size;
 
 /**
  * Opens the cache of the store at `root`. Records of a directory are read when a file
@@ -60,13 +92,8 @@ export const openFileDigests = (root: string): StoredHashCache => {
   let held = 0;
 
   const write = (shard: Shard): void => {
-    if (!shard.dirty) return;
-    const out = Buffer.allocUnsafe(shard.records.size * RECORD);
-    let at = 0;
-    for (const [k, v] of shard.records) {
-      at += out.write(k, at, "latin1");
-      at += v.copy(out, at);
-    }
+    if (shard.index.size === 0) return;
+    const out = merged(shard);
     const temp = tempNameFor(path.join(tmp, `file-digests-${path.basename(shard.file)}`));
     try {
       fs.mkdirSync(path.dirname(shard.file), { recursive: true });
@@ -76,7 +103,6 @@ export const openFileDigests = (root: string): StoredHashCache => {
       // A cache not written is a cache that hashes again next time.
       fs.rmSync(temp, { force: true });
     }
-    shard.dirty = false;
   };
 
   const shardOf = (file: string): Shard => {
@@ -88,39 +114,57 @@ export const openFileDigests = (root: string): StoredHashCache => {
       return known;
     }
     const shardFile = path.join(dir, dirKey.slice(0, 2), dirKey.slice(2));
-    const records = new Map<string, Buffer>();
+    let base = Buffer.alloc(0);
     try {
       const bytes = fs.readFileSync(shardFile);
-      if (bytes.length % RECORD === 0) {
-        for (let at = 0; at < bytes.length; at += RECORD) records.set(bytes.toString("latin1", at, at + KEY), Buffer.from(bytes.subarray(at + KEY, at + RECORD)));
-      }
+      if (bytes.length % RECORD === 0) base = bytes;
     } catch {
       // None yet, or unreadable: every file there is hashed.
     }
-    const shard: Shard = { file: shardFile, records, dirty: false };
+    const shard: Shard = { file: shardFile, base, added: Buffer.alloc(0), index: new Map() };
     loaded.set(dirKey, shard);
-    held += records.size;
+    held += heldBy(shard);
     for (const [k, old] of loaded) {
       if (held <= HELD_RECORDS || old === shard) break;
       write(old);
       loaded.delete(k);
-      held -= old.records.size;
+      held -= heldBy(old);
     }
     return shard;
   };
 
   return {
     get: (p, fingerprint) => {
-      const v = shardOf(p).records.get(keyOf(p).toString("latin1"));
-      if (v === undefined || !v.subarray(0, KEY).equals(keyOf(fingerprint))) return undefined;
-      return digestFromHex(v.toString("hex", KEY));
+      const shard = shardOf(p);
+      const key = keyOf(p);
+      let buf = shard.added;
+      let at = shard.index.size === 0 ? undefined : shard.index.get(key.toString("latin1"));
+      if (at === undefined) {
+        buf = shard.base;
+        at = search(buf, key);
+        if (at < 0) return undefined;
+      }
+      if (buf.compare(keyOf(fingerprint), 0, KEY, at + KEY, at + 2 * KEY) !== 0) return undefined;
+      return digestFromHex(buf.toString("hex", at + 2 * KEY, at + RECORD));
     },
     set: (p, fingerprint, digest) => {
       const shard = shardOf(p);
-      const k = keyOf(p).toString("latin1");
-      if (!shard.records.has(k)) held++;
-      shard.records.set(k, Buffer.concat([keyOf(fingerprint), Buffer.from(digestHex(digest), "hex")]));
-      shard.dirty = true;
+      const key = keyOf(p);
+      const k = key.toString("latin1");
+      let at = shard.index.get(k);
+      if (at === undefined) {
+        at = shard.index.size * RECORD;
+        if (at + RECORD > shard.added.length) {
+          const grown = Buffer.allocUnsafe(Math.max(RECORD * 16, shard.added.length * 2));
+          shard.added.copy(grown);
+          shard.added = grown;
+        }
+        shard.index.set(k, at);
+        held++;
+      }
+      key.copy(shard.added, at);
+      keyOf(fingerprint).copy(shard.added, at + KEY);
+      Buffer.from(digestHex(digest), "hex").copy(shard.added, at + 2 * KEY);
     },
     save: async () => {
       for (const shard of loaded.values()) write(shard);
