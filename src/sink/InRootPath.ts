@@ -33,6 +33,24 @@ const fail = (where: string, rel: string, message: string): never => {
   throw new DiagnosticError([error({ file: where, path: `/${rel}` }, message)]);
 };
 
+/** The last name `name` in the directory `cache` resolved for `dirKey`; undefined when not known. */
+const cachedLeaf = (cache: ReadonlyMap<string, string>, dirKey: string, name: string): string | undefined => {
+  if (name === "..") return undefined;
+  const dir = cache.get(dirKey);
+  return dir === undefined ? undefined : dir.endsWith("/") ? dir + name : `${dir}/${name}`;
+};
+
+/**
+ * What {@link resolveInRoot} gives for `segments` (no empty or `.` among them) with
+ * `followLast` false, when `cache` already knows their directory; else undefined, and
+ * the caller resolves. Synchronous: most entries of a layer land in a directory resolved
+ * for the entry before.
+ *
+ * @category destructors
+ */
+export const resolveCachedInRoot = (cache: ReadonlyMap<string, string>, segments: ReadonlyArray<string>): string | undefined =>
+  segments.length === 0 ? undefined : cachedLeaf(cache, segments.slice(0, -1).join("/"), segments[segments.length - 1]!);
+
 /**
  * The host path under `root` (absolute, resolved) that the in-root path `rel` names:
  * its directories resolved through symlinks inside the root, its last component as
@@ -47,12 +65,13 @@ export const resolveInRoot = async (root: string, rel: string, where: string, op
   if (queue.length === 0) return root;
   const last = queue.length - 1;
   const dirKey = queue.slice(0, -1).join("/");
-  const cached = opts.cache?.get(dirKey);
-  if (cached !== undefined && queue[last] !== "..") {
-    const leaf = path.join(cached, queue[last]!);
-    if (!opts.followLast) return leaf;
-    const st = await fs.lstat(leaf).catch(() => undefined);
-    if (st === undefined || !st.isSymbolicLink()) return leaf;
+  if (opts.cache !== undefined) {
+    const leaf = cachedLeaf(opts.cache, dirKey, queue[last]!);
+    if (leaf !== undefined) {
+      if (!opts.followLast) return leaf;
+      const st = await fs.lstat(leaf).catch(() => undefined);
+      if (st === undefined || !st.isSymbolicLink()) return leaf;
+    }
   }
   // Real names below the root, each a directory (not a link) when walked past.
   const real: string[] = [];

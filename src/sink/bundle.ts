@@ -16,7 +16,7 @@ import { canonicalJson, createDigestingStream, DiagnosticError, failAt as fail, 
 import type { Image, ImageConfig, Layer } from "../oci/index.ts";
 import { classifyLayerEntry, decodeJson, decompression, eachMember } from "../oci/index.ts";
 import type { Store } from "../store/index.ts";
-import { readFileInRoot, resolveInRoot } from "./InRootPath.ts";
+import { readFileInRoot, resolveCachedInRoot, resolveInRoot } from "./InRootPath.ts";
 import { sweepBeside, tempNameFor } from "../store/index.ts";
 import { TRANSFERS } from "../registry/index.ts";
 import { ensureAll, layerCompression } from "./blobs.ts";
@@ -182,7 +182,7 @@ const applyLayer = async (root: string, layer: Layer, blob: string, where: strin
         throw new Error(`unknown layer entry ${JSON.stringify(never)}`);
       }
     }
-    const target = await resolve(name.segments, false);
+    const target = resolveCachedInRoot(cache, name.segments) ?? (await resolve(name.segments, false));
     // A name this layer gave before may still be in a worker's hands; what replaces it is
     // made here, after the workers.
     const again = written.has(target);
