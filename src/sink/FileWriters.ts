@@ -121,7 +121,7 @@ interface Lane {
 /**
  * A pool of worker threads that make small files. Files of one directory go to one
  * worker (each directory's entries are then added in order, without two threads
- * contending for its lock). {@link write} may return a promise: the caller awaits it
+ * contending for its lock), the least busy when the directory is first seen. {@link write} may return a promise: the caller awaits it
  * before the next write (backpressure). {@link barrier} returns when every file given so
  * far is made, or throws the first failure; {@link close} stops the workers, after which
  * nothing more is written.
@@ -135,6 +135,12 @@ export class FileWriters {
   private closed = false;
   /** Told of every batch done (or worker lost), then forgotten. */
   private waiters: Array<() => void> = [];
+  /**
+   * Which worker writes a directory's files: the one with the least queued when the
+   * directory is first seen, then always that one (its files in order, and what it
+   * learnt of the directory forgotten in order with them).
+   */
+  private readonly laneOf = new Map<string, Lane>();
 
   constructor(workers = FileWriters.defaultSize()) {
     const chown = process.getuid?.() === 0;
@@ -167,7 +173,7 @@ export class FileWriters {
   /** Queues one file; a promise when the caller must wait before the next one. */
   write(w: FileWrite): Promise<void> | undefined {
     if (this.failure !== undefined) throw this.failure;
-    const lane = this.lanes[hashOf(path.dirname(w.target)) % this.lanes.length]!;
+    const lane = this.laneFor(path.dirname(w.target));
     const b = lane.batch;
     b.targets.push(w.target);
     b.meta.push(w.mode, w.uid, w.gid, w.mtime, w.content.length);
@@ -184,8 +190,7 @@ export class FileWriters {
    * in order with the files, to each worker that writes there.
    */
   forget(dir?: string): void {
-    for (const [i, lane] of this.lanes.entries()) {
-      if (dir !== undefined && i !== hashOf(dir) % this.lanes.length) continue;
+    for (const lane of dir === undefined ? this.lanes : [this.laneOf.get(dir)].filter((l) => l !== undefined)) {
       lane.batch.targets.push(dir ?? "");
       lane.batch.meta.push(-1, 0, 0, 0, 0);
     }
@@ -208,6 +213,16 @@ export class FileWriters {
     this.closed = true;
     await Promise.all(this.lanes.map((l) => l.worker.terminate()));
     this.wake();
+  }
+
+  private laneFor(dir: string): Lane {
+    let lane = this.laneOf.get(dir);
+    if (lane === undefined) {
+      const queued = (l: Lane): number => l.inFlight.size * BATCH_FILES + l.batch.targets.length;
+      lane = this.lanes.reduce((a, b) => (queued(b) < queued(a) ? b : a));
+      this.laneOf.set(dir, lane);
+    }
+    return lane;
   }
 
   private async until(done: () => boolean): Promise<void> {
@@ -235,10 +250,3 @@ export class FileWriters {
     lane.worker.postMessage({ id, names: b.targets.join("\0"), meta, buf }, [buf.buffer as ArrayBuffer, meta.buffer]);
   }
 }
-
-/** FNV-1a of a string: which worker a directory's files go to. */
-const hashOf = (s: string): number => {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-};
